@@ -1,0 +1,148 @@
+"""The exported A2Mid2E-Joint model under ONNX Runtime, and the metadata contract it must carry.
+
+Input ``spectrogram``: ``(batch, NUM_FRAMES, NUM_BANDS)`` float32, time-major, as made by
+:mod:`mer_live.features`. Outputs ``mid`` ``(batch, 7)`` and ``emotion`` ``(batch, 8)`` in the paper's
+units (see :mod:`mer_live.labels`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import features, labels
+
+INPUT_NAME = "spectrogram"
+OUTPUT_MID = "mid"
+OUTPUT_EMOTION = "emotion"
+MIN_OPSET = 17
+DEFAULT_MODEL_NAME = "a2mid2e_joint.onnx"
+MODEL_ENV = "MER_MODEL"
+
+# metadata_props keys
+META_FRONTEND = "mer_live.frontend"
+META_EMOTIONS = "mer_live.emotions"
+META_MID_LEVELS = "mer_live.mid_levels"
+META_UNITS = "mer_live.units"
+META_JOINT_WEIGHT = "mer_live.joint_weight"  # (NUM_EMOTIONS, NUM_MID_LEVELS), as nn.Linear(7, 8).weight
+META_JOINT_BIAS = "mer_live.joint_bias"  # (NUM_EMOTIONS,)
+META_VARIANT = "mer_live.variant"
+META_DATA_HASH = "mer_live.data_hash"
+META_CV_METRICS = "mer_live.cv_metrics"
+META_VERSION = "mer_live.version"
+REQUIRED_METADATA = (
+    META_FRONTEND,
+    META_EMOTIONS,
+    META_MID_LEVELS,
+    META_UNITS,
+    META_JOINT_WEIGHT,
+    META_JOINT_BIAS,
+)
+UNITS = {
+    "emotion": "mean rating on the 1-9 scale divided by 10 (0.1-0.9)",
+    "mid": "mid-level rating in the paper's 0.1-1.0 range",
+}
+
+
+class ModelError(RuntimeError):
+    """A model file that is missing, unreadable, or disagrees with this front-end."""
+
+
+def default_model_path() -> Path:
+    """``$MER_MODEL`` if set, else the shipped ``models/a2mid2e_joint.onnx`` beside the package."""
+    override = os.environ.get(MODEL_ENV)
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent / "models" / DEFAULT_MODEL_NAME
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Model outputs in model units: ``mid`` ``(batch, 7)``, ``emotion`` ``(batch, 8)``, float64."""
+
+    mid: np.ndarray
+    emotion: np.ndarray
+
+
+def _check_metadata(*, path: Path, metadata: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the contract; return the Joint layer ``(weight (8, 7), bias (8,))``."""
+    missing = [key for key in REQUIRED_METADATA if key not in metadata]
+    if missing:
+        raise ModelError(f"{path}: not a mer-live model (metadata lacks {', '.join(missing)})")
+    try:
+        frontend = json.loads(metadata[META_FRONTEND])
+        emotions = tuple(json.loads(metadata[META_EMOTIONS]))
+        mids = tuple(json.loads(metadata[META_MID_LEVELS]))
+        weight = np.asarray(json.loads(metadata[META_JOINT_WEIGHT]), dtype=np.float64)
+        bias = np.asarray(json.loads(metadata[META_JOINT_BIAS]), dtype=np.float64)
+    except (json.JSONDecodeError, TypeError, ValueError) as error:
+        raise ModelError(f"{path}: unreadable model metadata ({error})") from error
+    for key, expected in features.FRONTEND_CONSTANTS.items():
+        if frontend.get(key) != expected:
+            raise ModelError(
+                f"{path}: model front-end {key}={frontend.get(key)!r} disagrees with this mer-live "
+                f"({expected!r}); re-export the model or install the matching mer-live"
+            )
+    if emotions != labels.EMOTIONS or mids != labels.MID_LEVELS:
+        raise ModelError(f"{path}: model label order differs from mer-live's; re-export the model")
+    if weight.shape != (labels.NUM_EMOTIONS, labels.NUM_MID_LEVELS) or bias.shape != (labels.NUM_EMOTIONS,):
+        raise ModelError(f"{path}: Joint layer metadata has shape {weight.shape}/{bias.shape}, expected (8, 7)/(8,)")
+    return weight, bias
+
+
+class EmotionModel:
+    """An ONNX Runtime session over a validated mer-live model (stateless: no reset needed)."""
+
+    def __init__(self, *, path: str | Path | None = None, threads: int = 1) -> None:
+        import onnxruntime
+
+        self.path = Path(path) if path is not None else default_model_path()
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: model file not found; pass --model PATH or set {MODEL_ENV}")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = max(1, int(threads))
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self._session = onnxruntime.InferenceSession(
+                str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own exception types for bad files
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ModelError(f"{self.path}: not a loadable ONNX model ({first_line})") from error
+        self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
+        self.weight, self.bias = _check_metadata(path=self.path, metadata=self.metadata)
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1 or inputs[0].name != INPUT_NAME or list(inputs[0].shape[1:]) != [
+            features.NUM_FRAMES,
+            features.NUM_BANDS,
+        ]:
+            raise ModelError(
+                f"{self.path}: model input must be {INPUT_NAME} (batch, {features.NUM_FRAMES}, {features.NUM_BANDS})"
+            )
+        outputs = {o.name for o in self._session.get_outputs()}
+        if not {OUTPUT_MID, OUTPUT_EMOTION} <= outputs:
+            raise ModelError(f"{self.path}: model outputs must include {OUTPUT_MID!r} and {OUTPUT_EMOTION!r}")
+
+    @property
+    def variant(self) -> str:
+        return self.metadata.get(META_VARIANT, "unknown")
+
+    def process(self, *, windows: np.ndarray) -> Prediction:
+        """Run ``windows`` ``(batch, NUM_FRAMES, NUM_BANDS)`` or one ``(NUM_FRAMES, NUM_BANDS)``."""
+        batch = np.asarray(windows, dtype=np.float32)
+        if batch.ndim == 2:
+            batch = batch[None]
+        mid, emotion = self._session.run([OUTPUT_MID, OUTPUT_EMOTION], {INPUT_NAME: batch})
+        return Prediction(mid=mid.astype(np.float64), emotion=emotion.astype(np.float64))
+
+    def warm_up(self) -> None:
+        """One inference on silence, so the first real update is not slowed by lazy initialisation."""
+        self.process(windows=np.zeros((1, features.NUM_FRAMES, features.NUM_BANDS), dtype=np.float32))
+
+    def close(self) -> None:
+        self._session = None

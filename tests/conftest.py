@@ -1,0 +1,27 @@
+"""Shared fixtures: where the Soundtracks data lives, and the shipped model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """``$MER_DATA_DIR``, defaulting to ``../shared/data`` beside the project root."""
+    return Path(os.environ.get("MER_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The data directory. Under CI a missing data set fails the run instead of skipping."""
+    root = data_dir()
+    if not (root / "soundtracks" / "mean_ratings_set1.csv").is_file():
+        message = f"Soundtracks data not found under {root} (set MER_DATA_DIR)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return root
