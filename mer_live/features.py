@@ -9,8 +9,9 @@ The recipe follows madmom's ``LogarithmicFilteredSpectrogram`` as used by Chowdh
   and after the end of the signal are zeros, so a signal of ``n`` samples has ``ceil(n / HOP_SIZE)``
   frames and 10 s make ``NUM_FRAMES`` = 313 frames;
 * the magnitude spectrum of each frame goes through triangular filters spaced 24 per octave from
-  20 Hz to 16 kHz, area-normalised, with filters that would fall on the same FFT bins merged. That
-  leaves ``NUM_BANDS`` = 149 bands;
+  20 Hz to 16 kHz, area-normalised, with filters that would fall on the same FFT bins merged (at low
+  frequencies the bins are wider than the spacing, and at 22.05 kHz everything above the 11,025 Hz
+  Nyquist limit falls on the last bin). That leaves ``NUM_BANDS`` = 149 bands;
 * per analysis window, the amplitude is normalised: the filtered magnitudes ``M`` of the window's
   frames are scaled by ``g = 1 / max(rms, RMS_FLOOR)``, where ``rms`` is the root mean square of the
   window's samples, estimated as the mean over its frames of each frame's mean square. The floor keeps

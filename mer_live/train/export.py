@@ -1,0 +1,89 @@
+"""Export a trained Joint network to ONNX with the metadata contract of :mod:`mer_live.model`."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import onnx
+import torch
+
+from .. import __version__, features, labels, model
+from .networks import EmotionNet
+
+OPSET = 17
+BATCH_AXIS = "batch"
+
+
+def metadata_for(
+    *, net: EmotionNet, variant: str, data_hash: str, cv_metrics: dict | None
+) -> dict[str, str]:
+    """The ``metadata_props`` of an exported model (all values are strings, JSON where structured)."""
+    if not net.is_joint:
+        raise ValueError("only Joint models carry the mid-level layer the runtime needs")
+    weight = net.emotion_head.weight.detach().cpu().double()
+    bias = net.emotion_head.bias.detach().cpu().double()
+    return {
+        model.META_FRONTEND: json.dumps(features.FRONTEND_CONSTANTS),
+        model.META_EMOTIONS: json.dumps(list(labels.EMOTIONS)),
+        model.META_MID_LEVELS: json.dumps(list(labels.MID_LEVELS)),
+        model.META_UNITS: json.dumps(model.UNITS),
+        model.META_JOINT_WEIGHT: json.dumps(weight.tolist()),
+        model.META_JOINT_BIAS: json.dumps(bias.tolist()),
+        model.META_VARIANT: variant,
+        model.META_DATA_HASH: data_hash,
+        model.META_CV_METRICS: json.dumps(cv_metrics if cv_metrics is not None else {}),
+        model.META_VERSION: __version__,
+    }
+
+
+class _Exportable(torch.nn.Module):
+    """Wraps the net so the graph has exactly the outputs ``mid`` and ``emotion``."""
+
+    def __init__(self, *, net: EmotionNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, spectrogram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(spectrogram)
+
+
+def export_onnx(
+    *, net: EmotionNet, path: Path, variant: str, data_hash: str, cv_metrics: dict | None = None
+) -> Path:
+    """Write ``net`` (in eval mode, on the CPU) to ``path`` as ONNX opset ``OPSET`` with metadata."""
+    net = net.cpu().eval()
+    metadata = metadata_for(net=net, variant=variant, data_hash=data_hash, cv_metrics=cv_metrics)
+    example = torch.zeros(1, features.NUM_FRAMES, features.NUM_BANDS)
+    buffer = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(
+            _Exportable(net=net),
+            (example,),
+            buffer,
+            input_names=[model.INPUT_NAME],
+            output_names=[model.OUTPUT_MID, model.OUTPUT_EMOTION],
+            dynamic_axes={
+                model.INPUT_NAME: {0: BATCH_AXIS},
+                model.OUTPUT_MID: {0: BATCH_AXIS},
+                model.OUTPUT_EMOTION: {0: BATCH_AXIS},
+            },
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key = key
+        entry.value = value
+    proto.producer_name = "mer-live"
+    proto.producer_version = __version__
+    onnx.checker.check_model(proto)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    onnx.save(proto, str(temporary))
+    temporary.replace(path)
+    return path
