@@ -122,28 +122,37 @@ def load(*, root: Path | None = None) -> Soundtracks:
     return Soundtracks(root=root, clips=tuple(clips))
 
 
-def load_set2(*, root: Path | None = None) -> dict[str, np.ndarray]:
-    """Set 2 ratings keyed by the set-1 clip id they rate (the ``link`` column), model units ``(8,)``."""
+def load_set2(*, root: Path | None = None) -> list[tuple[str, np.ndarray]]:
+    """Set 2 rows as ``(set-1 clip id from the link column, ratings (8,) in model units)``, in file order.
+
+    Some set-1 clips are linked from more than one set-2 row; every row is kept.
+    """
     root = data_dir() if root is None else Path(root)
     path = root / SOUNDTRACKS_DIR / SET2_FILE
-    result: dict[str, np.ndarray] = {}
+    result: list[tuple[str, np.ndarray]] = []
     for row in _read_rows(path=path):
-        link = row[SET2_LINK_COLUMN].strip()
-        result[f"{int(link):03d}"] = _ratings_from_row(row=row, path=path)
+        try:
+            link = f"{int(row[SET2_LINK_COLUMN].strip()):03d}"
+        except (KeyError, ValueError) as error:
+            raise DataError(f"{path}: bad or missing {SET2_LINK_COLUMN} ({error})") from error
+        result.append((link, _ratings_from_row(row=row, path=path)))
     return result
 
 
-def human_ceiling(*, data: Soundtracks, set2: dict[str, np.ndarray]) -> dict[str, float]:
-    """Pearson r per emotion between the two panels on the clips both rated, plus ``"mean"``."""
+def human_ceiling(*, data: Soundtracks, set2: list[tuple[str, np.ndarray]]) -> dict[str, float]:
+    """Pearson r per emotion between the two panels over the set-2 rows whose clip is in ``data``.
+
+    Returns r per emotion, ``"mean"`` over the 8, and ``"num_clips"`` (the number of rating pairs).
+    """
     by_id = {clip.clip_id: clip.ratings for clip in data.clips}
-    shared = sorted(clip_id for clip_id in set2 if clip_id in by_id)
-    if len(shared) < 3:
+    pairs = [(by_id[clip_id], ratings) for clip_id, ratings in set2 if clip_id in by_id]
+    if len(pairs) < 3:
         raise DataError("fewer than 3 clips are rated by both panels")
-    first = np.stack([by_id[clip_id] for clip_id in shared])
-    second = np.stack([set2[clip_id] for clip_id in shared])
+    first = np.stack([a for a, _ in pairs])
+    second = np.stack([b for _, b in pairs])
     result = {name: pearson(x=first[:, e], y=second[:, e]) for e, name in enumerate(labels.EMOTIONS)}
     result["mean"] = float(np.mean([result[name] for name in labels.EMOTIONS]))
-    result["num_clips"] = float(len(shared))
+    result["num_clips"] = float(len(pairs))
     return result
 
 
@@ -151,8 +160,11 @@ def pearson(*, x: np.ndarray, y: np.ndarray) -> float:
     """Pearson correlation of two ``(n,)`` vectors (nan if either is constant)."""
     x = np.asarray(x, dtype=np.float64) - np.mean(x)
     y = np.asarray(y, dtype=np.float64) - np.mean(y)
-    denominator = float(np.sqrt(np.sum(x * x) * np.sum(y * y)))
-    return float(np.sum(x * y) / denominator) if denominator > 0.0 else float("nan")
+    x_peak, y_peak = float(np.max(np.abs(x), initial=0.0)), float(np.max(np.abs(y), initial=0.0))
+    if x_peak == 0.0 or y_peak == 0.0:
+        return float("nan")
+    x, y = x / x_peak, y / y_peak  # scaled first, so tiny or huge values neither underflow nor overflow
+    return float(np.clip(np.sum(x * y) / np.sqrt(np.sum(x * x) * np.sum(y * y)), -1.0, 1.0))
 
 
 def read_table(*, path: Path) -> tuple[list[str], list[str], np.ndarray]:

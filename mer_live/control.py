@@ -1,0 +1,394 @@
+"""The OSC control port: ask the running daemon whether it is alive and adjust it during a show.
+
+A :class:`ControlServer` owns one UDP socket (loopback by default) and serves it on a daemon
+thread with a short receive timeout, so :meth:`ControlServer.close` returns promptly. Every
+datagram is parsed with python-osc (:class:`pythonosc.osc_packet.OscPacket`); a bundle's
+messages are handled in timetag order. Addresses, under the prefix ``P`` (default ``/mer``):
+
+* ``P/ping [id]`` -> ``P/pong [id]`` sent back to the sender (``id``: one int, float or string);
+* ``P/smoothing f`` -- smoothing time constant in seconds, within :data:`SMOOTHING_RANGE_S`;
+* ``P/rate f`` -- updates per second, within :data:`RATE_RANGE_HZ`;
+* ``P/reset`` -- clear the smoothing state;
+* ``P/mute i`` -- 1 stops sending values (the status heartbeat continues), 0 resumes;
+* ``P/query`` -> one bundle back to the sender holding ``P/config/<key> <value>`` per key of
+  :meth:`ControlTarget.current_config` (booleans are sent as int 0/1, which every receiver reads).
+
+Numbers may arrive as OSC ``i``, ``h``, ``f`` or ``d`` (Pd and Max send floats, some tools ints);
+``P/mute`` also takes ``T``/``F``. Anything else -- undecodable bytes, unknown addresses, wrong
+types or counts, out-of-range or non-finite values -- is logged (rate-limited) and ignored.
+
+A packet is applied all or nothing: every message in it is checked first, and if one is bad the
+whole packet is dropped, so a bundle like ``[P/smoothing 2, P/rate 999]`` never leaves the
+worker half-configured. Each accepted setting is handed to the target in one thread-safe call.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol, Union
+
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_packet import OscPacket
+
+LOGGER = logging.getLogger(__name__)
+
+SMOOTHING_RANGE_S = (0.0, 60.0)
+RATE_RANGE_HZ = (0.5, 30.0)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9001
+DEFAULT_PREFIX = "/mer"
+
+MAX_DATAGRAM_BYTES = 65_535
+POLL_INTERVAL_S = 0.1  # receive timeout: how quickly close() is noticed
+CLOSE_TIMEOUT_S = 2.0
+LOG_BURST = 5  # at most this many rejection messages ...
+LOG_WINDOW_S = 10.0  # ... per this many seconds; the rest are counted and summarised
+
+ConfigValue = Union[float, int, str, bool]
+PingId = Union[int, float, str]
+
+_CONFIG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
+_PREFIX_PATTERN = re.compile(r"^(/[A-Za-z0-9_.\-]+)+$")
+_MUTE_VALUES = (0, 1)
+COMMANDS = ("ping", "smoothing", "rate", "reset", "mute", "query")
+
+
+class ControlTarget(Protocol):
+    """What the control port adjusts; implemented by the daemon's worker. Methods are thread-safe."""
+
+    def set_smoothing(self, *, seconds: float) -> None: ...
+
+    def set_rate(self, *, rate: float) -> None: ...
+
+    def reset_smoothing(self) -> None: ...
+
+    def set_muted(self, *, muted: bool) -> None: ...
+
+    def current_config(self) -> dict[str, float | int | str | bool]: ...
+
+
+class CommandError(ValueError):
+    """A control message that is well-formed OSC but not an acceptable command."""
+
+
+class RateLimitedLog:
+    """Logs at most ``burst`` warnings per ``window_s`` seconds and summarises the rest.
+
+    ``clock`` is injectable for tests; it must be monotonic.
+    """
+
+    def __init__(
+        self,
+        *,
+        logger: logging.Logger,
+        burst: int = LOG_BURST,
+        window_s: float = LOG_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self._burst = burst
+        self._window_s = window_s
+        self._clock = clock
+        self._window_start = -math.inf
+        self._logged = 0
+        self._suppressed = 0
+
+    @property
+    def suppressed(self) -> int:
+        """Warnings dropped in the current window so far."""
+        return self._suppressed
+
+    def warning(self, *, message: str) -> bool:
+        """Log ``message`` unless the budget is spent; returns whether it was logged."""
+        now = self._clock()
+        if now - self._window_start >= self._window_s:
+            if self._suppressed:
+                self._logger.warning(
+                    "control: %d more rejected packet(s) not shown in the last %.0f s",
+                    self._suppressed,
+                    self._window_s,
+                )
+            self._window_start = now
+            self._logged = 0
+            self._suppressed = 0
+        if self._logged < self._burst:
+            self._logged += 1
+            self._logger.warning("control: %s", message)
+            return True
+        self._suppressed += 1
+        return False
+
+
+@dataclass(frozen=True)
+class _Command:
+    """One validated control message, ready to apply."""
+
+    name: str
+    value: float | bool | None = None
+    ping_id: tuple[PingId, ...] = ()
+
+
+def _number(*, params: list[object], address: str) -> float:
+    """The single finite number in ``params`` (int or float, not bool), else :class:`CommandError`."""
+    if len(params) != 1:
+        raise CommandError(f"{address} takes exactly one number, got {len(params)} argument(s)")
+    (value,) = params
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CommandError(f"{address} takes a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise CommandError(f"{address} got a non-finite value {number!r}")
+    return number
+
+
+def _in_range(*, value: float, bounds: tuple[float, float], address: str, unit: str) -> float:
+    low, high = bounds
+    if not low <= value <= high:
+        raise CommandError(f"{address} {value:g} is out of range [{low:g}, {high:g}] {unit}")
+    return value
+
+
+def _mute_flag(*, params: list[object], address: str) -> bool:
+    """``1``/``0`` (int or float) or ``T``/``F`` -> bool, else :class:`CommandError`."""
+    if len(params) != 1:
+        raise CommandError(f"{address} takes exactly one of 0/1, got {len(params)} argument(s)")
+    (value,) = params
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in _MUTE_VALUES:
+        return bool(value)
+    raise CommandError(f"{address} takes 0 or 1, got {value!r}")
+
+
+def _ping_id(*, params: list[object], address: str) -> tuple[PingId, ...]:
+    if not params:
+        return ()
+    if len(params) == 1:
+        (value,) = params
+        if isinstance(value, bool):
+            raise CommandError(f"{address} id must be an int, float or string, got bool")
+        if isinstance(value, (int, float, str)):
+            return (value,)
+    raise CommandError(f"{address} takes at most one int, float or string id")
+
+
+def _command(*, name: str, params: list[object], address: str) -> _Command:
+    """Validate one message's arguments for command ``name`` (one of :data:`COMMANDS`)."""
+    if name == "ping":
+        return _Command(name=name, ping_id=_ping_id(params=params, address=address))
+    if name == "smoothing":
+        seconds = _number(params=params, address=address)
+        return _Command(
+            name=name,
+            value=_in_range(value=seconds, bounds=SMOOTHING_RANGE_S, address=address, unit="s"),
+        )
+    if name == "rate":
+        rate = _number(params=params, address=address)
+        return _Command(
+            name=name, value=_in_range(value=rate, bounds=RATE_RANGE_HZ, address=address, unit="Hz")
+        )
+    if name == "mute":
+        return _Command(name=name, value=_mute_flag(params=params, address=address))
+    if params:  # reset, query
+        raise CommandError(f"{address} takes no arguments, got {len(params)}")
+    return _Command(name=name)
+
+
+def _wire_value(*, value: ConfigValue) -> int | float | str:
+    """A config value as an OSC argument: bools become 0/1 ints (Pd and Max have no T/F)."""
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+class ControlServer:
+    """Serves the control port for ``target`` on ``host:port`` (UDP, OSC)."""
+
+    def __init__(
+        self, *, host: str, port: int, target: ControlTarget, prefix: str = DEFAULT_PREFIX
+    ) -> None:
+        """Binds the UDP socket immediately (raises OSError if it cannot).
+
+        ``host``: address to bind; use loopback (the default elsewhere) unless the port must be
+        reachable from other machines. ``port``: 0 picks a free port (see :attr:`port`).
+        ``prefix``: the OSC address prefix, e.g. ``/mer``.
+        """
+        if not _PREFIX_PATTERN.match(prefix):
+            raise ValueError(f"OSC prefix must look like /name, got {prefix!r}")
+        self._target = target
+        self._prefix = prefix
+        self._log = RateLimitedLog(logger=LOGGER)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        if not infos:
+            raise OSError(f"cannot resolve control host {host!r}")
+        family, kind, proto, _, address = infos[0]
+        self._socket = socket.socket(family, kind, proto)
+        try:
+            self._socket.bind(address)
+            self._socket.settimeout(POLL_INTERVAL_S)
+        except OSError:
+            self._socket.close()
+            raise
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.packets_handled = 0
+        self.packets_rejected = 0
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        return int(self._socket.getsockname()[1])
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound ``(host, port)``."""
+        name = self._socket.getsockname()
+        return str(name[0]), int(name[1])
+
+    def start(self) -> None:
+        """Serves on a daemon thread until :meth:`close`."""
+        if self._closed:
+            raise RuntimeError("control server is closed")
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._serve, name="mer-live-control", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stops the thread and closes the socket. Safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=CLOSE_TIMEOUT_S)
+        self._socket.close()
+
+    def __enter__(self) -> ControlServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                datagram, sender = self._socket.recvfrom(MAX_DATAGRAM_BYTES)
+            except socket.timeout:
+                continue
+            except OSError as error:
+                if self._stop.is_set():
+                    return
+                self._log.warning(message=f"receive failed: {error}")
+                continue
+            self.handle_datagram(datagram=datagram, sender=sender)
+
+    def handle_datagram(self, *, datagram: bytes, sender: tuple) -> bool:
+        """Parse, validate and apply one datagram from ``sender``; returns whether it was applied.
+
+        Never raises: every problem is logged (rate-limited) and the datagram ignored.
+        """
+        try:
+            commands = self._parse(datagram=datagram)
+        except CommandError as error:
+            self.packets_rejected += 1
+            self._log.warning(message=f"ignored packet from {_peer(sender)}: {error}")
+            return False
+        self.packets_handled += 1
+        for command in commands:
+            self._apply(command=command, sender=sender)
+        return True
+
+    def _parse(self, *, datagram: bytes) -> list[_Command]:
+        """All commands in ``datagram``, or :class:`CommandError` if any part is unacceptable."""
+        try:
+            packet = OscPacket(datagram)
+            messages: list[OscMessage] = [timed.message for timed in packet.messages]
+        # python-osc raises ParseError for most malformed input, but crafted datagrams can also
+        # raise IndexError, OverflowError, RecursionError (deeply nested bundles) and friends;
+        # none of them may stop the server.
+        except Exception as error:  # noqa: BLE001 - the parser is third-party; see above
+            raise CommandError(f"not valid OSC ({type(error).__name__})") from error
+        if not messages:
+            raise CommandError("empty bundle")
+        commands = []
+        for message in messages:
+            address = message.address
+            head, _, name = address.rpartition("/")
+            if head != self._prefix or name not in COMMANDS:
+                raise CommandError(f"unknown address {address[:80]!r}")
+            commands.append(_command(name=name, params=list(message.params), address=address))
+        return commands
+
+    def _apply(self, *, command: _Command, sender: tuple) -> None:
+        try:
+            if command.name == "ping":
+                self._reply(datagram=self._message(name="pong", args=command.ping_id), sender=sender)
+            elif command.name == "smoothing":
+                self._target.set_smoothing(seconds=float(command.value))
+                LOGGER.info("control: smoothing set to %g s", command.value)
+            elif command.name == "rate":
+                self._target.set_rate(rate=float(command.value))
+                LOGGER.info("control: rate set to %g updates/s", command.value)
+            elif command.name == "reset":
+                self._target.reset_smoothing()
+                LOGGER.info("control: smoothing state cleared")
+            elif command.name == "mute":
+                self._target.set_muted(muted=bool(command.value))
+                LOGGER.info("control: %s", "muted" if command.value else "unmuted")
+            elif command.name == "query":
+                self._reply(datagram=self._config_bundle(), sender=sender)
+        # The target belongs to the daemon; whatever it raises is reported, never fatal here.
+        except Exception as error:  # noqa: BLE001 - see above
+            self._log.warning(message=f"{command.name} failed: {type(error).__name__}: {error}")
+
+    def _message(self, *, name: str, args: tuple[object, ...]) -> bytes:
+        builder = OscMessageBuilder(address=f"{self._prefix}/{name}")
+        for arg in args:
+            builder.add_arg(arg)
+        return builder.build().dgram
+
+    def _config_bundle(self) -> bytes:
+        bundle = OscBundleBuilder(IMMEDIATELY)
+        for key, value in sorted(self._target.current_config().items()):
+            if not _CONFIG_KEY_PATTERN.match(key):
+                raise ValueError(f"config key {key!r} cannot be an OSC address part")
+            builder = OscMessageBuilder(address=f"{self._prefix}/config/{key}")
+            builder.add_arg(_wire_value(value=value))
+            bundle.add_content(builder.build())
+        return bundle.build().dgram
+
+    def _reply(self, *, datagram: bytes, sender: tuple) -> None:
+        try:
+            self._socket.sendto(datagram, sender)
+        except OSError as error:
+            self._log.warning(message=f"reply to {_peer(sender)} failed: {error}")
+
+
+def _peer(sender: tuple) -> str:
+    return f"{sender[0]}:{sender[1]}" if len(sender) >= 2 else str(sender)
+
+
+def parse_listen(*, spec: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` (or ``"[v6]:PORT"``) -> ``(host, port)``; raises ValueError naming the problem."""
+    host, separator, port_text = spec.rpartition(":")
+    if not separator or not host or not port_text.isdigit():
+        raise ValueError(f"control address must be HOST:PORT, e.g. 127.0.0.1:9001, got {spec!r}")
+    port = int(port_text)
+    if not 0 <= port <= 65_535:
+        raise ValueError(f"control port must be 0-65535, got {port}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, port

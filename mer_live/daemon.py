@@ -1,0 +1,340 @@
+"""The live daemon: ``mer-live [options]``.
+
+Builds the pipeline from the settings (CLI > ``--config`` TOML > defaults, see :mod:`mer_live.config`):
+a source (sound card, ``--input FILE`` or ``--demo``) -> the :class:`~mer_live.worker.Worker` ->
+sinks (OSC, CSV, the stderr readout), plus the OSC control port (:mod:`mer_live.control`).
+
+Every startup problem is one line on stderr naming the problem and the fix, and exit status 2.
+SIGINT/SIGTERM stop the stream, flush the sinks, send a final status and exit 0. The end of an input
+file or ``--duration`` ends the run the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from typing import Any, NoReturn, TextIO
+
+from . import __version__, config, labels
+from .model import EmotionModel, ModelError
+from .sinks import CsvHeaderError, CsvSink, OscSink, Reading, parse_host_port
+from .source import CaptureSource, FileSource, SourceError, demo_source, list_devices
+from .worker import Worker, check_joint_layer
+
+LOG = logging.getLogger("mer_live")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+WAIT_S = 0.1
+READOUT_TTY_INTERVAL_S = 0.25
+READOUT_PIPE_INTERVAL_S = 5.0
+SHORT_NAMES = {name: name[:4] for name in labels.EMOTIONS}
+
+
+class UsageError(Exception):
+    """A command-line or startup problem: one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message}; see mer-live --help")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="mer-live",
+        description="Real-time music emotion recognition: audio in, 8 emotions and 7 mid-level features out as OSC/CSV.",
+        epilog="Settings also come from --config FILE (see configs/default.toml); the command line wins. "
+        "Offline analysis: mer-live analyze FILE...",
+    )
+    add = parser.add_argument
+    add("--version", action="version", version=f"mer-live {__version__}")
+    add("--config", metavar="FILE", help="TOML settings file (see configs/default.toml)")
+    source = parser.add_argument_group("input")
+    source.add_argument("-l", "--list-devices", action="store_true", help="list audio devices and exit")
+    source.add_argument("-d", "--device", help="input device: numeric id or name substring (default: system default)")
+    source.add_argument("--channel", type=int, metavar="K", help="take input channel K (0-based); default: mono mix")
+    source.add_argument("--samplerate", type=int, metavar="HZ", help="capture rate (default: the device's own)")
+    source.add_argument("--input", metavar="FILE", help="analyse an audio file, paced in real time")
+    source.add_argument("--fast", action="store_true", default=None, help="with --input/--demo: run as fast as possible")
+    source.add_argument("--demo", action="store_true", default=None, help="play the built-in synthesised demo piece")
+    source.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of audio (0 = no limit)")
+    analysis = parser.add_argument_group("analysis")
+    analysis.add_argument("--rate", type=float, metavar="HZ", help="updates per second (default 4)")
+    analysis.add_argument("--smoothing", type=float, metavar="S", help="smoothing time constant in seconds (0 = off; default 2)")
+    analysis.add_argument("--silence-db", type=float, metavar="DBFS", help="silence gate level (default -60)")
+    analysis.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime threads (default 1)")
+    analysis.add_argument("--model", metavar="PATH", help="model file (default: the shipped model or $MER_MODEL)")
+    output = parser.add_argument_group("output")
+    output.add_argument("--osc", action="append", metavar="HOST:PORT", help="OSC target, repeatable (default 127.0.0.1:9000)")
+    output.add_argument("--no-osc", action="store_true", default=None, help="send no OSC")
+    output.add_argument("--osc-prefix", metavar="PREFIX", help="OSC address prefix (default /mer)")
+    output.add_argument("--osc-format", choices=["bundle", "messages"], help="one bundle per update (default) or plain messages")
+    output.add_argument("--csv", metavar="PATH", help="append one row per update to this CSV file")
+    output.add_argument("--control", metavar="HOST:PORT", help="control port (default 127.0.0.1:9001)")
+    output.add_argument("--no-control", action="store_true", default=None, help="no control port")
+    output.add_argument("-q", "--quiet", action="store_true", default=None, help="no live readout, warnings only")
+    return parser
+
+
+def cli_settings(*, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The settings given on the command line, as ``{section: {key: value}}`` (absent ones left out)."""
+    mapping = {
+        "device": ("input", "device"),
+        "channel": ("input", "channel"),
+        "samplerate": ("input", "samplerate"),
+        "input": ("input", "file"),
+        "fast": ("input", "fast"),
+        "demo": ("input", "demo"),
+        "duration": ("input", "duration"),
+        "rate": ("analysis", "rate"),
+        "smoothing": ("analysis", "smoothing"),
+        "silence_db": ("analysis", "silence_dbfs"),
+        "threads": ("analysis", "threads"),
+        "model": ("analysis", "model"),
+        "osc": ("osc", "targets"),
+        "osc_prefix": ("osc", "prefix"),
+        "osc_format": ("osc", "format"),
+        "csv": ("csv", "path"),
+        "control": ("control", "listen"),
+        "quiet": ("log", "quiet"),
+    }
+    result: dict[str, dict[str, Any]] = {}
+    for attribute, (section, key) in mapping.items():
+        value = getattr(args, attribute)
+        if value is not None:
+            result.setdefault(section, {})[key] = value
+    if args.no_osc:
+        result.setdefault("osc", {})["enabled"] = False
+    if args.no_control:
+        result.setdefault("control", {})["enabled"] = False
+    return result
+
+
+class Readout:
+    """The live one-line readout on stderr: rewritten in place on a terminal, a line every few seconds
+    otherwise."""
+
+    def __init__(self, *, stream: TextIO = sys.stderr) -> None:
+        self._stream = stream
+        self._tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._interval = READOUT_TTY_INTERVAL_S if self._tty else READOUT_PIPE_INTERVAL_S
+        self._last = -float("inf")
+        self._dirty = False
+
+    @staticmethod
+    def line(*, reading: Reading) -> str:
+        text = f"{reading.stream_time_s:7.1f} s {reading.state:<8} {reading.level_dbfs:6.1f} dBFS"
+        if reading.has_values and not reading.muted:
+            values = " ".join(f"{SHORT_NAMES[n]} {v:.2f}" for n, v in zip(labels.EMOTIONS, reading.emotion))
+            top = int(max(range(labels.NUM_EMOTIONS), key=lambda e: reading.emotion[e]))
+            driver = int(max(range(labels.NUM_MID_LEVELS), key=lambda m: abs(reading.contributions[top][m])))
+            text += f" | {values} | {labels.EMOTIONS[top]} <- {labels.MID_LEVELS[driver]}"
+        elif reading.muted:
+            text += " | muted"
+        return text + f" | upd {reading.updates} ovf {reading.overflows}"
+
+    def process(self, *, reading: Reading) -> None:
+        now = time.monotonic()
+        if now - self._last < self._interval:
+            return
+        self._last = now
+        try:
+            if self._tty:
+                self._stream.write("\r" + self.line(reading=reading) + "\x1b[K")
+                self._dirty = True
+            else:
+                self._stream.write(self.line(reading=reading) + "\n")
+            self._stream.flush()
+        except (OSError, ValueError):
+            return
+
+    def close(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            try:
+                self._stream.write("\n")
+                self._stream.flush()
+            except (OSError, ValueError):
+                return
+
+
+def _setup_logging(*, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("mer-live: %(message)s"))
+    LOG.handlers[:] = [handler]
+    LOG.propagate = False
+    LOG.setLevel(logging.WARNING if quiet else logging.INFO)
+    control_log = logging.getLogger("mer_live.control")
+    control_log.handlers[:] = [handler]
+    control_log.propagate = False
+    control_log.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def _make_source(*, settings: dict[str, dict[str, Any]]):
+    inputs = settings["input"]
+    channel = None if inputs["channel"] == config.CHANNEL_MIX else inputs["channel"]
+    if inputs["demo"]:
+        return demo_source(fast=inputs["fast"])
+    if inputs["file"]:
+        return FileSource(path=inputs["file"], channel=channel, fast=inputs["fast"])
+    return CaptureSource(device=inputs["device"], channel=channel, samplerate=inputs["samplerate"])
+
+
+def _make_control(*, settings: dict[str, dict[str, Any]], worker: Worker):
+    if not settings["control"]["enabled"]:
+        return None
+    from .control import ControlServer
+
+    spec = settings["control"]["listen"]
+    host, port = config.parse_host_port_or_zero(spec=spec)
+    try:
+        server = ControlServer(host=host, port=port, target=worker, prefix=settings["osc"]["prefix"])
+    except OSError as error:
+        raise UsageError(
+            f"control port {spec}: cannot listen ({error.strerror or error}); "
+            "pass --control HOST:PORT with a free port, or --no-control"
+        ) from error
+    LOG.info("control port listening on %s:%d", host, server.port)
+    return server
+
+
+def run(*, argv: list[str]) -> int:
+    """Everything :func:`main` does; raises :class:`UsageError` for startup problems."""
+    args = build_parser().parse_args(argv)
+    if args.list_devices:
+        print(list_devices())
+        return EXIT_OK
+    try:
+        settings = config.resolve(toml_path=args.config, cli=cli_settings(args=args))
+    except config.ConfigError as error:
+        raise UsageError(str(error)) from error
+    _setup_logging(quiet=settings["log"]["quiet"])
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: object) -> None:  # noqa: ARG001 (signal's signature)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    closers: list = []
+    try:
+        return _run_pipeline(settings=settings, stop=stop, closers=closers)
+    finally:
+        for close in reversed(closers):
+            close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event, closers: list) -> int:
+    analysis = settings["analysis"]
+    sinks: list = []
+    if settings["osc"]["enabled"]:
+        targets = [parse_host_port(spec=t) for t in settings["osc"]["targets"]]
+        sinks.append(OscSink(targets=targets, prefix=settings["osc"]["prefix"], fmt=settings["osc"]["format"]))
+    if settings["csv"]["path"]:
+        try:
+            sinks.append(CsvSink(path=settings["csv"]["path"]))
+        except CsvHeaderError as error:
+            raise UsageError(str(error)) from error
+    if not settings["log"]["quiet"]:
+        sinks.append(Readout())
+    try:
+        model = EmotionModel(path=analysis["model"] or None, threads=analysis["threads"])
+        check_joint_layer(model=model)
+    except ModelError as error:
+        raise UsageError(str(error)) from error
+    closers.append(model.close)
+    try:
+        source = _make_source(settings=settings)
+    except SourceError as error:
+        raise UsageError(str(error)) from error
+    closers.append(source.close)
+    worker = Worker(
+        source=source,
+        model=model,
+        sinks=sinks,
+        rate=analysis["rate"],
+        smoothing_s=analysis["smoothing"],
+        silence_dbfs=analysis["silence_dbfs"],
+        duration_s=settings["input"]["duration"],
+    )
+    closers.append(worker.close)
+    control = _make_control(settings=settings, worker=worker)
+    if control is not None:
+        closers.append(control.close)
+        control.start()
+    try:
+        source.start()
+    except SourceError as error:
+        raise UsageError(str(error)) from error
+    worker.start()
+    LOG.info(
+        "version %s: %s at %g Hz -> %s; %g updates/s, model %s",
+        __version__,
+        _describe_source(settings=settings, source=source),
+        source.samplerate,
+        ", ".join(_describe_sinks(settings=settings)) or "no outputs",
+        analysis["rate"],
+        model.variant,
+    )
+    while not stop.is_set() and not worker.finished.is_set():
+        stop.wait(WAIT_S)
+    source.close()  # stop the stream first
+    worker.stop()
+    worker.final_status()
+    if control is not None:
+        control.close()
+    worker.close()  # closes (flushes) the sinks
+    model.close()
+    closers.clear()
+    if getattr(source, "error", None):
+        LOG.warning("%s", source.error)
+    LOG.info(
+        "stopped: %d updates, %.1f s of audio, %d overflow(s)", worker.updates, worker.stream_time_s, source.overflows
+    )
+    return EXIT_FAILURE if worker.error else EXIT_OK
+
+
+def _describe_source(*, settings: dict[str, dict[str, Any]], source: object) -> str:
+    inputs = settings["input"]
+    pace = " (fast)" if inputs["fast"] else " (real time)"
+    if inputs["demo"]:
+        return "demo piece" + pace
+    if inputs["file"]:
+        return f"file {inputs['file']}" + pace
+    device = getattr(source, "device", {})
+    return f"device {device.get('index')}: {device.get('name')!r}"
+
+
+def _describe_sinks(*, settings: dict[str, dict[str, Any]]) -> list[str]:
+    out = []
+    if settings["osc"]["enabled"]:
+        out.append(f"OSC {' '.join(settings['osc']['targets'])} {settings['osc']['prefix']} ({settings['osc']['format']})")
+    if settings["csv"]["path"]:
+        out.append(f"CSV {settings['csv']['path']}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``mer-live`` daemon; returns the exit status (2 for any startup problem)."""
+    try:
+        return run(argv=list(sys.argv[1:] if argv is None else argv))
+    except UsageError as error:
+        print(f"mer-live: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except SourceError as error:
+        print(f"mer-live: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exit_request:  # --help, --version
+        return int(exit_request.code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""A single-producer single-consumer ring buffer of audio frames, preallocated and lock-free.
+
+The producer is the audio callback (or a file/demo feeder thread); the consumer is the worker thread.
+Synchronisation is by index arithmetic only: the producer alone advances ``written`` (after copying the
+data in), the consumer alone advances ``read`` (after copying the data out). Both are monotonically
+increasing integers; a position's slot is ``index % capacity``. Each side reads the other's counter
+once per call, and a stale value is always safe (the producer may see less free space, the consumer
+fewer frames, never data that is being overwritten). Under CPython assigning an int attribute is atomic.
+
+When the consumer falls behind and the buffer is full, :meth:`write` keeps what is already buffered and
+drops the newest frames, counting them in ``dropped``: the producer never touches the consumer's index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SAMPLE_DTYPE = np.float32
+
+
+class RingBuffer:
+    """``capacity`` frames of ``channels`` float32 samples, stored ``(capacity, channels)``."""
+
+    def __init__(self, *, capacity: int, channels: int) -> None:
+        if capacity <= 0 or channels <= 0:
+            raise ValueError(f"capacity and channels must be positive, got {capacity} and {channels}")
+        self._buffer = np.zeros((capacity, channels), dtype=SAMPLE_DTYPE)
+        self._capacity = capacity
+        self._channels = channels
+        self._written = 0  # advanced by the producer only
+        self._read = 0  # advanced by the consumer only
+        self._dropped = 0  # producer only
+        self._overruns = 0  # producer only: writes that had to drop frames
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def channels(self) -> int:
+        return self._channels
+
+    @property
+    def written(self) -> int:
+        """Frames ever accepted by :meth:`write`."""
+        return self._written
+
+    @property
+    def read_count(self) -> int:
+        """Frames ever consumed by :meth:`read` / :meth:`read_into`."""
+        return self._read
+
+    @property
+    def dropped(self) -> int:
+        """Frames the producer had to drop because the buffer was full."""
+        return self._dropped
+
+    @property
+    def overruns(self) -> int:
+        """How many writes found the buffer too full and dropped frames."""
+        return self._overruns
+
+    def available(self) -> int:
+        """Frames the consumer can read now."""
+        return self._written - self._read
+
+    def free(self) -> int:
+        """Frames the producer can write now without dropping."""
+        return self._capacity - (self._written - self._read)
+
+    def write(self, *, frames: np.ndarray) -> int:
+        """Producer: copy ``frames`` ``(num_frames, channels)`` in; returns how many were accepted.
+
+        Allocates no buffers and takes no locks: safe in an audio callback.
+        """
+        count = frames.shape[0]
+        space = self._capacity - (self._written - self._read)
+        accepted = count if count <= space else space
+        if accepted < count:
+            self._dropped += count - accepted
+            self._overruns += 1
+        if accepted <= 0:
+            return 0
+        start = self._written % self._capacity
+        first = self._capacity - start
+        if accepted <= first:
+            np.copyto(self._buffer[start : start + accepted], frames[:accepted])
+        else:
+            np.copyto(self._buffer[start:], frames[:first])
+            np.copyto(self._buffer[: accepted - first], frames[first:accepted])
+        self._written += accepted  # publish only after the data is in place
+        return accepted
+
+    def read_into(self, *, out: np.ndarray) -> int:
+        """Consumer: copy up to ``len(out)`` frames into ``out`` ``(n, channels)``; returns the count."""
+        count = min(out.shape[0], self._written - self._read)
+        if count <= 0:
+            return 0
+        start = self._read % self._capacity
+        first = self._capacity - start
+        if count <= first:
+            np.copyto(out[:count], self._buffer[start : start + count])
+        else:
+            np.copyto(out[:first], self._buffer[start:])
+            np.copyto(out[first:count], self._buffer[: count - first])
+        self._read += count  # release the slots only after the data is out
+        return count
+
+    def read(self, *, max_frames: int) -> np.ndarray:
+        """Consumer: the next up to ``max_frames`` frames as a new ``(n, channels)`` array."""
+        out = np.empty((max(0, min(max_frames, self.available())), self._channels), dtype=SAMPLE_DTYPE)
+        count = self.read_into(out=out)
+        return out[:count]
+
+    def process(self, *, frames: np.ndarray) -> int:
+        """Alias of :meth:`write`, the stage interface."""
+        return self.write(frames=frames)
+
+    def reset(self) -> None:
+        """Forget everything (only while neither side is running)."""
+        self._written = 0
+        self._read = 0
+        self._dropped = 0
+        self._overruns = 0
+
+    def close(self) -> None:
+        self.reset()

@@ -1,0 +1,410 @@
+"""Where readings go: OSC (python-osc) and CSV.
+
+A :class:`Reading` is what the worker hands to every sink once per update (and, as a status-only
+heartbeat, at least once per second when there is no update). Values are in the 0-1 sent units of
+:mod:`mer_live.labels`. No sink ever stops the daemon: send errors, unresolvable hosts, a full disk or
+a bad path are logged (rate-limited) and the daemon carries on.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from . import labels
+
+LOG = logging.getLogger("mer_live")
+
+STATE_WARMING = "warming"
+STATE_RUNNING = "running"
+STATE_SILENT = "silent"
+STATE_NO_INPUT = "no-input"
+STATES = (STATE_WARMING, STATE_RUNNING, STATE_SILENT, STATE_NO_INPUT)
+LEVEL_FLOOR_DBFS = -120.0
+LOG_INTERVAL_S = 10.0
+RESOLVE_RETRY_S = 5.0
+CSV_REOPEN_RETRY_S = 5.0
+OSC_FORMAT_BUNDLE = "bundle"
+OSC_FORMAT_MESSAGES = "messages"
+OSC_FORMATS = (OSC_FORMAT_BUNDLE, OSC_FORMAT_MESSAGES)
+MAX_PORT = 65535
+CSV_VALUE_DECIMALS = 6
+CSV_LEVEL_DECIMALS = 2
+CSV_TIME_DECIMALS = 3
+CSV_COLUMNS: tuple[str, ...] = ("time", "stream_time_s", "state", "level_dbfs", *labels.EMOTIONS, *labels.MID_LEVELS)
+CSV_HEADER = ",".join(CSV_COLUMNS) + "\n"
+
+
+@dataclass
+class Reading:
+    """One update (or heartbeat) as the sinks see it.
+
+    ``emotion`` ``(8,)`` / ``mid`` ``(7,)``: smoothed, clipped to [0, 1]; ``emotion_unclipped`` ``(8,)``;
+    ``raw_emotion`` / ``raw_mid``: the unsmoothed values, clipped; ``contributions`` ``(8, 7)`` and
+    ``bias`` ``(8,)``: the explanation of the (smoothed) emotions, so that
+    ``bias + contributions.sum(axis=1) == emotion_unclipped``. All None until the model has produced a
+    first reading. ``window`` ``(NUM_FRAMES, NUM_BANDS)`` is the model input of this update (kept for
+    checks; sinks ignore it), and ``frames_total`` the number of spectrogram frames computed so far. ``is_update`` is False for a status-only heartbeat.
+    """
+
+    stream_time_s: float
+    wall_time: float
+    state: str
+    level_dbfs: float
+    overflows: int
+    updates: int
+    is_update: bool = True
+    muted: bool = False
+    emotion: np.ndarray | None = None
+    emotion_unclipped: np.ndarray | None = None
+    mid: np.ndarray | None = None
+    raw_emotion: np.ndarray | None = None
+    raw_mid: np.ndarray | None = None
+    contributions: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    window: np.ndarray | None = field(default=None, repr=False)
+    frames_total: int = 0
+
+    @property
+    def has_values(self) -> bool:
+        return self.emotion is not None
+
+
+def level_dbfs(*, samples: np.ndarray) -> float:
+    """RMS level of ``samples`` ``(num_samples,)`` in dBFS, floored at ``LEVEL_FLOOR_DBFS``."""
+    if len(samples) == 0:
+        return LEVEL_FLOOR_DBFS
+    mean_square = float(np.mean(np.square(samples, dtype=np.float64)))
+    if not math.isfinite(mean_square) or mean_square <= 0.0:
+        return LEVEL_FLOOR_DBFS
+    return max(LEVEL_FLOOR_DBFS, 10.0 * math.log10(mean_square))
+
+
+class RateLimitedLog:
+    """Logs each ``key`` at most once per ``interval_s``, saying how many were suppressed meanwhile."""
+
+    def __init__(self, *, interval_s: float = LOG_INTERVAL_S, level: int = logging.WARNING) -> None:
+        self._interval_s = interval_s
+        self._level = level
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def log(self, *, key: str, message: str) -> None:
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self._interval_s:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return
+        suppressed = self._suppressed.pop(key, 0)
+        self._last[key] = now
+        suffix = f" ({suppressed} more like this suppressed)" if suppressed else ""
+        LOG.log(self._level, "%s%s", message, suffix)
+
+
+# ----------------------------------------------------------------------------------------------- OSC
+
+
+class OscSpecError(ValueError):
+    """A ``HOST:PORT`` spec that cannot be parsed."""
+
+
+def parse_host_port(*, spec: str, what: str = "--osc") -> tuple[str, int]:
+    """``"HOST:PORT"`` (IPv6 as ``"[::1]:PORT"``) -> ``(host, port)``; raises :class:`OscSpecError`."""
+    text = str(spec).strip()
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text:
+        raise OscSpecError(f"{what} {spec!r}: expected HOST:PORT, e.g. 127.0.0.1:9000")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise OscSpecError(f"{what} {spec!r}: write an IPv6 host in brackets, e.g. [::1]:9000")
+    if not port_text.isdigit() or not 0 < int(port_text) <= MAX_PORT:
+        raise OscSpecError(f"{what} {spec!r}: port must be a number from 1 to {MAX_PORT}")
+    if not host or any(c.isspace() for c in host):
+        raise OscSpecError(f"{what} {spec!r}: bad host name")
+    return host, int(port_text)
+
+
+def check_prefix(*, prefix: str) -> str:
+    """An OSC prefix: starts with '/', no spaces, no trailing '/' (``"/mer"``). Raises ValueError."""
+    if not prefix.startswith("/") or len(prefix) < 2 or prefix.endswith("/") or any(
+        c.isspace() or c in "#*,?[]{}" for c in prefix
+    ):
+        raise ValueError(f"OSC prefix {prefix!r} must look like /mer (a leading '/', no spaces or OSC wildcards)")
+    return prefix
+
+
+def _floats(values: np.ndarray) -> list[float]:
+    return [float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
+
+
+def osc_messages(*, reading: Reading, prefix: str) -> list[tuple[str, list[float | int | str]]]:
+    """The ``(address, arguments)`` pairs of one reading, in sending order (see docs/OSC.md)."""
+    messages: list[tuple[str, list[float | int | str]]] = [
+        (
+            f"{prefix}/status",
+            [reading.state, float(reading.level_dbfs), int(reading.overflows), int(reading.updates)],
+        )
+    ]
+    if reading.muted or not reading.has_values:
+        return messages
+    emotion = _floats(reading.emotion)
+    mid = _floats(reading.mid)
+    messages.append((f"{prefix}/emotion", emotion))
+    messages.append((f"{prefix}/mid", mid))
+    messages.extend((f"{prefix}/emotion/{name}", [value]) for name, value in zip(labels.EMOTIONS, emotion))
+    messages.extend((f"{prefix}/mid/{name}", [value]) for name, value in zip(labels.MID_LEVELS, mid))
+    for index, name in enumerate(labels.EMOTIONS):
+        messages.append((f"{prefix}/explain/{name}", _floats(reading.contributions[index])))
+    messages.append((f"{prefix}/explain/bias", _floats(reading.bias)))
+    messages.append((f"{prefix}/raw/emotion", _floats(reading.raw_emotion)))
+    messages.append((f"{prefix}/raw/mid", _floats(reading.raw_mid)))
+    return messages
+
+
+def _build_message(address: str, arguments: list[float | int | str]):
+    builder = OscMessageBuilder(address=address)
+    for argument in arguments:
+        if isinstance(argument, str):
+            builder.add_arg(argument, OscMessageBuilder.ARG_TYPE_STRING)
+        elif isinstance(argument, int):
+            builder.add_arg(argument, OscMessageBuilder.ARG_TYPE_INT)
+        else:
+            builder.add_arg(float(argument), OscMessageBuilder.ARG_TYPE_FLOAT)
+    return builder.build()
+
+
+def osc_packets(*, reading: Reading, prefix: str, fmt: str) -> list[bytes]:
+    """The datagrams of one reading: one bundle (immediate timetag) or one datagram per message."""
+    messages = [_build_message(address, arguments) for address, arguments in osc_messages(reading=reading, prefix=prefix)]
+    if fmt == OSC_FORMAT_MESSAGES:
+        return [message.dgram for message in messages]
+    bundle = OscBundleBuilder(IMMEDIATELY)
+    for message in messages:
+        bundle.add_content(message)
+    return [bundle.build().dgram]
+
+
+class _UdpTarget:
+    """One receiver; resolves its host lazily and again after a failure (at most every few seconds)."""
+
+    def __init__(self, *, host: str, port: int, log: RateLimitedLog) -> None:
+        self.host = host
+        self.port = port
+        self._log = log
+        self._socket: socket.socket | None = None
+        self._address: tuple | None = None
+        self._next_resolve = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _resolve(self) -> bool:
+        now = time.monotonic()
+        if now < self._next_resolve:
+            return False
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)[0]
+            sock = socket.socket(family, kind, proto)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            sock.setblocking(False)
+        except OSError as error:
+            self._next_resolve = now + RESOLVE_RETRY_S
+            self._log.log(key=f"resolve {self.label}", message=f"OSC target {self.label}: cannot resolve/open ({error}); retrying")
+            return False
+        self._socket, self._address = sock, address
+        return True
+
+    def send(self, *, packet: bytes) -> None:
+        if self._socket is None and not self._resolve():
+            return
+        try:
+            self._socket.sendto(packet, self._address)
+        except OSError as error:
+            self._log.log(key=f"send {self.label}", message=f"OSC send to {self.label} failed ({error}); carrying on")
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+        self._socket = None
+
+
+class OscSink:
+    """Sends each reading to every target as one OSC bundle (or plain messages)."""
+
+    def __init__(self, *, targets: list[tuple[str, int]], prefix: str = "/mer", fmt: str = OSC_FORMAT_BUNDLE) -> None:
+        if fmt not in OSC_FORMATS:
+            raise ValueError(f"OSC format {fmt!r}: use one of {', '.join(OSC_FORMATS)}")
+        self.prefix = check_prefix(prefix=prefix)
+        self.fmt = fmt
+        self._log = RateLimitedLog()
+        self._targets = [_UdpTarget(host=host, port=port, log=self._log) for host, port in targets]
+
+    def process(self, *, reading: Reading) -> None:
+        packets = osc_packets(reading=reading, prefix=self.prefix, fmt=self.fmt)
+        for target in self._targets:
+            for packet in packets:
+                target.send(packet=packet)
+
+    def reset(self) -> None:
+        """Nothing to forget (stateless apart from the sockets)."""
+
+    def close(self) -> None:
+        for target in self._targets:
+            target.close()
+
+
+# ----------------------------------------------------------------------------------------------- CSV
+
+
+class CsvHeaderError(ValueError):
+    """An existing CSV file whose header is not mer-live's."""
+
+
+def _format_value(value: float) -> str:
+    return f"{float(value):.{CSV_VALUE_DECIMALS}f}"
+
+
+def csv_row(*, reading: Reading) -> str:
+    """One CSV line (with its newline) for ``reading``; value cells are empty before the first reading."""
+    wall = datetime.fromtimestamp(reading.wall_time, tz=timezone.utc).isoformat(timespec="milliseconds")
+    cells = [
+        wall,
+        f"{reading.stream_time_s:.{CSV_TIME_DECIMALS}f}",
+        reading.state,
+        f"{reading.level_dbfs:.{CSV_LEVEL_DECIMALS}f}",
+    ]
+    if reading.has_values:
+        cells.extend(_format_value(v) for v in reading.emotion)
+        cells.extend(_format_value(v) for v in reading.mid)
+    else:
+        cells.extend([""] * (labels.NUM_EMOTIONS + labels.NUM_MID_LEVELS))
+    return ",".join(cells) + "\n"
+
+
+def check_csv_header(*, path: Path) -> None:
+    """Raise :class:`CsvHeaderError` when ``path`` exists, is not empty and has another header."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline()
+    except FileNotFoundError:
+        return
+    except OSError:
+        return  # unreadable: the sink logs it when it tries to open the file
+    if first and first.decode("utf-8", errors="replace") != CSV_HEADER:
+        raise CsvHeaderError(
+            f"{path}: existing file's header is not mer-live's ({first[:60]!r}...); "
+            "pass another --csv path or move the file away"
+        )
+
+
+def _truncate(*, fd: int, size: int) -> None:
+    """Cut the file back to ``size`` bytes, if the file is a regular file (best effort)."""
+    try:
+        os.ftruncate(fd, size)
+    except OSError as error:
+        LOG.debug("CSV: cannot roll back a failed write (%s)", error.strerror)
+
+
+class CsvSink:
+    """Appends one row per update to ``path``: a single ``write`` each, so rows are whole or absent.
+
+    The file is opened with ``O_APPEND``; a new or empty file gets the header; an existing one must have
+    mer-live's header (checked by :func:`check_csv_header`, which the constructor calls). A trailing
+    partial line (from a crash of something else) is cut off on opening. Writes go straight to the
+    kernel (no user-space buffer), so nothing is lost when the process is killed. A failed or short
+    write (full disk) is rolled back to the previous length and logged; a path that cannot be opened is
+    logged and retried every few seconds.
+    """
+
+    def __init__(self, *, path: str | Path) -> None:
+        self.path = Path(path)
+        check_csv_header(path=self.path)
+        self._log = RateLimitedLog()
+        self._fd: int | None = None
+        self._next_open = 0.0
+        self.rows_written = 0
+        self._open()
+
+    def _open(self) -> bool:
+        now = time.monotonic()
+        if now < self._next_open:
+            return False
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as error:
+            self._next_open = now + CSV_REOPEN_RETRY_S
+            self._log.log(key="open", message=f"CSV {self.path}: cannot open ({error.strerror}); rows are not logged until it can")
+            return False
+        try:
+            size = os.fstat(fd).st_size
+            if size == 0:
+                self._write_all(fd=fd, data=CSV_HEADER.encode())
+            else:
+                self._cut_partial_line(fd=fd, size=size)
+        except OSError as error:
+            os.close(fd)
+            self._next_open = now + CSV_REOPEN_RETRY_S
+            self._log.log(key="open", message=f"CSV {self.path}: cannot prepare ({error.strerror}); retrying")
+            return False
+        self._fd = fd
+        return True
+
+    def _cut_partial_line(self, *, fd: int, size: int) -> None:
+        with open(self.path, "rb") as handle:
+            handle.seek(max(0, size - 1))
+            if handle.read(1) == b"\n":
+                return
+            handle.seek(0)
+            content = handle.read()
+        keep = content.rfind(b"\n") + 1
+        os.ftruncate(fd, keep)
+        LOG.warning("CSV %s: cut off a partial last line (%d bytes)", self.path, size - keep)
+
+    @staticmethod
+    def _write_all(*, fd: int, data: bytes) -> None:
+        """One ``write``; a failed or short write is rolled back (no partial line) and raised as OSError."""
+        before = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, data)
+        except OSError:
+            _truncate(fd=fd, size=before)
+            raise
+        if written != len(data):
+            _truncate(fd=fd, size=before)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def process(self, *, reading: Reading) -> None:
+        if not reading.is_update:
+            return
+        if self._fd is None and not self._open():
+            return
+        try:
+            self._write_all(fd=self._fd, data=csv_row(reading=reading).encode())
+            self.rows_written += 1
+        except OSError as error:
+            self._log.log(key="write", message=f"CSV {self.path}: write failed ({error.strerror}); row dropped, carrying on")
+
+    def reset(self) -> None:
+        """Nothing to forget."""
+
+    def close(self) -> None:
+        if self._fd is not None:
+            try:
+                os.fsync(self._fd)
+            except OSError as error:
+                LOG.warning("CSV %s: fsync failed (%s)", self.path, error.strerror)
+            os.close(self._fd)
+            self._fd = None

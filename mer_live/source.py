@@ -1,0 +1,341 @@
+"""Where the audio comes from: a sound card (PortAudio via sounddevice), a file, or the demo piece.
+
+Every source writes raw frames ``(num_frames, channels)`` float32 at its own rate into a preallocated
+:class:`~mer_live.ring_buffer.RingBuffer` holding ``RING_SECONDS`` of audio; the worker thread reads
+them from there. The sound-card callback only copies into the ring buffer and counts PortAudio's
+overflow flags: no allocation of buffers, no locks, no I/O. File and demo sources feed the ring buffer
+from a thread, paced in real time (as if played) or, with ``fast``, as fast as the worker consumes.
+
+``sounddevice`` is imported lazily, so that tests can point ALSA or JACK at test devices first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .ring_buffer import RingBuffer
+
+RING_SECONDS = 10.0
+MAX_MIX_CHANNELS = 2  # the default mono mix uses at most the first two inputs
+FEED_BLOCK_FRAMES = 1024
+FAST_WAIT_S = 0.002
+CLOSE_TIMEOUT_S = 2.0
+CLOSE_MATCHES = 3
+CLOSE_MATCH_CUTOFF = 0.4
+
+
+class SourceError(RuntimeError):
+    """A source that cannot be opened; the message is one line naming the problem and the fix."""
+
+
+class Source(Protocol):
+    """What the worker needs from a source."""
+
+    ring: RingBuffer
+    samplerate: float
+    channel: int | None  # the channel to take, None = mono mix of all in the ring
+    realtime: bool  # True: frames arrive in real time; False: as fast as consumed
+
+    @property
+    def finished(self) -> bool: ...  # no more frames will come (end of file)
+
+    @property
+    def active(self) -> bool: ...  # frames are (still) arriving
+
+    @property
+    def overflows(self) -> int: ...  # input overflow events (PortAudio flags and ring buffer overruns)
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def ring_capacity(*, samplerate: float) -> int:
+    """Frames in ``RING_SECONDS`` at ``samplerate``."""
+    return int(math.ceil(RING_SECONDS * samplerate))
+
+
+# ------------------------------------------------------------------------------------------ devices
+
+
+def _sounddevice():
+    import sounddevice
+
+    return sounddevice
+
+
+def input_devices() -> list[dict]:
+    """Every device with at least one input channel, as sounddevice describes them (with ``index``)."""
+    try:
+        sd = _sounddevice()
+        devices = sd.query_devices()
+    except OSError as error:  # PortAudio library missing
+        raise SourceError(f"cannot load PortAudio ({error}); install libportaudio2, or use --input FILE or --demo") from error
+    return [dict(device, index=index) for index, device in enumerate(devices) if device["max_input_channels"] > 0]
+
+
+def list_devices() -> str:
+    """A human-readable list of all devices, inputs marked (what ``-l/--list-devices`` prints)."""
+    sd = _sounddevice()
+    lines = [str(sd.query_devices())]
+    inputs = input_devices()
+    if not inputs:
+        lines.append("no input devices: use --input FILE or --demo")
+    return "\n".join(lines)
+
+
+def _no_inputs_error() -> SourceError:
+    return SourceError("no audio input device found; run with --input FILE or --demo, or connect a sound card (-l lists devices)")
+
+
+def find_input_device(*, spec: str) -> dict:
+    """The input device named by ``spec``: a numeric id, a name substring, or "" for the default.
+
+    Raises :class:`SourceError` listing close matches when nothing (or more than one) matches.
+    """
+    inputs = input_devices()
+    if not inputs:
+        raise _no_inputs_error()
+    spec = str(spec).strip()
+    if spec == "":
+        default = _sounddevice().default.device[0]
+        for device in inputs:
+            if device["index"] == default:
+                return device
+        return inputs[0]
+    names = ", ".join(f"{d['index']}: {d['name']!r}" for d in inputs)
+    if spec.lstrip("-").isdigit():
+        for device in inputs:
+            if device["index"] == int(spec):
+                return device
+        raise SourceError(f"no input device with id {spec}; inputs are {names} (-l lists devices)")
+    matches = [d for d in inputs if spec.lower() in d["name"].lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        listed = ", ".join(f"{d['index']}: {d['name']!r}" for d in matches)
+        raise SourceError(f"input device {spec!r} is ambiguous: it matches {listed}; pass the numeric id with -d")
+    by_name = {d["name"]: d for d in inputs}
+    close = difflib.get_close_matches(spec, list(by_name), n=CLOSE_MATCHES, cutoff=CLOSE_MATCH_CUTOFF)
+    close += [name for name in by_name if name not in close and any(w and w.lower() in name.lower() for w in spec.split())]
+    if close:
+        suggestion = ", ".join(f"{by_name[n]['index']}: {n!r}" for n in close[:CLOSE_MATCHES])
+        raise SourceError(f"no input device matches {spec!r}; close matches: {suggestion} (-l lists devices)")
+    raise SourceError(f"no input device matches {spec!r}; inputs are {names} (-l lists devices)")
+
+
+class CaptureSource:
+    """A sound-card input: ``sounddevice.InputStream`` in callback mode feeding the ring buffer.
+
+    ``channel`` ``K`` opens ``K + 1`` channels and takes channel ``K``; ``None`` opens up to
+    ``MAX_MIX_CHANNELS`` and mixes them to mono. ``samplerate`` 0 uses the device's own rate.
+    """
+
+    realtime = True
+
+    def __init__(self, *, device: str = "", channel: int | None = None, samplerate: float = 0) -> None:
+        self.device = find_input_device(spec=device)
+        available = int(self.device["max_input_channels"])
+        if channel is not None and not 0 <= channel < available:
+            raise SourceError(
+                f"--channel {channel}: device {self.device['name']!r} has {available} input channel(s); "
+                f"use 0 to {available - 1}, or leave it out for a mono mix"
+            )
+        self.channel = channel
+        self.channels = channel + 1 if channel is not None else min(available, MAX_MIX_CHANNELS)
+        self.samplerate = float(samplerate) if samplerate else float(self.device["default_samplerate"])
+        sd = _sounddevice()
+        try:
+            sd.check_input_settings(device=self.device["index"], channels=self.channels, samplerate=self.samplerate, dtype="float32")
+        except (sd.PortAudioError, ValueError) as error:
+            raise SourceError(
+                f"device {self.device['name']!r} cannot capture {self.channels} channel(s) at {self.samplerate:g} Hz "
+                f"({error}); try another --samplerate or --channel"
+            ) from error
+        self.ring = RingBuffer(capacity=ring_capacity(samplerate=self.samplerate), channels=self.channels)
+        self._status_overflows = 0
+        self._stream = None
+        self._closed = False
+
+    def _callback(self, indata, frames, time_info, status) -> None:  # noqa: ARG002 (PortAudio's signature)
+        """Runs on PortAudio's thread: copy into the ring buffer and count overflow flags, nothing else."""
+        if status.input_overflow:
+            self._status_overflows += 1
+        self.ring.write(frames=indata)
+
+    def start(self) -> None:
+        sd = _sounddevice()
+        try:
+            self._stream = sd.InputStream(
+                device=self.device["index"],
+                channels=self.channels,
+                samplerate=self.samplerate,
+                dtype="float32",
+                callback=self._callback,
+            )
+            self._stream.start()
+        except (sd.PortAudioError, ValueError) as error:
+            raise SourceError(f"cannot start capture on {self.device['name']!r} ({error}); check the device or use --input/--demo") from error
+
+    @property
+    def finished(self) -> bool:
+        return False
+
+    @property
+    def active(self) -> bool:
+        stream = self._stream
+        return stream is not None and not self._closed and bool(stream.active)
+
+    @property
+    def overflows(self) -> int:
+        return self._status_overflows + self.ring.overruns
+
+    def close(self) -> None:
+        """Stop and close the stream. A vanished device can make PortAudio hang, so this waits at most
+        ``CLOSE_TIMEOUT_S`` on a helper thread and then gives up on the stream."""
+        stream, self._stream = self._stream, None
+        self._closed = True
+        if stream is None:
+            return
+
+        def _close() -> None:
+            try:
+                stream.abort(ignore_errors=True)
+                stream.close(ignore_errors=True)
+            except Exception:  # noqa: BLE001 - a dying backend may raise anything; nothing more to do
+                pass
+
+        closer = threading.Thread(target=_close, name="mer-live-close", daemon=True)
+        closer.start()
+        closer.join(CLOSE_TIMEOUT_S)
+
+
+# --------------------------------------------------------------------------------- files and the demo
+
+
+class _Feeder:
+    """Feeds frames from ``read(n) -> (m <= n, channels)`` into a ring buffer on a thread.
+
+    Real time: a block is written when its last frame would have been played (like a sound card). Fast: blocks are
+    written as soon as the ring buffer has room (nothing is dropped).
+    """
+
+    realtime: bool
+
+    def __init__(self, *, samplerate: float, channels: int, channel: int | None, fast: bool) -> None:
+        self.samplerate = float(samplerate)
+        self.channel = channel
+        self.realtime = not fast
+        self.ring = RingBuffer(capacity=ring_capacity(samplerate=samplerate), channels=channels)
+        self._stop = threading.Event()
+        self._finished = False
+        self._thread: threading.Thread | None = None
+        self.error: str | None = None
+
+    def _read(self, *, max_frames: int) -> np.ndarray:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        fed = 0
+        try:
+            while not self._stop.is_set():
+                block = self._read(max_frames=FEED_BLOCK_FRAMES)
+                if block.shape[0] == 0:
+                    break
+                if self.realtime:
+                    delay = start + (fed + block.shape[0]) / self.samplerate - time.monotonic()
+                    if delay > 0 and self._stop.wait(delay):
+                        break
+                else:
+                    while self.ring.free() < block.shape[0]:
+                        if self._stop.wait(FAST_WAIT_S):
+                            return
+                self.ring.write(frames=block)
+                fed += block.shape[0]
+        except (OSError, RuntimeError, ValueError) as error:
+            self.error = f"reading input failed ({error})"
+        finally:
+            self._finished = True
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mer-live-feeder", daemon=True)
+        self._thread.start()
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    @property
+    def active(self) -> bool:
+        return self._thread is not None and not self._finished
+
+    @property
+    def overflows(self) -> int:
+        return self.ring.overruns
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(CLOSE_TIMEOUT_S)
+
+
+class FileSource(_Feeder):
+    """An audio file (anything soundfile decodes: wav, flac, ogg, mp3), streamed block by block."""
+
+    def __init__(self, *, path: str | Path, channel: int | None = None, fast: bool = False) -> None:
+        import soundfile
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SourceError(f"--input {self.path}: no such file; check the path")
+        try:
+            self._file = soundfile.SoundFile(str(self.path))
+        except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            raise SourceError(f"--input {self.path}: cannot decode audio ({reason}); use a wav, flac, ogg or mp3 file") from error
+        if self._file.samplerate <= 0 or self._file.channels <= 0:
+            raise SourceError(f"--input {self.path}: the file holds no audio")
+        if channel is not None and not 0 <= channel < self._file.channels:
+            raise SourceError(f"--channel {channel}: {self.path} has {self._file.channels} channel(s); use 0 to {self._file.channels - 1}")
+        super().__init__(samplerate=self._file.samplerate, channels=self._file.channels, channel=channel, fast=fast)
+
+    def _read(self, *, max_frames: int) -> np.ndarray:
+        block = self._file.read(max_frames, dtype="float32", always_2d=True)
+        if not np.all(np.isfinite(block)):
+            block = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)  # a bad sample must not kill us
+        return block
+
+    def close(self) -> None:
+        super().close()
+        self._file.close()
+
+
+class ArraySource(_Feeder):
+    """A signal in memory ``(num_samples,)`` or ``(num_samples, channels)`` at ``samplerate``."""
+
+    def __init__(self, *, samples: np.ndarray, samplerate: float, fast: bool = False, channel: int | None = None) -> None:
+        samples = np.asarray(samples, dtype=np.float32)
+        self._samples = samples[:, None] if samples.ndim == 1 else samples
+        self._position = 0
+        super().__init__(samplerate=samplerate, channels=self._samples.shape[1], channel=channel, fast=fast)
+
+    def _read(self, *, max_frames: int) -> np.ndarray:
+        block = self._samples[self._position : self._position + max_frames]
+        self._position += block.shape[0]
+        return block
+
+
+def demo_source(*, fast: bool = False) -> ArraySource:
+    """The synthesised demo piece (see :mod:`mer_live.demo`) as a source at the model rate."""
+    from . import demo
+    from .features import SAMPLE_RATE
+
+    return ArraySource(samples=demo.synthesise(), samplerate=SAMPLE_RATE, fast=fast)

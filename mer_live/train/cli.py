@@ -1,0 +1,234 @@
+"""``mer-live-train`` (also ``python -m mer_live.train``): cache, cross-validate, fit + export, render the card.
+
+Subcommands:
+
+* ``cache``: analyse every clip once and store its frames in ``$MER_CACHE_DIR``;
+* ``cv``: k-fold cross-validation of one or more variants, JSON per fold and a summary per variant;
+* ``fit``: train one variant on all clips (early stopping on a held-out validation split) and export ONNX;
+* ``card``: collect CV summaries, the shipped model's metadata and the benchmark into ``models/metrics.json``
+  and render ``models/MODEL_CARD.md`` from it.
+
+Settings: command-line options > the TOML file given by ``--config`` > built-in defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .. import soundtracks
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib
+
+EXIT_USAGE = 2
+DEFAULT_CV_DIR = Path("runs/cv")
+DEFAULT_FOLDS = 5
+DEFAULT_FOLD_SEED = 2019
+DEFAULT_MODEL = Path("models/a2mid2e_joint.onnx")
+DEFAULT_METRICS = Path("models/metrics.json")
+DEFAULT_CARD = Path("models/MODEL_CARD.md")
+TOML_SECTIONS = ("train", "cv", "fit", "card")
+TRAIN_OVERRIDES = ("variant", "width", "max_epochs", "patience", "seed", "threads", "device", "learning_rate")
+
+
+def _load_toml(*, path: str | None) -> dict:
+    if not path:
+        return {}
+    with open(path, "rb") as handle:
+        values = tomllib.load(handle)
+    unknown = sorted(set(values) - set(TOML_SECTIONS))
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}")
+    return values
+
+
+def _train_config(*, args: argparse.Namespace, toml: dict, variant: str | None = None):
+    from .training import TrainConfig
+
+    values = dict(toml.get("train", {}))
+    for name in TRAIN_OVERRIDES:
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    if variant is not None:
+        values["variant"] = variant
+    if getattr(args, "no_progress", False):
+        values["progress"] = False
+    return TrainConfig.from_dict(values=values)
+
+
+def _dataset(*, section: dict, args: argparse.Namespace) -> soundtracks.Soundtracks:
+    dataset = soundtracks.load()
+    limit = args.limit_clips if getattr(args, "limit_clips", None) is not None else section.get("limit_clips")
+    if limit:
+        # a spread of clips over the whole list (the list is ordered by target category)
+        step = max(1, len(dataset.clips) // int(limit))
+        dataset = dataset.subset(indices=list(range(0, len(dataset.clips), step))[: int(limit)])
+    return dataset
+
+
+def _blocks(*, dataset: soundtracks.Soundtracks, progress: bool):
+    from . import cache
+
+    return cache.load_all(paths=[clip.path for clip in dataset.clips], progress=progress)
+
+
+def command_cache(args: argparse.Namespace, toml: dict) -> int:
+    dataset = soundtracks.load()
+    blocks = _blocks(dataset=dataset, progress=not args.no_progress)
+    print(f"cached {len(blocks)} clips, {sum(b.num_frames for b in blocks)} frames")
+    return 0
+
+
+def command_cv(args: argparse.Namespace, toml: dict) -> int:
+    from .evaluation import cross_validate
+
+    section = toml.get("cv", {})
+    variants = args.variant_list or section.get("variants") or [toml.get("train", {}).get("variant", "joint_ab")]
+    folds = args.folds or section.get("folds", DEFAULT_FOLDS)
+    fold_seed = args.fold_seed if args.fold_seed is not None else section.get("fold_seed", DEFAULT_FOLD_SEED)
+    out_dir = Path(args.out or section.get("out", DEFAULT_CV_DIR))
+    only = [int(x) for x in args.only_folds.split(",")] if args.only_folds else None
+    dataset = _dataset(section=section, args=args)
+    blocks = _blocks(dataset=dataset, progress=not args.no_progress)
+    for variant in variants:
+        config = _train_config(args=args, toml=toml, variant=variant)
+        summary = cross_validate(
+            config=config, dataset=dataset, blocks=blocks, num_folds=int(folds), fold_seed=int(fold_seed),
+            out_dir=out_dir, only_folds=only,
+        )
+        print(f"{summary['name']}: folds {summary['folds_done']} clip r {summary['clip_r_avg']:.3f} "
+              f"± {summary['clip_r_avg_fold_std']:.3f}, window r {summary['window_r_avg']:.3f}", flush=True)
+    return 0
+
+
+def command_fit(args: argparse.Namespace, toml: dict) -> int:
+    import numpy as np
+    import torch
+
+    from .evaluation import SUMMARY_FILE, run_name
+    from .export import export_onnx
+    from .training import split_validation, train
+
+    section = toml.get("fit", {})
+    config = _train_config(args=args, toml=toml)
+    dataset = _dataset(section=section, args=args)
+    blocks = _blocks(dataset=dataset, progress=config.progress)
+    fraction = section.get("validation_fraction", config.validation_fraction)
+    train_indices, val_indices = split_validation(
+        indices=np.arange(len(dataset.clips)), fraction=fraction, seed=config.seed
+    )
+    result = train(
+        config=config, blocks=blocks, ratings=dataset.ratings, train_indices=train_indices,
+        val_indices=val_indices, poster_weight=soundtracks.poster_weights(root=dataset.root),
+        mid_correlation=soundtracks.mid_emotion_correlation(root=dataset.root), description=f"fit {config.variant}",
+    )
+    cv_dir = Path(args.cv_dir or section.get("cv_dir", DEFAULT_CV_DIR))
+    summary_path = cv_dir / run_name(config=config) / SUMMARY_FILE
+    cv_metrics = {}
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        cv_metrics = {key: summary[key] for key in (
+            "name", "num_folds", "folds_done", "clip_r_mean", "clip_r_std", "clip_r_avg", "clip_r_avg_fold_std",
+            "window_r_avg",
+        )}
+    out = Path(args.out or section.get("out", DEFAULT_MODEL))
+    data_hash = soundtracks.data_hash(data=dataset)
+    export_onnx(net=result.net, path=out, variant=f"{config.variant}_w{config.width:g}", data_hash=data_hash,
+                cv_metrics=cv_metrics)
+    training_record = {
+        "variant": config.variant, "width": config.width, "config": config.to_dict(),
+        "num_train": int(len(train_indices)), "num_val": int(len(val_indices)),
+        "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "seconds": result.seconds,
+        "history": result.history, "pseudo_info": result.pseudo_info, "data_hash": data_hash,
+        "num_clips": len(dataset.clips),
+    }
+    out.with_suffix(".training.json").write_text(json.dumps(training_record, indent=1))
+    if args.save_torch:
+        torch.save(result.net.state_dict(), out.with_suffix(".pt"))
+    print(f"exported {out} (best epoch {result.best_epoch} of {result.epochs_run}, {result.seconds:.0f} s)")
+    return 0
+
+
+def command_card(args: argparse.Namespace, toml: dict) -> int:
+    from .report import build_metrics, render_card
+
+    section = toml.get("card", {})
+    metrics = build_metrics(
+        cv_dir=Path(args.cv_dir or section.get("cv_dir", DEFAULT_CV_DIR)),
+        model_path=Path(args.model or section.get("model", DEFAULT_MODEL)),
+        benchmark_path=Path(args.benchmark) if args.benchmark else (
+            Path(section["benchmark"]) if "benchmark" in section else None),
+        shipped_run=args.shipped_run or section.get("shipped_run"),
+    )
+    metrics_path = Path(args.metrics or section.get("metrics", DEFAULT_METRICS))
+    metrics_path.write_text(json.dumps(metrics, indent=1))
+    card_path = Path(args.card or section.get("card", DEFAULT_CARD))
+    card_path.write_text(render_card(metrics=metrics))
+    print(f"wrote {metrics_path} and {card_path}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mer-live-train", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, *, training: bool) -> None:
+        p.add_argument("--config", help="TOML file ([train], [cv], [fit], [card] sections)")
+        p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+        if training:
+            p.add_argument("--width", type=float, help="width multiplier of the network")
+            p.add_argument("--max-epochs", dest="max_epochs", type=int)
+            p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+            p.add_argument("--seed", type=int)
+            p.add_argument("--threads", type=int, help="torch CPU threads")
+            p.add_argument("--device", help="auto (CUDA when present), cpu or cuda")
+            p.add_argument("--learning-rate", dest="learning_rate", type=float)
+            p.add_argument("--limit-clips", dest="limit_clips", type=int, help="use only N clips (smoke tests)")
+
+    common(sub.add_parser("cache", help="build the spectrogram cache"), training=False)
+    cv = sub.add_parser("cv", help="k-fold cross-validation")
+    common(cv, training=True)
+    cv.add_argument("--variant", dest="variant_list", action="append", help="variant (repeatable)")
+    cv.add_argument("--folds", type=int)
+    cv.add_argument("--fold-seed", dest="fold_seed", type=int)
+    cv.add_argument("--only-folds", dest="only_folds", help="comma-separated fold indices")
+    cv.add_argument("--out", help="output folder (default runs/cv)")
+    fit = sub.add_parser("fit", help="train on all clips and export ONNX")
+    common(fit, training=True)
+    fit.add_argument("--variant")
+    fit.add_argument("--out", help="ONNX path (default models/a2mid2e_joint.onnx)")
+    fit.add_argument("--cv-dir", dest="cv_dir", help="where the CV summaries are (for the metadata)")
+    fit.add_argument("--save-torch", dest="save_torch", action="store_true", help="also save the state dict (.pt)")
+    card = sub.add_parser("card", help="write models/metrics.json and models/MODEL_CARD.md")
+    common(card, training=False)
+    card.add_argument("--cv-dir", dest="cv_dir")
+    card.add_argument("--model")
+    card.add_argument("--benchmark", help="JSON written by benchmarks/inference.py")
+    card.add_argument("--shipped-run", dest="shipped_run", help="CV run name of the shipped model")
+    card.add_argument("--metrics")
+    card.add_argument("--card")
+    return parser
+
+
+COMMANDS = {"cache": command_cache, "cv": command_cv, "fit": command_fit, "card": command_card}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        toml = _load_toml(path=args.config)
+        return COMMANDS[args.command](args, toml)
+    except (OSError, ValueError, soundtracks.DataError) as error:
+        print(f"mer-live-train: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""Collect every evaluation number into one JSON file and render the model card from it.
+
+``mer-live-train card`` reads the CV summaries (``runs/cv/<run>/summary.json``), the shipped ONNX model's
+metadata and training record, the inference benchmark (``benchmarks/inference.py --out``), the paper's
+table and the two panels' ratings (human ceiling), writes ``models/metrics.json`` and renders
+``models/MODEL_CARD.md`` from that JSON alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__, labels, soundtracks
+from ..model import META_CV_METRICS, META_DATA_HASH, META_VARIANT, META_VERSION, EmotionModel
+from .evaluation import SUMMARY_FILE
+
+PAPER_JOINT = "A2Mid2E-Joint"
+PAPER_A2E = "A2E"
+CV_COMMAND = "mer-live-train cv --config configs/train.toml"
+FIT_COMMAND = "mer-live-train fit --config configs/train.toml"
+BENCH_COMMAND = "python benchmarks/inference.py --out models/benchmark.json"
+CARD_COMMAND = "mer-live-train card --config configs/train.toml"
+SUMMARY_KEYS = (
+    "name", "config", "num_folds", "folds_done", "clip_r_mean", "clip_r_std", "clip_r_avg",
+    "clip_r_avg_fold_std", "window_r_mean", "window_r_avg", "window_r_avg_fold_std", "best_epochs",
+    "epochs_run", "train_seconds", "mid_consistency",
+)
+VARIANT_DESCRIPTIONS = {
+    "a2e": "A2E: audio -> 8 emotions directly (reference, no mid-level layer)",
+    "joint_ab": "Joint (a)+(b): 7->8 layer initialised from the poster's weights and trained; "
+                "mid-level outputs supervised with pseudo mid-level targets",
+    "joint_frozen": "Joint (a) frozen: the poster's 7->8 weights fixed, no mid-level loss",
+    "joint_frozen_b": "Joint (a) frozen + (b): the poster's 7->8 weights fixed, pseudo mid-level loss",
+}
+
+
+def build_metrics(
+    *, cv_dir: Path, model_path: Path, benchmark_path: Path | None, shipped_run: str | None
+) -> dict:
+    """Everything the card shows, as a JSON-able dict."""
+    dataset = soundtracks.load()
+    cv = {}
+    for path in sorted(Path(cv_dir).glob(f"*/{SUMMARY_FILE}")):
+        summary = json.loads(path.read_text())
+        cv[summary["name"]] = {key: summary[key] for key in SUMMARY_KEYS if key in summary}
+    model = EmotionModel(path=model_path)
+    shipped = {
+        "path": str(model_path),
+        "variant": model.metadata.get(META_VARIANT),
+        "version": model.metadata.get(META_VERSION),
+        "data_hash": model.metadata.get(META_DATA_HASH),
+        "cv_metrics": json.loads(model.metadata.get(META_CV_METRICS, "{}")),
+        "joint_weight": model.weight.tolist(),
+        "joint_bias": model.bias.tolist(),
+        "size_bytes": Path(model_path).stat().st_size,
+        "cv_run": shipped_run,
+    }
+    model.close()
+    training_path = Path(model_path).with_suffix(".training.json")
+    if training_path.is_file():
+        record = json.loads(training_path.read_text())
+        record.pop("history", None)
+        shipped["training"] = record
+    benchmark = json.loads(Path(benchmark_path).read_text()) if benchmark_path and Path(benchmark_path).is_file() else None
+    return {
+        "generated_by": CARD_COMMAND,
+        "mer_live_version": __version__,
+        "commands": {"cv": CV_COMMAND, "fit": FIT_COMMAND, "benchmark": BENCH_COMMAND, "card": CARD_COMMAND},
+        "data": {
+            "num_clips": len(dataset.clips),
+            "data_hash": soundtracks.data_hash(data=dataset),
+            "human_ceiling": soundtracks.human_ceiling(data=dataset, set2=soundtracks.load_set2(root=dataset.root)),
+        },
+        "paper": soundtracks.paper_results(root=dataset.root),
+        "poster_weight": soundtracks.poster_weights(root=dataset.root).tolist(),
+        "poster_mid_emotion_correlation": soundtracks.mid_emotion_correlation(root=dataset.root).tolist(),
+        "cv": cv,
+        "shipped": shipped,
+        "benchmark": benchmark,
+    }
+
+
+def _f(value: float | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def _cv_rows(*, metrics: dict) -> list[str]:
+    header = "| model | " + " | ".join(labels.EMOTIONS) + " | mean |"
+    rows = [header, "|" + "---|" * (len(labels.EMOTIONS) + 2)]
+    for name, summary in metrics["cv"].items():
+        cells = [f"{_f(summary['clip_r_mean'][e])} ± {_f(summary['clip_r_std'][e])}" for e in labels.EMOTIONS]
+        folds = f"{len(summary['folds_done'])}/{summary['num_folds']} folds"
+        rows.append(f"| **{name}** (ours, CV, {folds}) | " + " | ".join(cells)
+                    + f" | **{_f(summary['clip_r_avg'], 3)} ± {_f(summary['clip_r_avg_fold_std'], 3)}** |")
+    for name, values in metrics["paper"].items():
+        rows.append(f"| {name} (paper) | " + " | ".join(_f(values[e]) for e in labels.EMOTIONS)
+                    + f" | {_f(values['avg'])} |")
+    ceiling = metrics["data"]["human_ceiling"]
+    rows.append(f"| human ceiling (set 1 vs set 2, {int(ceiling['num_clips'])} clips) | "
+                + " | ".join(_f(ceiling[e]) for e in labels.EMOTIONS) + f" | {_f(ceiling['mean'])} |")
+    return rows
+
+
+def _window_rows(*, metrics: dict) -> list[str]:
+    rows = ["| run | clip-level r | window-level r | best epochs per fold | train s per fold |", "|---|---|---|---|---|"]
+    for name, s in metrics["cv"].items():
+        rows.append(
+            f"| {name} | {_f(s['clip_r_avg'], 3)} ± {_f(s['clip_r_avg_fold_std'], 3)} | "
+            f"{_f(s['window_r_avg'], 3)} ± {_f(s['window_r_avg_fold_std'], 3)} | "
+            f"{', '.join(str(e) for e in s['best_epochs'])} | {', '.join(f'{t:.0f}' for t in s['train_seconds'])} |"
+        )
+    return rows
+
+
+def _consistency_rows(*, metrics: dict) -> list[str]:
+    rows = ["| run | mean abs diff (cells with poster abs r >= 0.3) | sign agreement | cells | mean abs diff (all 56 cells) |",
+            "|---|---|---|---|---|"]
+    for name, s in metrics["cv"].items():
+        c = s.get("mid_consistency")
+        if c:
+            rows.append(f"| {name} | {_f(c['mean_abs_diff'])} | {_f(100 * c['sign_agreement'], 0)} % | "
+                        f"{c['num_cells']} | {_f(c['mean_abs_diff_all_cells'])} |")
+    return rows
+
+
+def _matrix_rows(*, matrix: list[list[float]], reference: list[list[float]] | None = None) -> list[str]:
+    rows = ["| mid-level | " + " | ".join(labels.EMOTIONS) + " |", "|" + "---|" * (len(labels.EMOTIONS) + 1)]
+    for m, name in enumerate(labels.MID_LEVELS):
+        if reference is None:
+            cells = [_f(matrix[m][e]) for e in range(labels.NUM_EMOTIONS)]
+        else:
+            cells = [f"{_f(matrix[m][e])} ({_f(reference[m][e])})" for e in range(labels.NUM_EMOTIONS)]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _size_rows(*, metrics: dict, shipped_variant: str) -> list[str]:
+    bench = metrics.get("benchmark")
+    rows = ["| width | parameters | ms per window (1 thread, median) | x full width | CV mean r of this variant |",
+            "|---|---|---|---|---|"]
+    if not bench:
+        return rows + ["| (benchmark not run) | | | | |"]
+    for key, entry in bench["results"].items():
+        if "width" not in entry:
+            continue
+        run = f"{shipped_variant}_w{entry['width']:g}"
+        summary = metrics["cv"].get(run)
+        accuracy = (f"{_f(summary['clip_r_avg'], 3)} ({len(summary['folds_done'])}/{summary['num_folds']} folds)"
+                    if summary else "not cross-validated")
+        rows.append(f"| {entry['width']:g} | {entry['parameters']:,} | {_f(entry['median_ms'])} | "
+                    f"{_f(entry['ratio_vs_full_width'], 3)} | {accuracy} |")
+    return rows
+
+
+def render_card(*, metrics: dict) -> str:
+    """The model card (Markdown), rendered from ``metrics`` only."""
+    shipped = metrics["shipped"]
+    variant_run = shipped.get("cv_run") or shipped["variant"]
+    shipped_variant = variant_run.rsplit("_w", 1)[0]
+    summary = metrics["cv"].get(variant_run)
+    training = shipped.get("training", {})
+    bench = metrics.get("benchmark")
+    shipped_ms = bench["results"].get("shipped", {}).get("median_ms") if bench else None
+    paper_joint = metrics["paper"].get(PAPER_JOINT, {}).get("avg")
+    lines = [
+        "# Model card: mer-live A2Mid2E-Joint",
+        "",
+        f"File: `{shipped['path']}` ({shipped['size_bytes']:,} bytes), variant `{shipped['variant']}`, "
+        f"mer-live {shipped['version']}, training data hash `{shipped['data_hash']}`.",
+        "",
+        f"Every number below is in `models/metrics.json`, written together with this card by `{metrics['generated_by']}` "
+        "from the outputs of:",
+        "",
+        "```sh",
+        "mer-live-train cache                                    # spectrogram cache (once)",
+        f"{metrics['commands']['cv']}     # 5-fold CV of every variant -> runs/cv/",
+        f"{metrics['commands']['fit']}    # final model on all clips -> models/a2mid2e_joint.onnx",
+        f"{metrics['commands']['benchmark']}",
+        f"{metrics['commands']['card']}",
+        "```",
+        "",
+        "## What it is",
+        "",
+        "A VGG-style CNN after Chowdhury et al. (ISMIR 2019), \"Towards Explainable Music Emotion Recognition: "
+        "The Route via Mid-level Features\". It reads one 10 s window of the mer-live front-end "
+        "(`spectrogram`, `(batch, 313, 149)` float32, time-major: 313 frames at 31.25 fps x 149 logarithmic bands, "
+        "normalised per window) and outputs 7 mid-level features (`mid`) and, through one linear 7->8 layer, "
+        "8 emotions (`emotion`), so every emotion is an exact sum of mid-level contributions plus a bias. "
+        "Outputs are in the paper's units: emotions = mean 1-9 rating / 10; mid-level features in 0.1-1.0. "
+        "Input standardisation (per-band mean/std of the training data) is inside the model.",
+        "",
+        f"Labels: emotions {', '.join(labels.EMOTIONS)}; mid-level {', '.join(labels.MID_LEVELS)}.",
+        "",
+        "## How the mid-level layer was supervised (read this)",
+        "",
+        "**No mid-level annotations were used.** The 5,000-clip mid-level data set of the paper was not available. "
+        "The mid-level outputs get their meaning only from:",
+        "",
+        "- (a) the 7->8 layer, **initialised from the weights published on the paper's poster** (learned there with "
+        "real mid-level annotations);",
+        "- (b) **pseudo mid-level targets**: for each training clip, the best linear estimate of each mid-level "
+        "feature from the clip's 8 emotion ratings, `z_mid = C R^-1 z_emotion` in standardised units, with `C` the "
+        "poster's table of human mid-level vs emotion correlations and `R` the emotion/emotion correlation of the "
+        "training ratings; rescaled min-max to 0.1-1.0. They are computed inside each training fold from its "
+        "training clips only.",
+        "",
+        "The pseudo targets are a function of the emotion ratings, so the mid-level outputs are estimates of "
+        "*what the emotions imply about* each mid-level feature, not measurements of it. Treat the explanations "
+        "as indicative.",
+        "",
+        f"Variants compared: " + "; ".join(f"`{k}` = {v}" for k, v in VARIANT_DESCRIPTIONS.items()
+                                            if any(name.startswith(k + '_w') for name in metrics['cv'])) + ".",
+        f"Shipped: `{variant_run}`.",
+        "",
+        "## Data",
+        "",
+        f"Soundtracks set 1 (Eerola & Vuoskoski 2011): {metrics['data']['num_clips']} film-music clips of 10-37 s "
+        f"with mean ratings of 8 emotions (data hash `{metrics['data']['data_hash']}`). Clip-level targets; a "
+        "training example is a random 10 s crop of a clip (clips under 10 s are loop-padded, as live).",
+        "",
+        "## Evaluation (same footing as the paper)",
+        "",
+        "k-fold cross-validation with a fixed seed (folds stratified by the clips' target category). Inside "
+        "each training fold a validation split is held out for early stopping; the test fold is never touched. "
+        "A clip's prediction is the mean over its sliding 10 s windows (hop 1 s). Pearson r per emotion per "
+        "fold; the table gives mean ± std over folds.",
+        "",
+        "### Clip-level Pearson r",
+        "",
+        *_cv_rows(metrics=metrics),
+        "",
+        "### Window-level r and training effort",
+        "",
+        "Window-level r: each 10 s window's prediction against its clip's rating (mean ± std over folds).",
+        "",
+        *_window_rows(metrics=metrics),
+        "",
+        "### Mid-level consistency",
+        "",
+        "Correlation between *predicted* mid-level features and *annotated* emotions on the held-out clips (all "
+        "folds pooled), compared with the poster's table of *human* mid-level ratings vs emotions.",
+        "",
+        *_consistency_rows(metrics=metrics),
+    ]
+    if summary and summary.get("mid_consistency"):
+        lines += [
+            "",
+            f"Matrix of `{variant_run}`, predicted (poster in brackets):",
+            "",
+            *_matrix_rows(matrix=summary["mid_consistency"]["matrix"],
+                          reference=metrics["poster_mid_emotion_correlation"]),
+        ]
+    lines += [
+        "",
+        "## Size and speed",
+        "",
+        "Inference time of one window under ONNX Runtime with one thread, from "
+        f"`{metrics['commands']['benchmark']}` (randomly initialised networks of each width, timed in the same "
+        "run; ratios against full width). The budget is 40 ms per window.",
+        "",
+        *_size_rows(metrics=metrics, shipped_variant=shipped_variant),
+        "",
+        f"Shipped model: {_f(shipped_ms)} ms per window (median, one thread)." if shipped_ms is not None else "",
+        "",
+        "## The shipped model",
+        "",
+    ]
+    if training:
+        lines += [
+            f"Trained on {training['num_train']} clips with {training['num_val']} held out for early stopping "
+            f"(best epoch {training['best_epoch']} of {training['epochs_run']}, {training['seconds']:.0f} s); "
+            f"Adam lr {training['config']['learning_rate']:g}, batch {training['config']['batch_size']}, "
+            f"width {training['width']:g}, dropout {training['config']['dropout']:g}, seed {training['config']['seed']}.",
+            "",
+        ]
+    if summary:
+        lines += [
+            f"Its CV estimate (from `{variant_run}`): mean r {_f(summary['clip_r_avg'], 3)} ± "
+            f"{_f(summary['clip_r_avg_fold_std'], 3)} over {len(summary['folds_done'])} folds"
+            + (f"; the paper's A2Mid2E-Joint: {_f(paper_joint)}." if paper_joint is not None else "."),
+            "",
+        ]
+    weight = np.asarray(shipped["joint_weight"])
+    lines += [
+        "Its 7->8 layer (weights; poster's in brackets) and bias, as carried in the ONNX metadata:",
+        "",
+        *_matrix_rows(matrix=weight.T.tolist(), reference=np.asarray(metrics["poster_weight"]).T.tolist()),
+        "| bias | " + " | ".join(_f(b) for b in shipped["joint_bias"]) + " |",
+        "",
+        "## Limitations",
+        "",
+        "- 360 clips of film music rated by one panel; other genres, live mixes and noisy rooms are out of domain.",
+        "- Mid-level outputs are supervised only indirectly (see above).",
+        "- Predictions are of the mean listener's rating of a 10-37 s excerpt; a 10 s live window is a shorter "
+        "context than the clips the ratings describe.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,385 @@
+"""The worker thread: ring buffer -> mono -> streaming resampling -> new spectrogram frames -> rolling
+10 s window -> ONNX model -> smoothing -> every sink.
+
+Updates happen on a schedule in *stream time* (input frames consumed / input rate): update ``k`` uses
+exactly the audio up to ``k / rate`` seconds, whatever the timing of its arrival. So a file run with
+``--fast`` gives the same readings as the same file played in real time, and a live update equals the
+offline analysis of the same samples: the model input of an update that has ``F`` complete frames is
+``features.window_at`` over the offline frames ``max(0, F - NUM_FRAMES) .. F - 1``.
+
+Per update:
+
+1. read the new input frames from the ring buffer, take the chosen channel or the mono mix, measure
+   the level (RMS dBFS of those samples) for the silence gate and the status;
+2. resample to 22,050 Hz with one ``soxr.ResampleStream`` (streaming, never per window; skipped when
+   the input already is at 22,050 Hz);
+3. :class:`~mer_live.features.FrameStream` computes only the frames that became complete, and
+   :class:`~mer_live.features.RollingWindow` keeps the last ``NUM_FRAMES`` (313 = 10 s);
+4. *warming up*: until 10 s are buffered, the window is filled by looping the frames that exist from
+   the start (``features.loop_pad``, as for short clips offline), so the model sees a full-length window
+   of real material at the real level, and the state is ``warming``. The first reading comes with the
+   first update that has a complete frame (after ``1 / rate`` s, well within 1 s at the default rate);
+5. the model gives the 7 mid-level features and 8 emotions (model units); the mid-level features are
+   smoothed (:class:`~mer_live.smoother.Smoother`, time constant in seconds, held while the level is
+   below the silence gate) and the sent emotions are the Joint layer applied to the smoothed mid-level
+   features, which is exactly the smoothed model emotion (the layer is linear and the smoother is a
+   linear filter) and makes ``bias + sum(contributions) == emotion`` hold exactly. The raw model values
+   go to the sinks too;
+6. a :class:`~mer_live.sinks.Reading` goes to every sink.
+
+When no update happens for ``HEARTBEAT_S`` a status-only reading goes out (state ``no-input`` if no
+audio has arrived for ``NO_INPUT_S``). Control changes (:class:`~mer_live.control.ControlTarget`) are
+queued under a lock by any thread and applied whole by the worker between updates.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import threading
+import time
+from typing import Protocol
+
+import numpy as np
+
+from . import __version__, features, labels
+from .config import RATE_RANGE_HZ, SMOOTHING_RANGE_S
+from .explanation import explain
+from .model import EmotionModel, ModelError
+from .sinks import (
+    LEVEL_FLOOR_DBFS,
+    STATE_NO_INPUT,
+    STATE_RUNNING,
+    STATE_SILENT,
+    STATE_WARMING,
+    RateLimitedLog,
+    Reading,
+    level_dbfs,
+)
+from .source import Source
+
+LOG = logging.getLogger("mer_live")
+
+HEARTBEAT_S = 1.0
+NO_INPUT_S = 1.0
+MAX_WAIT_S = 0.05
+JOINT_TOLERANCE = 1e-3  # model units: the graph's emotion vs the metadata's Joint layer
+CHECK_SEED = 1234
+TIMING_HISTORY = 100_000
+STOP_TIMEOUT_S = 5.0
+
+
+class Sink(Protocol):
+    def process(self, *, reading: Reading) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def check_joint_layer(*, model: EmotionModel) -> None:
+    """Warm the model up and check that its emotion output is the metadata's Joint layer of its
+    mid-level output (the explanation relies on it). Raises :class:`ModelError` if not."""
+    model.warm_up()
+    rng = np.random.default_rng(CHECK_SEED)
+    window = rng.uniform(0.0, 1.0, size=(1, features.NUM_FRAMES, features.NUM_BANDS)).astype(np.float32)
+    prediction = model.process(windows=window)
+    implied = prediction.mid[0] @ model.weight.T + model.bias
+    error = float(np.max(np.abs(implied - prediction.emotion[0])))
+    if not error <= JOINT_TOLERANCE:
+        raise ModelError(
+            f"{model.path}: the Joint layer in the metadata disagrees with the model's output by {error:.3g}; "
+            "re-export the model"
+        )
+
+
+class Worker:
+    """Runs the analysis on its own thread; implements the control port's ``ControlTarget``."""
+
+    def __init__(
+        self,
+        *,
+        source: Source,
+        model: EmotionModel,
+        sinks: list[Sink],
+        rate: float = 4.0,
+        smoothing_s: float = 2.0,
+        silence_dbfs: float = -60.0,
+        duration_s: float = 0.0,
+    ) -> None:
+        self._source = source
+        self._model = model
+        self._sinks = list(sinks)
+        self._silence_dbfs = float(silence_dbfs)
+        self._duration_s = float(duration_s)
+        self._samplerate = float(source.samplerate)
+        self._resampler = None
+        if self._samplerate != features.SAMPLE_RATE:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(
+                self._samplerate, features.SAMPLE_RATE, 1, dtype="float32", quality="HQ"
+            )
+        self._frames = features.FrameStream()
+        self._rolling = features.RollingWindow()
+        self._mid = _checked_smoother(seconds=smoothing_s)
+        self._lock = threading.Lock()
+        self._pending = {"smoothing": float(smoothing_s), "rate": _checked_rate(rate=rate), "muted": False}
+        self._reset_requested = False
+        self._rate = self._pending["rate"]
+        self._muted = False
+        self._consumed = 0
+        self._updates = 0
+        self._last_update_s = 0.0
+        self._epoch_frame = 0  # the schedule restarts here (input frame) when the rate changes
+        self._epoch_updates = 0
+        self._level = LEVEL_FLOOR_DBFS
+        self._state = STATE_WARMING
+        self._raw_mid: np.ndarray | None = None
+        self._raw_emotion: np.ndarray | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._log = RateLimitedLog()
+        self.compute_times_s: collections.deque[float] = collections.deque(maxlen=TIMING_HISTORY)
+        self.error: str | None = None
+        self.finished = threading.Event()
+
+    # ------------------------------------------------------------------ ControlTarget (any thread)
+
+    def set_smoothing(self, *, seconds: float) -> None:
+        seconds = float(seconds)
+        low, high = SMOOTHING_RANGE_S
+        if not (math.isfinite(seconds) and low <= seconds <= high):
+            raise ValueError(f"smoothing {seconds} s is out of range {low}-{high}")
+        with self._lock:
+            self._pending["smoothing"] = seconds
+
+    def set_rate(self, *, rate: float) -> None:
+        rate = _checked_rate(rate=rate)
+        with self._lock:
+            self._pending["rate"] = rate
+
+    def reset_smoothing(self) -> None:
+        with self._lock:
+            self._reset_requested = True
+
+    def set_muted(self, *, muted: bool) -> None:
+        with self._lock:
+            self._pending["muted"] = bool(muted)
+
+    def current_config(self) -> dict[str, float | int | str | bool]:
+        with self._lock:
+            pending = dict(self._pending)
+        return {
+            "smoothing": pending["smoothing"],
+            "rate": pending["rate"],
+            "muted": pending["muted"],
+            "silence_dbfs": self._silence_dbfs,
+            "state": self._state,
+            "updates": self._updates,
+            "overflows": int(self._source.overflows),
+            "model": self._model.variant,
+            "version": __version__,
+        }
+
+    def _apply_pending(self) -> None:
+        """Apply every queued control change at once (worker thread, between updates)."""
+        with self._lock:
+            pending = dict(self._pending)
+            reset, self._reset_requested = self._reset_requested, False
+        self._mid.set_time_constant(seconds=pending["smoothing"])
+        if pending["rate"] != self._rate:
+            self._rate = pending["rate"]
+            self._epoch_frame, self._epoch_updates = self._consumed, self._updates
+        self._muted = pending["muted"]
+        if reset:
+            self._mid.reset()
+
+    # ------------------------------------------------------------------ status
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def updates(self) -> int:
+        return self._updates
+
+    @property
+    def stream_time_s(self) -> float:
+        return self._consumed / self._samplerate
+
+    # ------------------------------------------------------------------ the pipeline
+
+    def _next_target(self) -> int:
+        """The input frame at which the next update is due: ``k / rate`` seconds after the epoch,
+        computed from the update index so that rounding never accumulates."""
+        steps = self._updates - self._epoch_updates + 1
+        return self._epoch_frame + max(1, round(steps * self._samplerate / self._rate))
+
+    def _advance(self, *, num_frames: int, last: bool = False) -> None:
+        """Consume ``num_frames`` input frames: level, resampling, new spectrogram frames."""
+        block = self._source.ring.read(max_frames=num_frames)
+        self._consumed += block.shape[0]
+        mono = features.to_mono(audio=block, channel=self._source.channel)
+        if not np.all(np.isfinite(mono)):
+            mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
+        if len(mono):
+            self._level = level_dbfs(samples=mono)  # an empty read (end of file) keeps the last level
+        if self._resampler is not None:
+            mono = self._resampler.resample_chunk(mono, last=last)
+        new = self._frames.process(samples=mono)
+        if last:
+            new = features.FrameBlock.concatenate(blocks=[new, self._frames.flush()])
+        self._rolling.process(block=new)
+
+    def _update(self, *, started: float) -> None:
+        """One update at the current stream time: model, smoothing, sinks."""
+        stream_time = self.stream_time_s
+        dt = stream_time - self._last_update_s
+        self._last_update_s = stream_time
+        self._updates += 1
+        gate_open = self._level >= self._silence_dbfs
+        window = None
+        if self._rolling.filled > 0:
+            window = self._rolling.window()
+            prediction = self._model.process(windows=window)
+            self._raw_mid = prediction.mid[0]
+            self._raw_emotion = prediction.emotion[0]
+            self._mid.process(values=self._raw_mid, dt=dt, gate_open=gate_open)
+        if not gate_open:
+            self._state = STATE_SILENT
+        elif not self._rolling.is_full:
+            self._state = STATE_WARMING
+        else:
+            self._state = STATE_RUNNING
+        reading = self._reading(is_update=True)
+        reading.window = window
+        reading.frames_total = self._frames.frames_emitted
+        self._emit(reading=reading)
+        self.compute_times_s.append(time.perf_counter() - started)
+
+    def _reading(self, *, is_update: bool, state: str | None = None) -> Reading:
+        reading = Reading(
+            stream_time_s=self.stream_time_s,
+            wall_time=time.time(),
+            state=state or self._state,
+            level_dbfs=self._level,
+            overflows=int(self._source.overflows),
+            updates=self._updates,
+            is_update=is_update,
+            muted=self._muted,
+        )
+        if is_update and self._mid.has_value:
+            smoothed_mid = self._mid.smoothed
+            explanation = explain(mid=smoothed_mid, weight=self._model.weight, bias=self._model.bias)
+            reading.emotion_unclipped = explanation.emotion
+            reading.emotion = np.clip(explanation.emotion, 0.0, 1.0)
+            reading.mid = np.clip(labels.mid_to_unit(model_values=smoothed_mid), 0.0, 1.0)
+            reading.raw_emotion = np.clip(labels.emotion_to_unit(model_values=self._raw_emotion), 0.0, 1.0)
+            reading.raw_mid = np.clip(labels.mid_to_unit(model_values=self._raw_mid), 0.0, 1.0)
+            reading.contributions = explanation.contributions
+            reading.bias = explanation.bias
+        return reading
+
+    def _emit(self, *, reading: Reading) -> None:
+        for sink in self._sinks:
+            try:
+                sink.process(reading=reading)
+            except Exception as error:  # noqa: BLE001 - no sink may stop the daemon
+                self._log.log(key=f"sink {type(sink).__name__}", message=f"{type(sink).__name__} failed ({error}); carrying on")
+
+    def run(self) -> None:
+        """The worker loop (on the worker thread after :meth:`start`, or called directly)."""
+        ring = self._source.ring
+        last_emit = time.monotonic()
+        last_data = last_emit
+        last_written = ring.written
+        try:
+            while not self._stop.is_set():
+                self._apply_pending()
+                end = round(self._duration_s * self._samplerate) if self._duration_s else math.inf
+                if self._consumed >= end:
+                    break
+                target = min(self._next_target(), end)
+                need = target - self._consumed
+                finished = self._source.finished  # read before available(): no frames can be missed
+                available = ring.available()
+                if available >= need:
+                    started = time.perf_counter()
+                    self._advance(num_frames=need)
+                    self._update(started=started)
+                    last_emit = time.monotonic()
+                    continue
+                if finished:
+                    started = time.perf_counter()
+                    before = self._frames.frames_emitted
+                    self._advance(num_frames=available, last=True)
+                    if self._frames.frames_emitted > before or available > 0:
+                        self._update(started=started)
+                    break
+                now = time.monotonic()
+                if ring.written != last_written:
+                    last_written, last_data = ring.written, now
+                if now - last_emit >= HEARTBEAT_S:
+                    no_input = not self._source.active or now - last_data >= NO_INPUT_S
+                    self._emit(reading=self._reading(is_update=False, state=STATE_NO_INPUT if no_input else None))
+                    last_emit = now
+                wait = (need - available) / self._samplerate if self._source.realtime else 0.0
+                self._stop.wait(min(MAX_WAIT_S, max(wait, 0.001)))
+        except Exception as error:  # noqa: BLE001 - reported by the daemon as one line, exit 1
+            self.error = f"worker stopped: {type(error).__name__}: {error}"
+            LOG.error("%s", self.error)
+        finally:
+            self.finished.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="mer-live-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current update and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT_S)
+
+    def final_status(self) -> None:
+        """Send a last status (state ``no-input``: the input has stopped) to every sink."""
+        self._emit(reading=self._reading(is_update=False, state=STATE_NO_INPUT))
+
+    def reset(self) -> None:
+        """Forget all analysis state (only while stopped)."""
+        self._frames.reset()
+        self._rolling.reset()
+        self._mid.reset()
+        self._consumed = 0
+        self._updates = 0
+        self._last_update_s = 0.0
+        self._epoch_frame = 0
+        self._epoch_updates = 0
+
+    def close(self) -> None:
+        self.stop()
+        for sink in self._sinks:
+            try:
+                sink.close()
+            except Exception as error:  # noqa: BLE001 - closing must reach every sink
+                LOG.warning("%s: close failed (%s)", type(sink).__name__, error)
+        self._frames.close()
+        self._rolling.close()
+
+
+def _checked_rate(*, rate: float) -> float:
+    rate = float(rate)
+    low, high = RATE_RANGE_HZ
+    if not (math.isfinite(rate) and low <= rate <= high):
+        raise ValueError(f"rate {rate} updates/s is out of range {low}-{high}")
+    return rate
+
+
+def _checked_smoother(*, seconds: float):
+    from .smoother import Smoother
+
+    low, high = SMOOTHING_RANGE_S
+    if not (math.isfinite(seconds) and low <= seconds <= high):
+        raise ValueError(f"smoothing {seconds} s is out of range {low}-{high}")
+    return Smoother(size=labels.NUM_MID_LEVELS, time_constant_s=seconds)

@@ -1,0 +1,111 @@
+"""The single-producer single-consumer ring buffer: order, wrap-around, overruns, two threads."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mer_live.ring_buffer import RingBuffer
+
+
+def _ramp(start: int, count: int, channels: int) -> np.ndarray:
+    values = np.arange(start, start + count, dtype=np.float32)
+    return np.repeat(values[:, None], channels, axis=1) + np.arange(channels, dtype=np.float32)[None, :] * 0.25
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    capacity=st.integers(min_value=1, max_value=64),
+    channels=st.integers(min_value=1, max_value=3),
+    operations=st.lists(st.tuples(st.booleans(), st.integers(min_value=0, max_value=80)), max_size=60),
+)
+def test_reads_return_accepted_frames_in_order(capacity: int, channels: int, operations: list) -> None:
+    ring = RingBuffer(capacity=capacity, channels=channels)
+    produced = 0
+    accepted_total: list[np.ndarray] = []
+    read_total: list[np.ndarray] = []
+    for is_write, count in operations:
+        if is_write:
+            block = _ramp(produced, count, channels)
+            produced += count
+            free = ring.free()
+            accepted = ring.write(frames=block)
+            assert accepted == min(count, free)
+            accepted_total.append(block[:accepted])
+        else:
+            before = ring.available()
+            out = ring.read(max_frames=count)
+            assert out.shape == (min(count, before), channels)
+            read_total.append(out)
+        assert 0 <= ring.available() <= capacity
+        assert ring.available() + ring.free() == capacity
+    read_total.append(ring.read(max_frames=capacity))
+    expected = np.concatenate(accepted_total) if accepted_total else np.zeros((0, channels), np.float32)
+    got = np.concatenate(read_total)
+    np.testing.assert_array_equal(got, expected)
+    assert ring.written == len(expected)
+    assert ring.dropped == produced - len(expected)
+
+
+def test_overrun_keeps_buffered_frames_drops_newest_and_counts() -> None:
+    ring = RingBuffer(capacity=8, channels=1)
+    assert ring.write(frames=_ramp(0, 6, 1)) == 6
+    assert ring.write(frames=_ramp(6, 5, 1)) == 2
+    assert ring.dropped == 3 and ring.overruns == 1
+    assert ring.write(frames=_ramp(11, 1, 1)) == 0
+    assert ring.overruns == 2
+    np.testing.assert_array_equal(ring.read(max_frames=100)[:, 0], np.arange(8, dtype=np.float32))
+
+
+def test_read_into_preallocated_output_wraps_around() -> None:
+    ring = RingBuffer(capacity=5, channels=2)
+    ring.write(frames=_ramp(0, 4, 2))
+    ring.read(max_frames=3)
+    ring.write(frames=_ramp(4, 4, 2))  # wraps
+    out = np.full((10, 2), -1.0, dtype=np.float32)
+    assert ring.read_into(out=out) == 5
+    np.testing.assert_array_equal(out[:5], _ramp(3, 5, 2))
+    assert np.all(out[5:] == -1.0)
+
+
+def test_rejects_bad_sizes() -> None:
+    with pytest.raises(ValueError):
+        RingBuffer(capacity=0, channels=1)
+    with pytest.raises(ValueError):
+        RingBuffer(capacity=4, channels=0)
+
+
+def test_producer_and_consumer_threads_without_locks_lose_and_corrupt_nothing() -> None:
+    """A producer that respects free() and a consumer on another thread: the exact sequence arrives."""
+    total, block, capacity = 200_000, 97, 1000
+    ring = RingBuffer(capacity=capacity, channels=1)
+    received: list[np.ndarray] = []
+
+    def produce() -> None:
+        sent = 0
+        while sent < total:
+            count = min(block, total - sent)
+            if ring.free() >= count:
+                ring.write(frames=_ramp(sent, count, 1))
+                sent += count
+
+    def consume() -> None:
+        got = 0
+        out = np.empty((333, 1), dtype=np.float32)
+        while got < total:
+            count = ring.read_into(out=out)
+            received.append(out[:count].copy())
+            got += count
+
+    threads = [threading.Thread(target=produce), threading.Thread(target=consume)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    np.testing.assert_array_equal(np.concatenate(received)[:, 0], np.arange(total, dtype=np.float32))
+    assert ring.dropped == 0

@@ -1,0 +1,263 @@
+"""The OSC and CSV sinks: addresses, types, bundles over real UDP; CSV rows, header, failures."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pythonosc.osc_bundle import OscBundle
+from pythonosc.osc_message import OscMessage
+
+from mer_live import labels, sinks
+from mer_live.sinks import CsvHeaderError, CsvSink, OscSink, OscSpecError, Reading, parse_host_port
+
+IMMEDIATE_TIMETAG = b"\x00\x00\x00\x00\x00\x00\x00\x01"
+
+
+def _reading(*, values: bool = True, muted: bool = False, is_update: bool = True) -> Reading:
+    rng = np.random.default_rng(0)
+    reading = Reading(
+        stream_time_s=1.25, wall_time=1_700_000_000.5, state="running", level_dbfs=-20.5, overflows=3,
+        updates=5, is_update=is_update, muted=muted,
+    )
+    if values:
+        contributions = rng.uniform(-0.2, 0.2, size=(8, 7))
+        bias = rng.uniform(0.0, 0.3, size=8)
+        unclipped = bias + contributions.sum(axis=1)
+        reading.emotion_unclipped = unclipped
+        reading.emotion = np.clip(unclipped, 0, 1)
+        reading.mid = rng.uniform(0, 1, size=7)
+        reading.raw_emotion = rng.uniform(0, 1, size=8)
+        reading.raw_mid = rng.uniform(0, 1, size=7)
+        reading.contributions = contributions
+        reading.bias = bias
+    return reading
+
+
+def _receiver() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(2.0)
+    return sock
+
+
+def _expected_addresses(prefix: str) -> list[str]:
+    return (
+        [f"{prefix}/status", f"{prefix}/emotion", f"{prefix}/mid"]
+        + [f"{prefix}/emotion/{n}" for n in labels.EMOTIONS]
+        + [f"{prefix}/mid/{n}" for n in labels.MID_LEVELS]
+        + [f"{prefix}/explain/{n}" for n in labels.EMOTIONS]
+        + [f"{prefix}/explain/bias", f"{prefix}/raw/emotion", f"{prefix}/raw/mid"]
+    )
+
+
+def test_one_bundle_with_immediate_timetag_holds_every_address_over_real_udp() -> None:
+    receiver = _receiver()
+    sink = OscSink(targets=[("127.0.0.1", receiver.getsockname()[1])], prefix="/show")
+    reading = _reading()
+    sink.process(reading=reading)
+    datagram = receiver.recv(65536)
+    assert datagram.startswith(b"#bundle\x00") and datagram[8:16] == IMMEDIATE_TIMETAG
+    bundle = OscBundle(datagram)
+    messages = [content for content in bundle]
+    assert [m.address for m in messages] == _expected_addresses("/show")
+    by_address = {m.address: m for m in messages}
+    status = by_address["/show/status"]
+    assert status.params[0] == "running" and status.params[2:] == [3, 5]
+    assert abs(status.params[1] - (-20.5)) < 1e-6
+    emotion = by_address["/show/emotion"].params
+    assert len(emotion) == 8 and all(isinstance(v, float) for v in emotion)
+    np.testing.assert_allclose(emotion, reading.emotion, atol=1e-6)
+    for index, name in enumerate(labels.EMOTIONS):
+        assert by_address[f"/show/emotion/{name}"].params == pytest.approx([reading.emotion[index]], abs=1e-6)
+        contributions = by_address[f"/show/explain/{name}"].params
+        assert len(contributions) == 7
+        total = by_address["/show/explain/bias"].params[index] + sum(contributions)
+        assert total == pytest.approx(reading.emotion_unclipped[index], abs=1e-5)
+    assert len(by_address["/show/mid"].params) == 7
+    assert len(by_address["/show/raw/emotion"].params) == 8 and len(by_address["/show/raw/mid"].params) == 7
+    sink.close()
+    receiver.close()
+
+
+def test_messages_format_sends_plain_messages() -> None:
+    receiver = _receiver()
+    sink = OscSink(targets=[("127.0.0.1", receiver.getsockname()[1])], fmt="messages")
+    sink.process(reading=_reading())
+    addresses = [OscMessage(receiver.recv(65536)).address for _ in _expected_addresses("/mer")]
+    assert addresses == _expected_addresses("/mer")
+    sink.close()
+    receiver.close()
+
+
+@pytest.mark.parametrize("reading", [_reading(muted=True), _reading(values=False), _reading(is_update=False, values=False)])
+def test_muted_or_valueless_readings_send_status_only(reading: Reading) -> None:
+    receiver = _receiver()
+    sink = OscSink(targets=[("127.0.0.1", receiver.getsockname()[1])])
+    sink.process(reading=reading)
+    bundle = OscBundle(receiver.recv(65536))
+    assert [m.address for m in bundle] == ["/mer/status"]
+    sink.close()
+    receiver.close()
+
+
+def test_every_target_gets_the_bundle() -> None:
+    receivers = [_receiver(), _receiver()]
+    sink = OscSink(targets=[("127.0.0.1", r.getsockname()[1]) for r in receivers])
+    sink.process(reading=_reading())
+    for receiver in receivers:
+        assert OscBundle(receiver.recv(65536)).num_contents == len(_expected_addresses("/mer"))
+        receiver.close()
+    sink.close()
+
+
+def test_unresolvable_host_and_closed_port_are_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    closed = _receiver()
+    port = closed.getsockname()[1]
+    closed.close()  # nobody listens: ICMP port unreachable
+    sink = OscSink(targets=[("no-such-host.invalid", 9000), ("127.0.0.1", port)])
+    with caplog.at_level(logging.WARNING, logger="mer_live"):
+        for _ in range(20):
+            sink.process(reading=_reading())
+    assert any("no-such-host.invalid" in r.getMessage() for r in caplog.records)
+    assert len([r for r in caplog.records if "no-such-host" in r.getMessage()]) == 1  # rate-limited
+    sink.close()
+
+
+def test_broadcast_target_is_allowed() -> None:
+    sink = OscSink(targets=[("255.255.255.255", 9)])
+    sink.process(reading=_reading())  # SO_BROADCAST is set: no PermissionError escapes
+    sink.close()
+
+
+@settings(max_examples=100, deadline=None)
+@given(host=st.from_regex(r"[a-z0-9][a-z0-9.\-]{0,30}", fullmatch=True), port=st.integers(min_value=1, max_value=65535))
+def test_host_port_round_trip(host: str, port: int) -> None:
+    assert parse_host_port(spec=f"{host}:{port}") == (host, port)
+
+
+@pytest.mark.parametrize("spec", ["", "9000", "host:", ":9000", "host:0", "host:65536", "host:x1", "::1:9000", "a b:1"])
+def test_bad_host_port_specs_are_rejected(spec: str) -> None:
+    with pytest.raises(OscSpecError):
+        parse_host_port(spec=spec)
+
+
+def test_ipv6_in_brackets() -> None:
+    assert parse_host_port(spec="[::1]:9000") == ("::1", 9000)
+
+
+@settings(max_examples=100, deadline=None)
+@given(spec=st.text(max_size=30))
+def test_host_port_parser_never_raises_anything_else(spec: str) -> None:
+    try:
+        host, port = parse_host_port(spec=spec)
+    except OscSpecError:
+        return
+    assert host and 0 < port <= 65535
+
+
+@pytest.mark.parametrize("prefix", ["mer", "/", "/mer/", "/m er", "/m*"])
+def test_bad_prefixes_are_rejected(prefix: str) -> None:
+    with pytest.raises(ValueError):
+        OscSink(targets=[], prefix=prefix)
+
+
+# ----------------------------------------------------------------------------------------------- CSV
+
+
+def _rows(path: Path) -> list[list[str]]:
+    return [line.split(",") for line in path.read_text().splitlines()]
+
+
+def test_csv_header_once_one_row_per_update_and_append(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    sink = CsvSink(path=path)
+    sink.process(reading=_reading())
+    sink.process(reading=_reading(is_update=False, values=False))  # heartbeat: no row
+    sink.process(reading=_reading(values=False))  # no values yet: empty cells
+    sink.close()
+    again = CsvSink(path=path)
+    again.process(reading=_reading())
+    again.close()
+    rows = _rows(path)
+    assert rows[0] == list(sinks.CSV_COLUMNS)
+    assert rows[0][4:] == list(labels.EMOTIONS) + list(labels.MID_LEVELS)
+    assert len(rows) == 4 and all(len(row) == len(sinks.CSV_COLUMNS) for row in rows)
+    assert rows[1][0] == "2023-11-14T22:13:20.500+00:00" and rows[1][1] == "1.250" and rows[1][2] == "running"
+    assert float(rows[1][3]) == -20.5
+    assert rows[2][4:] == [""] * 15
+    values = [float(v) for v in rows[3][4:]]
+    assert all(0.0 <= v <= 1.0 for v in values)
+
+
+def test_csv_each_row_is_a_single_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sink = CsvSink(path=tmp_path / "log.csv")
+    calls: list[bytes] = []
+    real_write = os.write
+
+    def counting_write(fd: int, data: bytes) -> int:
+        calls.append(bytes(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(sinks.os, "write", counting_write)
+    sink.process(reading=_reading())
+    assert len(calls) == 1 and calls[0].endswith(b"\n") and calls[0].count(b"\n") == 1
+    sink.close()
+
+
+def test_csv_with_another_header_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.csv"
+    path.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(CsvHeaderError, match="header"):
+        CsvSink(path=path)
+    assert path.read_text() == "a,b,c\n1,2,3\n"
+
+
+def test_csv_partial_last_line_is_cut_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    sink = CsvSink(path=path)
+    sink.process(reading=_reading())
+    sink.close()
+    with open(path, "a") as handle:
+        handle.write("2023-11-14T22:13:20.500+00:00,1.2")
+    sink = CsvSink(path=path)
+    sink.process(reading=_reading())
+    sink.close()
+    rows = _rows(path)
+    assert len(rows) == 3 and all(len(r) == len(sinks.CSV_COLUMNS) for r in rows)
+
+
+def test_csv_full_disk_is_logged_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="mer_live"):
+        sink = CsvSink(path="/dev/full")
+        for _ in range(5):
+            sink.process(reading=_reading())
+        sink.close()
+    assert sink.rows_written == 0
+    assert any("/dev/full" in r.getMessage() for r in caplog.records)
+
+
+def test_csv_bad_path_is_logged_then_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(sinks, "CSV_REOPEN_RETRY_S", 0.0)
+    path = tmp_path / "missing-dir" / "log.csv"
+    with caplog.at_level(logging.WARNING, logger="mer_live"):
+        sink = CsvSink(path=path)
+        sink.process(reading=_reading())
+    assert sink.rows_written == 0 and any("cannot open" in r.getMessage() for r in caplog.records)
+    path.parent.mkdir()
+    sink.process(reading=_reading())
+    sink.close()
+    assert sink.rows_written == 1 and len(_rows(path)) == 2
+
+
+def test_level_dbfs_is_floored() -> None:
+    assert sinks.level_dbfs(samples=np.zeros(100)) == sinks.LEVEL_FLOOR_DBFS
+    assert sinks.level_dbfs(samples=np.array([])) == sinks.LEVEL_FLOOR_DBFS
+    assert sinks.level_dbfs(samples=np.full(100, 0.5)) == pytest.approx(20 * np.log10(0.5))
+    assert sinks.level_dbfs(samples=np.full(10, 1e-9)) == sinks.LEVEL_FLOOR_DBFS
