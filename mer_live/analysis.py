@@ -25,6 +25,7 @@ from .model import EmotionModel, ModelError
 HOP_SECONDS = 1.0
 HOP_FRAMES = int(round(HOP_SECONDS * features.FPS))  # 31 frames
 BATCH_WINDOWS = 32
+WINDOW_SPAN_S = features.NUM_FRAMES / features.FPS  # 313 frames: 10.016 s
 EXIT_OK = 0
 EXIT_FAILED = 2
 FLOAT_FORMAT = "{:.6f}"
@@ -92,7 +93,7 @@ def window_rows(*, results: list[FileResult]) -> list[list[str]]:
     rows = []
     for r in results:
         for index, start in enumerate(r.starts_s):
-            end = min(start + features.WINDOW_SECONDS, max(r.duration_s, start))
+            end = min(start + WINDOW_SPAN_S, max(r.duration_s, start))
             rows.append(
                 [r.path, str(index), FLOAT_FORMAT.format(start), FLOAT_FORMAT.format(end), str(r.padded)]
                 + _values(emotion=r.emotion[index], mid=r.mid[index])

@@ -37,6 +37,7 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
+from pythonosc.parsing import osc_types
 
 LOGGER = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ _CONFIG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 _PREFIX_PATTERN = re.compile(r"^(/[A-Za-z0-9_.\-]+)+$")
 _MUTE_VALUES = (0, 1)
 COMMANDS = ("ping", "smoothing", "rate", "reset", "mute", "query")
+THREAD_NAME = "mer-live-control"
+KNOWN_TYPE_TAGS = frozenset("ihfdsbrmtTFN[]")  # what python-osc decodes; anything else is rejected
 
 
 class ControlTarget(Protocol):
@@ -74,6 +77,27 @@ class ControlTarget(Protocol):
     def set_muted(self, *, muted: bool) -> None: ...
 
     def current_config(self) -> dict[str, float | int | str | bool]: ...
+
+
+class _ParserWarningFilter(logging.Filter):
+    """Drops python-osc's own warnings (unknown type tags, logged on the root logger) on the
+    control thread: any sender could flood the log with them. The packet is rejected instead,
+    through the rate-limited log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.module == "osc_message" and threading.current_thread().name == THREAD_NAME)
+
+
+_PARSER_WARNING_FILTER = _ParserWarningFilter()
+
+
+def _type_tags(*, message: OscMessage) -> str:
+    """The type tag string of ``message`` (without the comma); "" when it has none."""
+    _, index = osc_types.get_string(message.dgram, 0)
+    if index >= len(message.dgram):
+        return ""
+    tags, _ = osc_types.get_string(message.dgram, index)
+    return tags[1:]
 
 
 class CommandError(ValueError):
@@ -261,7 +285,10 @@ class ControlServer:
             raise RuntimeError("control server is closed")
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._serve, name="mer-live-control", daemon=True)
+        root = logging.getLogger()
+        if _PARSER_WARNING_FILTER not in root.filters:
+            root.addFilter(_PARSER_WARNING_FILTER)
+        self._thread = threading.Thread(target=self._serve, name=THREAD_NAME, daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -316,6 +343,7 @@ class ControlServer:
         try:
             packet = OscPacket(datagram)
             messages: list[OscMessage] = [timed.message for timed in packet.messages]
+            tags = "".join(_type_tags(message=message) for message in messages)
         # python-osc raises ParseError for most malformed input, but crafted datagrams can also
         # raise IndexError, OverflowError, RecursionError (deeply nested bundles) and friends;
         # none of them may stop the server.
@@ -323,6 +351,9 @@ class ControlServer:
             raise CommandError(f"not valid OSC ({type(error).__name__})") from error
         if not messages:
             raise CommandError("empty bundle")
+        unknown = set(tags) - KNOWN_TYPE_TAGS
+        if unknown:
+            raise CommandError(f"unsupported OSC type tag(s) {''.join(sorted(unknown))!r}")
         commands = []
         for message in messages:
             address = message.address

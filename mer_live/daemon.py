@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 import threading
 import time
 from typing import Any, NoReturn, TextIO
+
+import numpy as np
 
 from . import __version__, config, labels
 from .model import EmotionModel, ModelError
@@ -31,6 +34,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 WAIT_S = 0.1
+MS_PER_S = 1000.0
 READOUT_TTY_INTERVAL_S = 0.25
 READOUT_PIPE_INTERVAL_S = 5.0
 SHORT_NAMES = {name: name[:4] for name in labels.EMOTIONS}
@@ -296,8 +300,15 @@ def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event,
     closers.clear()
     if getattr(source, "error", None):
         LOG.warning("%s", source.error)
+    timings = np.asarray(worker.compute_times_s, dtype=np.float64) * MS_PER_S
+    p50, p99 = (np.percentile(timings, [50, 99]) if len(timings) else (math.nan, math.nan))
     LOG.info(
-        "stopped: %d updates, %.1f s of audio, %d overflow(s)", worker.updates, worker.stream_time_s, source.overflows
+        "stopped: %d updates, %.1f s of audio, %d overflow(s); compute per update p50 %.1f ms, p99 %.1f ms",
+        worker.updates,
+        worker.stream_time_s,
+        source.overflows,
+        p50,
+        p99,
     )
     return EXIT_FAILURE if worker.error else EXIT_OK
 

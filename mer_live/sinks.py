@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import socket
+import stat
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -296,11 +297,11 @@ def csv_row(*, reading: Reading) -> str:
 
 def check_csv_header(*, path: Path) -> None:
     """Raise :class:`CsvHeaderError` when ``path`` exists, is not empty and has another header."""
+    if not path.is_file():
+        return  # missing (created later) or not a regular file (e.g. a pipe or /dev/null): nothing to check
     try:
         with open(path, "rb") as handle:
-            first = handle.readline()
-    except FileNotFoundError:
-        return
+            first = handle.readline(len(CSV_HEADER) + 1)
     except OSError:
         return  # unreadable: the sink logs it when it tries to open the file
     if first and first.decode("utf-8", errors="replace") != CSV_HEADER:
@@ -349,7 +350,8 @@ class CsvSink:
             self._log.log(key="open", message=f"CSV {self.path}: cannot open ({error.strerror}); rows are not logged until it can")
             return False
         try:
-            size = os.fstat(fd).st_size
+            status = os.fstat(fd)
+            size = status.st_size if stat.S_ISREG(status.st_mode) else 0
             if size == 0:
                 self._write_all(fd=fd, data=CSV_HEADER.encode())
             else:

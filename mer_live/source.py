@@ -11,7 +11,9 @@ from a thread, paced in real time (as if played) or, with ``fast``, as fast as t
 
 from __future__ import annotations
 
+import atexit
 import difflib
+import logging
 import math
 import threading
 import time
@@ -21,6 +23,8 @@ from typing import Protocol
 import numpy as np
 
 from .ring_buffer import RingBuffer
+
+LOG = logging.getLogger("mer_live")
 
 RING_SECONDS = 10.0
 MAX_MIX_CHANNELS = 2  # the default mono mix uses at most the first two inputs
@@ -215,6 +219,13 @@ class CaptureSource:
         closer = threading.Thread(target=_close, name="mer-live-close", daemon=True)
         closer.start()
         closer.join(CLOSE_TIMEOUT_S)
+        if closer.is_alive():
+            # The backend is wedged (e.g. the JACK server died). PortAudio's own exit handler would
+            # hang the same way, so the stream is abandoned and the handler is not run at exit.
+            LOG.warning("input stream did not close within %.0f s (device gone?); abandoning it", CLOSE_TIMEOUT_S)
+            exit_handler = getattr(_sounddevice(), "_exit_handler", None)
+            if exit_handler is not None:
+                atexit.unregister(exit_handler)
 
 
 # --------------------------------------------------------------------------------- files and the demo

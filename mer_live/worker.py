@@ -263,7 +263,7 @@ class Worker:
             stream_time_s=self.stream_time_s,
             wall_time=time.time(),
             state=state or self._state,
-            level_dbfs=self._level,
+            level_dbfs=LEVEL_FLOOR_DBFS if state == STATE_NO_INPUT else self._level,
             overflows=int(self._source.overflows),
             updates=self._updates,
             is_update=is_update,

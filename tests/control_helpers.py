@@ -102,5 +102,20 @@ class ControlClient:
                 if message.address == f"{prefix}/pong" and message.params == [ping_id]:
                     return time.perf_counter() - started
 
+    def wait_until_up(self, *, timeout: float = 15.0, prefix: str = "/mer") -> None:
+        """Ping every 0.2 s until the server answers (e.g. while the daemon loads its model)."""
+        deadline = time.monotonic() + timeout
+        self.socket.settimeout(0.2)
+        try:
+            while True:
+                try:
+                    self.ping("up", prefix=prefix)
+                    return
+                except socket.timeout:
+                    if time.monotonic() > deadline:
+                        raise
+        finally:
+            self.socket.settimeout(REPLY_TIMEOUT_S)
+
     def close(self) -> None:
         self.socket.close()

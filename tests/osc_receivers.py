@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -192,12 +192,14 @@ def parse_pd_value(text: str) -> list[float | str]:
 class PdProcess:
     """``pd -nogui`` running the shipped patch plus the print wrapper, listening on ``port``."""
 
-    def __init__(self, *, port: int, directory: Path, patch: Path = PD_PATCH) -> None:
+    def __init__(self, *, port: int, directory: Path, patch: Path = PD_PATCH, sends: tuple[str, ...] = ()) -> None:
+        """``sends``: more messages for Pd's ``-send``, run in order after the patches load."""
         wrapper = write_pd_wrapper(directory=directory)
+        extra = [argument for message in sends for argument in ("-send", message)]
         self.port = port
         self.process = subprocess.Popen(
             ["pd", "-nogui", "-nosound", "-nomidi", "-stderr", "-open", str(patch), "-open", str(wrapper),
-             "-send", f"mer.port {port}"],
+             "-send", f"mer.port {port}", *extra],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -283,17 +285,28 @@ SC_PORT_PATTERN = re.compile(r"mer-live: listening for /mer/\* on port (\d+)")
 class SclangProcess:
     """sclang running the shipped .scd (through a harness that can dump ``~mer`` and exit)."""
 
-    def __init__(self, *, directory: Path, script: Path = SC_SCRIPT) -> None:
+    def __init__(
+        self,
+        *,
+        directory: Path,
+        script: Path = SC_SCRIPT,
+        harness_text: str = SC_HARNESS,
+        ready: str = "MERHARNESS READY",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        """``harness_text``: sclang code with one ``%s`` for the quoted script path; it must post
+        ``ready`` once it is listening."""
         harness = directory / "harness.scd"
-        harness.write_text(SC_HARNESS % f'"{script}"')
+        harness.write_text(harness_text % f'"{script}"')
         home = directory / "home"
         home.mkdir(exist_ok=True)
+        self.ready = ready
         self.process = subprocess.Popen(
             ["sclang", str(harness)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=sclang_environment(home=home),
+            env={**sclang_environment(home=home), **(extra_env or {})},
             cwd=directory,
         )
         self.output = LineCollector(stream=self.process.stdout)
@@ -301,7 +314,7 @@ class SclangProcess:
 
     def wait_ready(self, *, timeout: float = 60.0) -> int:
         """Wait for the harness; returns the port sclang printed (57120, or 57121... when busy)."""
-        if not self.output.wait_for(predicate=lambda lines: "MERHARNESS READY" in lines, timeout=timeout):
+        if not self.output.wait_for(predicate=lambda lines: self.ready in lines, timeout=timeout):
             raise AssertionError("sclang did not start:\n" + "\n".join(self.output.snapshot()[-40:]))
         ports = [SC_PORT_PATTERN.search(line) for line in self.output.snapshot()]
         (port,) = [int(match.group(1)) for match in ports if match]

@@ -231,6 +231,20 @@ def test_a_failing_target_does_not_stop_the_server(caplog) -> None:
             client.close()
 
 
+def test_unknown_type_tags_are_rejected_without_flooding_the_log(served, caplog) -> None:
+    server, target, client = served
+    datagram = b"/mer/rate\x00\x00\x00" + b",xf\x00" + struct.pack(">f", 5.0)  # 'x' is no OSC type
+    with caplog.at_level(logging.WARNING):
+        for _ in range(20):
+            client.send(datagram)
+        sync(client)
+    assert target.calls == []
+    assert server.packets_rejected == 20
+    assert not [record for record in caplog.records if record.name == "root"]  # python-osc's own warning
+    assert len([record for record in caplog.records if record.name == "mer_live.control"]) <= 5
+    assert "unsupported OSC type tag" in caplog.text
+
+
 def test_rejections_are_logged_and_rate_limited(served, caplog) -> None:
     _, _, client = served
     with caplog.at_level(logging.WARNING, logger="mer_live.control"):

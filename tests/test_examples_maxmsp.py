@@ -27,15 +27,17 @@ def contract_addresses(prefix: str = "/mer") -> set[str]:
 
 
 def documented_addresses() -> set[str]:
-    """Every concrete output address docs/OSC.md names (control-port addresses excluded)."""
+    """Every concrete output address docs/OSC.md names, written ``P/...`` or ``/mer/...``, with
+    ``<name>``-style placeholders expanded; control-port addresses and wildcards are left out."""
     text = OSC_DOC.read_text()
-    found = set(re.findall(r"/mer(?:/[a-z_]+)+", text))
-    expanded = set()
-    for template in re.findall(r"/mer(?:/[a-z_]+)*/<(?:emotion|name|mid|feature)[a-z_]*>", text):
-        base = template.rsplit("/", 1)[0]
-        names = MID_LEVELS if base.endswith("/mid") else EMOTIONS
-        expanded |= {f"{base}/{name}" for name in names}
-    return {a for a in found | expanded if not set(a.split("/")) & CONTROL_WORDS}
+    found = set()
+    for prefix, path, placeholder in re.findall(r"(?<![\w/])(P|/mer)((?:/[a-z_]+)+)(?![a-z_])(?!/\*)(/<[a-z_]+>)?", text):
+        if not placeholder:
+            found.add(f"/mer{path}")
+            continue
+        names = MID_LEVELS if path.endswith("/mid") else EMOTIONS
+        found |= {f"/mer{path}/{name}" for name in names}
+    return {address for address in found if not set(address.split("/")) & CONTROL_WORDS}
 
 
 class Patch:

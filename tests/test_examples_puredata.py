@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from control_helpers import ControlClient, build_message
 from osc_receivers import (
     PD_PATCH,
     PD_PRINTED,
@@ -109,6 +110,13 @@ def test_pd_routes_every_value_to_its_name(pd, bundle) -> None:
 
 
 @pytest.mark.slow
+def test_pd_loads_the_patch_without_errors(pd) -> None:
+    pd.output.wait_quiet(quiet_s=0.3)
+    problems = [line for line in pd.output.snapshot() if "couldn't create" in line or "error" in line.lower()]
+    assert not problems, problems
+
+
+@pytest.mark.slow
 def test_pd_ignores_other_prefixes(pd) -> None:
     frame = distinct_frame()
     send_datagrams(datagrams=contract_datagrams(frame=frame, prefix="/other"), port=pd.port)
@@ -169,3 +177,40 @@ def test_pd_receives_the_daemon_on_a_real_clip(pd, shared_data) -> None:
     check_pd_run(values)
     updates = [value[0] for value in values["mer.status.updates"][1:]]
     assert max(updates) >= int(RUN_SECONDS) * 4 - 1  # 4 updates/s of stream time, minus the first
+
+
+@pytest.mark.slow
+def test_pd_control_subpatch_adjusts_the_daemon(tmp_path) -> None:
+    """[pd control] -> [netsend -u -b] -> the daemon's control port; the replies come back to Pd."""
+    if pd_missing:
+        pytest.skip("pd (Debian puredata-core) is not installed")
+    osc_port, control_port = free_udp_port(), free_udp_port()
+    daemon = DaemonProcess(args=["--demo", "--duration", "30", "--osc", f"127.0.0.1:{osc_port}",
+                                 "--control", f"127.0.0.1:{control_port}", "-q"])
+    client = ControlClient(port=control_port)
+    pd_process = None
+    try:
+        client.wait_until_up()  # the daemon's control port answers
+        pd_process = PdProcess(port=osc_port, directory=tmp_path, sends=(
+            f"mer.control connect 127.0.0.1 {control_port}",
+            "mer.control.rate 10", "mer.control.smoothing 7", "mer.control.mute 1",
+            "mer.control.ping 7", "mer.control.query bang",
+        ))
+        assert pd_process.output.wait_for(
+            predicate=lambda lines: any(line.startswith("mer-live-control: list mer config rate") for line in lines),
+            timeout=10,
+        ), "\n".join(pd_process.output.snapshot())
+        lines = pd_process.output.snapshot()
+        assert "mer-live-control: list mer pong 7" in lines
+        assert "mer-live-control: list mer config rate 10" in lines
+        assert "mer-live-control: list mer config smoothing 7" in lines
+        assert "mer-live-control: list mer config muted 1" in lines
+        client.send(build_message("/mer/query"))
+        config = {m.address: m.params[0] for m in client.receive()}
+        assert (config["/mer/config/rate"], config["/mer/config/smoothing"], config["/mer/config/muted"]) == (10.0, 7.0, 1)
+        assert daemon.stop() == 0
+    finally:
+        client.close()
+        if pd_process is not None:
+            pd_process.close()
+        daemon.close()

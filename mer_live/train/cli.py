@@ -5,6 +5,7 @@ Subcommands:
 * ``cache``: analyse every clip once and store its frames in ``$MER_CACHE_DIR``;
 * ``cv``: k-fold cross-validation of one or more variants, JSON per fold and a summary per variant;
 * ``fit``: train one variant on all clips (early stopping on a held-out validation split) and export ONNX;
+* ``export``: re-export the weights saved by ``fit --save-torch`` (e.g. once the CV summary exists);
 * ``card``: collect CV summaries, the shipped model's metadata and the benchmark into ``models/metrics.json``
   and render ``models/MODEL_CARD.md`` from it.
 
@@ -32,7 +33,13 @@ DEFAULT_FOLD_SEED = 2019
 DEFAULT_MODEL = Path("models/a2mid2e_joint.onnx")
 DEFAULT_METRICS = Path("models/metrics.json")
 DEFAULT_CARD = Path("models/MODEL_CARD.md")
-TOML_SECTIONS = ("train", "cv", "fit", "card")
+TOML_SECTIONS = ("train", "cv", "fit", "export", "card")
+SECTION_KEYS = {
+    "cv": ("variants", "folds", "fold_seed", "out", "limit_clips"),
+    "fit": ("out", "save_torch", "cv_dir", "validation_fraction", "limit_clips"),
+    "export": ("weights", "out", "cv_dir"),
+    "card": ("cv_dir", "model", "benchmark", "shipped_run", "metrics", "card"),
+}  # [train] is checked against TrainConfig's fields
 TRAIN_OVERRIDES = ("variant", "width", "max_epochs", "patience", "seed", "threads", "device", "learning_rate")
 
 
@@ -44,6 +51,10 @@ def _load_toml(*, path: str | None) -> dict:
     unknown = sorted(set(values) - set(TOML_SECTIONS))
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}")
+    for section, allowed in SECTION_KEYS.items():
+        extra = sorted(set(values.get(section, {})) - set(allowed))
+        if extra:
+            raise ValueError(f"{path}: unknown key(s) in [{section}]: {', '.join(extra)}")
     return values
 
 
@@ -107,6 +118,46 @@ def command_cv(args: argparse.Namespace, toml: dict) -> int:
     return 0
 
 
+CV_METADATA_KEYS = ("name", "num_folds", "folds_done", "clip_r_mean", "clip_r_std", "clip_r_avg",
+                    "clip_r_avg_fold_std", "window_r_avg")
+
+
+def _cv_metrics(*, summary_path: Path) -> dict:
+    """The CV summary's headline numbers for the ONNX metadata ({} if that run has no summary)."""
+    if not summary_path.is_file():
+        return {}
+    summary = json.loads(summary_path.read_text())
+    return {key: summary[key] for key in CV_METADATA_KEYS}
+
+
+def command_export(args: argparse.Namespace, toml: dict) -> int:
+    """Re-export saved weights (``fit --save-torch``) with the current CV summary in the metadata."""
+    import shutil
+
+    import torch
+
+    from .evaluation import SUMMARY_FILE
+    from .export import export_onnx
+    from .networks import EmotionNet
+    from .training import VARIANTS
+
+    section = toml.get("export", {})
+    if not (args.weights or section.get("weights")):
+        raise ValueError("export needs --weights (or weights in the [export] section)")
+    weights = Path(args.weights or section["weights"])
+    record = json.loads(weights.with_suffix(".training.json").read_text())
+    net = EmotionNet(variant=VARIANTS[record["variant"]][0], width=record["width"])
+    net.load_state_dict(torch.load(weights, weights_only=True))
+    name = f"{record['variant']}_w{record['width']:g}"
+    cv_dir = Path(args.cv_dir or section.get("cv_dir", DEFAULT_CV_DIR))
+    out = Path(args.out or section.get("out", DEFAULT_MODEL))
+    export_onnx(net=net, path=out, variant=name, data_hash=record["data_hash"],
+                cv_metrics=_cv_metrics(summary_path=cv_dir / name / SUMMARY_FILE))
+    shutil.copyfile(weights.with_suffix(".training.json"), out.with_suffix(".training.json"))
+    print(f"exported {out} from {weights}")
+    return 0
+
+
 def command_fit(args: argparse.Namespace, toml: dict) -> int:
     import numpy as np
     import torch
@@ -129,14 +180,7 @@ def command_fit(args: argparse.Namespace, toml: dict) -> int:
         mid_correlation=soundtracks.mid_emotion_correlation(root=dataset.root), description=f"fit {config.variant}",
     )
     cv_dir = Path(args.cv_dir or section.get("cv_dir", DEFAULT_CV_DIR))
-    summary_path = cv_dir / run_name(config=config) / SUMMARY_FILE
-    cv_metrics = {}
-    if summary_path.is_file():
-        summary = json.loads(summary_path.read_text())
-        cv_metrics = {key: summary[key] for key in (
-            "name", "num_folds", "folds_done", "clip_r_mean", "clip_r_std", "clip_r_avg", "clip_r_avg_fold_std",
-            "window_r_avg",
-        )}
+    cv_metrics = _cv_metrics(summary_path=cv_dir / run_name(config=config) / SUMMARY_FILE)
     out = Path(args.out or section.get("out", DEFAULT_MODEL))
     data_hash = soundtracks.data_hash(data=dataset)
     export_onnx(net=result.net, path=out, variant=f"{config.variant}_w{config.width:g}", data_hash=data_hash,
@@ -149,7 +193,7 @@ def command_fit(args: argparse.Namespace, toml: dict) -> int:
         "num_clips": len(dataset.clips),
     }
     out.with_suffix(".training.json").write_text(json.dumps(training_record, indent=1))
-    if args.save_torch:
+    if args.save_torch or section.get("save_torch", False):
         torch.save(result.net.state_dict(), out.with_suffix(".pt"))
     print(f"exported {out} (best epoch {result.best_epoch} of {result.epochs_run}, {result.seconds:.0f} s)")
     return 0
@@ -179,7 +223,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser, *, training: bool) -> None:
-        p.add_argument("--config", help="TOML file ([train], [cv], [fit], [card] sections)")
+        p.add_argument("--config", help="TOML file ([train], [cv], [fit], [export], [card] sections)")
         p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
         if training:
             p.add_argument("--width", type=float, help="width multiplier of the network")
@@ -205,6 +249,11 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", help="ONNX path (default models/a2mid2e_joint.onnx)")
     fit.add_argument("--cv-dir", dest="cv_dir", help="where the CV summaries are (for the metadata)")
     fit.add_argument("--save-torch", dest="save_torch", action="store_true", help="also save the state dict (.pt)")
+    exporter = sub.add_parser("export", help="re-export weights saved by fit --save-torch (with CV metrics)")
+    common(exporter, training=False)
+    exporter.add_argument("--weights", help="the .pt file written by fit --save-torch")
+    exporter.add_argument("--out", help="ONNX path (default models/a2mid2e_joint.onnx)")
+    exporter.add_argument("--cv-dir", dest="cv_dir")
     card = sub.add_parser("card", help="write models/metrics.json and models/MODEL_CARD.md")
     common(card, training=False)
     card.add_argument("--cv-dir", dest="cv_dir")
@@ -216,7 +265,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"cache": command_cache, "cv": command_cv, "fit": command_fit, "card": command_card}
+COMMANDS = {"cache": command_cache, "cv": command_cv, "fit": command_fit, "export": command_export,
+            "card": command_card}
 
 
 def main(argv: list[str] | None = None) -> int:

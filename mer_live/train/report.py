@@ -22,6 +22,7 @@ PAPER_JOINT = "A2Mid2E-Joint"
 PAPER_A2E = "A2E"
 CV_COMMAND = "mer-live-train cv --config configs/train.toml"
 FIT_COMMAND = "mer-live-train fit --config configs/train.toml"
+EXPORT_COMMAND = "mer-live-train export --config configs/train.toml"
 BENCH_COMMAND = "python benchmarks/inference.py --out models/benchmark.json"
 CARD_COMMAND = "mer-live-train card --config configs/train.toml"
 SUMMARY_KEYS = (
@@ -69,7 +70,8 @@ def build_metrics(
     return {
         "generated_by": CARD_COMMAND,
         "mer_live_version": __version__,
-        "commands": {"cv": CV_COMMAND, "fit": FIT_COMMAND, "benchmark": BENCH_COMMAND, "card": CARD_COMMAND},
+        "commands": {"cv": CV_COMMAND, "fit": FIT_COMMAND, "export": EXPORT_COMMAND, "benchmark": BENCH_COMMAND,
+                     "card": CARD_COMMAND},
         "data": {
             "num_clips": len(dataset.clips),
             "data_hash": soundtracks.data_hash(data=dataset),
@@ -179,8 +181,9 @@ def render_card(*, metrics: dict) -> str:
         "",
         "```sh",
         "mer-live-train cache                                    # spectrogram cache (once)",
-        f"{metrics['commands']['cv']}     # 5-fold CV of every variant -> runs/cv/",
-        f"{metrics['commands']['fit']}    # final model on all clips -> models/a2mid2e_joint.onnx",
+        f"{metrics['commands']['cv']}      # 5-fold CV of every variant -> runs/cv/",
+        f"{metrics['commands']['fit']}     # final model on all clips -> runs/final/",
+        f"{metrics['commands']['export']}  # -> models/a2mid2e_joint.onnx with the CV summary",
         f"{metrics['commands']['benchmark']}",
         f"{metrics['commands']['card']}",
         "```",

@@ -1,0 +1,107 @@
+"""Settings: defaults, TOML, command line (CLI > TOML > defaults); unknown keys and bad values."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mer_live import config
+from mer_live.config import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TOML = PROJECT_ROOT / "configs" / "default.toml"
+
+
+def test_default_toml_holds_exactly_the_defaults_and_documents_every_key() -> None:
+    assert config.load_toml(path=DEFAULT_TOML) == config.DEFAULTS
+    lines = DEFAULT_TOML.read_text().splitlines()
+    for section, entries in config.DEFAULTS.items():
+        for key in entries:
+            line = next(line for line in lines if re.match(rf"^{key}\s*=", line))
+            assert "#" in line and len(line.split("#", 1)[1].strip()) > 10, f"{section}.{key} is undocumented"
+
+
+def test_precedence_cli_over_toml_over_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "show.toml"
+    path.write_text('[analysis]\nrate = 8\nsmoothing = 5.0\n[osc]\ntargets = ["10.0.0.2:7000", "10.0.0.3:7000"]\n')
+    resolved = config.resolve(toml_path=path, cli={"analysis": {"rate": 2.0}})
+    assert resolved["analysis"]["rate"] == 2.0  # CLI
+    assert resolved["analysis"]["smoothing"] == 5.0  # TOML
+    assert resolved["analysis"]["silence_dbfs"] == -60.0  # default
+    assert resolved["osc"]["targets"] == ["10.0.0.2:7000", "10.0.0.3:7000"]
+    replaced = config.resolve(toml_path=path, cli={"osc": {"targets": ["127.0.0.1:1234"]}})
+    assert replaced["osc"]["targets"] == ["127.0.0.1:1234"]  # the CLI list replaces the TOML list
+    assert isinstance(resolved["analysis"]["smoothing"], float)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[analysis]\nsmoothnig = 1.0\n", "analysis.smoothnig"),
+        ("[outputs]\nx = 1\n", "[outputs]"),
+        ("verbose = true\n", "[verbose]"),
+        ('[analysis]\nrate = "fast"\n', "analysis.rate must be a number"),
+        ("[input]\nfast = 1\n", "input.fast must be a boolean"),
+        ("[analysis]\nthreads = 1.5\n", "analysis.threads must be a integer"),
+        ('[osc]\ntargets = "127.0.0.1:9000"\n', "osc.targets must be a list"),
+        ("[analysis\n", "not valid TOML"),
+        ("[analysis]\nrate = 100.0\n", "analysis.rate = 100.0 is out of range"),
+        ("[analysis]\nsmoothing = -1\n", "analysis.smoothing"),
+        ('[osc]\ntargets = ["nohostport"]\n', "nohostport"),
+        ('[osc]\nformat = "json"\n', "osc.format"),
+        ('[osc]\nprefix = "mer"\n', "osc.prefix"),
+        ('[input]\ndemo = true\nfile = "x.wav"\n', "--demo or --input"),
+        ("[input]\nchannel = -2\n", "input.channel"),
+        ('[control]\nlisten = "localhost"\n', "control.listen"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        config.resolve(toml_path=path, cli={})
+    message = str(raised.value)
+    assert needle in message and "\n" not in message
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        config.resolve(toml_path=tmp_path / "nope.toml", cli={})
+
+
+def test_control_port_zero_is_allowed() -> None:
+    assert config.parse_host_port_or_zero(spec="127.0.0.1:0") == ("127.0.0.1", 0)
+    resolved = config.resolve(toml_path=None, cli={"control": {"listen": "127.0.0.1:0"}})
+    assert resolved["control"]["listen"] == "127.0.0.1:0"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rate=st.floats(min_value=0.5, max_value=30.0),
+    smoothing=st.floats(min_value=0.0, max_value=60.0),
+    silence=st.floats(min_value=-120.0, max_value=0.0),
+    threads=st.integers(min_value=1, max_value=64),
+    quiet=st.booleans(),
+)
+def test_any_valid_toml_round_trips(tmp_path_factory: pytest.TempPathFactory, rate: float, smoothing: float, silence: float, threads: int, quiet: bool) -> None:
+    path = tmp_path_factory.mktemp("cfg") / "c.toml"
+    path.write_text(
+        f"[analysis]\nrate = {rate!r}\nsmoothing = {smoothing!r}\nsilence_dbfs = {silence!r}\nthreads = {threads}\n"
+        f"[log]\nquiet = {str(quiet).lower()}\n"
+    )
+    resolved = config.resolve(toml_path=path, cli={})
+    assert resolved["analysis"] == {"rate": rate, "smoothing": smoothing, "silence_dbfs": silence, "threads": threads, "model": ""}
+    assert resolved["log"]["quiet"] is quiet
+
+
+@settings(max_examples=100, deadline=None)
+@given(section=st.sampled_from(sorted(config.DEFAULTS)), key=st.from_regex(r"[a-z_]{1,12}", fullmatch=True))
+def test_unknown_keys_are_always_refused(section: str, key: str) -> None:
+    if key in config.DEFAULTS[section]:
+        return
+    with pytest.raises(ConfigError, match=re.escape(f"{section}.{key}")):
+        config.merge(base=config.DEFAULTS, overrides={section: {key: 1}}, source="test")

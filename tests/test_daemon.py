@@ -1,0 +1,294 @@
+"""The daemon as a program: every startup error (one line, exit 2), signals, CSV integrity, and real
+OSC receivers (oscdump, headless Pure Data) on the demo piece."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from daemon_receivers import OscDump, PdReceiver, check_osc_run, group_bundles
+
+from mer_live import daemon, labels, sinks
+from mer_live.model import META_FRONTEND, default_model_path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RUN_TIMEOUT_S = 120
+SYSTEM_ALSA_CONF = Path("/usr/share/alsa/alsa.conf")
+CSV_WIDTH = 4 + labels.NUM_EMOTIONS + labels.NUM_MID_LEVELS
+
+
+def _one_line_error(capsys: pytest.CaptureFixture, code: int, *needles: str) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2, captured.err
+    assert len(lines) == 1 and lines[0].startswith("mer-live: error: "), captured.err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def _main(*args: str) -> int:
+    return daemon.main([*args, "--no-control", "--no-osc", "-q"])
+
+
+def _mer_live(*args: str, env: dict | None = None, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mer_live", *args], env=env, text=True, **popen)
+
+
+needs_model = pytest.mark.skipif(not default_model_path().is_file(), reason="no model file yet")
+
+
+# ------------------------------------------------------------------------------------ error cases
+
+
+def test_no_input_device_at_all_suggests_input_or_demo() -> None:
+    env = dict(os.environ, ALSA_CONFIG_PATH=str(SYSTEM_ALSA_CONF), JACK_NO_START_SERVER="1", JACK_DEFAULT_SERVER="mer-live-test-none")
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sounddevice as sd; print(sum(d['max_input_channels'] > 0 for d in sd.query_devices()))"],
+        env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+    )
+    if probe.returncode != 0 or probe.stdout.strip() != "0":
+        pytest.skip("this machine has an input device, so 'no device at all' cannot be staged")
+    done = subprocess.run(
+        [sys.executable, "-m", "mer_live", "--no-control", "--no-osc", "-q"], env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+    )
+    lines = [line for line in done.stderr.splitlines() if line.startswith("mer-live")]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "no audio input device" in lines[0] and "--input" in lines[0] and "--demo" in lines[0]
+
+
+def _pcm_env(tmp_path: Path) -> dict[str, str]:
+    from test_capture import alsa_env
+
+    return alsa_env(tmp_path=tmp_path, audio=np.zeros((100, 1), np.float32))
+
+
+@pytest.mark.parametrize(
+    ("device", "needles"),
+    [
+        ("mertestkapture", ["no input device matches 'mertestkapture'", "close matches", "mertestcapture"]),
+        ("zzzz", ["no input device matches 'zzzz'", "inputs are", "mertestcapture"]),
+        ("99", ["no input device with id 99", "mertestcapture"]),
+    ],
+)
+@needs_model
+def test_unknown_device_lists_close_matches(tmp_path: Path, device: str, needles: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mer_live", "-d", device, "--no-control", "--no-osc", "-q"],
+        env=_pcm_env(tmp_path), capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+    )
+    lines = [line for line in done.stderr.splitlines() if line.startswith("mer-live")]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_list_devices_shows_the_test_pcm(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "mer_live", "-l"], env=_pcm_env(tmp_path), capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert done.returncode == 0 and "mertestcapture" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--demo", "--osc", "localhost"], ["--osc", "expected HOST:PORT"]),
+        (["--demo", "--osc", "127.0.0.1:99999"], ["port must be a number"]),
+        (["--demo", "--rate", "0"], ["analysis.rate", "out of range"]),
+        (["--demo", "--smoothing", "-3"], ["analysis.smoothing"]),
+        (["--demo", "--osc-format", "json"], ["invalid choice", "--help"]),
+        (["--demo", "--nonsense"], ["unrecognized arguments: --nonsense"]),
+        (["--demo", "--input", "x.wav"], ["--demo or --input"]),
+        (["--demo", "--osc-prefix", "mer"], ["osc.prefix"]),
+    ],
+)
+def test_bad_arguments(capsys: pytest.CaptureFixture, args: list[str], needles: list[str]) -> None:
+    code = daemon.main(args)
+    _one_line_error(capsys, code, *needles)
+
+
+def test_bad_config_files(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("[analysis]\nrate = 4.0\nsmothing = 1.0\n")
+    _one_line_error(capsys, _main("--demo", "--config", str(unknown)), "analysis.smothing", "unknown key")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[analysis\nrate = 4\n")
+    _one_line_error(capsys, _main("--demo", "--config", str(broken)), "not valid TOML")
+    _one_line_error(capsys, _main("--demo", "--config", str(tmp_path / "missing.toml")), "no such file")
+
+
+def test_missing_and_invalid_model_files(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    _one_line_error(capsys, _main("--demo", "--model", str(tmp_path / "none.onnx")), "model file not found", "--model")
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"this is not a model")
+    _one_line_error(capsys, _main("--demo", "--model", str(garbage)), "not a loadable ONNX model")
+
+
+@needs_model
+def test_model_whose_metadata_disagrees_with_the_front_end(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    proto = onnx.load(str(default_model_path()))
+    for prop in proto.metadata_props:
+        if prop.key == META_FRONTEND:
+            frontend = json.loads(prop.value)
+            frontend["fps"] = 50.0
+            prop.value = json.dumps(frontend)
+    path = tmp_path / "other-frontend.onnx"
+    onnx.save(proto, str(path))
+    _one_line_error(capsys, _main("--demo", "--model", str(path)), "fps", "disagrees", "re-export")
+
+
+@needs_model
+def test_unreadable_input_files(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    _one_line_error(capsys, _main("--input", str(tmp_path / "missing.wav")), "missing.wav", "no such file")
+    text = tmp_path / "notes.wav"
+    text.write_text("not audio at all\n" * 20)
+    _one_line_error(capsys, _main("--input", str(text)), "cannot decode audio")
+    mono = tmp_path / "mono.wav"
+    import soundfile
+
+    soundfile.write(str(mono), np.zeros(2205, np.float32), 22050)
+    _one_line_error(capsys, _main("--input", str(mono), "--channel", "3"), "--channel 3", "1 channel")
+
+
+@needs_model
+def test_csv_with_a_foreign_header_is_refused_and_left_alone(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    path = tmp_path / "theirs.csv"
+    path.write_text("name,score\nx,1\n")
+    _one_line_error(capsys, _main("--demo", "--fast", "--duration", "1", "--csv", str(path)), "header", "another --csv path")
+    assert path.read_text() == "name,score\nx,1\n"
+
+
+@needs_model
+def test_control_port_that_cannot_bind(capsys: pytest.CaptureFixture) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        code = daemon.main(["--demo", "--fast", "--duration", "1", "--no-osc", "-q", "--control", f"127.0.0.1:{port}"])
+    _one_line_error(capsys, code, f"control port 127.0.0.1:{port}", "--no-control")
+
+
+def test_help_and_version(capsys: pytest.CaptureFixture) -> None:
+    assert daemon.main(["--help"]) == 0
+    assert "--list-devices" in capsys.readouterr().out
+    assert daemon.main(["--version"]) == 0
+    assert "mer-live" in capsys.readouterr().out
+
+
+@needs_model
+def test_fast_demo_run_in_process_writes_the_csv(tmp_path: Path) -> None:
+    path = tmp_path / "demo.csv"
+    assert _main("--demo", "--fast", "--duration", "3", "--csv", str(path)) == 0
+    rows = path.read_text().splitlines()
+    assert rows[0] == sinks.CSV_HEADER.strip() and len(rows) == 1 + 12
+    assert [r.split(",")[1] for r in rows[1:]] == [f"{k / 4:.3f}" for k in range(1, 13)]
+
+
+# ------------------------------------------------------------------------- real receivers (slow)
+
+
+@pytest.mark.slow
+@needs_model
+def test_demo_reaches_oscdump_with_every_address_type_and_range() -> None:
+    with OscDump() as dump:
+        done = subprocess.run(
+            [sys.executable, "-m", "mer_live", "--demo", "--fast", "--duration", "25", "--osc", f"127.0.0.1:{dump.port}", "--no-control", "-q"],
+            capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+        )
+        assert done.returncode == 0, done.stderr
+        messages = dump.messages()
+    assert check_osc_run(messages=messages, prefix="/mer") == 100
+    groups = group_bundles(messages=messages, prefix="/mer")
+    states = [g[0].args[0] for g in groups]
+    assert states[0] == "warming" and "running" in states and states[-1] == "no-input"  # final status
+    assert [g[0].args[3] for g in groups[:-1]] == list(range(1, 101))
+
+
+@pytest.mark.slow
+@needs_model
+def test_messages_format_and_prefix_reach_oscdump_unbundled() -> None:
+    with OscDump() as dump:
+        done = subprocess.run(
+            [sys.executable, "-m", "mer_live", "--demo", "--fast", "--duration", "2", "--osc", f"127.0.0.1:{dump.port}",
+             "--osc-format", "messages", "--osc-prefix", "/stage/mer", "--no-control", "-q"],
+            capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+        )
+        assert done.returncode == 0, done.stderr
+        messages = dump.messages()
+    assert check_osc_run(messages=messages, prefix="/stage/mer") == 8
+
+
+@pytest.mark.slow
+@needs_model
+def test_headless_pure_data_receives_the_bundles(tmp_path: Path) -> None:
+    with PdReceiver(directory=tmp_path) as pd:
+        done = subprocess.run(
+            [sys.executable, "-m", "mer_live", "--demo", "--fast", "--duration", "3", "--osc", f"127.0.0.1:{pd.port}", "--no-control", "-q"],
+            capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+        )
+        assert done.returncode == 0, done.stderr
+        messages = pd.messages()
+    assert check_osc_run(messages=messages, prefix="/mer", typed=False) == 12
+
+
+def _csv_rows_complete(path: Path) -> list[list[str]]:
+    data = path.read_bytes()
+    assert data.endswith(b"\n"), "partial last line"
+    rows = [line.split(",") for line in data.decode().splitlines()]
+    assert rows[0] == list(sinks.CSV_COLUMNS)
+    assert all(len(row) == CSV_WIDTH for row in rows)
+    for row in rows[1:]:
+        assert row[2] in sinks.STATES
+        float(row[1]), float(row[3])
+        assert all(0.0 <= float(v) <= 1.0 for v in row[4:] if v)
+    return rows
+
+
+def _wait_rows(path: Path, count: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= count + 1:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} did not reach {count} rows")
+
+
+@pytest.mark.slow
+@needs_model
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_flushes_sends_final_status_and_exits_0(tmp_path: Path, signum: int) -> None:
+    path = tmp_path / "show.csv"
+    with OscDump() as dump:
+        process = _mer_live("--demo", "--rate", "10", "--csv", str(path), "--osc", f"127.0.0.1:{dump.port}", "--no-control", stderr=subprocess.PIPE)
+        _wait_rows(path, 10)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=15)
+        messages = dump.messages()
+    assert process.returncode == 0, stderr
+    assert "stopped:" in stderr
+    rows = _csv_rows_complete(path)
+    groups = group_bundles(messages=messages, prefix="/mer")
+    assert groups[-1][0].args[0] == "no-input" and len(groups[-1]) == 1
+    assert groups[-2][0].args[3] == len(rows) - 1  # every update that was sent was also logged
+
+
+@pytest.mark.slow
+@needs_model
+def test_kill_9_leaves_no_partial_line_and_the_file_can_be_appended(tmp_path: Path) -> None:
+    path = tmp_path / "rehearsal.csv"
+    process = _mer_live("--demo", "--rate", "30", "--csv", str(path), "--no-osc", "--no-control", "-q")
+    _wait_rows(path, 40)
+    process.kill()
+    process.wait(10)
+    before = _csv_rows_complete(path)
+    assert len(before) > 40
+    assert _main("--demo", "--fast", "--duration", "1", "--csv", str(path)) == 0
+    after = _csv_rows_complete(path)
+    assert len(after) == len(before) + 4 and after[: len(before)] == before

@@ -1,0 +1,125 @@
+"""A tiny end-to-end run on the real data (slow): fit + export, torch/ONNX parity on real clips, CV, card.
+
+Uses ``configs/train_ci.toml`` (12 clips, one epoch), so it checks the pipeline, not the accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mer_live import labels, soundtracks
+from mer_live.model import EmotionModel
+from mer_live.train import cache, data
+from mer_live.train.networks import EmotionNet
+
+pytestmark = pytest.mark.slow
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CI_CONFIG = PROJECT_ROOT / "configs" / "train_ci.toml"
+PARITY_TOLERANCE = 1e-4
+TIME_LIMIT_S = 120.0
+PARITY_CLIPS = ("001", "031", "120", "250")
+
+
+def _train_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mer_live.train", *args], capture_output=True, text=True,
+                          timeout=TIME_LIMIT_S * 2, cwd=PROJECT_ROOT)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("tiny")
+    started = time.perf_counter()
+    fitted = _train_cli("fit", "--config", str(CI_CONFIG), "--out", str(folder / "tiny.onnx"), "--save-torch",
+                        "--cv-dir", str(folder / "cv"))
+    assert fitted.returncode == 0, fitted.stderr[-2000:]
+    assert "fit joint_ab" in fitted.stderr  # tqdm progress
+    crossed = _train_cli("cv", "--config", str(CI_CONFIG), "--out", str(folder / "cv"), "--no-progress")
+    assert crossed.returncode == 0, crossed.stderr[-2000:]
+    elapsed = time.perf_counter() - started
+    assert elapsed < TIME_LIMIT_S, f"the tiny run took {elapsed:.0f} s"
+    return {"folder": folder, "onnx": folder / "tiny.onnx", "torch": folder / "tiny.pt", "cv": folder / "cv"}
+
+
+def test_tiny_fit_exports_a_loadable_model(tiny_run: dict[str, Path], shared_data: Path) -> None:
+    runtime = EmotionModel(path=tiny_run["onnx"])
+    assert runtime.variant == "joint_ab_w0.25"
+    subset = json.loads(tiny_run["onnx"].with_suffix(".training.json").read_text())
+    assert subset["num_clips"] == 12 and subset["epochs_run"] == 1
+    assert runtime.metadata["mer_live.data_hash"] == subset["data_hash"]
+    assert len(runtime.metadata["mer_live.data_hash"]) == 64
+
+
+def test_torch_and_onnxruntime_agree_on_real_clips(tiny_run: dict[str, Path], shared_data: Path) -> None:
+    net = EmotionNet(variant="joint", width=0.25)
+    net.load_state_dict(torch.load(tiny_run["torch"], weights_only=True))
+    net.eval()
+    assert float(net.backbone.band_mean.abs().sum()) > 0.0  # trained standardisation travelled with the weights
+    runtime = EmotionModel(path=tiny_run["onnx"])
+    dataset = soundtracks.load(root=shared_data)
+    by_id = {clip.clip_id: clip for clip in dataset.clips}
+    windows = np.concatenate([
+        data.clip_windows(block=cache.frames_for(path=by_id[clip_id].path))[0] for clip_id in PARITY_CLIPS
+    ])
+    prediction = runtime.process(windows=windows)
+    with torch.no_grad():
+        mid, emotion = net(torch.from_numpy(windows))
+    np.testing.assert_allclose(prediction.emotion, emotion.numpy(), atol=PARITY_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(prediction.mid, mid.numpy(), atol=PARITY_TOLERANCE, rtol=0)
+    assert prediction.emotion.shape == (len(windows), labels.NUM_EMOTIONS)
+
+
+def test_tiny_cv_writes_folds_and_summary(tiny_run: dict[str, Path]) -> None:
+    run = tiny_run["cv"] / "joint_ab_w0.25"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["folds_done"] == [0, 1] and summary["num_folds"] == 2
+    folds = [json.loads((run / f"fold{k}.json").read_text()) for k in (0, 1)]
+    assert not set(folds[0]["test_ids"]) & set(folds[1]["test_ids"])
+    assert len(folds[0]["test_ids"]) + len(folds[1]["test_ids"]) == 12
+    assert set(summary["clip_r_mean"]) == set(labels.EMOTIONS)
+    assert len(summary["mid_consistency"]["matrix"]) == labels.NUM_MID_LEVELS
+
+
+def test_card_renders_from_the_run(tiny_run: dict[str, Path]) -> None:
+    folder = tiny_run["folder"]
+    rendered = _train_cli("card", "--cv-dir", str(tiny_run["cv"]), "--model", str(tiny_run["onnx"]),
+                          "--metrics", str(folder / "metrics.json"), "--card", str(folder / "CARD.md"),
+                          "--shipped-run", "joint_ab_w0.25")
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    card = (folder / "CARD.md").read_text()
+    summary = metrics["cv"]["joint_ab_w0.25"]
+    assert f"{summary['clip_r_avg']:.3f}" in card
+    assert "A2Mid2E-Joint (paper)" in card and "human ceiling" in card
+    assert metrics["data"]["human_ceiling"]["num_clips"] == 110
+    assert "No mid-level annotations were used" in card
+
+
+def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nwidht = 0.5\n")
+    completed = _train_cli("fit", "--config", str(bad))
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == ["mer-live-train: error: unknown training setting(s): widht"]
+
+
+def test_export_command_adds_the_cv_summary(tiny_run: dict[str, Path]) -> None:
+    out = tiny_run["folder"] / "reexported.onnx"
+    completed = _train_cli("export", "--weights", str(tiny_run["torch"]), "--out", str(out),
+                           "--cv-dir", str(tiny_run["cv"]))
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    before = EmotionModel(path=tiny_run["onnx"])
+    after = EmotionModel(path=out)
+    summary = json.loads((tiny_run["cv"] / "joint_ab_w0.25" / "summary.json").read_text())
+    assert json.loads(after.metadata["mer_live.cv_metrics"])["clip_r_avg"] == summary["clip_r_avg"]
+    np.testing.assert_array_equal(after.weight, before.weight)
+    windows = np.random.default_rng(0).uniform(0, 1, (2, 313, 149)).astype(np.float32)
+    np.testing.assert_array_equal(after.process(windows=windows).emotion, before.process(windows=windows).emotion)

@@ -1,0 +1,266 @@
+"""The worker: streaming equals offline, the update schedule, smoothing/silence, explanations, control."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mer_live import demo, features, labels
+from mer_live.model import META_JOINT_BIAS, EmotionModel, ModelError, default_model_path
+from mer_live.sinks import Reading
+from mer_live.source import ArraySource
+from mer_live.worker import Worker, check_joint_layer
+
+SR = features.SAMPLE_RATE
+
+
+class Recorder:
+    """A sink that keeps every reading (and can act on the worker after a given update)."""
+
+    def __init__(self, *, after: int | None = None, action=None) -> None:
+        self.readings: list[Reading] = []
+        self._after = after
+        self._action = action
+
+    def process(self, *, reading: Reading) -> None:
+        self.readings.append(reading)
+        if self._action is not None and reading.is_update and reading.updates == self._after:
+            self._action()
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def updates(self) -> list[Reading]:
+        return [r for r in self.readings if r.is_update]
+
+
+@pytest.fixture(scope="module")
+def model() -> EmotionModel:
+    if not default_model_path().is_file():
+        pytest.skip("no model file yet")
+    loaded = EmotionModel()
+    check_joint_layer(model=loaded)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    return demo.synthesise()[: 14 * SR]
+
+
+def _run(*, model: EmotionModel, samples: np.ndarray, samplerate: float = SR, recorder: Recorder | None = None, channel: int | None = None, **options) -> tuple[Recorder, Worker]:
+    recorder = recorder or Recorder()
+    source = ArraySource(samples=samples, samplerate=samplerate, fast=True, channel=channel)
+    worker = Worker(source=source, model=model, sinks=[recorder], **options)
+    source.start()
+    worker.run()
+    source.close()
+    assert worker.error is None
+    return recorder, worker
+
+
+def _offline_window(*, block: features.FrameBlock, frames: int) -> np.ndarray:
+    if frames >= features.NUM_FRAMES:
+        window, padded = features.window_at(block=block, start=frames - features.NUM_FRAMES)
+        assert not padded
+        return window
+    window, _ = features.window_at(block=block.slice(start=0, stop=frames), start=0)
+    return window
+
+
+def test_every_model_input_equals_the_offline_window_of_the_same_samples(model: EmotionModel, clip: np.ndarray) -> None:
+    recorder, _ = _run(model=model, samples=clip, rate=4.0)
+    offline = features.analyse(samples=clip)
+    windows = [r for r in recorder.updates if r.window is not None]
+    assert len(windows) == len(recorder.updates) >= 14 * 4
+    for reading in windows:
+        assert reading.frames_total <= offline.num_frames
+        np.testing.assert_array_equal(reading.window, _offline_window(block=offline, frames=reading.frames_total))
+    states = [r.state for r in windows]
+    assert states[0] == "warming" and states[-1] == "running"
+    assert all(r.state == "warming" for r in windows if r.frames_total < features.NUM_FRAMES)
+
+
+def test_resampled_input_goes_through_one_streaming_resampler(model: EmotionModel, clip: np.ndarray) -> None:
+    import soxr
+
+    rate_in = 44100
+    stereo = np.stack([soxr.resample(clip[: 6 * SR], SR, rate_in), np.zeros(6 * rate_in, np.float32)[: len(soxr.resample(clip[: 6 * SR], SR, rate_in))]], axis=1)
+    recorder, _ = _run(model=model, samples=stereo, samplerate=rate_in, rate=4.0, channel=0)
+    stream = soxr.ResampleStream(rate_in, SR, 1, dtype="float32", quality="HQ")
+    offline = features.analyse(samples=stream.resample_chunk(np.ascontiguousarray(stereo[:, 0]), last=True))
+    for reading in recorder.updates[:-1]:
+        np.testing.assert_allclose(reading.window, _offline_window(block=offline, frames=reading.frames_total), atol=1e-5)
+
+
+def test_updates_follow_stream_time_exactly_and_stop_at_duration(model: EmotionModel, clip: np.ndarray) -> None:
+    recorder, worker = _run(model=model, samples=clip, rate=3.0, duration_s=5.0)
+    times = [r.stream_time_s for r in recorder.updates]
+    expected = [round(k * SR / 3.0) / SR for k in range(1, 16)]
+    np.testing.assert_allclose(times, expected, atol=0.5 / SR)
+    assert worker.stream_time_s == pytest.approx(5.0)
+    first = recorder.updates[0]
+    assert first.stream_time_s < 1.0 and first.has_values
+
+
+def test_readings_are_in_range_explained_exactly_and_deterministic(model: EmotionModel, clip: np.ndarray) -> None:
+    first, _ = _run(model=model, samples=clip[: 6 * SR], rate=4.0, smoothing_s=1.0)
+    second, _ = _run(model=model, samples=clip[: 6 * SR], rate=4.0, smoothing_s=1.0)
+    for a, b in zip(first.updates, second.updates, strict=True):
+        for name in ("emotion", "mid", "raw_emotion", "raw_mid", "contributions", "bias"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    for reading in first.updates:
+        assert reading.emotion.shape == (labels.NUM_EMOTIONS,) and reading.mid.shape == (labels.NUM_MID_LEVELS,)
+        assert reading.contributions.shape == (labels.NUM_EMOTIONS, labels.NUM_MID_LEVELS)
+        for values in (reading.emotion, reading.mid, reading.raw_emotion, reading.raw_mid):
+            assert np.all((values >= 0.0) & (values <= 1.0))
+        np.testing.assert_allclose(reading.bias + reading.contributions.sum(axis=1), reading.emotion_unclipped, atol=1e-12)
+        np.testing.assert_allclose(np.clip(reading.emotion_unclipped, 0, 1), reading.emotion, atol=1e-12)
+
+
+def test_smoothing_off_sends_the_raw_values(model: EmotionModel, clip: np.ndarray) -> None:
+    recorder, _ = _run(model=model, samples=clip[: 4 * SR], rate=4.0, smoothing_s=0.0)
+    for reading in recorder.updates:
+        np.testing.assert_allclose(reading.mid, reading.raw_mid, atol=1e-12)
+        np.testing.assert_allclose(reading.emotion, reading.raw_emotion, atol=1e-4)
+
+
+def test_silence_gate_holds_the_last_values(model: EmotionModel, clip: np.ndarray) -> None:
+    samples = np.concatenate([clip[: 4 * SR], np.zeros(3 * SR, np.float32)])
+    recorder, _ = _run(model=model, samples=samples, rate=4.0, smoothing_s=0.5, silence_dbfs=-60.0)
+    loud = [r for r in recorder.updates if r.stream_time_s <= 4.0]
+    quiet = [r for r in recorder.updates if r.stream_time_s > 4.3]
+    assert all(r.state == "warming" for r in loud)
+    assert quiet and all(r.state == "silent" and r.level_dbfs == -120.0 for r in quiet)
+    for reading in quiet:
+        np.testing.assert_array_equal(reading.mid, quiet[0].mid)
+        np.testing.assert_array_equal(reading.emotion, quiet[0].emotion)
+
+
+def test_silence_from_the_start_sends_no_values(model: EmotionModel) -> None:
+    recorder, _ = _run(model=model, samples=np.full(2 * SR, 1e-5, np.float32), rate=4.0)
+    assert recorder.updates and all(r.state == "silent" and not r.has_values for r in recorder.updates)
+
+
+def test_channel_choice_and_mono_mix(model: EmotionModel, clip: np.ndarray) -> None:
+    left, right = clip[: 3 * SR], clip[SR : 4 * SR]
+    stereo = np.stack([left, right], axis=1)
+    picked, _ = _run(model=model, samples=stereo, channel=1, rate=4.0)
+    alone, _ = _run(model=model, samples=right, rate=4.0)
+    mixed, _ = _run(model=model, samples=stereo, rate=4.0)
+    mono, _ = _run(model=model, samples=features.to_mono(audio=stereo), rate=4.0)
+    for a, b in zip(picked.updates, alone.updates, strict=True):
+        np.testing.assert_array_equal(a.window, b.window)
+    for a, b in zip(mixed.updates, mono.updates, strict=True):
+        np.testing.assert_array_equal(a.window, b.window)
+
+
+def test_control_changes_apply_between_updates(model: EmotionModel, clip: np.ndarray) -> None:
+    holder: dict[str, Worker] = {}
+
+    def change() -> None:
+        holder["worker"].set_rate(rate=10.0)
+        holder["worker"].set_muted(muted=True)
+        holder["worker"].set_smoothing(seconds=0.0)
+
+    recorder = Recorder(after=4, action=change)
+    source = ArraySource(samples=clip[: 3 * SR], samplerate=SR, fast=True)
+    worker = Worker(source=source, model=model, sinks=[recorder], rate=2.0, smoothing_s=5.0)
+    holder["worker"] = worker
+    source.start()
+    worker.run()
+    times = [r.stream_time_s for r in recorder.updates]
+    np.testing.assert_allclose(np.diff(times[:4]), 0.5, atol=1e-4)
+    np.testing.assert_allclose(np.diff(times[4:-1]), 0.1, atol=1e-4)
+    assert not any(r.muted for r in recorder.updates[:4]) and all(r.muted for r in recorder.updates[4:])
+    after = recorder.updates[5]
+    np.testing.assert_allclose(after.mid, after.raw_mid, atol=1e-12)  # smoothing 0 applied
+    assert worker.current_config()["rate"] == 10.0 and worker.current_config()["muted"] is True
+
+
+def test_control_rejects_bad_values_and_keeps_the_config(model: EmotionModel) -> None:
+    source = ArraySource(samples=np.zeros(SR, np.float32), samplerate=SR, fast=True)
+    worker = Worker(source=source, model=model, sinks=[], rate=4.0, smoothing_s=2.0)
+    for bad in (0.1, 31.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            worker.set_rate(rate=bad)
+    for bad in (-0.5, 61.0, float("nan")):
+        with pytest.raises(ValueError):
+            worker.set_smoothing(seconds=bad)
+    config = worker.current_config()
+    assert config["rate"] == 4.0 and config["smoothing"] == 2.0 and config["muted"] is False
+    assert {"state", "updates", "overflows", "version", "model", "silence_dbfs"} <= set(config)
+    assert all(isinstance(v, (float, int, str, bool)) for v in config.values())
+
+
+def test_reset_smoothing_takes_the_next_value_as_is(model: EmotionModel, clip: np.ndarray) -> None:
+    holder: dict[str, Worker] = {}
+    recorder = Recorder(after=6, action=lambda: holder["worker"].reset_smoothing())
+    source = ArraySource(samples=clip[: 3 * SR], samplerate=SR, fast=True)
+    worker = Worker(source=source, model=model, sinks=[recorder], rate=4.0, smoothing_s=60.0)
+    holder["worker"] = worker
+    source.start()
+    worker.run()
+    seventh = recorder.updates[6]
+    np.testing.assert_allclose(seventh.mid, seventh.raw_mid, atol=1e-12)
+
+
+def test_control_from_another_thread_while_running(model: EmotionModel, clip: np.ndarray) -> None:
+    source = ArraySource(samples=clip[: 8 * SR], samplerate=SR, fast=True)
+    recorder = Recorder()
+    worker = Worker(source=source, model=model, sinks=[recorder], rate=4.0)
+    stop = threading.Event()
+    seen: list[dict] = []
+
+    def hammer() -> None:
+        value = 0
+        while not stop.is_set():
+            value += 1
+            worker.set_rate(rate=4.0 if value % 2 else 8.0)
+            worker.set_smoothing(seconds=float(value % 7))
+            worker.set_muted(muted=bool(value % 3))
+            if value % 5 == 0:
+                worker.reset_smoothing()
+            seen.append(worker.current_config())
+
+    thread = threading.Thread(target=hammer)
+    source.start()
+    thread.start()
+    worker.run()
+    stop.set()
+    thread.join(10)
+    assert worker.error is None and len(recorder.updates) >= 8 * 4 and seen
+    gaps = np.diff([r.stream_time_s for r in recorder.updates[:-1]])
+    assert np.all((np.abs(gaps - 0.25) < 1e-4) | (np.abs(gaps - 0.125) < 1e-4))
+
+
+def test_heartbeat_reports_no_input_when_nothing_arrives(model: EmotionModel) -> None:
+    source = ArraySource(samples=np.zeros(SR, np.float32), samplerate=SR)  # never started: no audio arrives
+    recorder = Recorder()
+    worker = Worker(source=source, model=model, sinks=[recorder], rate=4.0)
+    worker.start()
+    time.sleep(2.6)
+    worker.stop()
+    beats = [r for r in recorder.readings if not r.is_update]
+    assert 2 <= len(beats) <= 3 and not recorder.updates
+    assert all(r.state == "no-input" and not r.has_values for r in beats)
+
+
+def test_a_model_whose_joint_metadata_disagrees_is_refused(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    if not default_model_path().is_file():
+        pytest.skip("no model file yet")
+    proto = onnx.load(str(default_model_path()))
+    for prop in proto.metadata_props:
+        if prop.key == META_JOINT_BIAS:
+            prop.value = json.dumps([v + 0.5 for v in json.loads(prop.value)])
+    path = tmp_path / "tampered.onnx"
+    onnx.save(proto, str(path))
+    with pytest.raises(ModelError, match="Joint layer"):
+        check_joint_layer(model=EmotionModel(path=path))
