@@ -60,17 +60,17 @@ class ConfigError(ValueError):
     """A bad setting; the message names the key and says what is expected."""
 
 
-def _type_name(value: Any) -> str:
+def _type_name(*, value: Any) -> str:
     if isinstance(value, bool):
-        return "boolean"
+        return "a boolean"
     if isinstance(value, int):
-        return "integer"
+        return "an integer"
     if isinstance(value, float):
-        return "number"
+        return "a number"
     if isinstance(value, str):
-        return "string"
+        return "a string"
     if isinstance(value, list):
-        return "list of strings"
+        return "a list of strings"
     return type(value).__name__
 
 
@@ -91,7 +91,7 @@ def _coerce(*, key: str, default: Any, value: Any, source: str) -> Any:
     else:  # pragma: no cover - every default has one of the types above
         ok = False
     if not ok:
-        raise ConfigError(f"{source}: {key} must be a {_type_name(default)}, got {value!r}")
+        raise ConfigError(f"{source}: {key} must be {_type_name(value=default)}, got {value!r}")
     return value
 
 

@@ -39,13 +39,13 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 from pythonosc.parsing import osc_types
 
+from .sinks import check_prefix
+
 LOGGER = logging.getLogger(__name__)
 
 SMOOTHING_RANGE_S = (0.0, 60.0)
 RATE_RANGE_HZ = (0.5, 30.0)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 9001
 DEFAULT_PREFIX = "/mer"
 
 MAX_DATAGRAM_BYTES = 65_535
@@ -58,11 +58,15 @@ ConfigValue = Union[float, int, str, bool]
 PingId = Union[int, float, str]
 
 _CONFIG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
-_PREFIX_PATTERN = re.compile(r"^(/[A-Za-z0-9_.\-]+)+$")
 _MUTE_VALUES = (0, 1)
 COMMANDS = ("ping", "smoothing", "rate", "reset", "mute", "query")
 THREAD_NAME = "mer-live-control"
 KNOWN_TYPE_TAGS = frozenset("ihfdsbrmtTFN[]")  # what python-osc decodes; anything else is rejected
+_PYTHON_OSC_PACKAGE = "pythonosc"
+_BUNDLE_HEADER = b"#bundle\x00"
+_TIMETAG_BYTES = 8
+_SIZE_BYTES = 4
+MAX_BUNDLE_DEPTH = 8  # bundles nested deeper than this are refused (python-osc recurses per level)
 
 
 class ControlTarget(Protocol):
@@ -80,12 +84,34 @@ class ControlTarget(Protocol):
 
 
 class _ParserWarningFilter(logging.Filter):
-    """Drops python-osc's own warnings (unknown type tags, logged on the root logger) on the
-    control thread: any sender could flood the log with them. The packet is rejected instead,
-    through the rate-limited log."""
+    """python-osc reports some malformed input only as a warning on the root logger (an unknown type
+    tag, a bundle element that is neither message nor bundle) and skips that part. On the control
+    thread those records are dropped so that no sender can flood the log; the server finds the same
+    faults itself (:func:`_bundle_is_well_formed`, :func:`_type_tags`) and rejects the packet."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.module == "osc_message" and threading.current_thread().name == THREAD_NAME)
+        return not (threading.current_thread().name == THREAD_NAME and _PYTHON_OSC_PACKAGE in record.pathname)
+
+
+def _bundle_is_well_formed(*, datagram: bytes, depth: int = 0) -> bool:
+    """Whether every element of a bundle (recursively) is a size-prefixed message or bundle that
+    fills the datagram exactly; messages are always well formed here (python-osc checks them)."""
+    if not datagram.startswith(_BUNDLE_HEADER):
+        return datagram.startswith(b"/")
+    if depth > MAX_BUNDLE_DEPTH:
+        return False
+    index = len(_BUNDLE_HEADER) + _TIMETAG_BYTES
+    while index < len(datagram):
+        if index + _SIZE_BYTES > len(datagram):
+            return False
+        size = int.from_bytes(datagram[index : index + _SIZE_BYTES], "big", signed=True)
+        index += _SIZE_BYTES
+        if size <= 0 or index + size > len(datagram):
+            return False
+        if not _bundle_is_well_formed(datagram=datagram[index : index + size], depth=depth + 1):
+            return False
+        index += size
+    return index == len(datagram)
 
 
 _PARSER_WARNING_FILTER = _ParserWarningFilter()
@@ -246,8 +272,7 @@ class ControlServer:
         reachable from other machines. ``port``: 0 picks a free port (see :attr:`port`).
         ``prefix``: the OSC address prefix, e.g. ``/mer``.
         """
-        if not _PREFIX_PATTERN.match(prefix):
-            raise ValueError(f"OSC prefix must look like /name, got {prefix!r}")
+        check_prefix(prefix=prefix)  # the same rule as for the OSC output; raises ValueError
         self._target = target
         self._prefix = prefix
         self._log = RateLimitedLog(logger=LOGGER)
@@ -340,6 +365,8 @@ class ControlServer:
 
     def _parse(self, *, datagram: bytes) -> list[_Command]:
         """All commands in ``datagram``, or :class:`CommandError` if any part is unacceptable."""
+        if not _bundle_is_well_formed(datagram=datagram):
+            raise CommandError("malformed OSC bundle" if datagram.startswith(_BUNDLE_HEADER) else "not OSC")
         try:
             packet = OscPacket(datagram)
             messages: list[OscMessage] = [timed.message for timed in packet.messages]
@@ -411,15 +438,3 @@ class ControlServer:
 def _peer(sender: tuple) -> str:
     return f"{sender[0]}:{sender[1]}" if len(sender) >= 2 else str(sender)
 
-
-def parse_listen(*, spec: str) -> tuple[str, int]:
-    """``"HOST:PORT"`` (or ``"[v6]:PORT"``) -> ``(host, port)``; raises ValueError naming the problem."""
-    host, separator, port_text = spec.rpartition(":")
-    if not separator or not host or not port_text.isdigit():
-        raise ValueError(f"control address must be HOST:PORT, e.g. 127.0.0.1:9001, got {spec!r}")
-    port = int(port_text)
-    if not 0 <= port <= 65_535:
-        raise ValueError(f"control port must be 0-65535, got {port}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, port

@@ -11,6 +11,13 @@ file or ``--duration`` ends the run the same way.
 
 from __future__ import annotations
 
+import os
+
+# One BLAS thread. The per-update matrix products are small; with more, OpenBLAS's idle threads
+# spin between updates and burn about a quarter of a core for nothing (benchmarks/daemon_cpu.py).
+# It must be set before numpy is first imported, which is why it comes before the other imports.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import logging
 import math

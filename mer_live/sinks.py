@@ -146,7 +146,7 @@ def check_prefix(*, prefix: str) -> str:
     return prefix
 
 
-def _floats(values: np.ndarray) -> list[float]:
+def _floats(*, values: np.ndarray) -> list[float]:
     return [float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
 
 
@@ -160,21 +160,21 @@ def osc_messages(*, reading: Reading, prefix: str) -> list[tuple[str, list[float
     ]
     if reading.muted or not reading.has_values:
         return messages
-    emotion = _floats(reading.emotion)
-    mid = _floats(reading.mid)
+    emotion = _floats(values=reading.emotion)
+    mid = _floats(values=reading.mid)
     messages.append((f"{prefix}/emotion", emotion))
     messages.append((f"{prefix}/mid", mid))
     messages.extend((f"{prefix}/emotion/{name}", [value]) for name, value in zip(labels.EMOTIONS, emotion))
     messages.extend((f"{prefix}/mid/{name}", [value]) for name, value in zip(labels.MID_LEVELS, mid))
     for index, name in enumerate(labels.EMOTIONS):
-        messages.append((f"{prefix}/explain/{name}", _floats(reading.contributions[index])))
-    messages.append((f"{prefix}/explain/bias", _floats(reading.bias)))
-    messages.append((f"{prefix}/raw/emotion", _floats(reading.raw_emotion)))
-    messages.append((f"{prefix}/raw/mid", _floats(reading.raw_mid)))
+        messages.append((f"{prefix}/explain/{name}", _floats(values=reading.contributions[index])))
+    messages.append((f"{prefix}/explain/bias", _floats(values=reading.bias)))
+    messages.append((f"{prefix}/raw/emotion", _floats(values=reading.raw_emotion)))
+    messages.append((f"{prefix}/raw/mid", _floats(values=reading.raw_mid)))
     return messages
 
 
-def _build_message(address: str, arguments: list[float | int | str]):
+def _build_message(*, address: str, arguments: list[float | int | str]):
     builder = OscMessageBuilder(address=address)
     for argument in arguments:
         if isinstance(argument, str):
@@ -188,7 +188,10 @@ def _build_message(address: str, arguments: list[float | int | str]):
 
 def osc_packets(*, reading: Reading, prefix: str, fmt: str) -> list[bytes]:
     """The datagrams of one reading: one bundle (immediate timetag) or one datagram per message."""
-    messages = [_build_message(address, arguments) for address, arguments in osc_messages(reading=reading, prefix=prefix)]
+    messages = [
+        _build_message(address=address, arguments=arguments)
+        for address, arguments in osc_messages(reading=reading, prefix=prefix)
+    ]
     if fmt == OSC_FORMAT_MESSAGES:
         return [message.dgram for message in messages]
     bundle = OscBundleBuilder(IMMEDIATELY)
@@ -274,7 +277,7 @@ class CsvHeaderError(ValueError):
     """An existing CSV file whose header is not mer-live's."""
 
 
-def _format_value(value: float) -> str:
+def _format_value(*, value: float) -> str:
     return f"{float(value):.{CSV_VALUE_DECIMALS}f}"
 
 
@@ -288,8 +291,8 @@ def csv_row(*, reading: Reading) -> str:
         f"{reading.level_dbfs:.{CSV_LEVEL_DECIMALS}f}",
     ]
     if reading.has_values:
-        cells.extend(_format_value(v) for v in reading.emotion)
-        cells.extend(_format_value(v) for v in reading.mid)
+        cells.extend(_format_value(value=v) for v in reading.emotion)
+        cells.extend(_format_value(value=v) for v in reading.mid)
     else:
         cells.extend([""] * (labels.NUM_EMOTIONS + labels.NUM_MID_LEVELS))
     return ",".join(cells) + "\n"

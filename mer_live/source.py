@@ -1,8 +1,9 @@
 """Where the audio comes from: a sound card (PortAudio via sounddevice), a file, or the demo piece.
 
 Every source writes raw frames ``(num_frames, channels)`` float32 at its own rate into a preallocated
-:class:`~mer_live.ring_buffer.RingBuffer` holding ``RING_SECONDS`` of audio; the worker thread reads
-them from there. The sound-card callback only copies into the ring buffer and counts PortAudio's
+:class:`~mer_live.ring_buffer.RingBuffer` holding ``RING_SECONDS`` = 10 s of audio (220,500 frames at
+the model rate; the buffer holds the source's frames before resampling, so 480,000 at a 48 kHz card);
+the worker thread reads them from there. The sound-card callback only copies into the ring buffer and counts PortAudio's
 overflow flags: no allocation of buffers, no locks, no I/O. File and demo sources feed the ring buffer
 from a thread, paced in real time (as if played) or, with ``fast``, as fast as the worker consumes.
 

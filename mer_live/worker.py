@@ -46,6 +46,7 @@ import numpy as np
 from . import __version__, features, labels
 from .config import RATE_RANGE_HZ, SMOOTHING_RANGE_S
 from .explanation import explain
+from .smoother import Smoother
 from .model import EmotionModel, ModelError
 from .sinks import (
     LEVEL_FLOOR_DBFS,
@@ -376,9 +377,7 @@ def _checked_rate(*, rate: float) -> float:
     return rate
 
 
-def _checked_smoother(*, seconds: float):
-    from .smoother import Smoother
-
+def _checked_smoother(*, seconds: float) -> Smoother:
     low, high = SMOOTHING_RANGE_S
     if not (math.isfinite(seconds) and low <= seconds <= high):
         raise ValueError(f"smoothing {seconds} s is out of range {low}-{high}")

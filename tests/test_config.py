@@ -46,7 +46,7 @@ def test_precedence_cli_over_toml_over_defaults(tmp_path: Path) -> None:
         ("verbose = true\n", "[verbose]"),
         ('[analysis]\nrate = "fast"\n', "analysis.rate must be a number"),
         ("[input]\nfast = 1\n", "input.fast must be a boolean"),
-        ("[analysis]\nthreads = 1.5\n", "analysis.threads must be a integer"),
+        ("[analysis]\nthreads = 1.5\n", "analysis.threads must be an integer"),
         ('[osc]\ntargets = "127.0.0.1:9000"\n', "osc.targets must be a list"),
         ("[analysis\n", "not valid TOML"),
         ("[analysis]\nrate = 100.0\n", "analysis.rate = 100.0 is out of range"),

@@ -97,6 +97,7 @@ def test_sclang_oscdefs_receive_every_value(sclang) -> None:
     send_datagrams(datagrams=contract_datagrams(frame=frame), port=sclang.port)
     dump = sclang.dump()
     check_dump(dump)
+    assert not [line for line in sclang.output.snapshot() if line.startswith(("ERROR", "WARNING: Meta_"))]
     assert numbers(dump["emotion"]) == pytest.approx(list(frame.emotion), abs=SC_FLOAT_TOLERANCE)
     assert numbers(dump["mid"]) == pytest.approx(list(frame.mid), abs=SC_FLOAT_TOLERANCE)
     for index, name in enumerate(EMOTIONS):

@@ -5,11 +5,15 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
+from osc_receivers import DaemonProcess
+from pythonosc.osc_packet import OscPacket
 
 from mer_live import config
+from mer_live.labels import EMOTIONS, MID_LEVELS
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 PRESETS = ("maxmsp", "supercollider", "puredata", "rehearsal", "stage")
@@ -84,3 +88,53 @@ def test_presets_only_use_documented_keys(name) -> None:
     documented = config.load_toml(path=CONFIGS / "default.toml")
     for section, entries in config.load_toml(path=CONFIGS / f"{name}.toml").items():
         assert set(entries) <= set(documented[section]), f"{name} [{section}]"
+
+
+class Listener:
+    """A UDP socket that counts the OSC datagrams it receives."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.5)
+        self.port = self.socket.getsockname()[1]
+
+    def addresses(self) -> set[str]:
+        found = set()
+        while True:
+            try:
+                datagram, _ = self.socket.recvfrom(65_535)
+            except socket.timeout:
+                return found
+            found |= {timed.message.address for timed in OscPacket(datagram).messages}
+
+
+@pytest.mark.slow
+def test_daemon_runs_the_rehearsal_preset(tmp_path) -> None:
+    """CSV next to where it is started, quiet, no control port: the file has the rows."""
+    daemon = DaemonProcess(args=["--config", str(CONFIGS / "rehearsal.toml"), "--demo", "--fast", "--duration", "3"],
+                           cwd=tmp_path)
+    assert daemon.wait() == 0, daemon.stderr_text()
+    rows = (tmp_path / "rehearsal.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert header[-15:] == [*EMOTIONS, *MID_LEVELS]
+    assert len(rows) == 1 + 3 * 4  # header + 3 s at 4 updates/s
+    assert "control port" not in daemon.stderr_text() and " s warming" not in daemon.stderr_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["stage", "puredata", "maxmsp", "supercollider"])
+def test_daemon_runs_the_sending_presets(tmp_path, name) -> None:
+    """Each OSC preset runs in the daemon; stage sends to several targets at once (here two local ones,
+    given on the command line, which replaces the preset's list)."""
+    listeners = [Listener() for _ in range(2 if name == "stage" else 1)]
+    try:
+        targets = [argument for listener in listeners for argument in ("--osc", f"127.0.0.1:{listener.port}")]
+        daemon = DaemonProcess(args=["--config", str(CONFIGS / f"{name}.toml"), "--demo", "--fast", "--duration", "2",
+                                     *targets, "--control", "127.0.0.1:0", "--csv", str(tmp_path / "log.csv"), "-q"])
+        assert daemon.wait() == 0, daemon.stderr_text()
+        for listener in listeners:
+            assert {"/mer/status", "/mer/emotion", "/mer/mid/minorness", "/mer/explain/bias"} <= listener.addresses()
+    finally:
+        for listener in listeners:
+            listener.socket.close()

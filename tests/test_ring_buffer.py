@@ -81,7 +81,7 @@ def test_rejects_bad_sizes() -> None:
 
 def test_producer_and_consumer_threads_without_locks_lose_and_corrupt_nothing() -> None:
     """A producer that respects free() and a consumer on another thread: the exact sequence arrives."""
-    total, block, capacity = 200_000, 97, 1000
+    total, block, capacity = 50_000, 97, 1000
     ring = RingBuffer(capacity=capacity, channels=1)
     received: list[np.ndarray] = []
 

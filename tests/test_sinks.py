@@ -130,10 +130,17 @@ def test_unresolvable_host_and_closed_port_are_logged_not_raised(caplog: pytest.
     sink.close()
 
 
-def test_broadcast_target_is_allowed() -> None:
-    sink = OscSink(targets=[("255.255.255.255", 9)])
-    sink.process(reading=_reading())  # SO_BROADCAST is set: no PermissionError escapes
+def test_broadcast_target_is_allowed(caplog: pytest.LogCaptureFixture) -> None:
+    """Without SO_BROADCAST the kernel refuses the send (EACCES), which the sink would log."""
+    sink = OscSink(targets=[("127.255.255.255", 9)])
+    with caplog.at_level(logging.WARNING, logger="mer_live"):
+        sink.process(reading=_reading())
+    assert not [r for r in caplog.records if "Permission denied" in r.getMessage()]
     sink.close()
+    plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with pytest.raises(PermissionError):
+        plain.sendto(b"x", ("127.255.255.255", 9))  # the check above can fail
+    plain.close()
 
 
 @settings(max_examples=100, deadline=None)

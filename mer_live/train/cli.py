@@ -27,6 +27,7 @@ except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib
 
 EXIT_USAGE = 2
+DESCRIPTION = "Train, cross-validate and export the mer-live emotion models."
 DEFAULT_CV_DIR = Path("runs/cv")
 DEFAULT_FOLDS = 5
 DEFAULT_FOLD_SEED = 2019
@@ -219,7 +220,7 @@ def command_card(args: argparse.Namespace, toml: dict) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mer-live-train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mer-live-train", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser, *, training: bool) -> None:

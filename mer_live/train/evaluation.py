@@ -9,12 +9,14 @@ held-out fold. A clip's prediction is the mean over its sliding 10 s windows (ho
   emotions on the held-out clips (all folds pooled), against the poster's table of human mid-level ratings
   vs emotions, as the mean absolute difference and the sign agreement over cells with ``|r| >= 0.3``.
 
-Each fold's result is written as JSON as soon as it is done, so an interrupted run resumes.
+Each fold's result is written as JSON as soon as it is done, so an interrupted run resumes, and several
+``mer-live-train cv`` processes can share one run (each fold is claimed with a lock file).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,7 @@ CONSISTENCY_THRESHOLD = 0.3
 FOLD_FILE = "fold{index}.json"
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "config.json"
+LOCK_SUFFIX = ".lock"  # fold<k>.lock: a worker is running fold k (several workers may share one CV run)
 
 
 def run_name(*, config: TrainConfig) -> str:
@@ -136,6 +139,27 @@ def summarise(*, records: list[dict], config: TrainConfig, reference: np.ndarray
     return summary
 
 
+def _claim(*, lock: Path) -> bool:
+    """Atomically claim a fold for this process; a lock left by a dead process is taken over."""
+    for _ in range(2):
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().strip() or 0)
+                os.kill(owner, 0)
+                return False  # its owner is alive
+            except (ProcessLookupError, ValueError):
+                lock.unlink(missing_ok=True)
+                continue
+            except PermissionError:
+                return False
+        with os.fdopen(handle, "w") as stream:
+            stream.write(str(os.getpid()))
+        return True
+    return False
+
+
 def cross_validate(
     *, config: TrainConfig, dataset: soundtracks.Soundtracks, blocks: list[features.FrameBlock],
     num_folds: int, fold_seed: int, out_dir: Path, only_folds: list[int] | None = None,
@@ -148,10 +172,15 @@ def cross_validate(
     wanted = range(num_folds) if only_folds is None else only_folds
     for index in wanted:
         path = folder / FOLD_FILE.format(index=index)
-        if path.is_file():
-            continue
-        record = run_fold(config=config, dataset=dataset, blocks=blocks, folds=folds, index=index)
-        path.write_text(json.dumps(record))
+        if path.is_file() or not _claim(lock=path.with_suffix(LOCK_SUFFIX)):
+            continue  # done, or being run by another worker
+        try:
+            record = run_fold(config=config, dataset=dataset, blocks=blocks, folds=folds, index=index)
+            temporary = path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(record))
+            temporary.replace(path)
+        finally:
+            path.with_suffix(LOCK_SUFFIX).unlink(missing_ok=True)
     records = [json.loads(p.read_text()) for p in sorted(folder.glob("fold*.json"))]
     summary = summarise(
         records=records, config=config,

@@ -1,0 +1,160 @@
+"""CPU share of one core used by the live daemon at 4 and 10 updates per second, side by side.
+
+Each rate runs the real daemon (``python -m mer_live``) as a child process on the same file, paced in
+real time (``--input FILE`` without ``--fast``, so the worker waits for audio like on a sound card),
+sending OSC to a local socket and writing CSV, with the ONNX model on one thread. After a warm-up of
+``WARM_UP_UPDATES`` updates, the child's CPU time (user + system, from ``/proc/PID/stat``) is sampled
+over ``--seconds`` of wall time: CPU share = CPU seconds / wall seconds (1.0 = one core busy). The
+daemon's own exit line gives the per-update compute time (read, resample, frames, model, sinks), p50
+and p99. The 10/s run is reported as a ratio to the 4/s run, measured in the same invocation.
+
+The input is the demo piece (``mer_live.demo``) written as a 44.1 kHz stereo WAV, so resampling and
+the mono mix are included, or ``--input FILE``. ``--blas-comparison`` adds a 4/s run with numpy's
+default of one OpenBLAS thread per CPU (the daemon sets ``OPENBLAS_NUM_THREADS=1``). Run:
+
+    python benchmarks/daemon_cpu.py --seconds 20 --blas-comparison --out benchmarks/daemon_cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RATES = (4.0, 10.0)
+BASELINE_RATE = 4.0
+WARM_UP_UPDATES = 8
+DEFAULT_SECONDS = 20.0
+FILE_RATE = 44100
+FILE_CHANNELS = 2
+REPEATS_OF_DEMO = 2
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+POLL_S = 0.05
+STOP_LINE = re.compile(r"compute per update p50 ([0-9.]+) ms, p99 ([0-9.]+) ms")
+
+
+def cpu_seconds(*, pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def write_input(*, directory: Path) -> Path:
+    import soundfile
+    import soxr
+
+    from mer_live import demo
+    from mer_live.features import SAMPLE_RATE
+
+    piece = np.tile(demo.synthesise(), REPEATS_OF_DEMO)
+    upsampled = soxr.resample(piece, SAMPLE_RATE, FILE_RATE).astype(np.float32)
+    path = directory / "benchmark_input.wav"
+    soundfile.write(str(path), np.repeat(upsampled[:, None], FILE_CHANNELS, axis=1), FILE_RATE, subtype="FLOAT")
+    return path
+
+
+def rows(path: Path) -> int:
+    return max(0, path.read_bytes().count(b"\n") - 1) if path.exists() else 0
+
+
+def measure(*, input_path: Path, rate: float, seconds: float, directory: Path, osc_port: int, blas_threads: int | None = None) -> dict[str, float]:
+    csv_path = directory / f"rate_{rate:g}_blas_{blas_threads}.csv"
+    env = dict(os.environ)
+    env.pop("OPENBLAS_NUM_THREADS", None)
+    if blas_threads is not None:
+        env["OPENBLAS_NUM_THREADS"] = str(blas_threads)
+    command = [
+        sys.executable, "-m", "mer_live", "--input", str(input_path), "--rate", str(rate), "--threads", "1",
+        "--osc", f"127.0.0.1:{osc_port}", "--csv", str(csv_path), "--no-control",
+    ]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while rows(csv_path) < WARM_UP_UPDATES:
+        if time.monotonic() > deadline or child.poll() is not None:
+            child.kill()
+            raise RuntimeError(f"daemon did not start: {child.stderr.read()[-2000:]}")
+        time.sleep(POLL_S)
+    cpu_start, wall_start, rows_start = cpu_seconds(pid=child.pid), time.monotonic(), rows(csv_path)
+    time.sleep(seconds)
+    cpu_end, wall_end, rows_end = cpu_seconds(pid=child.pid), time.monotonic(), rows(csv_path)
+    child.send_signal(signal.SIGTERM)
+    _, stderr = child.communicate(timeout=STOP_TIMEOUT_S)
+    if child.returncode != 0:
+        raise RuntimeError(f"daemon failed ({child.returncode}): {stderr[-2000:]}")
+    match = STOP_LINE.search(stderr)
+    if match is None:
+        raise RuntimeError(f"no timing line in the daemon's output: {stderr[-2000:]}")
+    wall = wall_end - wall_start
+    return {
+        "rate_hz": rate,
+        "blas_threads": blas_threads or 1,
+        "cpu_share_of_one_core": (cpu_end - cpu_start) / wall,
+        "wall_s": wall,
+        "updates_per_s_measured": (rows_end - rows_start) / wall,
+        "compute_p50_ms": float(match.group(1)),
+        "compute_p99_ms": float(match.group(2)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="measured wall time per rate")
+    parser.add_argument("--input", type=Path, help="audio file to play (default: the demo piece, 44.1 kHz stereo)")
+    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--blas-comparison", action="store_true",
+        help="also run 4/s with one OpenBLAS thread per CPU (numpy's default), to show what the daemon's "
+        "OPENBLAS_NUM_THREADS=1 saves",
+    )
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as temp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))  # a receiver that never reads: sending costs what it costs live
+        directory = Path(temp)
+        input_path = args.input or write_input(directory=directory)
+        port = sink.getsockname()[1]
+        results = [
+            measure(input_path=input_path, rate=rate, seconds=args.seconds, directory=directory, osc_port=port)
+            for rate in RATES
+        ]
+        if args.blas_comparison:
+            results.append(
+                measure(input_path=input_path, rate=BASELINE_RATE, seconds=args.seconds, directory=directory,
+                        osc_port=port, blas_threads=os.cpu_count())
+            )
+    baseline = next(r for r in results if r["rate_hz"] == BASELINE_RATE and r["blas_threads"] == 1)
+    for result in results:
+        result["cpu_ratio_vs_4_per_s"] = result["cpu_share_of_one_core"] / baseline["cpu_share_of_one_core"]
+    report = {
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+        "input": str(args.input or "demo piece, 44.1 kHz stereo WAV"),
+        "results": results,
+    }
+    print(f"{'rate/s':>7} {'BLAS thr':>8} {'CPU share of 1 core':>20} {'ratio vs 4/s':>13} {'p50 ms':>8} {'p99 ms':>8} {'updates/s':>10}")
+    for r in results:
+        print(
+            f"{r['rate_hz']:7g} {r['blas_threads']:8d} {r['cpu_share_of_one_core']:20.3f} {r['cpu_ratio_vs_4_per_s']:13.2f} "
+            f"{r['compute_p50_ms']:8.1f} {r['compute_p99_ms']:8.1f} {r['updates_per_s_measured']:10.2f}"
+        )
+    print(f"load average at the end: {report['load_average_at_end'][0]:.2f} on {report['cpus']} CPUs")
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
