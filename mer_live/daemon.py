@@ -305,8 +305,9 @@ def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event,
     worker.close()  # closes (flushes) the sinks
     model.close()
     closers.clear()
-    if getattr(source, "error", None):
-        LOG.warning("%s", source.error)
+    source_error = getattr(source, "error", None)
+    if source_error:
+        LOG.error("%s", source_error)
     timings = np.asarray(worker.compute_times_s, dtype=np.float64) * MS_PER_S
     p50, p99 = (np.percentile(timings, [50, 99]) if len(timings) else (math.nan, math.nan))
     LOG.info(
@@ -317,7 +318,7 @@ def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event,
         p50,
         p99,
     )
-    return EXIT_FAILURE if worker.error else EXIT_OK
+    return EXIT_FAILURE if worker.error or source_error else EXIT_OK
 
 
 def _describe_source(*, settings: dict[str, dict[str, Any]], source: object) -> str:
