@@ -29,9 +29,8 @@ import math
 import re
 import socket
 import threading
-import time
 from dataclasses import dataclass
-from typing import Callable, Protocol, Union
+from typing import Protocol, Union
 
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
@@ -39,6 +38,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 from pythonosc.parsing import osc_types
 
+from .rate_limit import RateLimitedLog
 from .sinks import check_prefix
 
 LOGGER = logging.getLogger(__name__)
@@ -128,54 +128,6 @@ def _type_tags(*, message: OscMessage) -> str:
 
 class CommandError(ValueError):
     """A control message that is well-formed OSC but not an acceptable command."""
-
-
-class RateLimitedLog:
-    """Logs at most ``burst`` warnings per ``window_s`` seconds and summarises the rest.
-
-    ``clock`` is injectable for tests; it must be monotonic.
-    """
-
-    def __init__(
-        self,
-        *,
-        logger: logging.Logger,
-        burst: int = LOG_BURST,
-        window_s: float = LOG_WINDOW_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._logger = logger
-        self._burst = burst
-        self._window_s = window_s
-        self._clock = clock
-        self._window_start = -math.inf
-        self._logged = 0
-        self._suppressed = 0
-
-    @property
-    def suppressed(self) -> int:
-        """Warnings dropped in the current window so far."""
-        return self._suppressed
-
-    def warning(self, *, message: str) -> bool:
-        """Log ``message`` unless the budget is spent; returns whether it was logged."""
-        now = self._clock()
-        if now - self._window_start >= self._window_s:
-            if self._suppressed:
-                self._logger.warning(
-                    "control: %d more rejected packet(s) not shown in the last %.0f s",
-                    self._suppressed,
-                    self._window_s,
-                )
-            self._window_start = now
-            self._logged = 0
-            self._suppressed = 0
-        if self._logged < self._burst:
-            self._logged += 1
-            self._logger.warning("control: %s", message)
-            return True
-        self._suppressed += 1
-        return False
 
 
 @dataclass(frozen=True)
@@ -275,7 +227,13 @@ class ControlServer:
         check_prefix(prefix=prefix)  # the same rule as for the OSC output; raises ValueError
         self._target = target
         self._prefix = prefix
-        self._log = RateLimitedLog(logger=LOGGER)
+        self._log = RateLimitedLog(
+            logger=LOGGER,
+            burst=LOG_BURST,
+            window_s=LOG_WINDOW_S,
+            prefix="control: ",
+            summary="{count} more rejected packet(s) not shown in the last {window:.0f} s",
+        )
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
         if not infos:
             raise OSError(f"cannot resolve control host {host!r}")
@@ -343,7 +301,7 @@ class ControlServer:
             except OSError as error:
                 if self._stop.is_set():
                     return
-                self._log.warning(message=f"receive failed: {error}")
+                self._log.log(message=f"receive failed: {error}")
                 continue
             self.handle_datagram(datagram=datagram, sender=sender)
 
@@ -356,7 +314,7 @@ class ControlServer:
             commands = self._parse(datagram=datagram)
         except CommandError as error:
             self.packets_rejected += 1
-            self._log.warning(message=f"ignored packet from {_peer(sender)}: {error}")
+            self._log.log(message=f"ignored packet from {_peer(sender)}: {error}")
             return False
         self.packets_handled += 1
         for command in commands:
@@ -410,7 +368,7 @@ class ControlServer:
                 self._reply(datagram=self._config_bundle(), sender=sender)
         # The target belongs to the daemon; whatever it raises is reported, never fatal here.
         except Exception as error:  # noqa: BLE001 - see above
-            self._log.warning(message=f"{command.name} failed: {type(error).__name__}: {error}")
+            self._log.log(message=f"{command.name} failed: {type(error).__name__}: {error}")
 
     def _message(self, *, name: str, args: tuple[object, ...]) -> bytes:
         builder = OscMessageBuilder(address=f"{self._prefix}/{name}")
@@ -432,7 +390,7 @@ class ControlServer:
         try:
             self._socket.sendto(datagram, sender)
         except OSError as error:
-            self._log.warning(message=f"reply to {_peer(sender)} failed: {error}")
+            self._log.log(message=f"reply to {_peer(sender)} failed: {error}")
 
 
 def _peer(sender: tuple) -> str:

@@ -181,10 +181,6 @@ def _setup_logging(*, quiet: bool) -> None:
     LOG.handlers[:] = [handler]
     LOG.propagate = False
     LOG.setLevel(logging.WARNING if quiet else logging.INFO)
-    control_log = logging.getLogger("mer_live.control")
-    control_log.handlers[:] = [handler]
-    control_log.propagate = False
-    control_log.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def _make_source(*, settings: dict[str, dict[str, Any]]):

@@ -24,6 +24,7 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from . import labels
+from .rate_limit import RateLimitedLog
 
 LOG = logging.getLogger("mer_live")
 
@@ -90,27 +91,6 @@ def level_dbfs(*, samples: np.ndarray) -> float:
     if not math.isfinite(mean_square) or mean_square <= 0.0:
         return LEVEL_FLOOR_DBFS
     return max(LEVEL_FLOOR_DBFS, 10.0 * math.log10(mean_square))
-
-
-class RateLimitedLog:
-    """Logs each ``key`` at most once per ``interval_s``, saying how many were suppressed meanwhile."""
-
-    def __init__(self, *, interval_s: float = LOG_INTERVAL_S, level: int = logging.WARNING) -> None:
-        self._interval_s = interval_s
-        self._level = level
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-
-    def log(self, *, key: str, message: str) -> None:
-        now = time.monotonic()
-        last = self._last.get(key)
-        if last is not None and now - last < self._interval_s:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return
-        suppressed = self._suppressed.pop(key, 0)
-        self._last[key] = now
-        suffix = f" ({suppressed} more like this suppressed)" if suppressed else ""
-        LOG.log(self._level, "%s%s", message, suffix)
 
 
 # ----------------------------------------------------------------------------------------------- OSC
@@ -253,7 +233,7 @@ class OscSink:
             raise ValueError(f"OSC format {fmt!r}: use one of {', '.join(OSC_FORMATS)}")
         self.prefix = check_prefix(prefix=prefix)
         self.fmt = fmt
-        self._log = RateLimitedLog()
+        self._log = RateLimitedLog(logger=LOG, window_s=LOG_INTERVAL_S)
         self._targets = [_UdpTarget(host=host, port=port, log=self._log) for host, port in targets]
 
     def process(self, *, reading: Reading) -> None:
@@ -336,7 +316,7 @@ class CsvSink:
     def __init__(self, *, path: str | Path) -> None:
         self.path = Path(path)
         check_csv_header(path=self.path)
-        self._log = RateLimitedLog()
+        self._log = RateLimitedLog(logger=LOG, window_s=LOG_INTERVAL_S)
         self._fd: int | None = None
         self._next_open = 0.0
         self.rows_written = 0

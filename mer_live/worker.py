@@ -48,13 +48,14 @@ from .config import RATE_RANGE_HZ, SMOOTHING_RANGE_S
 from .explanation import explain
 from .smoother import Smoother
 from .model import EmotionModel, ModelError
+from .rate_limit import RateLimitedLog
 from .sinks import (
     LEVEL_FLOOR_DBFS,
+    LOG_INTERVAL_S,
     STATE_NO_INPUT,
     STATE_RUNNING,
     STATE_SILENT,
     STATE_WARMING,
-    RateLimitedLog,
     Reading,
     level_dbfs,
 )
@@ -139,7 +140,7 @@ class Worker:
         self._raw_emotion: np.ndarray | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._log = RateLimitedLog()
+        self._log = RateLimitedLog(logger=LOG, window_s=LOG_INTERVAL_S)
         self.compute_times_s: collections.deque[float] = collections.deque(maxlen=TIMING_HISTORY)
         self.error: str | None = None
         self.finished = threading.Event()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -25,3 +26,15 @@ def shared_data() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _restore_mer_live_logging():
+    """Tests that run the daemon in-process reconfigure the ``mer_live`` logger; undo that after each."""
+    loggers = [logging.getLogger(name) for name in ("mer_live", "mer_live.control")]
+    saved = [(log.handlers[:], log.propagate, log.level) for log in loggers]
+    yield
+    for log, (handlers, propagate, level) in zip(loggers, saved):
+        log.handlers[:] = handlers
+        log.propagate = propagate
+        log.setLevel(level)

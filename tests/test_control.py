@@ -276,12 +276,19 @@ def test_rejections_are_logged_and_rate_limited(served, caplog) -> None:
 
 def test_rate_limited_log_summarises_suppressed_messages(caplog) -> None:
     now = [0.0]
-    log = RateLimitedLog(logger=logging.getLogger("test.ratelimit"), burst=2, window_s=10.0, clock=lambda: now[0])
+    log = RateLimitedLog(
+        logger=logging.getLogger("test.ratelimit"),
+        burst=2,
+        window_s=10.0,
+        prefix="control: ",
+        summary="{count} more rejected packet(s) not shown in the last {window:.0f} s",
+        clock=lambda: now[0],
+    )
     with caplog.at_level(logging.WARNING, logger="test.ratelimit"):
-        assert [log.warning(message=f"m{index}") for index in range(5)] == [True, True, False, False, False]
-        assert log.suppressed == 3
+        assert [log.log(message=f"m{index}") for index in range(5)] == [True, True, False, False, False]
+        assert log.suppressed() == 3
         now[0] = 10.0
-        assert log.warning(message="later") is True
+        assert log.log(message="later") is True
     messages = [record.getMessage() for record in caplog.records]
     assert messages == ["control: m0", "control: m1", "control: 3 more rejected packet(s) not shown in the last 10 s", "control: later"]
 
