@@ -7,6 +7,14 @@ sinks (OSC, CSV, the stderr readout), plus the OSC control port (:mod:`mer_live.
 Every startup problem is one line on stderr naming the problem and the fix, and exit status 2.
 SIGINT/SIGTERM stop the stream, flush the sinks, send a final status and exit 0. The end of an input
 file or ``--duration`` ends the run the same way.
+
+When the sound card vanishes (unplugged, the JACK server died), the daemon shuts the pipeline down as
+for a stop (flushing the sinks, final ``no-input`` status) and restarts itself in place (``exec``,
+same process id, same arguments) with the device in ``RESUME_ENV``; the new process sends ``no-input``
+heartbeats while it waits for that device, looking for it every ``RECONNECT_INTERVAL_S``, and then
+warms up again from fresh audio. A restart is needed because PortAudio cannot let go of a dead JACK
+stream (closing it, or terminating PortAudio to rescan devices, blocks for minutes). SIGINT/SIGTERM
+stay blocked across the ``exec`` and are handled as soon as the new process is listening for them.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
+import json
 import logging
 import math
 import signal
@@ -44,6 +53,9 @@ WAIT_S = 0.1
 MS_PER_S = 1000.0
 READOUT_TTY_INTERVAL_S = 0.25
 READOUT_PIPE_INTERVAL_S = 5.0
+RESTART = -1  # _run_pipeline's answer when the input device vanished: restart in place
+RESUME_ENV = "MER_LIVE_RESUME"  # JSON CaptureSource.resume_hint() handed to the restarted process
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 SHORT_NAMES = {name: name[:4] for name in labels.EMOTIONS}
 
 
@@ -183,14 +195,51 @@ def _setup_logging(*, quiet: bool) -> None:
     LOG.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
+def check_applicable(*, settings: dict[str, dict[str, Any]], cli: dict[str, dict[str, Any]]) -> None:
+    """Refuse settings that the chosen input would silently ignore (raises :class:`UsageError`).
+
+    ``samplerate`` only applies to a sound card, ``fast`` only to a file or the demo. A TOML value that
+    does not apply is allowed only when the command line chose the input (a card's config file used
+    for a quick ``--demo``); on the command line, or with the input chosen in the same file, it is an error.
+    """
+    inputs = settings["input"]
+    given = cli.get("input", {})
+    plays = bool(inputs["file"]) or bool(inputs["demo"])
+    chosen_on_cli = bool(given.keys() & ({"file", "demo"} if plays else {"device"}))
+    if plays and inputs["samplerate"] and ("samplerate" in given or not chosen_on_cli):
+        name = "--samplerate" if "samplerate" in given else "input.samplerate"
+        raise UsageError(
+            f"{name} {inputs['samplerate']} only applies to a sound card; --input FILE and --demo play at their own rate "
+            f"(resampled internally): drop {name}"
+        )
+    if not plays and inputs["fast"] and ("fast" in given or not chosen_on_cli):
+        name = "--fast" if "fast" in given else "input.fast"
+        raise UsageError(f"{name} only applies to --input FILE or --demo; a sound card always runs in real time: drop {name}")
+
+
+def _resume_hint() -> dict | None:
+    """The device a restarted process must wait for (see :data:`RESUME_ENV`), taken out of the
+    environment so that nothing started later inherits it."""
+    text = os.environ.pop(RESUME_ENV, "")
+    if not text:
+        return None
+    try:
+        hint = json.loads(text)
+        return {key: hint[key] for key in ("name", "hostapi", "channels", "samplerate")}
+    except (ValueError, TypeError, KeyError):
+        LOG.warning("ignoring a malformed %s", RESUME_ENV)
+        return None
+
+
 def _make_source(*, settings: dict[str, dict[str, Any]]):
     inputs = settings["input"]
     channel = None if inputs["channel"] == config.CHANNEL_MIX else inputs["channel"]
+    resume = _resume_hint()
     if inputs["demo"]:
         return demo_source(fast=inputs["fast"])
     if inputs["file"]:
         return FileSource(path=inputs["file"], channel=channel, fast=inputs["fast"])
-    return CaptureSource(device=inputs["device"], channel=channel, samplerate=inputs["samplerate"])
+    return CaptureSource(device=inputs["device"], channel=channel, samplerate=inputs["samplerate"], resume=resume)
 
 
 def _make_control(*, settings: dict[str, dict[str, Any]], worker: Worker):
@@ -217,10 +266,12 @@ def run(*, argv: list[str]) -> int:
     if args.list_devices:
         print(list_devices())
         return EXIT_OK
+    cli = cli_settings(args=args)
     try:
-        settings = config.resolve(toml_path=args.config, cli=cli_settings(args=args))
+        settings = config.resolve(toml_path=args.config, cli=cli)
     except config.ConfigError as error:
         raise UsageError(str(error)) from error
+    check_applicable(settings=settings, cli=cli)
     _setup_logging(quiet=settings["log"]["quiet"])
 
     stop = threading.Event()
@@ -228,15 +279,50 @@ def run(*, argv: list[str]) -> int:
     def _on_signal(signum: int, frame: object) -> None:  # noqa: ARG001 (signal's signature)
         stop.set()
 
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, _on_signal) for sig in STOP_SIGNALS}
+    if threading.current_thread() is threading.main_thread():
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by a restart in place, see below
     closers: list = []
+    code = EXIT_FAILURE
     try:
-        return _run_pipeline(settings=settings, stop=stop, closers=closers)
+        code = _run_pipeline(settings=settings, stop=stop, closers=closers)
     finally:
         for close in reversed(closers):
             close()
+        if code != RESTART:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    if code != RESTART:
+        return code
+    try:
+        return _restart_in_place(argv=argv, stop=stop)
+    finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _restart_in_place(*, argv: list[str], stop: threading.Event) -> int:
+    """``exec`` the daemon again with the same arguments (the pipeline is already shut down and
+    ``RESUME_ENV`` is set). Returns only if a stop signal came first, or if ``exec`` failed.
+
+    SIGINT/SIGTERM are blocked first (the mask survives ``exec``; other threads, which could take a
+    signal with the default action, do not), so a signal sent meanwhile waits for the new process."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    if stop.is_set():
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        os.environ.pop(RESUME_ENV, None)
+        return EXIT_OK
+    LOG.warning("restarting in place to wait for the input device")
+    for handler in LOG.handlers:
+        handler.flush()
+    sys.stdout.flush()
+    try:
+        os.execv(sys.executable, [sys.executable, "-m", "mer_live", *argv])
+    except OSError as error:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        LOG.error("cannot restart (%s); start mer-live again when the device is back", error)
+        return EXIT_FAILURE
+    return EXIT_FAILURE  # pragma: no cover - execv does not return
 
 
 def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event, closers: list) -> int:
@@ -291,8 +377,13 @@ def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event,
         analysis["rate"],
         model.variant,
     )
+    lost = False
     while not stop.is_set() and not worker.finished.is_set():
         stop.wait(WAIT_S)
+        if getattr(source, "lost", False):
+            LOG.warning("the input device %r has gone; shutting down to wait for it", source.device["name"])
+            lost = True
+            break
     source.close()  # stop the stream first
     worker.stop()
     worker.final_status()
@@ -314,6 +405,9 @@ def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event,
         p50,
         p99,
     )
+    if lost and not worker.error:
+        os.environ[RESUME_ENV] = json.dumps(source.resume_hint())
+        return RESTART
     return EXIT_FAILURE if worker.error or source_error else EXIT_OK
 
 
@@ -325,6 +419,8 @@ def _describe_source(*, settings: dict[str, dict[str, Any]], source: object) -> 
     if inputs["file"]:
         return f"file {inputs['file']}" + pace
     device = getattr(source, "device", {})
+    if device.get("index") is None:
+        return f"device {device.get('name')!r} ({device.get('hostapi_name')}; waiting for it)"
     return f"device {device.get('index')}: {device.get('name')!r}"
 
 

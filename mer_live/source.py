@@ -7,6 +7,13 @@ the worker thread reads them from there. The sound-card callback only copies int
 overflow flags: no allocation of buffers, no locks, no I/O. File and demo sources feed the ring buffer
 from a thread, paced in real time (as if played) or, with ``fast``, as fast as the worker consumes.
 
+A sound card that vanishes (unplugged, or the JACK server died) makes :attr:`CaptureSource.lost` true.
+PortAudio cannot always let go of such a stream (with JACK, closing it or terminating PortAudio
+blocks for minutes), so the daemon restarts itself in place once the stream is abandoned, and the new
+process opens the source in *resume* mode (:meth:`CaptureSource.resume_hint`): it waits for the same
+device (same name and host API, channels and rate), rescanning every ``RECONNECT_INTERVAL_S``, and
+starts capturing when it is back.
+
 ``sounddevice`` is imported lazily, so that tests can point ALSA or JACK at test devices first.
 """
 
@@ -23,6 +30,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .rate_limit import RateLimitedLog
 from .ring_buffer import RingBuffer
 
 LOG = logging.getLogger("mer_live")
@@ -34,6 +42,10 @@ FAST_WAIT_S = 0.002
 CLOSE_TIMEOUT_S = 2.0
 CLOSE_MATCHES = 3
 CLOSE_MATCH_CUTOFF = 0.4
+RECONNECT_INTERVAL_S = 2.0  # while the input device is gone, look for it again this often
+LOST_AFTER_S = 2.0  # a started stream that delivers no frames for this long counts as lost
+RESCAN_TIMEOUT_S = 5.0  # re-initialising PortAudio (to see devices that came back) may take this long
+RECONNECT_LOG_WINDOW_S = 30.0  # "still waiting for the device" is logged at most once per window
 
 
 class SourceError(RuntimeError):
@@ -136,6 +148,36 @@ def find_input_device(*, spec: str) -> dict:
     raise SourceError(f"no input device matches {spec!r}; inputs are {names} (-l lists devices)")
 
 
+def _hostapi_name(*, device: dict) -> str:
+    return str(_sounddevice().query_hostapis(device["hostapi"])["name"])
+
+
+def rescan_devices() -> None:
+    """Re-initialise PortAudio so that it sees devices that appeared since it started (PortAudio
+    enumerates devices once, at initialisation). Only safe while this process has no open stream.
+    Raises :class:`SourceError` if PortAudio fails or hangs (it is given ``RESCAN_TIMEOUT_S``)."""
+    sd = _sounddevice()
+    errors: list[str] = []
+
+    def _reinitialise() -> None:
+        try:
+            # private, but sounddevice offers no public re-scan; after a failed _initialize()
+            # PortAudio is down already and must not be terminated again
+            if sd._initialized > 0:
+                sd._terminate()
+            sd._initialize()
+        except (sd.PortAudioError, OSError) as error:
+            errors.append(str(error))
+
+    worker = threading.Thread(target=_reinitialise, name="mer-live-rescan", daemon=True)
+    worker.start()
+    worker.join(RESCAN_TIMEOUT_S)
+    if worker.is_alive():
+        raise SourceError(f"PortAudio did not re-initialise within {RESCAN_TIMEOUT_S:.0f} s")
+    if errors:
+        raise SourceError(f"PortAudio could not re-initialise ({errors[0]})")
+
+
 class CaptureSource:
     """A sound-card input: ``sounddevice.InputStream`` in callback mode feeding the ring buffer.
 
@@ -145,7 +187,27 @@ class CaptureSource:
 
     realtime = True
 
-    def __init__(self, *, device: str = "", channel: int | None = None, samplerate: float = 0) -> None:
+    def __init__(
+        self, *, device: str = "", channel: int | None = None, samplerate: float = 0, resume: dict | None = None
+    ) -> None:
+        """``resume`` (a :meth:`resume_hint` of a source in an earlier process) waits for that device
+        instead of looking ``device`` up now: it may still be gone."""
+        self._lock = threading.Lock()  # guards the stream between the reconnect thread and close()
+        self._stop = threading.Event()
+        self._reconnect: threading.Thread | None = None
+        self._log = RateLimitedLog(logger=LOG, window_s=RECONNECT_LOG_WINDOW_S)
+        self._status_overflows = 0
+        self._stream = None
+        self._closed = False
+        self._last_written = 0
+        self._last_progress = time.monotonic()
+        if resume is not None:
+            self.channel = channel
+            self.channels = int(resume["channels"])
+            self.samplerate = float(resume["samplerate"])
+            self.device = {"name": str(resume["name"]), "hostapi_name": str(resume["hostapi"]), "index": None}
+            self.ring = RingBuffer(capacity=ring_capacity(samplerate=self.samplerate), channels=self.channels)
+            return
         self.device = find_input_device(spec=device)
         available = int(self.device["max_input_channels"])
         if channel is not None and not 0 <= channel < available:
@@ -164,10 +226,17 @@ class CaptureSource:
                 f"device {self.device['name']!r} cannot capture {self.channels} channel(s) at {self.samplerate:g} Hz "
                 f"({error}); try another --samplerate or --channel"
             ) from error
+        self.device["hostapi_name"] = _hostapi_name(device=self.device)
         self.ring = RingBuffer(capacity=ring_capacity(samplerate=self.samplerate), channels=self.channels)
-        self._status_overflows = 0
-        self._stream = None
-        self._closed = False
+
+    def resume_hint(self) -> dict:
+        """What a new process needs to wait for this same device: ``CaptureSource(resume=hint)``."""
+        return {
+            "name": self.device["name"],
+            "hostapi": self.device["hostapi_name"],
+            "channels": self.channels,
+            "samplerate": self.samplerate,
+        }
 
     def _callback(self, indata, frames, time_info, status) -> None:  # noqa: ARG002 (PortAudio's signature)
         """Runs on PortAudio's thread: copy into the ring buffer and count overflow flags, nothing else."""
@@ -175,19 +244,62 @@ class CaptureSource:
             self._status_overflows += 1
         self.ring.write(frames=indata)
 
-    def start(self) -> None:
+    def _open_stream(self) -> None:
         sd = _sounddevice()
+        stream = None
         try:
-            self._stream = sd.InputStream(
+            stream = sd.InputStream(
                 device=self.device["index"],
                 channels=self.channels,
                 samplerate=self.samplerate,
                 dtype="float32",
                 callback=self._callback,
             )
-            self._stream.start()
+            stream.start()
         except (sd.PortAudioError, ValueError) as error:
+            if stream is not None:
+                stream.close(ignore_errors=True)
             raise SourceError(f"cannot start capture on {self.device['name']!r} ({error}); check the device or use --input/--demo") from error
+        with self._lock:
+            if not self._closed:
+                self._stream, stream = stream, None
+                self._last_written, self._last_progress = self.ring.written, time.monotonic()
+        if stream is not None:  # closed meanwhile
+            stream.close(ignore_errors=True)
+
+    def start(self) -> None:
+        """Open and start the stream; in resume mode, start waiting for the device instead."""
+        if self.device["index"] is not None:
+            self._open_stream()
+            return
+        self._reconnect = threading.Thread(target=self._wait_for_device, name="mer-live-reconnect", daemon=True)
+        self._reconnect.start()
+
+    def _find_again(self) -> dict:
+        """The device of the hint, after a rescan; raises :class:`SourceError` while it is missing."""
+        rescan_devices()
+        for device in input_devices():
+            if device["name"] == self.device["name"] and _hostapi_name(device=device) == self.device["hostapi_name"]:
+                if device["max_input_channels"] < self.channels:
+                    raise SourceError(f"it is back with only {device['max_input_channels']} input channel(s)")
+                return device
+        raise SourceError(f"no input device named {self.device['name']!r} on {self.device['hostapi_name']}")
+
+    def _wait_for_device(self) -> None:
+        """Resume mode, on its own thread: every ``RECONNECT_INTERVAL_S`` look for the device and open it."""
+        name = self.device["name"]
+        LOG.warning("waiting for input device %r to come back (checking every %.0f s)", name, RECONNECT_INTERVAL_S)
+        while not self._stop.is_set():
+            try:
+                found = self._find_again()
+                self.device = dict(found, hostapi_name=self.device["hostapi_name"])
+                self._open_stream()
+            except SourceError as error:
+                self._log.log(key="reconnect", message=f"input device {name!r} is still gone: {error}")
+                self._stop.wait(RECONNECT_INTERVAL_S)
+                continue
+            LOG.warning("input device %r is back (id %d); capturing again", name, self.device["index"])
+            return
 
     @property
     def finished(self) -> bool:
@@ -199,14 +311,32 @@ class CaptureSource:
         return stream is not None and not self._closed and bool(stream.active)
 
     @property
+    def lost(self) -> bool:
+        """The stream was running and the device has gone: PortAudio stopped the stream, or no frame
+        has arrived for ``LOST_AFTER_S``. (Polled by one thread, the daemon's main loop.)"""
+        stream = self._stream
+        if stream is None or self._closed:
+            return False
+        if not stream.active:
+            return True
+        now, written = time.monotonic(), self.ring.written
+        if written != self._last_written:
+            self._last_written, self._last_progress = written, now
+        return now - self._last_progress >= LOST_AFTER_S
+
+    @property
     def overflows(self) -> int:
         return self._status_overflows + self.ring.overruns
 
     def close(self) -> None:
         """Stop and close the stream. A vanished device can make PortAudio hang, so this waits at most
         ``CLOSE_TIMEOUT_S`` on a helper thread and then gives up on the stream."""
-        stream, self._stream = self._stream, None
-        self._closed = True
+        self._stop.set()
+        if self._reconnect is not None:
+            self._reconnect.join(RESCAN_TIMEOUT_S + CLOSE_TIMEOUT_S)
+        with self._lock:
+            stream, self._stream = self._stream, None
+            self._closed = True
         if stream is None:
             return
 

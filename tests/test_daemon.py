@@ -114,6 +114,36 @@ def test_bad_arguments(capsys: pytest.CaptureFixture, args: list[str], needles: 
     _one_line_error(capsys, code, *needles)
 
 
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--demo", "--samplerate", "48000"], ["--samplerate 48000 only applies to a sound card", "drop --samplerate"]),
+        (["--input", "x.wav", "--samplerate", "44100"], ["--samplerate 44100 only applies to a sound card", "--input FILE and --demo"]),
+        (["--fast"], ["--fast only applies to --input FILE or --demo", "drop --fast"]),
+        (["-d", "2", "--fast"], ["--fast only applies to --input FILE or --demo", "real time"]),
+    ],
+)
+def test_flags_the_chosen_input_would_ignore_are_errors(capsys: pytest.CaptureFixture, args: list[str], needles: list[str]) -> None:
+    _one_line_error(capsys, _main(*args), *needles)
+
+
+def test_config_values_the_chosen_input_would_ignore(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    both = tmp_path / "both.toml"
+    both.write_text("[input]\ndemo = true\nsamplerate = 48000\n")
+    _one_line_error(capsys, _main("--config", str(both)), "input.samplerate 48000 only applies to a sound card", "drop input.samplerate")
+    fast_card = tmp_path / "fast_card.toml"
+    fast_card.write_text("[input]\nfast = true\n")
+    _one_line_error(capsys, _main("--config", str(fast_card)), "input.fast only applies to --input FILE or --demo")
+    _one_line_error(capsys, _main("--config", str(fast_card), "--samplerate", "48000", "--fast"), "--fast only applies")
+
+
+@needs_model
+def test_a_card_config_still_runs_the_demo_chosen_on_the_command_line(tmp_path: Path) -> None:
+    card = tmp_path / "card.toml"
+    card.write_text("[input]\nsamplerate = 48000\n")
+    assert _main("--config", str(card), "--demo", "--fast", "--duration", "1") == 0
+
+
 def test_bad_config_files(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     unknown = tmp_path / "unknown.toml"
     unknown.write_text("[analysis]\nrate = 4.0\nsmothing = 1.0\n")
