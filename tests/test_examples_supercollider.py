@@ -230,7 +230,7 @@ def test_sclang_player_follows_energy_on_a_real_server(tmp_path) -> None:
     """scsynth on a JACK dummy server: the SynthDef plays, and more energy means more notes."""
     if sclang_missing or shutil.which("scsynth") is None or shutil.which("jackd") is None:
         pytest.skip("needs sclang, scsynth (supercollider-server) and jackd (jackd2)")
-    name = f"merlive-sc-{os.getpid()}"
+    name = "merlive-sc"  # a fixed name: a later jackd of the same name reclaims a leaked registry slot
     jack_server = start_jack_dummy(name=name)
     process = SclangProcess(directory=tmp_path, harness_text=SC_SOUND_HARNESS, ready="MERSERVER READY",
                             extra_env={"JACK_DEFAULT_SERVER": name})
