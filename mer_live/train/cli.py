@@ -38,10 +38,10 @@ TOML_SECTIONS = ("train", "cv", "fit", "export", "card")
 SECTION_KEYS = {
     "cv": ("variants", "folds", "fold_seed", "out", "limit_clips"),
     "fit": ("out", "save_torch", "cv_dir", "validation_fraction", "limit_clips"),
-    "export": ("weights", "out", "cv_dir"),
+    "export": ("weights", "out", "cv_dir", "cv_run"),
     "card": ("cv_dir", "model", "benchmark", "shipped_run", "metrics", "card"),
 }  # [train] is checked against TrainConfig's fields
-TRAIN_OVERRIDES = ("variant", "width", "max_epochs", "patience", "seed", "threads", "device", "learning_rate")
+TRAIN_OVERRIDES = ("variant", "width", "max_epochs", "patience", "seed", "threads", "device", "learning_rate", "tag")
 
 
 def _load_toml(*, path: str | None) -> dict:
@@ -149,7 +149,10 @@ def command_export(args: argparse.Namespace, toml: dict) -> int:
     record = json.loads(weights.with_suffix(".training.json").read_text())
     net = EmotionNet(variant=VARIANTS[record["variant"]][0], width=record["width"])
     net.load_state_dict(torch.load(weights, weights_only=True))
-    name = f"{record['variant']}_w{record['width']:g}"
+    from .evaluation import run_name
+    from .training import TrainConfig
+
+    name = args.cv_run or section.get("cv_run") or run_name(config=TrainConfig.from_dict(values=record["config"]))
     cv_dir = Path(args.cv_dir or section.get("cv_dir", DEFAULT_CV_DIR))
     out = Path(args.out or section.get("out", DEFAULT_MODEL))
     export_onnx(net=net, path=out, variant=name, data_hash=record["data_hash"],
@@ -184,7 +187,7 @@ def command_fit(args: argparse.Namespace, toml: dict) -> int:
     cv_metrics = _cv_metrics(summary_path=cv_dir / run_name(config=config) / SUMMARY_FILE)
     out = Path(args.out or section.get("out", DEFAULT_MODEL))
     data_hash = soundtracks.data_hash(data=dataset)
-    export_onnx(net=result.net, path=out, variant=f"{config.variant}_w{config.width:g}", data_hash=data_hash,
+    export_onnx(net=result.net, path=out, variant=run_name(config=config), data_hash=data_hash,
                 cv_metrics=cv_metrics)
     training_record = {
         "variant": config.variant, "width": config.width, "config": config.to_dict(),
@@ -235,6 +238,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--device", help="auto (CUDA when present), cpu or cuda")
             p.add_argument("--learning-rate", dest="learning_rate", type=float)
             p.add_argument("--limit-clips", dest="limit_clips", type=int, help="use only N clips (smoke tests)")
+            p.add_argument("--tag", help="suffix of the CV run name (to compare recipes)")
 
     common(sub.add_parser("cache", help="build the spectrogram cache"), training=False)
     cv = sub.add_parser("cv", help="k-fold cross-validation")
@@ -255,6 +259,8 @@ def _parser() -> argparse.ArgumentParser:
     exporter.add_argument("--weights", help="the .pt file written by fit --save-torch")
     exporter.add_argument("--out", help="ONNX path (default models/a2mid2e_joint.onnx)")
     exporter.add_argument("--cv-dir", dest="cv_dir")
+    exporter.add_argument("--cv-run", dest="cv_run", help="CV run whose summary goes into the metadata "
+                          "(default: the run name of the recorded training config)")
     card = sub.add_parser("card", help="write models/metrics.json and models/MODEL_CARD.md")
     common(card, training=False)
     card.add_argument("--cv-dir", dest="cv_dir")

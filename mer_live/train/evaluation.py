@@ -33,7 +33,9 @@ LOCK_SUFFIX = ".lock"  # fold<k>.lock: a worker is running fold k (several worke
 
 
 def run_name(*, config: TrainConfig) -> str:
-    return f"{config.variant}_w{config.width:g}"
+    """``<variant>_w<width>`` plus ``_<tag>`` when the config has a tag."""
+    name = f"{config.variant}_w{config.width:g}"
+    return f"{name}_{config.tag}" if config.tag else name
 
 
 def make_folds(*, targets: list[str], num_folds: int, seed: int) -> list[np.ndarray]:

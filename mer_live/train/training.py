@@ -53,6 +53,7 @@ class TrainConfig:
     validation_fraction: float = 0.1
     mid_loss_weight: float = 1.0
     ridge: float = data.DEFAULT_RIDGE
+    tag: str = ""  # optional suffix of the run name, to tell apart recipes of one variant and width
     seed: int = 20190101
     threads: int = 2
     device: str = "auto"
