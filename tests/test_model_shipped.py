@@ -40,3 +40,24 @@ def test_happy_clip_is_happier_and_sad_clip_sadder(shipped: EmotionModel, shared
     assert means[HAPPY_CLIP][happy] > means[SAD_CLIP][happy]
     assert means[SAD_CLIP][sad] > means[HAPPY_CLIP][sad]
     assert np.all(np.isfinite(means[HAPPY_CLIP]))
+
+
+@pytest.mark.slow
+def test_shipped_onnx_matches_its_torch_weights_on_real_clips(shipped: EmotionModel, shared_data: Path) -> None:
+    import torch
+
+    from mer_live.train.networks import VARIANT_JOINT, EmotionNet
+
+    weights = default_model_path().with_suffix(".pt")
+    record = json.loads(default_model_path().with_suffix(".training.json").read_text())
+    net = EmotionNet(variant=VARIANT_JOINT, width=record["width"])
+    net.load_state_dict(torch.load(weights, weights_only=True))
+    net.eval()
+    clips = {clip.clip_id: clip for clip in soundtracks.load(root=shared_data).clips}
+    windows = np.concatenate([data.clip_windows(block=cache.frames_for(path=clips[c].path))[0]
+                              for c in (HAPPY_CLIP, SAD_CLIP, "200", "333")])
+    prediction = shipped.process(windows=windows)
+    with torch.no_grad():
+        mid, emotion = net(torch.from_numpy(windows))
+    np.testing.assert_allclose(prediction.emotion, emotion.numpy(), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(prediction.mid, mid.numpy(), atol=1e-4, rtol=0)

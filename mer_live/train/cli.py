@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def command_cv(args: argparse.Namespace, toml: dict) -> int:
         config = _train_config(args=args, toml=toml, variant=variant)
         summary = cross_validate(
             config=config, dataset=dataset, blocks=blocks, num_folds=int(folds), fold_seed=int(fold_seed),
-            out_dir=out_dir, only_folds=only,
+            out_dir=out_dir, only_folds=only, command=getattr(args, "command_line", ""),
         )
         print(f"{summary['name']}: folds {summary['folds_done']} clip r {summary['clip_r_avg']:.3f} "
               f"± {summary['clip_r_avg_fold_std']:.3f}, window r {summary['window_r_avg']:.3f}", flush=True)
@@ -152,12 +153,15 @@ def command_export(args: argparse.Namespace, toml: dict) -> int:
     from .evaluation import run_name
     from .training import TrainConfig
 
-    name = args.cv_run or section.get("cv_run") or run_name(config=TrainConfig.from_dict(values=record["config"]))
+    name = run_name(config=TrainConfig.from_dict(values=record["config"]))
+    cv_run = args.cv_run or section.get("cv_run") or name
     cv_dir = Path(args.cv_dir or section.get("cv_dir", DEFAULT_CV_DIR))
     out = Path(args.out or section.get("out", DEFAULT_MODEL))
     export_onnx(net=net, path=out, variant=name, data_hash=record["data_hash"],
-                cv_metrics=_cv_metrics(summary_path=cv_dir / name / SUMMARY_FILE))
+                cv_metrics=_cv_metrics(summary_path=cv_dir / cv_run / SUMMARY_FILE))
     shutil.copyfile(weights.with_suffix(".training.json"), out.with_suffix(".training.json"))
+    if weights.resolve() != out.with_suffix(".pt").resolve():
+        shutil.copyfile(weights, out.with_suffix(".pt"))  # the torch weights travel with the model (parity test)
     print(f"exported {out} from {weights}")
     return 0
 
@@ -278,7 +282,9 @@ COMMANDS = {"cache": command_cache, "cv": command_cv, "fit": command_fit, "expor
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(arguments)
+    args.command_line = shlex.join(["mer-live-train", *arguments])
     try:
         toml = _load_toml(path=args.config)
         return COMMANDS[args.command](args, toml)

@@ -127,6 +127,7 @@ def summarise(*, records: list[dict], config: TrainConfig, reference: np.ndarray
         "clip_r_std": dict(zip(labels.EMOTIONS, clip_r.std(axis=0).tolist())),
         "clip_r_avg": float(clip_r.mean()),
         "clip_r_avg_fold_std": float(clip_r.mean(axis=1).std()),
+        "clip_r_avg_per_fold": dict(zip((str(r["fold"]) for r in records), clip_r.mean(axis=1).tolist())),
         "window_r_mean": dict(zip(labels.EMOTIONS, window_r.mean(axis=0).tolist())),
         "window_r_avg": float(window_r.mean()),
         "window_r_avg_fold_std": float(window_r.mean(axis=1).std()),
@@ -164,7 +165,7 @@ def _claim(*, lock: Path) -> bool:
 
 def cross_validate(
     *, config: TrainConfig, dataset: soundtracks.Soundtracks, blocks: list[features.FrameBlock],
-    num_folds: int, fold_seed: int, out_dir: Path, only_folds: list[int] | None = None,
+    num_folds: int, fold_seed: int, out_dir: Path, only_folds: list[int] | None = None, command: str = "",
 ) -> dict:
     """Run (or resume) the folds of one configuration; write per-fold JSON and ``summary.json``."""
     folder = Path(out_dir) / run_name(config=config)
@@ -188,5 +189,6 @@ def cross_validate(
         records=records, config=config,
         reference=soundtracks.mid_emotion_correlation(root=dataset.root), num_folds=num_folds,
     )
+    summary["command"] = command  # the command line that produced (or last re-summarised) this run
     (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     return summary

@@ -27,8 +27,8 @@ BENCH_COMMAND = "python benchmarks/inference.py --out models/benchmark.json"
 CARD_COMMAND = "mer-live-train card --config configs/train.toml"
 SUMMARY_KEYS = (
     "name", "config", "num_folds", "folds_done", "clip_r_mean", "clip_r_std", "clip_r_avg",
-    "clip_r_avg_fold_std", "window_r_mean", "window_r_avg", "window_r_avg_fold_std", "best_epochs",
-    "epochs_run", "train_seconds", "mid_consistency",
+    "clip_r_avg_fold_std", "clip_r_avg_per_fold", "window_r_mean", "window_r_avg", "window_r_avg_fold_std", "best_epochs",
+    "epochs_run", "train_seconds", "mid_consistency", "command",
 )
 VARIANT_DESCRIPTIONS = {
     "a2e": "A2E: audio -> 8 emotions directly (reference, no mid-level layer)",
@@ -164,28 +164,65 @@ def _size_rows(*, metrics: dict, shipped_config: dict) -> list[str]:
                            tag=shipped_config.get("tag", ""))
         accuracy = (f"{_f(summary['clip_r_avg'], 3)} ({len(summary['folds_done'])}/{summary['num_folds']} folds)"
                     if summary else "not cross-validated")
+        if summary and len(summary["folds_done"]) < summary["num_folds"] and shipped_config.get("width"):
+            shipped_run = _run_for(metrics=metrics, variant=shipped_config["variant"], width=shipped_config["width"],
+                                   tag=shipped_config.get("tag", ""))
+            same = [shipped_run.get("clip_r_avg_per_fold", {}).get(str(k)) for k in summary["folds_done"]]
+            if shipped_run and all(v is not None for v in same):
+                accuracy += (f"; width {shipped_config['width']:g} on the same fold(s): "
+                             f"{_f(float(np.mean(same)), 3)}")
         rows.append(f"| {entry['width']:g} | {entry['parameters']:,} | {_f(entry['median_ms'])} | "
                     f"{_f(entry['ratio_vs_full_width'], 3)} | {accuracy} |")
     return rows
+
+
+def _recipe_note(*, metrics: dict) -> list[str]:
+    """Say plainly when the rows of the table were trained with different recipes."""
+    recipes: dict[tuple[int, int], list[str]] = {}
+    for name, summary in metrics["cv"].items():
+        key = (summary["config"]["max_epochs"], summary["config"]["patience"])
+        recipes.setdefault(key, []).append(f"`{name}`")
+    if len(recipes) < 2:
+        return []
+    parts = [f"{', '.join(names)} at ≤ {epochs} epochs with patience {patience}"
+             for (epochs, patience), names in sorted(recipes.items())]
+    return [
+        "Not every row had the same recipe: " + "; ".join(parts) + ". Early stopping at patience 15 often "
+        "stopped well before the epoch cap on the noisy validation split (best epochs below). Where a variant was "
+        "run under both recipes (same folds, same seed), compare its two rows to see what that cost. Variants run "
+        "only at patience 15 are not on the same footing as the patience-60 rows, so part of their gap may be the "
+        "recipe rather than the architecture.",
+        "",
+    ]
 
 
 def _size_note(*, metrics: dict, shipped_config: dict) -> list[str]:
     bench = metrics.get("benchmark")
     if not bench:
         return []
-    missing = [f"{entry['width']:g}" for entry in bench["results"].values() if "width" in entry
-               and _run_for(metrics=metrics, variant=shipped_config["variant"], width=entry["width"],
-                            tag=shipped_config.get("tag", "")) is None]
-    if not missing:
+    missing, partial = [], []
+    for entry in bench["results"].values():
+        if "width" not in entry:
+            continue
+        run = _run_for(metrics=metrics, variant=shipped_config["variant"], width=entry["width"],
+                       tag=shipped_config.get("tag", ""))
+        if run is None:
+            missing.append(f"{entry['width']:g}")
+        elif len(run["folds_done"]) < run["num_folds"]:
+            partial.append(f"{entry['width']:g} ({len(run['folds_done'])} of {run['num_folds']} folds)")
+    if not missing and not partial:
         return []
-    return [
-        f"Width(s) {', '.join(missing)} were not cross-validated: on this 2-core CPU a wider network trains "
-        "several times slower than width 0.25 (compare the parameter counts), which did not fit the time "
-        "available. The size "
-        "choice therefore rests on the measured speed above and on the CV accuracy of width 0.25; whether a wider "
-        "network would score higher here is not measured.",
-        "",
-    ]
+    lines = []
+    if partial:
+        lines.append(f"Width {', '.join(partial)} was cross-validated on only part of the folds, so its number is "
+                     "a rough indication; the table compares it with the shipped width on the same folds.")
+    if missing:
+        lines.append(f"Width {', '.join(missing)} was not cross-validated: on this 2-core CPU a wider network trains "
+                     "several times slower than width 0.25 (compare the parameter counts), which did not fit the "
+                     "time available.")
+    lines.append("The size choice therefore rests mainly on the measured speed above and on the CV accuracy of "
+                 "the shipped width; whether a wider network would score higher here is not established.")
+    return [" ".join(lines), ""]
 
 
 def render_card(*, metrics: dict) -> str:
@@ -208,8 +245,9 @@ def render_card(*, metrics: dict) -> str:
         "from the outputs of:",
         "",
         "```sh",
-        "mer-live-train cache                                    # spectrogram cache (once)",
-        f"{metrics['commands']['cv']}      # 5-fold CV of every variant -> runs/cv/",
+        "mer-live-train cache                               # spectrogram cache (once)",
+        "# cross-validation runs -> runs/cv/<run>/ (each run's summary records its command):",
+        *sorted({s["command"] for s in metrics["cv"].values() if s.get("command")}),
         f"{metrics['commands']['fit']}     # final model on all clips -> runs/final/",
         f"{metrics['commands']['export']}  # -> models/a2mid2e_joint.onnx with the CV summary",
         f"{metrics['commands']['benchmark']}",
@@ -247,7 +285,7 @@ def render_card(*, metrics: dict) -> str:
         "",
         f"Variants compared: " + "; ".join(f"`{k}` = {v}" for k, v in VARIANT_DESCRIPTIONS.items()
                                             if any(name.startswith(k + '_w') for name in metrics['cv'])) + ".",
-        f"Shipped: `{variant_run}`.",
+        f"Shipped: the final fit of `{shipped['variant']}` (see below); its CV run is `{variant_run}`.",
         "",
         "Recipes: *patience 15* stops when the validation loss has not improved for 15 epochs; *patience 60* "
         "always runs all 60 epochs. Both keep the weights of the best validation epoch.",
@@ -269,6 +307,7 @@ def render_card(*, metrics: dict) -> str:
         "",
         *_cv_rows(metrics=metrics),
         "",
+        *_recipe_note(metrics=metrics),
         "### Window-level r and training effort",
         "",
         "Window-level r: each 10 s window's prediction against its clip's rating (mean ± std over folds).",
@@ -281,6 +320,10 @@ def render_card(*, metrics: dict) -> str:
         "folds pooled), compared with the poster's table of *human* mid-level ratings vs emotions.",
         "",
         *_consistency_rows(metrics=metrics),
+        "",
+        "Caveat: for variants trained with the pseudo mid-level targets this agreement is largely built in, "
+        "because the targets were derived from this same table; it shows that the network learned its targets "
+        "on unseen clips, not that the mid-level outputs measure the musical qualities themselves.",
     ]
     if summary and summary.get("mid_consistency"):
         lines += [
