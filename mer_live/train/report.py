@@ -283,7 +283,7 @@ def render_card(*, metrics: dict) -> str:
         "*what the emotions imply about* each mid-level feature, not measurements of it. Treat the explanations "
         "as indicative.",
         "",
-        f"Variants compared: " + "; ".join(f"`{k}` = {v}" for k, v in VARIANT_DESCRIPTIONS.items()
+        "Variants compared: " + "; ".join(f"`{k}` = {v}" for k, v in VARIANT_DESCRIPTIONS.items()
                                             if any(name.startswith(k + '_w') for name in metrics['cv'])) + ".",
         f"Shipped: the final fit of `{shipped['variant']}` (see below); its CV run is `{variant_run}`.",
         "",
