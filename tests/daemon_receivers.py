@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mer_live import labels
+from osc_receivers import STOP_TIMEOUT_S, stop_process
 
 READY_TIMEOUT_S = 15.0
 PROBE_INTERVAL_S = 0.1
@@ -69,14 +70,8 @@ class _LineProcess:
         raise RuntimeError(f"receiver did not come up: {self.lines[-10:]}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self._reader.join(5)
+        stop_process(process=self.process)
+        self._reader.join(STOP_TIMEOUT_S)
 
 
 class OscDump:

@@ -23,6 +23,19 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 
 from mer_live.labels import EMOTIONS, MID_LEVELS
 
+STOP_TIMEOUT_S = 5.0
+
+
+def stop_process(*, process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``STOP_TIMEOUT_S``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT_S)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PD_PATCH = PROJECT_ROOT / "examples" / "puredata" / "mer-live.pd"
 SC_SCRIPT = PROJECT_ROOT / "examples" / "supercollider" / "mer-live.scd"
@@ -227,13 +240,7 @@ class PdProcess:
         return found
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(process=self.process)
 
 
 # -- SuperCollider -------------------------------------------------------------------------
@@ -336,13 +343,7 @@ class SclangProcess:
         return dumped
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(process=self.process)
 
 
 # -- the real daemon -----------------------------------------------------------------------

@@ -31,8 +31,8 @@ from mer_live.control import (
 LOOPBACK = "127.0.0.1"
 
 
-@pytest.fixture
-def served():
+def _serve_recording_target():
+    """A running server over a fresh :class:`RecordingTarget`, and a client for it."""
     target = RecordingTarget()
     server = ControlServer(host=LOOPBACK, port=0, target=target)
     server.start()
@@ -40,6 +40,11 @@ def served():
     yield server, target, client
     client.close()
     server.close()
+
+
+@pytest.fixture
+def served():
+    yield from _serve_recording_target()
 
 
 def sync(client: ControlClient) -> None:
@@ -354,13 +359,7 @@ def expected_effect(address: str, args: list[object]) -> tuple[str, object] | No
 
 @pytest.fixture(scope="module")
 def fuzz_server():
-    target = RecordingTarget()
-    server = ControlServer(host=LOOPBACK, port=0, target=target)
-    server.start()
-    client = ControlClient(port=server.port)
-    yield server, target, client
-    client.close()
-    server.close()
+    yield from _serve_recording_target()
 
 
 def assert_valid_state(target: RecordingTarget) -> None:
