@@ -198,7 +198,8 @@ def _setup_logging(*, quiet: bool) -> None:
 def check_applicable(*, settings: dict[str, dict[str, Any]], cli: dict[str, dict[str, Any]]) -> None:
     """Refuse settings that the chosen input would silently ignore (raises :class:`UsageError`).
 
-    ``samplerate`` only applies to a sound card, ``fast`` only to a file or the demo. A TOML value that
+    ``samplerate`` and ``device`` only apply to a sound card, ``fast`` only to a file or the demo, and
+    ``channel`` not to the (mono) demo. A TOML value that
     does not apply is allowed only when the command line chose the input (a card's config file used
     for a quick ``--demo``); on the command line, or with the input chosen in the same file, it is an error.
     """
@@ -212,6 +213,13 @@ def check_applicable(*, settings: dict[str, dict[str, Any]], cli: dict[str, dict
             f"{name} {inputs['samplerate']} only applies to a sound card; --input FILE and --demo play at their own rate "
             f"(resampled internally): drop {name}"
         )
+    if plays and inputs["device"] != "" and ("device" in given or not chosen_on_cli):
+        name = "--device" if "device" in given else "input.device"
+        source = "--demo" if inputs["demo"] else "--input FILE"
+        raise UsageError(f"{name} {inputs['device']!r} does not apply to {source}, which reads no sound card: drop one of them")
+    if inputs["demo"] and inputs["channel"] != config.CHANNEL_MIX and ("channel" in given or not chosen_on_cli):
+        name = "--channel" if "channel" in given else "input.channel"
+        raise UsageError(f"{name} {inputs['channel']} does not apply to --demo, which is mono: drop {name}")
     if not plays and inputs["fast"] and ("fast" in given or not chosen_on_cli):
         name = "--fast" if "fast" in given else "input.fast"
         raise UsageError(f"{name} only applies to --input FILE or --demo; a sound card always runs in real time: drop {name}")

@@ -121,6 +121,9 @@ def test_bad_arguments(capsys: pytest.CaptureFixture, args: list[str], needles: 
         (["--input", "x.wav", "--samplerate", "44100"], ["--samplerate 44100 only applies to a sound card", "--input FILE and --demo"]),
         (["--fast"], ["--fast only applies to --input FILE or --demo", "drop --fast"]),
         (["-d", "2", "--fast"], ["--fast only applies to --input FILE or --demo", "real time"]),
+        (["--demo", "-d", "2"], ["--device '2' does not apply to --demo", "drop one of them"]),
+        (["--input", "x.wav", "--device", "Scarlett"], ["--device 'Scarlett' does not apply to --input FILE"]),
+        (["--demo", "--channel", "1"], ["--channel 1 does not apply to --demo", "drop --channel"]),
     ],
 )
 def test_flags_the_chosen_input_would_ignore_are_errors(capsys: pytest.CaptureFixture, args: list[str], needles: list[str]) -> None:
@@ -135,6 +138,9 @@ def test_config_values_the_chosen_input_would_ignore(capsys: pytest.CaptureFixtu
     fast_card.write_text("[input]\nfast = true\n")
     _one_line_error(capsys, _main("--config", str(fast_card)), "input.fast only applies to --input FILE or --demo")
     _one_line_error(capsys, _main("--config", str(fast_card), "--samplerate", "48000", "--fast"), "--fast only applies")
+    card_file = tmp_path / "card_file.toml"
+    card_file.write_text('[input]\ndevice = "Scarlett"\nfile = "take.wav"\n')
+    _one_line_error(capsys, _main("--config", str(card_file)), "input.device 'Scarlett' does not apply to --input FILE")
 
 
 @needs_model
