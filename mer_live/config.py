@@ -18,10 +18,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+from .control import RATE_RANGE_HZ, SMOOTHING_RANGE_S  # one set of bounds for CLI, TOML and the control port
 from .sinks import OSC_FORMATS, OscSpecError, check_prefix, parse_host_port
 
-RATE_RANGE_HZ = (0.5, 30.0)  # same as the control port's
-SMOOTHING_RANGE_S = (0.0, 60.0)
 SILENCE_RANGE_DBFS = (-120.0, 0.0)
 THREADS_RANGE = (1, 64)
 CHANNEL_MIX = -1

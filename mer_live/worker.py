@@ -44,7 +44,7 @@ from typing import Protocol
 import numpy as np
 
 from . import __version__, features, labels
-from .config import RATE_RANGE_HZ, SMOOTHING_RANGE_S
+from .config import DEFAULTS, RATE_RANGE_HZ, SMOOTHING_RANGE_S
 from .explanation import explain
 from .smoother import Smoother
 from .model import EmotionModel, ModelError
@@ -66,6 +66,7 @@ LOG = logging.getLogger("mer_live")
 HEARTBEAT_S = 1.0
 NO_INPUT_S = 1.0
 MAX_WAIT_S = 0.05
+MIN_WAIT_S = 0.001
 JOINT_TOLERANCE = 1e-3  # model units: the graph's emotion vs the metadata's Joint layer
 CHECK_SEED = 1234
 TIMING_HISTORY = 100_000
@@ -103,10 +104,10 @@ class Worker:
         source: Source,
         model: EmotionModel,
         sinks: list[Sink],
-        rate: float = 4.0,
-        smoothing_s: float = 2.0,
-        silence_dbfs: float = -60.0,
-        duration_s: float = 0.0,
+        rate: float = DEFAULTS["analysis"]["rate"],
+        smoothing_s: float = DEFAULTS["analysis"]["smoothing"],
+        silence_dbfs: float = DEFAULTS["analysis"]["silence_dbfs"],
+        duration_s: float = DEFAULTS["input"]["duration"],
     ) -> None:
         self._source = source
         self._model = model
@@ -327,7 +328,7 @@ class Worker:
                     self._emit(reading=self._reading(is_update=False, state=STATE_NO_INPUT if no_input else None))
                     last_emit = now
                 wait = (need - available) / self._samplerate if self._source.realtime else 0.0
-                self._stop.wait(min(MAX_WAIT_S, max(wait, 0.001)))
+                self._stop.wait(min(MAX_WAIT_S, max(wait, MIN_WAIT_S)))
         except Exception as error:  # noqa: BLE001 - reported by the daemon as one line, exit 1
             self.error = f"worker stopped: {type(error).__name__}: {error}"
             LOG.error("%s", self.error)
