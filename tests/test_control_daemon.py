@@ -110,8 +110,8 @@ def test_control_port_of_the_real_daemon(live_daemon) -> None:
     daemon, recorder, client = live_daemon
 
     # ping/pong round trip, with and without an id
-    assert client.ping(17) < 0.5
-    assert client.ping("stage-left") < 0.5
+    client.ping(17)  # returns only once the matching pong arrived (the socket timeout fails the test)
+    client.ping("stage-left")
     client.send(build_message("/mer/ping"))
     assert [(m.address, m.params) for m in client.receive()] == [("/mer/pong", [])]
 
@@ -131,8 +131,8 @@ def test_control_port_of_the_real_daemon(live_daemon) -> None:
     after_rate = recorder.since(mark)
     slow = statistics.median(update_intervals(before))
     fast = statistics.median(update_intervals(after_rate)[2:])  # skip the switch-over
-    assert slow == pytest.approx(1 / START_RATE_HZ, rel=0.25)
-    assert fast == pytest.approx(1 / FAST_RATE_HZ, rel=0.25)
+    # a ratio of two intervals from the same real-time run, so machine load cancels out
+    assert slow / fast == pytest.approx(FAST_RATE_HZ / START_RATE_HZ, rel=0.3)
 
     # smoothing 20 s: the sent values now lag the raw ones
     mark = time.monotonic()
@@ -195,7 +195,7 @@ def test_control_port_of_the_real_daemon(live_daemon) -> None:
         client.send(junk)
         if index % JUNK_BURST == JUNK_BURST - 1:
             client.ping(f"burst-{index}")  # UDP: more than a socket buffer of junk would drop our ping
-    assert client.ping(6) < 1.0
+    client.ping(6)  # still answering after the junk
     config = query(client)
     assert (config["rate"], config["smoothing"], config["muted"]) == (FAST_RATE_HZ, 20.0, 0)
     assert daemon.process.poll() is None

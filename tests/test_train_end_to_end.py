@@ -6,7 +6,6 @@ Uses ``configs/train_ci.toml`` (12 clips, one epoch), so it checks the pipeline,
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -25,30 +24,24 @@ pytestmark = pytest.mark.slow
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CI_CONFIG = PROJECT_ROOT / "configs" / "train_ci.toml"
 PARITY_TOLERANCE = 1e-4
-TIME_LIMIT_S = 120.0  # CPU seconds for the tiny fit + CV together
+SUBPROCESS_TIMEOUT_S = 600.0  # a hang guard only; speed is measured in benchmarks/, not asserted here
 PARITY_CLIPS = ("001", "031", "120", "250")
 
 
 def _train_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mer_live.train", *args], capture_output=True, text=True,
-                          timeout=TIME_LIMIT_S * 5, cwd=PROJECT_ROOT)
+                          timeout=SUBPROCESS_TIMEOUT_S, cwd=PROJECT_ROOT)
 
 
 @pytest.fixture(scope="module")
 def tiny_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("tiny")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     fitted = _train_cli("fit", "--config", str(CI_CONFIG), "--out", str(folder / "tiny.onnx"), "--save-torch",
                         "--cv-dir", str(folder / "cv"))
     assert fitted.returncode == 0, fitted.stderr[-2000:]
     assert "fit joint_ab" in fitted.stderr  # tqdm progress
     crossed = _train_cli("cv", "--config", str(CI_CONFIG), "--out", str(folder / "cv"), "--no-progress")
     assert crossed.returncode == 0, crossed.stderr[-2000:]
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    # CPU time, not wall time: the budget must hold on an idle CI machine, and wall time on a busy one
-    # measures the neighbours
-    assert cpu_seconds < TIME_LIMIT_S, f"the tiny run took {cpu_seconds:.0f} s of CPU"
     return {"folder": folder, "onnx": folder / "tiny.onnx", "torch": folder / "tiny.pt", "cv": folder / "cv"}
 
 

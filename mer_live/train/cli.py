@@ -15,6 +15,7 @@ Settings: command-line options > the TOML file given by ``--config`` > built-in 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -179,6 +180,7 @@ def command_fit(args: argparse.Namespace, toml: dict) -> int:
     dataset = _dataset(section=section, args=args)
     blocks = _blocks(dataset=dataset, progress=config.progress)
     fraction = section.get("validation_fraction", config.validation_fraction)
+    config = dataclasses.replace(config, validation_fraction=fraction)  # the record says what was used
     train_indices, val_indices = split_validation(
         indices=np.arange(len(dataset.clips)), fraction=fraction, seed=config.seed
     )
@@ -188,7 +190,8 @@ def command_fit(args: argparse.Namespace, toml: dict) -> int:
         mid_correlation=soundtracks.mid_emotion_correlation(root=dataset.root), description=f"fit {config.variant}",
     )
     cv_dir = Path(args.cv_dir or section.get("cv_dir", DEFAULT_CV_DIR))
-    cv_metrics = _cv_metrics(summary_path=cv_dir / run_name(config=config) / SUMMARY_FILE)
+    cv_run = section.get("cv_run") or toml.get("export", {}).get("cv_run") or run_name(config=config)
+    cv_metrics = _cv_metrics(summary_path=cv_dir / cv_run / SUMMARY_FILE)
     out = Path(args.out or section.get("out", DEFAULT_MODEL))
     data_hash = soundtracks.data_hash(data=dataset)
     export_onnx(net=result.net, path=out, variant=run_name(config=config), data_hash=data_hash,

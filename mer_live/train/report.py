@@ -167,8 +167,9 @@ def _size_rows(*, metrics: dict, shipped_config: dict) -> list[str]:
         if summary and len(summary["folds_done"]) < summary["num_folds"] and shipped_config.get("width"):
             shipped_run = _run_for(metrics=metrics, variant=shipped_config["variant"], width=shipped_config["width"],
                                    tag=shipped_config.get("tag", ""))
-            same = [shipped_run.get("clip_r_avg_per_fold", {}).get(str(k)) for k in summary["folds_done"]]
-            if shipped_run and all(v is not None for v in same):
+            same = ([shipped_run.get("clip_r_avg_per_fold", {}).get(str(k)) for k in summary["folds_done"]]
+                    if shipped_run else [None])
+            if all(v is not None for v in same):
                 accuracy += (f"; width {shipped_config['width']:g} on the same fold(s): "
                              f"{_f(float(np.mean(same)), 3)}")
         rows.append(f"| {entry['width']:g} | {entry['parameters']:,} | {_f(entry['median_ms'])} | "
@@ -379,6 +380,10 @@ def render_card(*, metrics: dict) -> str:
             f"Its CV estimate (from `{variant_run}`): mean r {_f(summary['clip_r_avg'], 3)} ± "
             f"{_f(summary['clip_r_avg_fold_std'], 3)} over {len(summary['folds_done'])} of "
             f"{summary['num_folds']} folds.{verdict}",
+            "",
+            "Caveat: the recipe (all epochs instead of early stopping) and the variant were chosen after "
+            "seeing CV scores on the same folds, so this estimate is somewhat optimistic; a nested CV "
+            "(choosing the recipe on inner splits only) would remove that bias.",
             "",
         ]
     weight = np.asarray(shipped["joint_weight"])

@@ -48,7 +48,7 @@ class TrainConfig:
     learning_rate: float = 5e-4
     batch_size: int = 8
     max_epochs: int = 60
-    patience: int = 12
+    patience: int = 15  # the recipe of configs/train.toml
     crops_per_clip: int = 1
     validation_fraction: float = 0.1
     mid_loss_weight: float = 1.0
