@@ -71,7 +71,8 @@ class RingBuffer:
     def write(self, *, frames: np.ndarray) -> int:
         """Producer: copy ``frames`` ``(num_frames, channels)`` in; returns how many were accepted.
 
-        Allocates no buffers and takes no locks: safe in an audio callback.
+        Allocates no sample buffers (only the small slice views NumPy makes for the copies), takes no
+        locks and does no I/O: safe in an audio callback.
         """
         count = frames.shape[0]
         space = self._capacity - (self._written - self._read)
