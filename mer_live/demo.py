@@ -43,6 +43,46 @@ DARK_CLUSTERS: tuple[tuple[int, ...], ...] = ((36, 37, 43), (36, 39, 42), (36, 3
 DARK_DRONE: tuple[int, ...] = (24, 36)
 DARK_ACCENT_BEATS: tuple[float, ...] = (0.0, 1.5, 2.25, 3.5)
 
+SECONDS_PER_MINUTE = 60.0
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One synthesised instrument: mix gain, harmonic spectrum and envelope."""
+
+    gain: float
+    harmonics: int
+    rolloff: float
+    attack_s: float = 0.0
+    decay_s: float = 0.0
+
+
+# The bright section: a consonant major pad, bass, plucked melody, kick and hi-hat.
+BRIGHT_CHORD_VOICE = Voice(gain=0.12, harmonics=5, rolloff=0.5, attack_s=0.02)  # decays over a bar
+BRIGHT_BASS_VOICE = Voice(gain=0.18, harmonics=4, rolloff=0.4)
+BRIGHT_PLUCK_VOICE = Voice(gain=0.22, harmonics=6, rolloff=0.45, attack_s=0.005, decay_s=0.18)
+KICK_GAIN = 0.35
+KICK_SECONDS = 0.15
+KICK_HZ = 60.0
+KICK_SWEEP_HZ = 40.0
+KICK_SWEEP_S = 0.03
+KICK_DECAY_S = 0.05
+HAT_GAIN = 0.04
+HAT_SECONDS = 0.05
+HAT_DECAY_S = 0.01
+OFFBEAT = 0.5  # the hi-hat plays between the beats
+# The dark section: a low drone, detuned tremolo clusters, accented hits and a rumble.
+DARK_DRONE_VOICE = Voice(gain=0.12, harmonics=8, rolloff=0.7)
+DARK_CLUSTER_VOICE = Voice(gain=0.07, harmonics=10, rolloff=0.75, attack_s=0.4)  # decays over 2 bars
+DARK_CLUSTER_DECAY_BARS = 2.0
+DARK_HIT_VOICE = Voice(gain=0.25, harmonics=6, rolloff=0.8, attack_s=0.003, decay_s=0.25)
+DARK_HIT_SECONDS = 0.6
+TREMOLO_CENTRE = 0.6
+TREMOLO_DEPTH = 0.4
+RUMBLE_GAIN = 0.02
+RUMBLE_DETREND_SAMPLES = 2048  # a moving average removed so the random walk does not drift
+TINY = 1e-12  # guards divisions by a peak of zero
+
 C_MAJOR_PITCH_CLASSES = frozenset({0, 2, 4, 5, 7, 9, 11})
 DARK_PITCH_CLASSES = frozenset(n % SEMITONES for chord in DARK_CLUSTERS for n in chord) | frozenset(
     n % SEMITONES for n in DARK_DRONE
@@ -112,34 +152,38 @@ def _envelope(*, num_samples: int, attack_s: float, decay_s: float) -> np.ndarra
 def _bright(*, rng: np.random.Generator) -> np.ndarray:
     n = int(round(SECTION_SECONDS * SAMPLE_RATE))
     out = np.zeros(n, dtype=np.float64)
-    beat = 60.0 / BRIGHT_BPM
+    beat = SECONDS_PER_MINUTE / BRIGHT_BPM
     bar = beat * BEATS_PER_BAR
     num_bars = int(np.ceil(SECTION_SECONDS / bar))
     for bar_index in range(num_bars):
         chord = BRIGHT_CHORDS[bar_index % len(BRIGHT_CHORDS)]
         bass = BRIGHT_BASS[bar_index % len(BRIGHT_BASS)]
         length = int(bar * SAMPLE_RATE)
-        env = _envelope(num_samples=length, attack_s=0.02, decay_s=bar)
+        env = _envelope(num_samples=length, attack_s=BRIGHT_CHORD_VOICE.attack_s, decay_s=bar)
         for note in chord:
-            tone = _tone(frequency=midi_to_hz(note=note), num_samples=length, harmonics=5, rolloff=0.5)
-            _add(out=out, start_s=bar_index * bar, signal=0.12 * env * tone)
-        bass_tone = _tone(frequency=midi_to_hz(note=bass), num_samples=length, harmonics=4, rolloff=0.4)
-        _add(out=out, start_s=bar_index * bar, signal=0.18 * env * bass_tone)
+            tone = _tone(frequency=midi_to_hz(note=note), num_samples=length, harmonics=BRIGHT_CHORD_VOICE.harmonics,
+                         rolloff=BRIGHT_CHORD_VOICE.rolloff)
+            _add(out=out, start_s=bar_index * bar, signal=BRIGHT_CHORD_VOICE.gain * env * tone)
+        bass_tone = _tone(frequency=midi_to_hz(note=bass), num_samples=length, harmonics=BRIGHT_BASS_VOICE.harmonics,
+                          rolloff=BRIGHT_BASS_VOICE.rolloff)
+        _add(out=out, start_s=bar_index * bar, signal=BRIGHT_BASS_VOICE.gain * env * bass_tone)
     num_beats = int(np.ceil(SECTION_SECONDS / beat))
-    kick_length = int(0.15 * SAMPLE_RATE)
+    kick_length = int(KICK_SECONDS * SAMPLE_RATE)
     t_kick = np.arange(kick_length) / SAMPLE_RATE
-    kick = np.sin(2 * np.pi * (60.0 * t_kick + 40.0 * (1 - np.exp(-t_kick / 0.03)) * 0.03)) * np.exp(-t_kick / 0.05)
-    hat_length = int(0.05 * SAMPLE_RATE)
+    sweep = KICK_SWEEP_HZ * (1 - np.exp(-t_kick / KICK_SWEEP_S)) * KICK_SWEEP_S
+    kick = np.sin(2 * np.pi * (KICK_HZ * t_kick + sweep)) * np.exp(-t_kick / KICK_DECAY_S)
+    hat_length = int(HAT_SECONDS * SAMPLE_RATE)
     for beat_index in range(num_beats):
-        _add(out=out, start_s=beat_index * beat, signal=0.35 * kick)
-        hat = rng.standard_normal(hat_length) * np.exp(-np.arange(hat_length) / (0.01 * SAMPLE_RATE))
+        _add(out=out, start_s=beat_index * beat, signal=KICK_GAIN * kick)
+        hat = rng.standard_normal(hat_length) * np.exp(-np.arange(hat_length) / (HAT_DECAY_S * SAMPLE_RATE))
         hat = np.diff(hat, prepend=0.0)  # crude high-pass
-        _add(out=out, start_s=(beat_index + 0.5) * beat, signal=0.04 * hat)
+        _add(out=out, start_s=(beat_index + OFFBEAT) * beat, signal=HAT_GAIN * hat)
         note = BRIGHT_MELODY[beat_index % len(BRIGHT_MELODY)]
         length = int(beat * SAMPLE_RATE)
-        pluck = _envelope(num_samples=length, attack_s=0.005, decay_s=0.18)
-        tone = _tone(frequency=midi_to_hz(note=note), num_samples=length, harmonics=6, rolloff=0.45)
-        _add(out=out, start_s=beat_index * beat, signal=0.22 * pluck * tone)
+        pluck = _envelope(num_samples=length, attack_s=BRIGHT_PLUCK_VOICE.attack_s, decay_s=BRIGHT_PLUCK_VOICE.decay_s)
+        tone = _tone(frequency=midi_to_hz(note=note), num_samples=length, harmonics=BRIGHT_PLUCK_VOICE.harmonics,
+                     rolloff=BRIGHT_PLUCK_VOICE.rolloff)
+        _add(out=out, start_s=beat_index * beat, signal=BRIGHT_PLUCK_VOICE.gain * pluck * tone)
     return out
 
 
@@ -148,32 +192,35 @@ def _dark(*, rng: np.random.Generator) -> np.ndarray:
     t = np.arange(n) / SAMPLE_RATE
     out = np.zeros(n, dtype=np.float64)
     for note in DARK_DRONE:
-        out += 0.12 * _tone(frequency=midi_to_hz(note=note), num_samples=n, harmonics=8, rolloff=0.7)
-    tremolo = 0.6 + 0.4 * np.sin(2 * np.pi * TREMOLO_HZ * t)
-    beat = 60.0 / DARK_BPM
+        out += DARK_DRONE_VOICE.gain * _tone(frequency=midi_to_hz(note=note), num_samples=n,
+                                             harmonics=DARK_DRONE_VOICE.harmonics, rolloff=DARK_DRONE_VOICE.rolloff)
+    tremolo = TREMOLO_CENTRE + TREMOLO_DEPTH * np.sin(2 * np.pi * TREMOLO_HZ * t)
+    beat = SECONDS_PER_MINUTE / DARK_BPM
     bar = beat * BEATS_PER_BAR
     num_bars = int(np.ceil(SECTION_SECONDS / bar))
     detune = 2.0 ** (DETUNE_CENTS / CENTS_PER_SEMITONE / SEMITONES)
     for bar_index in range(num_bars):
         cluster = DARK_CLUSTERS[bar_index % len(DARK_CLUSTERS)]
         length = int(bar * SAMPLE_RATE)
-        env = _envelope(num_samples=length, attack_s=0.4, decay_s=2.0 * bar)
+        env = _envelope(num_samples=length, attack_s=DARK_CLUSTER_VOICE.attack_s, decay_s=DARK_CLUSTER_DECAY_BARS * bar)
         start = int(bar_index * bar * SAMPLE_RATE)
         trem = tremolo[start : start + length]
         trem = np.pad(trem, (0, length - len(trem)))
         for note in cluster:
             f = midi_to_hz(note=note)
-            voice = _tone(frequency=f, num_samples=length, harmonics=10, rolloff=0.75)
-            voice += _tone(frequency=f * detune, num_samples=length, harmonics=10, rolloff=0.75)
-            _add(out=out, start_s=bar_index * bar, signal=0.07 * env * trem * voice)
+            voice = sum(_tone(frequency=pitch, num_samples=length, harmonics=DARK_CLUSTER_VOICE.harmonics,
+                              rolloff=DARK_CLUSTER_VOICE.rolloff) for pitch in (f, f * detune))
+            _add(out=out, start_s=bar_index * bar, signal=DARK_CLUSTER_VOICE.gain * env * trem * voice)
         for accent in DARK_ACCENT_BEATS:
-            hit_length = int(0.6 * SAMPLE_RATE)
-            hit = _tone(frequency=midi_to_hz(note=cluster[0] - SEMITONES), num_samples=hit_length, harmonics=6, rolloff=0.8)
-            hit *= _envelope(num_samples=hit_length, attack_s=0.003, decay_s=0.25)
-            _add(out=out, start_s=(bar_index * BEATS_PER_BAR + accent) * beat, signal=0.25 * hit)
+            hit_length = int(DARK_HIT_SECONDS * SAMPLE_RATE)
+            hit = _tone(frequency=midi_to_hz(note=cluster[0] - SEMITONES), num_samples=hit_length,
+                        harmonics=DARK_HIT_VOICE.harmonics, rolloff=DARK_HIT_VOICE.rolloff)
+            hit *= _envelope(num_samples=hit_length, attack_s=DARK_HIT_VOICE.attack_s, decay_s=DARK_HIT_VOICE.decay_s)
+            _add(out=out, start_s=(bar_index * BEATS_PER_BAR + accent) * beat, signal=DARK_HIT_VOICE.gain * hit)
     rumble = np.cumsum(rng.standard_normal(n))
-    rumble -= np.convolve(rumble, np.ones(2048) / 2048, mode="same")  # keep it from drifting
-    out += 0.02 * rumble / max(np.max(np.abs(rumble)), 1e-9)
+    detrend = np.ones(RUMBLE_DETREND_SAMPLES) / RUMBLE_DETREND_SAMPLES
+    rumble -= np.convolve(rumble, detrend, mode="same")
+    out += RUMBLE_GAIN * rumble / max(np.max(np.abs(rumble)), TINY)
     return out
 
 
@@ -186,7 +233,7 @@ def synthesise() -> np.ndarray:
     for part in parts:
         part[:fade] *= ramp
         part[-fade:] *= ramp[::-1]
-        part *= PEAK_AMPLITUDE / max(np.max(np.abs(part)), 1e-12)
+        part *= PEAK_AMPLITUDE / max(np.max(np.abs(part)), TINY)
     return np.concatenate(parts).astype(np.float32)
 
 
