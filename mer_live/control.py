@@ -314,7 +314,7 @@ class ControlServer:
             commands = self._parse(datagram=datagram)
         except CommandError as error:
             self.packets_rejected += 1
-            self._log.log(message=f"ignored packet from {_peer(sender)}: {error}")
+            self._log.log(message=f"ignored packet from {_peer(sender=sender)}: {error}")
             return False
         self.packets_handled += 1
         for command in commands:
@@ -390,9 +390,9 @@ class ControlServer:
         try:
             self._socket.sendto(datagram, sender)
         except OSError as error:
-            self._log.log(message=f"reply to {_peer(sender)} failed: {error}")
+            self._log.log(message=f"reply to {_peer(sender=sender)} failed: {error}")
 
 
-def _peer(sender: tuple) -> str:
+def _peer(*, sender: tuple) -> str:
     return f"{sender[0]}:{sender[1]}" if len(sender) >= 2 else str(sender)
 

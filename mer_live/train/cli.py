@@ -92,14 +92,14 @@ def _blocks(*, dataset: soundtracks.Soundtracks, progress: bool):
     return cache.load_all(paths=[clip.path for clip in dataset.clips], progress=progress)
 
 
-def command_cache(args: argparse.Namespace, toml: dict) -> int:
+def command_cache(*, args: argparse.Namespace, toml: dict) -> int:
     dataset = soundtracks.load()
     blocks = _blocks(dataset=dataset, progress=not args.no_progress)
     print(f"cached {len(blocks)} clips, {sum(b.num_frames for b in blocks)} frames")
     return 0
 
 
-def command_cv(args: argparse.Namespace, toml: dict) -> int:
+def command_cv(*, args: argparse.Namespace, toml: dict) -> int:
     from .evaluation import cross_validate
 
     section = toml.get("cv", {})
@@ -133,7 +133,7 @@ def _cv_metrics(*, summary_path: Path) -> dict:
     return {key: summary[key] for key in CV_METADATA_KEYS}
 
 
-def command_export(args: argparse.Namespace, toml: dict) -> int:
+def command_export(*, args: argparse.Namespace, toml: dict) -> int:
     """Re-export saved weights (``fit --save-torch``) with the current CV summary in the metadata."""
     import shutil
 
@@ -167,7 +167,7 @@ def command_export(args: argparse.Namespace, toml: dict) -> int:
     return 0
 
 
-def command_fit(args: argparse.Namespace, toml: dict) -> int:
+def command_fit(*, args: argparse.Namespace, toml: dict) -> int:
     import numpy as np
     import torch
 
@@ -210,7 +210,7 @@ def command_fit(args: argparse.Namespace, toml: dict) -> int:
     return 0
 
 
-def command_card(args: argparse.Namespace, toml: dict) -> int:
+def command_card(*, args: argparse.Namespace, toml: dict) -> int:
     from .report import build_metrics, render_card
 
     section = toml.get("card", {})
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = shlex.join(["mer-live-train", *arguments])
     try:
         toml = _load_toml(path=args.config)
-        return COMMANDS[args.command](args, toml)
+        return COMMANDS[args.command](args=args, toml=toml)
     except (OSError, ValueError, soundtracks.DataError) as error:
         print(f"mer-live-train: error: {error}", file=sys.stderr)
         return EXIT_USAGE
