@@ -42,7 +42,7 @@ from . import __version__, config, labels
 from .model import EmotionModel, ModelError
 from .sinks import CsvHeaderError, CsvSink, OscSink, Reading, parse_host_port
 from .source import CaptureSource, FileSource, SourceError, demo_source, list_devices
-from .worker import Worker, check_joint_layer
+from .worker import STOP_TIMEOUT_S, Worker, check_joint_layer
 
 LOG = logging.getLogger("mer_live")
 
@@ -94,19 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     analysis.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime threads (default 1)")
     analysis.add_argument("--model", metavar="PATH", help="model file (default: the shipped model or $MER_MODEL)")
     output = parser.add_argument_group("output")
-    output.add_argument("--osc", action="append", metavar="HOST:PORT", help="OSC target, repeatable (default 127.0.0.1:9000)")
+    output.add_argument("--osc", action="append", metavar="HOST:PORT", help="OSC target, repeatable (default 127.0.0.1:9000); turns OSC on even if --config turns it off")
     output.add_argument("--no-osc", action="store_true", default=None, help="send no OSC")
     output.add_argument("--osc-prefix", metavar="PREFIX", help="OSC address prefix (default /mer)")
     output.add_argument("--osc-format", choices=["bundle", "messages"], help="one bundle per update (default) or plain messages")
     output.add_argument("--csv", metavar="PATH", help="append one row per update to this CSV file")
-    output.add_argument("--control", metavar="HOST:PORT", help="control port (default 127.0.0.1:9001)")
+    output.add_argument("--control", metavar="HOST:PORT", help="control port (default 127.0.0.1:9001); turns it on even if --config turns it off")
     output.add_argument("--no-control", action="store_true", default=None, help="no control port")
     output.add_argument("-q", "--quiet", action="store_true", default=None, help="no live readout, warnings only")
     return parser
 
 
 def cli_settings(*, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """The settings given on the command line, as ``{section: {key: value}}`` (absent ones left out)."""
+    """The settings given on the command line, as ``{section: {key: value}}`` (absent ones left out).
+    ``--osc``/``--control`` turn their output on, ``--no-osc``/``--no-control`` off (both: :class:`UsageError`)."""
     mapping = {
         "device": ("input", "device"),
         "channel": ("input", "channel"),
@@ -132,10 +133,12 @@ def cli_settings(*, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         value = getattr(args, attribute)
         if value is not None:
             result.setdefault(section, {})[key] = value
-    if args.no_osc:
-        result.setdefault("osc", {})["enabled"] = False
-    if args.no_control:
-        result.setdefault("control", {})["enabled"] = False
+    # an output named on the command line is wanted, whatever the TOML file says (CLI > TOML)
+    for name, given, refused in (("osc", args.osc, args.no_osc), ("control", args.control, args.no_control)):
+        if given is not None and refused:
+            raise UsageError(f"--{name} and --no-{name} contradict each other: give one of them; see mer-live --help")
+        if given is not None or refused:
+            result.setdefault(name, {})["enabled"] = given is not None
     return result
 
 
@@ -333,30 +336,40 @@ def _restart_in_place(*, argv: list[str], stop: threading.Event) -> int:
     return EXIT_FAILURE  # pragma: no cover - execv does not return
 
 
-def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event, closers: list) -> int:
-    analysis = settings["analysis"]
+def _make_sinks(*, settings: dict[str, dict[str, Any]], closers: list) -> list:
+    """The outputs (OSC, CSV, readout); each one's ``close`` goes into ``closers`` as soon as it exists,
+    so that a later startup error leaks no socket or file."""
     sinks: list = []
     if settings["osc"]["enabled"]:
         targets = [parse_host_port(spec=t) for t in settings["osc"]["targets"]]
         sinks.append(OscSink(targets=targets, prefix=settings["osc"]["prefix"], fmt=settings["osc"]["format"]))
+        closers.append(sinks[-1].close)
     if settings["csv"]["path"]:
         try:
             sinks.append(CsvSink(path=settings["csv"]["path"]))
         except CsvHeaderError as error:
             raise UsageError(str(error)) from error
+        closers.append(sinks[-1].close)
     if not settings["log"]["quiet"]:
         sinks.append(Readout())
+        closers.append(sinks[-1].close)
+    return sinks
+
+
+def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event, closers: list) -> int:
+    analysis = settings["analysis"]
     try:
         model = EmotionModel(path=analysis["model"] or None, threads=analysis["threads"])
+        closers.append(model.close)
         check_joint_layer(model=model)
     except ModelError as error:
         raise UsageError(str(error)) from error
-    closers.append(model.close)
     try:
         source = _make_source(settings=settings)
     except SourceError as error:
         raise UsageError(str(error)) from error
     closers.append(source.close)
+    sinks = _make_sinks(settings=settings, closers=closers)  # only once the model and the input are good
     worker = Worker(
         source=source,
         model=model,
@@ -366,7 +379,11 @@ def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event,
         silence_dbfs=analysis["silence_dbfs"],
         duration_s=settings["input"]["duration"],
     )
+    for sink in sinks:  # from here on the worker closes them (and only once its thread has ended)
+        closers.remove(sink.close)
     closers.append(worker.close)
+    model_close = closers.index(model.close)  # a thread that never stopped may still be in the model
+    closers[model_close] = lambda: None if worker.alive else model.close()
     control = _make_control(settings=settings, worker=worker)
     if control is not None:
         closers.append(control.close)
@@ -393,12 +410,15 @@ def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event,
             lost = True
             break
     source.close()  # stop the stream first
-    worker.stop()
-    worker.final_status()
+    stopped = worker.stop()
     if control is not None:
         control.close()
-    worker.close()  # closes (flushes) the sinks
-    model.close()
+    if stopped:
+        worker.final_status()
+        worker.close()  # closes (flushes) the sinks
+        model.close()
+    else:  # sending or closing now would race the stuck thread: leave the outputs and model to the exit
+        LOG.error("the analysis thread did not stop within %.0f s; no final status sent, outputs left to the exit", STOP_TIMEOUT_S)
     closers.clear()
     source_error = getattr(source, "error", None)
     if source_error:
@@ -413,10 +433,14 @@ def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event,
         p50,
         p99,
     )
+    if not stopped:
+        return EXIT_FAILURE
     if lost and not worker.error:
         os.environ[RESUME_ENV] = json.dumps(source.resume_hint())
         return RESTART
-    return EXIT_FAILURE if worker.error or source_error else EXIT_OK
+    if source_error:
+        return EXIT_USAGE  # bad input (a file that stops decoding partway): the user's to fix
+    return EXIT_FAILURE if worker.error else EXIT_OK
 
 
 def _describe_source(*, settings: dict[str, dict[str, Any]], source: object) -> str:

@@ -114,6 +114,10 @@ def parse_host_port(*, spec: str, what: str = "--osc") -> tuple[str, int]:
         raise OscSpecError(f"{what} {spec!r}: port must be a number from 1 to {MAX_PORT}")
     if not host or any(c.isspace() for c in host):
         raise OscSpecError(f"{what} {spec!r}: bad host name")
+    try:
+        host.encode("idna")  # what getaddrinfo does: an empty or over-long label ("a..b") fails here
+    except UnicodeError as error:
+        raise OscSpecError(f"{what} {spec!r}: bad host name ({error})") from error
     return host, int(port_text)
 
 
@@ -204,7 +208,7 @@ class _UdpTarget:
             sock = socket.socket(family, kind, proto)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
             sock.setblocking(False)
-        except OSError as error:
+        except (OSError, UnicodeError) as error:  # UnicodeError: a host name IDNA cannot encode
             self._next_resolve = now + RESOLVE_RETRY_S
             self._log.log(key=f"resolve {self.label}", message=f"OSC target {self.label}: cannot resolve/open ({error}); retrying")
             return False
@@ -327,12 +331,15 @@ class CsvSink:
         if now < self._next_open:
             return False
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            # O_NONBLOCK: opening a FIFO with no reader must not block the daemon (it fails with ENXIO,
+            # logged and retried); cleared right after, so writes to a file or device behave as usual
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
         except OSError as error:
             self._next_open = now + CSV_REOPEN_RETRY_S
             self._log.log(key="open", message=f"CSV {self.path}: cannot open ({error.strerror}); rows are not logged until it can")
             return False
         try:
+            os.set_blocking(fd, True)
             status = os.fstat(fd)
             size = status.st_size if stat.S_ISREG(status.st_mode) else 0
             if size == 0:

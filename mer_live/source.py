@@ -99,10 +99,10 @@ def input_devices() -> list[dict]:
 
 
 def list_devices() -> str:
-    """A human-readable list of all devices, inputs marked (what ``-l/--list-devices`` prints)."""
-    sd = _sounddevice()
-    lines = [str(sd.query_devices())]
-    inputs = input_devices()
+    """A human-readable list of all devices, inputs marked (what ``-l/--list-devices`` prints).
+    Raises :class:`SourceError` when PortAudio cannot be loaded."""
+    inputs = input_devices()  # raises SourceError first when PortAudio is missing
+    lines = [str(_sounddevice().query_devices())]
     if not inputs:
         lines.append("no input devices: use --input FILE or --demo")
     return "\n".join(lines)
@@ -424,9 +424,14 @@ class _Feeder:
         return self.ring.overruns
 
     def close(self) -> None:
+        """Stop the feeder thread; returns whether it has ended (a reader stuck in a read may not)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(CLOSE_TIMEOUT_S)
+            if self._thread.is_alive():
+                LOG.warning("input reader did not stop within %.0f s; leaving it", CLOSE_TIMEOUT_S)
+                return False
+        return True
 
 
 class FileSource(_Feeder):
@@ -443,10 +448,13 @@ class FileSource(_Feeder):
         except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
             reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
             raise SourceError(f"--input {self.path}: cannot decode audio ({reason}); use a wav, flac, ogg or mp3 file") from error
-        if self._file.samplerate <= 0 or self._file.channels <= 0:
-            raise SourceError(f"--input {self.path}: the file holds no audio")
-        if channel is not None and not 0 <= channel < self._file.channels:
-            raise SourceError(f"--channel {channel}: {self.path} has {self._file.channels} channel(s); use 0 to {self._file.channels - 1}")
+        if self._file.samplerate <= 0 or self._file.channels <= 0 or self._file.frames == 0:
+            self._file.close()
+            raise SourceError(f"--input {self.path}: the file holds no audio; give a file with sound in it")
+        channels = self._file.channels
+        if channel is not None and not 0 <= channel < channels:
+            self._file.close()
+            raise SourceError(f"--channel {channel}: {self.path} has {channels} channel(s); use 0 to {channels - 1}")
         super().__init__(samplerate=self._file.samplerate, channels=self._file.channels, channel=channel, fast=fast)
 
     def _read(self, *, max_frames: int) -> np.ndarray:
@@ -456,8 +464,9 @@ class FileSource(_Feeder):
         return block
 
     def close(self) -> None:
-        super().close()
-        self._file.close()
+        """Stop the feeder; the file is closed only once the feeder has ended (never under a read)."""
+        if super().close():
+            self._file.close()
 
 
 class ArraySource(_Feeder):

@@ -71,6 +71,7 @@ JOINT_TOLERANCE = 1e-3  # model units: the graph's emotion vs the metadata's Joi
 CHECK_SEED = 1234
 TIMING_HISTORY = 100_000
 STOP_TIMEOUT_S = 5.0
+MAX_ABS_SAMPLE = 1e3  # input samples are clipped to +-this (full scale is 1): no float32 overflow downstream
 
 
 class Sink(Protocol):
@@ -226,6 +227,7 @@ class Worker:
         mono = features.to_mono(audio=block, channel=self._source.channel)
         if not np.all(np.isfinite(mono)):
             mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
+        mono = np.clip(mono, -MAX_ABS_SAMPLE, MAX_ABS_SAMPLE)
         if len(mono):
             self._level = level_dbfs(samples=mono)  # an empty read (end of file) keeps the last level
         if self._resampler is not None:
@@ -246,9 +248,15 @@ class Worker:
         if self._rolling.filled > 0:
             window = self._rolling.window()
             prediction = self._model.process(windows=window)
-            self._raw_mid = prediction.mid[0]
-            self._raw_emotion = prediction.emotion[0]
-            self._mid.process(values=self._raw_mid, dt=dt, gate_open=gate_open)
+            if np.all(np.isfinite(prediction.mid[0])) and np.all(np.isfinite(prediction.emotion[0])):
+                self._raw_mid = prediction.mid[0]
+                self._raw_emotion = prediction.emotion[0]
+                self._mid.process(values=self._raw_mid, dt=dt, gate_open=gate_open)
+            else:  # a NaN/inf would stay in the smoother for good: keep the last values instead
+                self._log.log(
+                    key="non-finite",
+                    message=f"the model gave a non-finite output at {stream_time:.2f} s; keeping the last values",
+                )
         if not gate_open:
             self._state = STATE_SILENT
         elif not self._rolling.is_full:
@@ -339,11 +347,18 @@ class Worker:
         self._thread = threading.Thread(target=self.run, name="mer-live-worker", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
-        """Ask the loop to end after the current update and wait for it."""
+    @property
+    def alive(self) -> bool:
+        """Whether the worker thread is (still) running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> bool:
+        """Ask the loop to end after the current update and wait for it (at most ``STOP_TIMEOUT_S``).
+        Returns whether the thread has ended (True too when it was never started)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(STOP_TIMEOUT_S)
+        return not self.alive
 
     def final_status(self) -> None:
         """Send a last status (state ``no-input``: the input has stopped) to every sink."""
@@ -361,7 +376,11 @@ class Worker:
         self._epoch_updates = 0
 
     def close(self) -> None:
-        self.stop()
+        """Stop the thread, then close every sink; a thread that does not stop keeps its sinks open
+        (closing them under it would race its writes)."""
+        if not self.stop():
+            LOG.error("the analysis thread did not stop within %.0f s; leaving its outputs open", STOP_TIMEOUT_S)
+            return
         for sink in self._sinks:
             try:
                 sink.close()

@@ -18,6 +18,7 @@ from daemon_receivers import OscDump, PdReceiver, check_osc_run, group_bundles
 
 from mer_live import daemon, labels, sinks
 from mer_live.model import META_FRONTEND, default_model_path
+from mer_live.sinks import Reading
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 120
@@ -65,6 +66,20 @@ def test_no_input_device_at_all_suggests_input_or_demo() -> None:
     assert "no audio input device" in lines[0] and "--input" in lines[0] and "--demo" in lines[0]
 
 
+NO_PORTAUDIO = (
+    "import ctypes.util as u, sys; find = u.find_library; "
+    "u.find_library = lambda name: None if 'portaudio' in name else find(name); "  # as on a box without libportaudio2
+    "from mer_live import daemon; sys.exit(daemon.main(sys.argv[1:]))"
+)
+
+
+def test_list_devices_without_portaudio_is_one_line_exit_2() -> None:
+    done = subprocess.run([sys.executable, "-c", NO_PORTAUDIO, "-l"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("mer-live: error: cannot load PortAudio") and "libportaudio2" in lines[0]
+
+
 def _pcm_env(tmp_path: Path) -> dict[str, str]:
     from test_capture import alsa_env
 
@@ -107,6 +122,10 @@ def test_list_devices_shows_the_test_pcm(tmp_path: Path) -> None:
         (["--demo", "--nonsense"], ["unrecognized arguments: --nonsense"]),
         (["--demo", "--input", "x.wav"], ["--demo or --input"]),
         (["--demo", "--osc-prefix", "mer"], ["osc.prefix"]),
+        (["--demo", "--osc", "a..b:9000"], ["--osc", "a..b:9000", "bad host name"]),
+        (["--demo", "--control", "a..b:9001"], ["--control", "a..b:9001", "bad host name"]),
+        (["--demo", "--osc", "127.0.0.1:9000", "--no-osc"], ["--osc and --no-osc", "give one of them"]),
+        (["--demo", "--control", "127.0.0.1:9001", "--no-control"], ["--control and --no-control", "give one of them"]),
     ],
 )
 def test_bad_arguments(capsys: pytest.CaptureFixture, args: list[str], needles: list[str]) -> None:
@@ -192,6 +211,104 @@ def test_unreadable_input_files(capsys: pytest.CaptureFixture, tmp_path: Path) -
 
     soundfile.write(str(mono), np.zeros(2205, np.float32), 22050)
     _one_line_error(capsys, _main("--input", str(mono), "--channel", "3"), "--channel 3", "1 channel")
+
+
+def test_command_line_outputs_beat_a_config_that_turns_them_off(tmp_path: Path) -> None:
+    rehearsal = PROJECT_ROOT / "configs" / "rehearsal.toml"
+    args = daemon.build_parser().parse_args(["--config", str(rehearsal), "--osc", "127.0.0.1:9000", "--control", "127.0.0.1:0"])
+    settings = daemon.config.resolve(toml_path=args.config, cli=daemon.cli_settings(args=args))
+    assert settings["osc"]["enabled"] and settings["osc"]["targets"] == ["127.0.0.1:9000"]
+    assert settings["control"]["enabled"] and settings["control"]["listen"] == "127.0.0.1:0"
+    assert settings["csv"]["path"] == "rehearsal.csv"  # the rest of the file still applies
+    on = tmp_path / "on.toml"
+    on.write_text("[osc]\nenabled = true\n[control]\nenabled = true\n")
+    args = daemon.build_parser().parse_args(["--config", str(on), "--no-osc", "--no-control"])
+    settings = daemon.config.resolve(toml_path=args.config, cli=daemon.cli_settings(args=args))
+    assert not settings["osc"]["enabled"] and not settings["control"]["enabled"]
+
+
+@needs_model
+def test_osc_on_the_command_line_sends_despite_a_config_that_turns_osc_off(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(10.0)
+        port = receiver.getsockname()[1]
+        config = tmp_path / "quiet.toml"
+        config.write_text("[osc]\nenabled = false\n[control]\nenabled = false\n[log]\nquiet = true\n")
+        code = daemon.main(["--config", str(config), "--demo", "--fast", "--duration", "1", "--osc", f"127.0.0.1:{port}"])
+        assert code == 0
+        assert receiver.recv(65536).startswith(b"#bundle\x00")
+
+
+@needs_model
+def test_empty_and_broken_input_files_are_exit_2(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    import soundfile
+
+    empty = tmp_path / "empty.wav"
+    soundfile.write(str(empty), np.zeros((0, 1), np.float32), 22050)
+    _one_line_error(capsys, _main("--input", str(empty), "--fast"), "empty.wav", "holds no audio")
+    good = tmp_path / "noise.flac"
+    soundfile.write(str(good), (np.random.default_rng(0).standard_normal(4 * 22050) * 0.1).astype(np.float32), 22050)
+    data = bytearray(good.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4000] = b"\xff" * 4000  # decodes up to here, then libsndfile fails
+    broken = tmp_path / "broken.flac"
+    broken.write_bytes(bytes(data))
+    code = _main("--input", str(broken), "--fast")
+    captured = capsys.readouterr()
+    assert code == 2, captured.err
+    assert "reading input failed" in captured.err
+
+
+@needs_model
+def test_a_bad_model_creates_no_csv(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    csv = tmp_path / "out.csv"
+    _one_line_error(capsys, _main("--demo", "--fast", "--model", str(tmp_path / "none.onnx"), "--csv", str(csv)), "model file not found")
+    _one_line_error(capsys, _main("--input", str(tmp_path / "none.wav"), "--csv", str(csv)), "no such file")
+    assert not csv.exists()
+
+
+@needs_model
+def test_a_stuck_worker_gets_no_final_status_and_its_outputs_stay_open(capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker thread wedged in a sink (here the readout) at shutdown: the daemon must not send the
+    final status nor close the sinks under it; it says so and exits 1."""
+    import threading
+
+    from mer_live import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "STOP_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(daemon, "STOP_TIMEOUT_S", 0.2)
+    release = threading.Event()
+    seen = {"stuck": False, "closed_while_stuck": False, "calls_while_stuck": 0}
+    real_process, real_close = daemon.Readout.process, daemon.Readout.close
+
+    def stuck_process(self, *, reading: Reading) -> None:
+        if seen["stuck"]:
+            seen["calls_while_stuck"] += 1
+            return
+        seen["stuck"] = True
+        threading.Timer(0.3, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
+        release.wait(30.0)
+        seen["stuck"] = False
+        real_process(self, reading=reading)
+
+    def watched_close(self) -> None:
+        seen["closed_while_stuck"] |= seen["stuck"]
+        real_close(self)
+
+    monkeypatch.setattr(daemon.Readout, "process", stuck_process)
+    monkeypatch.setattr(daemon.Readout, "close", watched_close)
+    csv = tmp_path / "out.csv"
+    try:
+        code = daemon.main(["--demo", "--no-osc", "--no-control", "--csv", str(csv)])
+    finally:
+        release.set()
+        for thread in threading.enumerate():
+            if thread.name == "mer-live-worker":
+                thread.join(30.0)  # let it finish before tmp_path goes
+    err = capsys.readouterr().err
+    assert code == 1 and "did not stop" in err, err
+    assert not seen["closed_while_stuck"] and seen["calls_while_stuck"] == 0
 
 
 @needs_model

@@ -130,6 +130,20 @@ def test_unresolvable_host_and_closed_port_are_logged_not_raised(caplog: pytest.
     sink.close()
 
 
+def test_a_host_idna_cannot_encode_is_logged_and_later_targets_still_get_the_bundle(caplog: pytest.LogCaptureFixture) -> None:
+    """getaddrinfo raises UnicodeError (not OSError) for an empty label such as ``a..b``."""
+    with pytest.raises(UnicodeError):
+        socket.getaddrinfo("a..b", 9000)  # the check below can fail
+    receiver = _receiver()
+    sink = OscSink(targets=[("a..b", 9000), ("127.0.0.1", receiver.getsockname()[1])])
+    with caplog.at_level(logging.WARNING, logger="mer_live"):
+        sink.process(reading=_reading())
+    assert OscBundle(receiver.recv(65536)).num_contents == len(_expected_addresses("/mer"))
+    assert any("a..b" in r.getMessage() and "cannot resolve" in r.getMessage() for r in caplog.records)
+    receiver.close()
+    sink.close()
+
+
 def test_broadcast_target_is_allowed(caplog: pytest.LogCaptureFixture) -> None:
     """Without SO_BROADCAST the kernel refuses the send (EACCES), which the sink would log."""
     sink = OscSink(targets=[("127.255.255.255", 9)])
@@ -144,12 +158,12 @@ def test_broadcast_target_is_allowed(caplog: pytest.LogCaptureFixture) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(host=st.from_regex(r"[a-z0-9][a-z0-9.\-]{0,30}", fullmatch=True), port=st.integers(min_value=1, max_value=65535))
+@given(host=st.from_regex(r"[a-z0-9][a-z0-9\-]{0,14}(\.[a-z0-9][a-z0-9\-]{0,14}){0,3}", fullmatch=True), port=st.integers(min_value=1, max_value=65535))
 def test_host_port_round_trip(host: str, port: int) -> None:
     assert parse_host_port(spec=f"{host}:{port}") == (host, port)
 
 
-@pytest.mark.parametrize("spec", ["", "9000", "host:", ":9000", "host:0", "host:65536", "host:x1", "::1:9000", "a b:1"])
+@pytest.mark.parametrize("spec", ["", "9000", "host:", ":9000", "host:0", "host:65536", "host:x1", "::1:9000", "a b:1", "a..b:9000", f"{'x' * 64}.org:9000"])
 def test_bad_host_port_specs_are_rejected(spec: str) -> None:
     with pytest.raises(OscSpecError):
         parse_host_port(spec=spec)
@@ -268,3 +282,35 @@ def test_level_dbfs_is_floored() -> None:
     assert sinks.level_dbfs(samples=np.array([])) == sinks.LEVEL_FLOOR_DBFS
     assert sinks.level_dbfs(samples=np.full(100, 0.5)) == pytest.approx(20 * np.log10(0.5))
     assert sinks.level_dbfs(samples=np.full(10, 1e-9)) == sinks.LEVEL_FLOOR_DBFS
+
+
+def test_csv_fifo_without_a_reader_does_not_block_and_is_retried(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    fifo = tmp_path / "rows.csv"
+    os.mkfifo(fifo)
+    made: list[CsvSink] = []
+    with caplog.at_level(logging.WARNING, logger="mer_live"):
+        opener = threading.Thread(target=lambda: made.append(CsvSink(path=fifo)), daemon=True)
+        opener.start()
+        opener.join(5.0)
+        blocked = opener.is_alive()
+        if blocked:  # unblock the stuck open so that the test run can go on
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+            opener.join(5.0)
+    assert not blocked, "opening a FIFO with no reader blocked"
+    assert made and made[0].rows_written == 0
+    assert any("cannot open" in r.getMessage() and str(fifo) in r.getMessage() for r in caplog.records)
+    made[0].close()
+
+
+def test_csv_fifo_with_a_reader_gets_the_header_and_rows(tmp_path: Path) -> None:
+    fifo = tmp_path / "rows.csv"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    sink = CsvSink(path=fifo)
+    sink.process(reading=_reading())
+    sink.close()
+    data = os.read(reader, 65536).decode()
+    os.close(reader)
+    assert data.startswith(sinks.CSV_HEADER) and data.count("\n") == 2
