@@ -196,15 +196,16 @@ def test_pd_control_subpatch_adjusts_the_daemon(tmp_path) -> None:
             "mer.control.rate 10", "mer.control.smoothing 7", "mer.control.mute 1",
             "mer.control.ping 7", "mer.control.query bang",
         ))
-        assert pd_process.output.wait_for(
-            predicate=lambda lines: any(line.startswith("mer-live-control: list mer config rate") for line in lines),
-            timeout=10,
-        ), "\n".join(pd_process.output.snapshot())
-        lines = pd_process.output.snapshot()
-        assert "mer-live-control: list mer pong 7" in lines
-        assert "mer-live-control: list mer config rate 10" in lines
-        assert "mer-live-control: list mer config smoothing 7" in lines
-        assert "mer-live-control: list mer config muted 1" in lines
+        expected = {
+            "mer-live-control: list mer pong 7",
+            "mer-live-control: list mer config rate 10",
+            "mer-live-control: list mer config smoothing 7",
+            "mer-live-control: list mer config muted 1",
+        }
+        # the query's reply is a bundle that Pd prints one message at a time: wait for all of them
+        assert pd_process.output.wait_for(predicate=lambda lines: expected <= set(lines), timeout=10), "\n".join(
+            pd_process.output.snapshot()
+        )
         client.send(build_message("/mer/query"))
         config = {m.address: m.params[0] for m in client.receive()}
         assert (config["/mer/config/rate"], config["/mer/config/smoothing"], config["/mer/config/muted"]) == (10.0, 7.0, 1)
