@@ -375,6 +375,19 @@ def resample(*, samples: np.ndarray, source_rate: float) -> np.ndarray:
     return soxr.resample(samples, source_rate, SAMPLE_RATE, quality="HQ").astype(FEATURE_DTYPE)
 
 
+def decode_errors() -> tuple[type[Exception], ...]:
+    """What soundfile raises for a file it cannot open or decode."""
+    import soundfile
+
+    return (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError)
+
+
+def decode_error_reason(*, error: Exception) -> str:
+    """The last line of a decoder's error message (its actual reason), or the error's type name."""
+    text = str(error).strip()
+    return text.splitlines()[-1] if text else type(error).__name__
+
+
 def load_audio(*, path: str | Path) -> np.ndarray:
     """Read any file soundfile can decode (wav, flac, ogg, mp3), mix to mono, resample to 22,050 Hz.
 
@@ -387,9 +400,8 @@ def load_audio(*, path: str | Path) -> np.ndarray:
         raise AudioFileError(f"{path}: no such file")
     try:
         audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        raise AudioFileError(f"{path}: cannot decode audio ({reason})") from error
+    except decode_errors() as error:
+        raise AudioFileError(f"{path}: cannot decode audio ({decode_error_reason(error=error)})") from error
     if audio.shape[0] == 0:
         raise AudioFileError(f"{path}: the file holds no audio")
     mono = to_mono(audio=audio)

@@ -30,6 +30,7 @@ from typing import Protocol
 
 import numpy as np
 
+from . import features
 from .rate_limit import RateLimitedLog
 from .ring_buffer import RingBuffer
 
@@ -445,8 +446,8 @@ class FileSource(_Feeder):
             raise SourceError(f"--input {self.path}: no such file; check the path")
         try:
             self._file = soundfile.SoundFile(str(self.path))
-        except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        except features.decode_errors() as error:
+            reason = features.decode_error_reason(error=error)
             raise SourceError(f"--input {self.path}: cannot decode audio ({reason}); use a wav, flac, ogg or mp3 file") from error
         if self._file.samplerate <= 0 or self._file.channels <= 0 or self._file.frames == 0:
             self._file.close()
@@ -458,10 +459,7 @@ class FileSource(_Feeder):
         super().__init__(samplerate=self._file.samplerate, channels=self._file.channels, channel=channel, fast=fast)
 
     def _read(self, *, max_frames: int) -> np.ndarray:
-        block = self._file.read(max_frames, dtype="float32", always_2d=True)
-        if not np.all(np.isfinite(block)):
-            block = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)  # a bad sample must not kill us
-        return block
+        return self._file.read(max_frames, dtype="float32", always_2d=True)  # the worker cleans bad samples
 
     def close(self) -> None:
         """Stop the feeder; the file is closed only once the feeder has ended (never under a read)."""

@@ -125,7 +125,7 @@ class Worker:
             )
         self._frames = features.FrameStream()
         self._rolling = features.RollingWindow()
-        self._mid = _checked_smoother(seconds=smoothing_s)
+        self._mid = Smoother(size=labels.NUM_MID_LEVELS, time_constant_s=_checked_smoothing(seconds=smoothing_s))
         self._lock = threading.Lock()
         self._pending = {"smoothing": float(smoothing_s), "rate": _checked_rate(rate=rate), "muted": False}
         self._reset_requested = False
@@ -150,10 +150,7 @@ class Worker:
     # ------------------------------------------------------------------ ControlTarget (any thread)
 
     def set_smoothing(self, *, seconds: float) -> None:
-        seconds = float(seconds)
-        low, high = SMOOTHING_RANGE_S
-        if not (math.isfinite(seconds) and low <= seconds <= high):
-            raise ValueError(f"smoothing {seconds} s is out of range {low}-{high}")
+        seconds = _checked_smoothing(seconds=seconds)
         with self._lock:
             self._pending["smoothing"] = seconds
 
@@ -390,16 +387,18 @@ class Worker:
         self._rolling.close()
 
 
+def _in_range(*, value: float, bounds: tuple[float, float], what: str, unit: str) -> float:
+    """``value`` as a float, or ValueError when it is not finite or outside ``bounds``."""
+    value = float(value)
+    low, high = bounds
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{what} {value} {unit} is out of range {low}-{high}")
+    return value
+
+
 def _checked_rate(*, rate: float) -> float:
-    rate = float(rate)
-    low, high = RATE_RANGE_HZ
-    if not (math.isfinite(rate) and low <= rate <= high):
-        raise ValueError(f"rate {rate} updates/s is out of range {low}-{high}")
-    return rate
+    return _in_range(value=rate, bounds=RATE_RANGE_HZ, what="rate", unit="updates/s")
 
 
-def _checked_smoother(*, seconds: float) -> Smoother:
-    low, high = SMOOTHING_RANGE_S
-    if not (math.isfinite(seconds) and low <= seconds <= high):
-        raise ValueError(f"smoothing {seconds} s is out of range {low}-{high}")
-    return Smoother(size=labels.NUM_MID_LEVELS, time_constant_s=seconds)
+def _checked_smoothing(*, seconds: float) -> float:
+    return _in_range(value=seconds, bounds=SMOOTHING_RANGE_S, what="smoothing", unit="s")
