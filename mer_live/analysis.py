@@ -20,14 +20,13 @@ import numpy as np
 from tqdm import tqdm
 
 from . import features, labels
+from .cli import EXIT_OK, EXIT_USAGE
 from .model import EmotionModel, ModelError
 
 HOP_SECONDS = 1.0
 HOP_FRAMES = int(round(HOP_SECONDS * features.FPS))  # 31 frames
 BATCH_WINDOWS = 32
 WINDOW_SPAN_S = features.NUM_FRAMES / features.FPS  # 313 frames: 10.016 s
-EXIT_OK = 0
-EXIT_FAILED = 2
 FLOAT_FORMAT = "{:.6f}"
 PROG = "mer-live analyze"
 FILE_COLUMNS = ("file", "duration_s", "num_windows", "padded")
@@ -134,17 +133,17 @@ def _error(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Analyse the files; returns 0, or ``EXIT_FAILED`` if the model or any file or output failed."""
+    """Analyse the files; returns 0, or ``EXIT_USAGE`` if the model or any file or output failed."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     for target in (args.csv, args.window_csv):
         if target is not None and not target.parent.is_dir():
             _error(f"{target}: output folder {target.parent} does not exist")
-            return EXIT_FAILED
+            return EXIT_USAGE
     try:
         model = EmotionModel(path=args.model, threads=args.threads)
     except ModelError as error:
         _error(str(error))
-        return EXIT_FAILED
+        return EXIT_USAGE
     results: list[FileResult] = []
     failed = 0
     for path in tqdm(args.files, desc="analysing", unit="file", disable=args.quiet, file=sys.stderr):
@@ -164,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             write_csv(path=args.window_csv, header=WINDOW_COLUMNS + VALUE_COLUMNS, rows=window_rows(results=results))
     except OSError as error:
         _error(f"cannot write CSV ({error})")
-        return EXIT_FAILED
+        return EXIT_USAGE
     if failed:
         _error(f"{failed} of {len(args.files)} file(s) could not be analysed")
-        return EXIT_FAILED
+        return EXIT_USAGE
     return EXIT_OK

@@ -39,6 +39,7 @@ from typing import Any, NoReturn, TextIO
 import numpy as np
 
 from . import __version__, config, labels
+from .cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from .model import EmotionModel, ModelError
 from .sinks import CsvHeaderError, CsvSink, OscSink, Reading, parse_host_port
 from .source import CaptureSource, FileSource, SourceError, demo_source, list_devices
@@ -46,9 +47,6 @@ from .worker import STOP_TIMEOUT_S, Worker, check_joint_layer
 
 LOG = logging.getLogger("mer_live")
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 WAIT_S = 0.1
 MS_PER_S = 1000.0
 READOUT_TTY_INTERVAL_S = 0.25
