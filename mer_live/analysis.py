@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import features, labels
-from .cli import EXIT_OK, EXIT_USAGE
+from .exit_codes import EXIT_OK, EXIT_USAGE
 from .model import EmotionModel, ModelError
 
 HOP_SECONDS = 1.0

@@ -5,10 +5,6 @@ from __future__ import annotations
 import sys
 
 ANALYZE_COMMAND = "analyze"
-# Exit statuses shared by every mer-live command.
-EXIT_OK = 0
-EXIT_FAILURE = 1  # something broke at run time
-EXIT_USAGE = 2  # bad input: arguments, config, files, model; the user's to fix
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,41 +18,17 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-from .control import RATE_RANGE_HZ, SMOOTHING_RANGE_S  # one set of bounds for CLI, TOML and the control port
-from .sinks import OSC_FORMATS, OscSpecError, check_prefix, parse_host_port
-
-SILENCE_RANGE_DBFS = (-120.0, 0.0)
-THREADS_RANGE = (1, 64)
-CHANNEL_MIX = -1
-MAX_SAMPLERATE = 768000
-
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "input": {
-        "device": "",
-        "channel": CHANNEL_MIX,
-        "samplerate": 0,
-        "file": "",
-        "fast": False,
-        "demo": False,
-        "duration": 0.0,
-    },
-    "analysis": {
-        "rate": 4.0,
-        "smoothing": 2.0,
-        "silence_dbfs": -60.0,
-        "threads": 1,
-        "model": "",
-    },
-    "osc": {
-        "enabled": True,
-        "targets": ["127.0.0.1:9000"],
-        "prefix": "/mer",
-        "format": "bundle",
-    },
-    "csv": {"path": ""},
-    "control": {"enabled": True, "listen": "127.0.0.1:9001"},
-    "log": {"quiet": False},
-}
+from .addresses import OscSpecError, check_prefix, parse_host_port, parse_host_port_or_zero
+from .settings import (
+    CHANNEL_MIX,
+    DEFAULTS,
+    MAX_SAMPLERATE,
+    OSC_FORMATS,
+    RATE_RANGE_HZ,
+    SILENCE_RANGE_DBFS,
+    SMOOTHING_RANGE_S,
+    THREADS_RANGE,
+)
 
 
 class ConfigError(ValueError):
@@ -165,15 +141,6 @@ def validate(*, settings: dict[str, dict[str, Any]], source: str = "config") -> 
         except OscSpecError as error:
             raise ConfigError(f"{source}: control.listen: {error}") from error
     return settings
-
-
-def parse_host_port_or_zero(*, spec: str) -> tuple[str, int]:
-    """Like :func:`parse_host_port` but port 0 (any free port) is allowed, for the control listener."""
-    text = str(spec).strip()
-    if text.endswith(":0"):
-        host, _ = parse_host_port(spec=text[:-2] + ":1", what="--control")
-        return host, 0
-    return parse_host_port(spec=text, what="--control")
 
 
 def resolve(*, toml_path: str | Path | None, cli: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

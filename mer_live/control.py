@@ -38,15 +38,11 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 from pythonosc.parsing import osc_types
 
+from .addresses import check_prefix
 from .rate_limit import RateLimitedLog
-from .sinks import check_prefix
+from .settings import DEFAULT_PREFIX, RATE_RANGE_HZ, SMOOTHING_RANGE_S
 
 LOGGER = logging.getLogger(__name__)
-
-SMOOTHING_RANGE_S = (0.0, 60.0)
-RATE_RANGE_HZ = (0.5, 30.0)
-
-DEFAULT_PREFIX = "/mer"
 
 MAX_DATAGRAM_BYTES = 65_535
 POLL_INTERVAL_S = 0.1  # receive timeout: how quickly close() is noticed
@@ -115,6 +111,24 @@ def _bundle_is_well_formed(*, datagram: bytes, depth: int = 0) -> bool:
 
 
 _PARSER_WARNING_FILTER = _ParserWarningFilter()
+_filter_lock = threading.Lock()
+_filter_users = 0  # running servers; the filter sits on the root logger while there is one
+
+
+def _install_parser_warning_filter() -> None:
+    global _filter_users
+    with _filter_lock:
+        _filter_users += 1
+        if _filter_users == 1:
+            logging.getLogger().addFilter(_PARSER_WARNING_FILTER)
+
+
+def _remove_parser_warning_filter() -> None:
+    global _filter_users
+    with _filter_lock:
+        _filter_users -= 1
+        if _filter_users == 0:
+            logging.getLogger().removeFilter(_PARSER_WARNING_FILTER)
 
 
 def _type_tags(*, message: OscMessage) -> str:
@@ -268,9 +282,7 @@ class ControlServer:
             raise RuntimeError("control server is closed")
         if self._thread is not None:
             return
-        root = logging.getLogger()
-        if _PARSER_WARNING_FILTER not in root.filters:
-            root.addFilter(_PARSER_WARNING_FILTER)
+        _install_parser_warning_filter()  # removed again by close()
         self._thread = threading.Thread(target=self._serve, name=THREAD_NAME, daemon=True)
         self._thread.start()
 
@@ -282,6 +294,7 @@ class ControlServer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=CLOSE_TIMEOUT_S)
+            _remove_parser_warning_filter()
         self._socket.close()
 
     def __enter__(self) -> ControlServer:

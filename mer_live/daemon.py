@@ -33,32 +33,27 @@ import math
 import signal
 import sys
 import threading
-import time
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 import numpy as np
 
-from . import __version__, config, labels
-from .cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from .model import EmotionModel, ModelError
-from .sinks import CsvHeaderError, CsvSink, OscSink, Reading, parse_host_port
+from . import __version__, config
+from .addresses import parse_host_port, parse_host_port_or_zero
+from .exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
+from .model import EmotionModel, ModelError, check_joint_layer
+from .readout import Readout
+from .settings import CHANNEL_MIX
+from .sinks import CsvHeaderError, CsvSink, OscSink
 from .source import CaptureSource, FileSource, SourceError, demo_source, list_devices
-from .worker import STOP_TIMEOUT_S, Worker, check_joint_layer
+from .worker import STOP_TIMEOUT_S, Worker
 
 LOG = logging.getLogger("mer_live")
 
 WAIT_S = 0.1
 MS_PER_S = 1000.0
-READOUT_TTY_INTERVAL_S = 0.25
-READOUT_PIPE_INTERVAL_S = 5.0
 RESTART = -1  # _run_pipeline's answer when the input device vanished: restart in place
 RESUME_ENV = "MER_LIVE_RESUME"  # JSON CaptureSource.resume_hint() handed to the restarted process
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-SHORT_NAMES = {name: name[:4] for name in labels.EMOTIONS}
-
-
-class UsageError(Exception):
-    """A command-line or startup problem: one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,54 +135,6 @@ def cli_settings(*, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return result
 
 
-class Readout:
-    """The live one-line readout on stderr: rewritten in place on a terminal, a line every few seconds
-    otherwise."""
-
-    def __init__(self, *, stream: TextIO = sys.stderr) -> None:
-        self._stream = stream
-        self._tty = bool(getattr(stream, "isatty", lambda: False)())
-        self._interval = READOUT_TTY_INTERVAL_S if self._tty else READOUT_PIPE_INTERVAL_S
-        self._last = -float("inf")
-        self._dirty = False
-
-    @staticmethod
-    def line(*, reading: Reading) -> str:
-        text = f"{reading.stream_time_s:7.1f} s {reading.state:<8} {reading.level_dbfs:6.1f} dBFS"
-        if reading.has_values and not reading.muted:
-            values = " ".join(f"{SHORT_NAMES[n]} {v:.2f}" for n, v in zip(labels.EMOTIONS, reading.emotion))
-            top = int(max(range(labels.NUM_EMOTIONS), key=lambda e: reading.emotion[e]))
-            driver = int(max(range(labels.NUM_MID_LEVELS), key=lambda m: abs(reading.contributions[top][m])))
-            text += f" | {values} | {labels.EMOTIONS[top]} <- {labels.MID_LEVELS[driver]}"
-        elif reading.muted:
-            text += " | muted"
-        return text + f" | upd {reading.updates} ovf {reading.overflows}"
-
-    def process(self, *, reading: Reading) -> None:
-        now = time.monotonic()
-        if now - self._last < self._interval:
-            return
-        self._last = now
-        try:
-            if self._tty:
-                self._stream.write("\r" + self.line(reading=reading) + "\x1b[K")
-                self._dirty = True
-            else:
-                self._stream.write(self.line(reading=reading) + "\n")
-            self._stream.flush()
-        except (OSError, ValueError):
-            return
-
-    def close(self) -> None:
-        if self._dirty:
-            self._dirty = False
-            try:
-                self._stream.write("\n")
-                self._stream.flush()
-            except (OSError, ValueError):
-                return
-
-
 def _setup_logging(*, quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("mer-live: %(message)s"))
@@ -218,7 +165,7 @@ def check_applicable(*, settings: dict[str, dict[str, Any]], cli: dict[str, dict
         name = "--device" if "device" in given else "input.device"
         source = "--demo" if inputs["demo"] else "--input FILE"
         raise UsageError(f"{name} {inputs['device']!r} does not apply to {source}, which reads no sound card: drop one of them")
-    if inputs["demo"] and inputs["channel"] != config.CHANNEL_MIX and ("channel" in given or not chosen_on_cli):
+    if inputs["demo"] and inputs["channel"] != CHANNEL_MIX and ("channel" in given or not chosen_on_cli):
         name = "--channel" if "channel" in given else "input.channel"
         raise UsageError(f"{name} {inputs['channel']} does not apply to --demo, which is mono: drop {name}")
     if not plays and inputs["fast"] and ("fast" in given or not chosen_on_cli):
@@ -242,7 +189,7 @@ def _resume_hint() -> dict | None:
 
 def _make_source(*, settings: dict[str, dict[str, Any]]):
     inputs = settings["input"]
-    channel = None if inputs["channel"] == config.CHANNEL_MIX else inputs["channel"]
+    channel = None if inputs["channel"] == CHANNEL_MIX else inputs["channel"]
     resume = _resume_hint()
     if inputs["demo"]:
         return demo_source(fast=inputs["fast"])
@@ -257,7 +204,7 @@ def _make_control(*, settings: dict[str, dict[str, Any]], worker: Worker):
     from .control import ControlServer
 
     spec = settings["control"]["listen"]
-    host, port = config.parse_host_port_or_zero(spec=spec)
+    host, port = parse_host_port_or_zero(spec=spec)
     try:
         server = ControlServer(host=host, port=port, target=worker, prefix=settings["osc"]["prefix"])
     except OSError as error:

@@ -22,6 +22,8 @@ OUTPUT_EMOTION = "emotion"
 MIN_OPSET = 17
 DEFAULT_MODEL_NAME = "a2mid2e_joint.onnx"
 MODEL_ENV = "MER_MODEL"
+JOINT_TOLERANCE = 1e-3  # model units: the graph's emotion vs the metadata's Joint layer
+CHECK_SEED = 1234
 
 # metadata_props keys
 META_FRONTEND = "mer_live.frontend"
@@ -146,3 +148,19 @@ class EmotionModel:
 
     def close(self) -> None:
         self._session = None
+
+
+def check_joint_layer(*, model: EmotionModel) -> None:
+    """Warm the model up and check that its emotion output is the metadata's Joint layer of its
+    mid-level output (the explanation relies on it). Raises :class:`ModelError` if not."""
+    model.warm_up()
+    rng = np.random.default_rng(CHECK_SEED)
+    window = rng.uniform(0.0, 1.0, size=(1, features.NUM_FRAMES, features.NUM_BANDS)).astype(np.float32)
+    prediction = model.process(windows=window)
+    implied = prediction.mid[0] @ model.weight.T + model.bias
+    error = float(np.max(np.abs(implied - prediction.emotion[0])))
+    if not error <= JOINT_TOLERANCE:
+        raise ModelError(
+            f"{model.path}: the Joint layer in the metadata disagrees with the model's output by {error:.3g}; "
+            "re-export the model"
+        )

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import errno
 import logging
-import math
 import os
 import socket
 import stat
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,23 +22,16 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from . import labels
+from .addresses import check_prefix
 from .rate_limit import RateLimitedLog
+from .reading import Reading
+from .settings import DEFAULT_PREFIX, OSC_FORMAT_BUNDLE, OSC_FORMAT_MESSAGES, OSC_FORMATS
 
 LOG = logging.getLogger("mer_live")
 
-STATE_WARMING = "warming"
-STATE_RUNNING = "running"
-STATE_SILENT = "silent"
-STATE_NO_INPUT = "no-input"
-STATES = (STATE_WARMING, STATE_RUNNING, STATE_SILENT, STATE_NO_INPUT)
-LEVEL_FLOOR_DBFS = -120.0
 LOG_INTERVAL_S = 10.0
 RESOLVE_RETRY_S = 5.0
 CSV_REOPEN_RETRY_S = 5.0
-OSC_FORMAT_BUNDLE = "bundle"
-OSC_FORMAT_MESSAGES = "messages"
-OSC_FORMATS = (OSC_FORMAT_BUNDLE, OSC_FORMAT_MESSAGES)
-MAX_PORT = 65535
 CSV_VALUE_DECIMALS = 6
 CSV_LEVEL_DECIMALS = 2
 CSV_TIME_DECIMALS = 3
@@ -48,86 +39,7 @@ CSV_COLUMNS: tuple[str, ...] = ("time", "stream_time_s", "state", "level_dbfs", 
 CSV_HEADER = ",".join(CSV_COLUMNS) + "\n"
 
 
-@dataclass
-class Reading:
-    """One update (or heartbeat) as the sinks see it.
-
-    ``emotion`` ``(8,)`` / ``mid`` ``(7,)``: smoothed, clipped to [0, 1]; ``emotion_unclipped`` ``(8,)``;
-    ``raw_emotion`` / ``raw_mid``: the unsmoothed values, clipped; ``contributions`` ``(8, 7)`` and
-    ``bias`` ``(8,)``: the explanation of the (smoothed) emotions, so that
-    ``bias + contributions.sum(axis=1) == emotion_unclipped``. All None until the model has produced a
-    first reading. ``window`` ``(NUM_FRAMES, NUM_BANDS)`` is the model input of this update (kept for
-    checks; sinks ignore it), and ``frames_total`` the number of spectrogram frames computed so far. ``is_update`` is False for a status-only heartbeat.
-    """
-
-    stream_time_s: float
-    wall_time: float
-    state: str
-    level_dbfs: float
-    overflows: int
-    updates: int
-    is_update: bool = True
-    muted: bool = False
-    emotion: np.ndarray | None = None
-    emotion_unclipped: np.ndarray | None = None
-    mid: np.ndarray | None = None
-    raw_emotion: np.ndarray | None = None
-    raw_mid: np.ndarray | None = None
-    contributions: np.ndarray | None = None
-    bias: np.ndarray | None = None
-    window: np.ndarray | None = field(default=None, repr=False)
-    frames_total: int = 0
-
-    @property
-    def has_values(self) -> bool:
-        return self.emotion is not None
-
-
-def level_dbfs(*, samples: np.ndarray) -> float:
-    """RMS level of ``samples`` ``(num_samples,)`` in dBFS, floored at ``LEVEL_FLOOR_DBFS``."""
-    if len(samples) == 0:
-        return LEVEL_FLOOR_DBFS
-    mean_square = float(np.mean(np.square(samples, dtype=np.float64)))
-    if not math.isfinite(mean_square) or mean_square <= 0.0:
-        return LEVEL_FLOOR_DBFS
-    return max(LEVEL_FLOOR_DBFS, 10.0 * math.log10(mean_square))
-
-
 # ----------------------------------------------------------------------------------------------- OSC
-
-
-class OscSpecError(ValueError):
-    """A ``HOST:PORT`` spec that cannot be parsed."""
-
-
-def parse_host_port(*, spec: str, what: str = "--osc") -> tuple[str, int]:
-    """``"HOST:PORT"`` (IPv6 as ``"[::1]:PORT"``) -> ``(host, port)``; raises :class:`OscSpecError`."""
-    text = str(spec).strip()
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not host or not port_text:
-        raise OscSpecError(f"{what} {spec!r}: expected HOST:PORT, e.g. 127.0.0.1:9000")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise OscSpecError(f"{what} {spec!r}: write an IPv6 host in brackets, e.g. [::1]:9000")
-    if not port_text.isdigit() or not 0 < int(port_text) <= MAX_PORT:
-        raise OscSpecError(f"{what} {spec!r}: port must be a number from 1 to {MAX_PORT}")
-    if not host or any(c.isspace() for c in host):
-        raise OscSpecError(f"{what} {spec!r}: bad host name")
-    try:
-        host.encode("idna")  # what getaddrinfo does: an empty or over-long label ("a..b") fails here
-    except UnicodeError as error:
-        raise OscSpecError(f"{what} {spec!r}: bad host name ({error})") from error
-    return host, int(port_text)
-
-
-def check_prefix(*, prefix: str) -> str:
-    """An OSC prefix: starts with '/', no spaces, no trailing '/' (``"/mer"``). Raises ValueError."""
-    if not prefix.startswith("/") or len(prefix) < 2 or prefix.endswith("/") or any(
-        c.isspace() or c in "#*,?[]{}" for c in prefix
-    ):
-        raise ValueError(f"OSC prefix {prefix!r} must look like /mer (a leading '/', no spaces or OSC wildcards)")
-    return prefix
 
 
 def _floats(*, values: np.ndarray) -> list[float]:
@@ -232,7 +144,7 @@ class _UdpTarget:
 class OscSink:
     """Sends each reading to every target as one OSC bundle (or plain messages)."""
 
-    def __init__(self, *, targets: list[tuple[str, int]], prefix: str = "/mer", fmt: str = OSC_FORMAT_BUNDLE) -> None:
+    def __init__(self, *, targets: list[tuple[str, int]], prefix: str = DEFAULT_PREFIX, fmt: str = OSC_FORMAT_BUNDLE) -> None:
         if fmt not in OSC_FORMATS:
             raise ValueError(f"OSC format {fmt!r}: use one of {', '.join(OSC_FORMATS)}")
         self.prefix = check_prefix(prefix=prefix)

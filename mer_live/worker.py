@@ -25,7 +25,7 @@ Per update:
    features, which is exactly the smoothed model emotion (the layer is linear and the smoother is a
    linear filter) and makes ``bias + sum(contributions) == emotion`` hold exactly. The raw model values
    go to the sinks too;
-6. a :class:`~mer_live.sinks.Reading` goes to every sink.
+6. a :class:`~mer_live.reading.Reading` goes to every sink.
 
 When no update happens for ``HEARTBEAT_S`` a status-only reading goes out (state ``no-input`` if no
 audio has arrived for ``NO_INPUT_S``). Control changes (:class:`~mer_live.control.ControlTarget`) are
@@ -44,14 +44,11 @@ from typing import Protocol
 import numpy as np
 
 from . import __version__, features, labels
-from .config import DEFAULTS, RATE_RANGE_HZ, SMOOTHING_RANGE_S
 from .explanation import explain
-from .smoother import Smoother
-from .model import EmotionModel, ModelError
+from .model import EmotionModel
 from .rate_limit import RateLimitedLog
-from .sinks import (
+from .reading import (
     LEVEL_FLOOR_DBFS,
-    LOG_INTERVAL_S,
     STATE_NO_INPUT,
     STATE_RUNNING,
     STATE_SILENT,
@@ -59,6 +56,8 @@ from .sinks import (
     Reading,
     level_dbfs,
 )
+from .settings import DEFAULTS, RATE_RANGE_HZ, SMOOTHING_RANGE_S
+from .smoother import Smoother
 from .source import Source
 
 LOG = logging.getLogger("mer_live")
@@ -67,8 +66,6 @@ HEARTBEAT_S = 1.0
 NO_INPUT_S = 1.0
 MAX_WAIT_S = 0.05
 MIN_WAIT_S = 0.001
-JOINT_TOLERANCE = 1e-3  # model units: the graph's emotion vs the metadata's Joint layer
-CHECK_SEED = 1234
 TIMING_HISTORY = 100_000
 STOP_TIMEOUT_S = 5.0
 MAX_ABS_SAMPLE = 1e3  # input samples are clipped to +-this (full scale is 1): no float32 overflow downstream
@@ -78,22 +75,6 @@ class Sink(Protocol):
     def process(self, *, reading: Reading) -> None: ...
 
     def close(self) -> None: ...
-
-
-def check_joint_layer(*, model: EmotionModel) -> None:
-    """Warm the model up and check that its emotion output is the metadata's Joint layer of its
-    mid-level output (the explanation relies on it). Raises :class:`ModelError` if not."""
-    model.warm_up()
-    rng = np.random.default_rng(CHECK_SEED)
-    window = rng.uniform(0.0, 1.0, size=(1, features.NUM_FRAMES, features.NUM_BANDS)).astype(np.float32)
-    prediction = model.process(windows=window)
-    implied = prediction.mid[0] @ model.weight.T + model.bias
-    error = float(np.max(np.abs(implied - prediction.emotion[0])))
-    if not error <= JOINT_TOLERANCE:
-        raise ModelError(
-            f"{model.path}: the Joint layer in the metadata disagrees with the model's output by {error:.3g}; "
-            "re-export the model"
-        )
 
 
 class Worker:
@@ -142,7 +123,7 @@ class Worker:
         self._raw_emotion: np.ndarray | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._log = RateLimitedLog(logger=LOG, window_s=LOG_INTERVAL_S)
+        self._log = RateLimitedLog(logger=LOG)  # at most one line per kind of trouble per 10 s
         self.compute_times_s: collections.deque[float] = collections.deque(maxlen=TIMING_HISTORY)
         self.error: str | None = None
         self.finished = threading.Event()

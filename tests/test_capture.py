@@ -84,9 +84,9 @@ def test_samples_reaching_the_ring_buffer_equal_the_file(tmp_path: Path, channel
 LIVE_FEATURES = """
 import json
 import numpy as np
-from mer_live.model import EmotionModel
+from mer_live.model import EmotionModel, check_joint_layer
 from mer_live.source import CaptureSource
-from mer_live.worker import Worker, check_joint_layer
+from mer_live.worker import Worker
 windows, frames = [], []
 class Keep:
     def process(self, *, reading):

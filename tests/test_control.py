@@ -21,12 +21,8 @@ from control_helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mer_live.control import (
-    RATE_RANGE_HZ,
-    SMOOTHING_RANGE_S,
-    ControlServer,
-    RateLimitedLog,
-)
+from mer_live.control import ControlServer, RateLimitedLog
+from mer_live.settings import RATE_RANGE_HZ, SMOOTHING_RANGE_S
 
 LOOPBACK = "127.0.0.1"
 
@@ -191,6 +187,30 @@ def test_custom_prefix() -> None:
 def test_bad_prefix_is_refused(prefix) -> None:
     with pytest.raises(ValueError, match="prefix"):
         ControlServer(host=LOOPBACK, port=0, target=RecordingTarget(), prefix=prefix)
+
+
+def test_the_root_logger_filter_lives_only_while_a_server_runs() -> None:
+    """The filter that silences python-osc's root-logger warnings on the control thread is added by
+    start() and removed by the last close(), so it never outlives the servers."""
+    import logging
+
+    def filters() -> int:
+        return sum(type(f).__name__ == "_ParserWarningFilter" for f in logging.getLogger().filters)
+
+    assert filters() == 0
+    first = ControlServer(host=LOOPBACK, port=0, target=RecordingTarget())
+    second = ControlServer(host=LOOPBACK, port=0, target=RecordingTarget())
+    first.start()
+    second.start()
+    assert filters() == 1
+    first.close()
+    first.close()  # a second close changes nothing
+    assert filters() == 1
+    second.close()
+    assert filters() == 0
+    never_started = ControlServer(host=LOOPBACK, port=0, target=RecordingTarget())
+    never_started.close()
+    assert filters() == 0
 
 
 def test_busy_port_raises_oserror() -> None:

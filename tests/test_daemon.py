@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from daemon_receivers import OscDump, PdReceiver, check_osc_run, group_bundles
 
-from mer_live import daemon, labels, sinks
+from mer_live import daemon, labels, readout, sinks
 from mer_live.model import META_FRONTEND, default_model_path
-from mer_live.sinks import Reading
+from mer_live.reading import Reading
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 120
@@ -280,7 +280,7 @@ def test_a_stuck_worker_gets_no_final_status_and_its_outputs_stay_open(capsys: p
     monkeypatch.setattr(daemon, "STOP_TIMEOUT_S", 0.2)
     release = threading.Event()
     seen = {"stuck": False, "closed_while_stuck": False, "calls_while_stuck": 0}
-    real_process, real_close = daemon.Readout.process, daemon.Readout.close
+    real_process, real_close = readout.Readout.process, readout.Readout.close
 
     def stuck_process(self, *, reading: Reading) -> None:
         if seen["stuck"]:
@@ -296,8 +296,8 @@ def test_a_stuck_worker_gets_no_final_status_and_its_outputs_stay_open(capsys: p
         seen["closed_while_stuck"] |= seen["stuck"]
         real_close(self)
 
-    monkeypatch.setattr(daemon.Readout, "process", stuck_process)
-    monkeypatch.setattr(daemon.Readout, "close", watched_close)
+    monkeypatch.setattr(readout.Readout, "process", stuck_process)
+    monkeypatch.setattr(readout.Readout, "close", watched_close)
     csv = tmp_path / "out.csv"
     try:
         code = daemon.main(["--demo", "--no-osc", "--no-control", "--csv", str(csv)])

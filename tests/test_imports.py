@@ -1,11 +1,13 @@
-"""The runtime must never import torch: only mer_live/train/ may."""
+"""The runtime must never import torch (only mer_live/train/ may), and the package has no import cycles."""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
 
 RUNTIME_MODULES = [
     "mer_live",
@@ -46,3 +48,64 @@ def test_no_module_outside_train_mentions_torch_in_an_import() -> None:
             if any(name == "torch" or name.startswith("torch.") for name in names):
                 offenders.append(f"{path}:{node.lineno}")
     assert offenders == []
+
+
+def _load_module_graph():
+    """``docs/module_graph.py``, the script that prints the graph (one implementation of the walk)."""
+    path = PACKAGE.parent / "docs" / "module_graph.py"
+    spec = importlib.util.spec_from_file_location("module_graph", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MODULE_GRAPH = _load_module_graph()
+ALL_MODULES = sorted(MODULE_GRAPH.module_graph(root=PACKAGE))
+ENTRY_POINTS = {"mer_live.__main__", "mer_live.train.__main__"}  # they run the program when imported
+
+
+def test_the_package_has_no_import_cycles() -> None:
+    graph = MODULE_GRAPH.module_graph(root=PACKAGE)
+    assert "mer_live.daemon" in graph["mer_live.cli"]  # the walk sees lazy imports (inside functions) too
+    assert MODULE_GRAPH.cycles(graph=graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from .b import thing\n")
+    (package / "b.py").write_text("def f():\n    from . import a\n")
+    (package / "c.py").write_text("import pkg.a\n")
+    graph = MODULE_GRAPH.module_graph(root=package)
+    assert graph["pkg.c"] == {"pkg.a": False} and graph["pkg.b"] == {"pkg.a": True}
+    assert MODULE_GRAPH.cycles(graph=graph) == [["pkg.a", "pkg.b"]]
+
+
+def test_leaf_modules_import_nothing_from_the_package() -> None:
+    graph = MODULE_GRAPH.module_graph(root=PACKAGE)
+    for leaf in ("mer_live.exit_codes", "mer_live.reading", "mer_live.settings", "mer_live.addresses", "mer_live.labels"):
+        assert graph[leaf] == {}, leaf
+
+
+def test_each_module_imports_alone() -> None:
+    """A fresh interpreter imports every module with no other mer_live module loaded before it (the
+    package's modules are dropped from ``sys.modules`` between imports; third-party ones stay, to keep
+    this fast), so no module depends on another having been imported first."""
+    names = [m for m in ALL_MODULES if m not in ENTRY_POINTS]
+    code = (
+        "import importlib, sys, traceback\n"
+        f"for name in {names!r}:\n"
+        "    for loaded in [m for m in sys.modules if m == 'mer_live' or m.startswith('mer_live.')]:\n"
+        "        del sys.modules[loaded]\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception:\n"
+        "        print(name, traceback.format_exc(limit=-1).strip().splitlines()[-1])\n"
+        "    else:\n"
+        "        print(name, 'ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    outcome = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    assert sorted(outcome) == sorted(names)
+    assert {name: text for name, text in outcome.items() if text != "ok"} == {}

@@ -15,7 +15,9 @@ from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
 
 from mer_live import labels, sinks
-from mer_live.sinks import CsvHeaderError, CsvSink, OscSink, OscSpecError, Reading, parse_host_port
+from mer_live.addresses import OscSpecError, parse_host_port
+from mer_live.reading import LEVEL_FLOOR_DBFS, Reading, level_dbfs
+from mer_live.sinks import CsvHeaderError, CsvSink, OscSink
 
 IMMEDIATE_TIMETAG = b"\x00\x00\x00\x00\x00\x00\x00\x01"
 
@@ -278,10 +280,10 @@ def test_csv_bad_path_is_logged_then_retried(tmp_path: Path, monkeypatch: pytest
 
 
 def test_level_dbfs_is_floored() -> None:
-    assert sinks.level_dbfs(samples=np.zeros(100)) == sinks.LEVEL_FLOOR_DBFS
-    assert sinks.level_dbfs(samples=np.array([])) == sinks.LEVEL_FLOOR_DBFS
-    assert sinks.level_dbfs(samples=np.full(100, 0.5)) == pytest.approx(20 * np.log10(0.5))
-    assert sinks.level_dbfs(samples=np.full(10, 1e-9)) == sinks.LEVEL_FLOOR_DBFS
+    assert level_dbfs(samples=np.zeros(100)) == LEVEL_FLOOR_DBFS
+    assert level_dbfs(samples=np.array([])) == LEVEL_FLOOR_DBFS
+    assert level_dbfs(samples=np.full(100, 0.5)) == pytest.approx(20 * np.log10(0.5))
+    assert level_dbfs(samples=np.full(10, 1e-9)) == LEVEL_FLOOR_DBFS
 
 
 def test_csv_fifo_without_a_reader_does_not_block_and_is_retried(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from mer_live import demo, features, labels
-from mer_live.model import META_JOINT_BIAS, EmotionModel, ModelError, default_model_path
-from mer_live.sinks import Reading
+from mer_live.model import META_JOINT_BIAS, EmotionModel, ModelError, check_joint_layer, default_model_path
+from mer_live.reading import Reading
 from mer_live.source import ArraySource
 from mer_live import worker as worker_module
-from mer_live.worker import MAX_ABS_SAMPLE, Worker, check_joint_layer
+from mer_live.worker import MAX_ABS_SAMPLE, Worker
 
 SR = features.SAMPLE_RATE
 HEARTBEAT_DEADLINE_S = 30.0

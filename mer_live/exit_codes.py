@@ -1,0 +1,14 @@
+"""Exit statuses shared by every ``mer-live`` command, and the error that means "the user's to fix".
+
+A leaf module: the entry point (:mod:`mer_live.cli`) and every subcommand import it, never each other.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # something broke at run time
+EXIT_USAGE = 2  # bad input: arguments, config, files, model; the user's to fix
+
+
+class UsageError(Exception):
+    """A command-line or startup problem: printed as one line (``mer-live: error: ...``), exit status 2."""
