@@ -18,7 +18,7 @@ from daemon_receivers import OscDump, PdReceiver, check_osc_run, group_bundles
 
 from mer_live import daemon, labels, readout, sinks
 from mer_live.model import META_FRONTEND, default_model_path
-from mer_live.reading import Reading
+from mer_live.reading import STATES, Reading
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 120
@@ -398,7 +398,7 @@ def _csv_rows_complete(path: Path) -> list[list[str]]:
     assert rows[0] == list(sinks.CSV_COLUMNS)
     assert all(len(row) == CSV_WIDTH for row in rows)
     for row in rows[1:]:
-        assert row[2] in sinks.STATES
+        assert row[2] in STATES
         float(row[1]), float(row[3])
         assert all(0.0 <= float(v) <= 1.0 for v in row[4:] if v)
     return rows
