@@ -10,17 +10,23 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import features, labels
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 INPUT_NAME = "spectrogram"
 OUTPUT_MID = "mid"
 OUTPUT_EMOTION = "emotion"
 MIN_OPSET = 17
 DEFAULT_MODEL_NAME = "a2mid2e_joint.onnx"
+SHIPPED_MODEL_DIR = "models"  # inside the package: mer_live/models/ (see models/README.md)
 MODEL_ENV = "MER_MODEL"
 JOINT_TOLERANCE = 1e-3  # model units: the graph's emotion vs the metadata's Joint layer
 CHECK_SEED = 1234
@@ -54,12 +60,19 @@ class ModelError(RuntimeError):
     """A model file that is missing, unreadable, or disagrees with this front-end."""
 
 
-def default_model_path() -> Path:
-    """``$MER_MODEL`` if set, else the shipped ``models/a2mid2e_joint.onnx`` beside the package."""
+def shipped_model_path() -> Path | Traversable:
+    """The model shipped inside the package, ``mer_live/models/a2mid2e_joint.onnx`` (package data: the
+    wheel carries it). A :class:`~pathlib.Path` for every installed or editable package; another
+    :class:`~importlib.resources.abc.Traversable` only when the package is imported from a zip file."""
+    return resources.files(__package__) / SHIPPED_MODEL_DIR / DEFAULT_MODEL_NAME
+
+
+def default_model_path() -> Path | Traversable:
+    """``$MER_MODEL`` if set, else :func:`shipped_model_path`."""
     override = os.environ.get(MODEL_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent / "models" / DEFAULT_MODEL_NAME
+    return shipped_model_path()
 
 
 @dataclass(frozen=True)
@@ -109,10 +122,10 @@ class EmotionModel:
         options.intra_op_num_threads = max(1, int(threads))
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        # a file on disk by name; a model inside a zip-imported package by its bytes
+        model = str(self.path) if isinstance(self.path, Path) else self.path.read_bytes()
         try:
-            self._session = onnxruntime.InferenceSession(
-                str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
+            self._session = onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types for bad files
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ModelError(f"{self.path}: not a loadable ONNX model ({first_line})") from error

@@ -47,6 +47,11 @@ RECONNECT_INTERVAL_S = 2.0  # while the input device is gone, look for it again 
 LOST_AFTER_S = 2.0  # a started stream that delivers no frames for this long counts as lost
 RESCAN_TIMEOUT_S = 5.0  # re-initialising PortAudio (to see devices that came back) may take this long
 RECONNECT_LOG_WINDOW_S = 30.0  # "still waiting for the device" is logged at most once per window
+# sounddevice has no public way to re-scan devices or to let go of a wedged stream at exit, so the
+# code below uses these private names, but only in the versions [low, high) that the tests cover
+# (tests/test_capture_jack.py exercises them; tests/test_sounddevice_api.py checks the installed one).
+SOUNDDEVICE_PRIVATE_API_VERSIONS = ((0, 4, 6), (0, 6))
+SOUNDDEVICE_PRIVATE_NAMES = ("_initialized", "_initialize", "_terminate", "_exit_handler")
 
 
 class SourceError(RuntimeError):
@@ -153,11 +158,36 @@ def _hostapi_name(*, device: dict) -> str:
     return str(_sounddevice().query_hostapis(device["hostapi"])["name"])
 
 
+def _version(*, text: str) -> tuple[int, ...]:
+    """``"0.5.6"`` -> ``(0, 5, 6)``; stops at the first part that is not a number (``"1.0rc1"`` -> ``(1,)``)."""
+    parts = []
+    for part in text.split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def private_api_supported(*, sd=None) -> bool:
+    """Whether this sounddevice is a version whose private names (:data:`SOUNDDEVICE_PRIVATE_NAMES`)
+    the tests cover, within :data:`SOUNDDEVICE_PRIVATE_API_VERSIONS`, and has them all."""
+    sd = sd if sd is not None else _sounddevice()
+    low, high = SOUNDDEVICE_PRIVATE_API_VERSIONS
+    version = _version(text=str(getattr(sd, "__version__", "")))
+    return low <= version < high and all(hasattr(sd, name) for name in SOUNDDEVICE_PRIVATE_NAMES)
+
+
 def rescan_devices() -> None:
     """Re-initialise PortAudio so that it sees devices that appeared since it started (PortAudio
     enumerates devices once, at initialisation). Only safe while this process has no open stream.
-    Raises :class:`SourceError` if PortAudio fails or hangs (it is given ``RESCAN_TIMEOUT_S``)."""
+    Raises :class:`SourceError` if PortAudio fails or hangs (it is given ``RESCAN_TIMEOUT_S``), or if
+    this sounddevice is not a version whose private re-initialisation is tested."""
     sd = _sounddevice()
+    if not private_api_supported(sd=sd):
+        raise SourceError(
+            f"sounddevice {getattr(sd, '__version__', '?')} is not a version mer-live can re-scan devices with; "
+            "restart mer-live when the device is back"
+        )
     errors: list[str] = []
 
     def _reinitialise() -> None:
@@ -355,9 +385,9 @@ class CaptureSource:
             # The backend is wedged (e.g. the JACK server died). PortAudio's own exit handler would
             # hang the same way, so the stream is abandoned and the handler is not run at exit.
             LOG.warning("input stream did not close within %.0f s (device gone?); abandoning it", CLOSE_TIMEOUT_S)
-            exit_handler = getattr(_sounddevice(), "_exit_handler", None)
-            if exit_handler is not None:
-                atexit.unregister(exit_handler)
+            sd = _sounddevice()
+            if private_api_supported(sd=sd):
+                atexit.unregister(sd._exit_handler)
 
 
 # --------------------------------------------------------------------------------- files and the demo

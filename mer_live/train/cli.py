@@ -33,7 +33,7 @@ DESCRIPTION = "Train, cross-validate and export the mer-live emotion models."
 DEFAULT_CV_DIR = Path("runs/cv")
 DEFAULT_FOLDS = 5
 DEFAULT_FOLD_SEED = 2019
-DEFAULT_MODEL = Path("models/a2mid2e_joint.onnx")
+DEFAULT_MODEL = Path("mer_live/models/a2mid2e_joint.onnx")  # package data: the wheel carries it
 DEFAULT_METRICS = Path("models/metrics.json")
 DEFAULT_CARD = Path("models/MODEL_CARD.md")
 TOML_SECTIONS = ("train", "cv", "fit", "export", "card")
@@ -258,13 +258,13 @@ def _parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="train on all clips and export ONNX")
     common(fit, training=True)
     fit.add_argument("--variant")
-    fit.add_argument("--out", help="ONNX path (default models/a2mid2e_joint.onnx)")
+    fit.add_argument("--out", help="ONNX path (default mer_live/models/a2mid2e_joint.onnx)")
     fit.add_argument("--cv-dir", dest="cv_dir", help="where the CV summaries are (for the metadata)")
     fit.add_argument("--save-torch", dest="save_torch", action="store_true", help="also save the state dict (.pt)")
     exporter = sub.add_parser("export", help="re-export weights saved by fit --save-torch (with CV metrics)")
     common(exporter, training=False)
     exporter.add_argument("--weights", help="the .pt file written by fit --save-torch")
-    exporter.add_argument("--out", help="ONNX path (default models/a2mid2e_joint.onnx)")
+    exporter.add_argument("--out", help="ONNX path (default mer_live/models/a2mid2e_joint.onnx)")
     exporter.add_argument("--cv-dir", dest="cv_dir")
     exporter.add_argument("--cv-run", dest="cv_run", help="CV run whose summary goes into the metadata "
                           "(default: the run name of the recorded training config)")

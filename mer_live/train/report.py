@@ -25,6 +25,7 @@ FIT_COMMAND = "mer-live-train fit --config configs/train.toml"
 EXPORT_COMMAND = "mer-live-train export --config configs/train.toml"
 BENCH_COMMAND = "python benchmarks/inference.py --out models/benchmark.json"
 CARD_COMMAND = "mer-live-train card --config configs/train.toml"
+RECORDS_DIR = Path("models")  # card, metrics, benchmark and the training record (the .onnx is package data)
 SUMMARY_KEYS = (
     "name", "config", "num_folds", "folds_done", "clip_r_mean", "clip_r_std", "clip_r_avg",
     "clip_r_avg_fold_std", "clip_r_avg_per_fold", "window_r_mean", "window_r_avg", "window_r_avg_fold_std", "best_epochs",
@@ -61,8 +62,10 @@ def build_metrics(
         "cv_run": shipped_run,
     }
     model.close()
-    training_path = Path(model_path).with_suffix(".training.json")
-    if training_path.is_file():
+    training_name = Path(model_path).with_suffix(".training.json").name
+    # beside the model (a run folder), or in models/ beside the card when the model is the packaged one
+    training_path = next((p for p in (Path(model_path).with_name(training_name), RECORDS_DIR / training_name) if p.is_file()), None)
+    if training_path is not None:
         record = json.loads(training_path.read_text())
         record.pop("history", None)
         shipped["training"] = record
@@ -250,7 +253,7 @@ def render_card(*, metrics: dict) -> str:
         "# cross-validation runs -> runs/cv/<run>/ (each run's summary records its command):",
         *sorted({s["command"] for s in metrics["cv"].values() if s.get("command")}),
         f"{metrics['commands']['fit']}     # final model on all clips -> runs/final/",
-        f"{metrics['commands']['export']}  # -> models/a2mid2e_joint.onnx with the CV summary",
+        f"{metrics['commands']['export']}  # -> mer_live/models/a2mid2e_joint.onnx with the CV summary",
         f"{metrics['commands']['benchmark']}",
         f"{metrics['commands']['card']}",
         "```",
