@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import features, labels
+from .command import ArgumentParser, run_command
 from .exit_codes import EXIT_OK, EXIT_USAGE
 from .model import EmotionModel, ModelError
 
@@ -29,6 +30,8 @@ BATCH_WINDOWS = 32
 WINDOW_SPAN_S = features.NUM_FRAMES / features.FPS  # 313 frames: 10.016 s
 FLOAT_FORMAT = "{:.6f}"
 PROG = "mer-live analyze"
+HELP = "run the model over audio files: one CSV row per file (and per 10 s window)"
+DESCRIPTION = "Run the mer-live model over audio files (10 s windows, 1 s hop)."
 FILE_COLUMNS = ("file", "duration_s", "num_windows", "padded")
 WINDOW_COLUMNS = ("file", "window", "start_s", "end_s", "padded")
 VALUE_COLUMNS = labels.EMOTIONS + labels.MID_LEVELS
@@ -115,17 +118,14 @@ def write_csv(*, path: Path | None, header: tuple[str, ...], rows: list[list[str
     temporary.replace(path)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Run the mer-live model over audio files (10 s windows, 1 s hop)."
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``mer-live analyze`` (see :mod:`mer_live.command`)."""
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio files (wav, flac, ogg, mp3)")
     parser.add_argument("--csv", type=Path, help="write the per-file rows here (default: stdout)")
     parser.add_argument("--window-csv", dest="window_csv", type=Path, help="also write per-window rows here")
     parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped model or $MER_MODEL)")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default 1)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    return parser
 
 
 def _error(message: str) -> None:
@@ -133,8 +133,14 @@ def _error(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``mer-live analyze`` with ``argv``; returns the exit status."""
+    parser = ArgumentParser(prog=PROG, description=DESCRIPTION)
+    add_arguments(parser)
+    return run_command(parser=parser, run=run, argv=list(sys.argv[1:] if argv is None else argv))
+
+
+def run(args: argparse.Namespace) -> int:
     """Analyse the files; returns 0, or ``EXIT_USAGE`` if the model or any file or output failed."""
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     for target in (args.csv, args.window_csv):
         if target is not None and not target.parent.is_dir():
             _error(f"{target}: output folder {target.parent} does not exist")

@@ -1,22 +1,57 @@
-"""``mer-live`` entry point: ``mer-live analyze FILE...`` or the live daemon (everything else)."""
+"""``mer-live``: the live daemon (no subcommand, see :mod:`mer_live.daemon`) or a subcommand
+(``mer-live analyze FILE...``). ``mer-live --help`` lists the subcommands.
+
+To add a subcommand, write a module with ``HELP``, ``DESCRIPTION``, ``add_arguments(parser)`` and
+``run(args) -> int`` (raising :class:`~mer_live.exit_codes.UsageError` for the user's mistakes) and add
+it to :data:`SUBCOMMANDS`.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
-ANALYZE_COMMAND = "analyze"
+from . import config
+from .command import ArgumentParser, run_command
+from .exit_codes import UsageError
+
+PROG = "mer-live"
+SUBCOMMANDS = {  # name -> module
+    "analyze": "mer_live.analysis",
+}
+
+
+def build_parser() -> ArgumentParser:
+    """The whole command line: the daemon's options, and one subparser per subcommand."""
+    from . import daemon
+
+    parser = ArgumentParser(prog=PROG, description=daemon.DESCRIPTION, epilog=daemon.EPILOG)
+    daemon.add_arguments(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="subcommands", parser_class=ArgumentParser)
+    for name, module_name in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        module.add_arguments(commands.add_parser(name, help=module.HELP, description=module.DESCRIPTION))
+    return parser
+
+
+def _run(args, *, argv: list[str]) -> int:
+    if args.command is None:
+        from . import daemon
+
+        return daemon.run(args, argv=argv)
+    try:
+        daemon_options = bool(args.config or args.list_devices or config.given_on_command_line(args=args))
+    except config.ConfigError as error:
+        raise UsageError(str(error)) from error
+    if daemon_options:
+        raise UsageError(f"daemon options do not apply to {PROG} {args.command}: give them after the subcommand, or drop them")
+    return importlib.import_module(SUBCOMMANDS[args.command]).run(args)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch to the offline analyser or the live daemon; returns the exit status."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == ANALYZE_COMMAND:
-        from .analysis import main as analyze_main
-
-        return analyze_main(args[1:])
-    from .daemon import main as daemon_main
-
-    return daemon_main(args)
+    """Run ``mer-live`` with ``argv`` (default: the process's arguments); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_command(parser=build_parser(), run=lambda args: _run(args, argv=argv), argv=argv)
 
 
 if __name__ == "__main__":

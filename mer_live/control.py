@@ -6,8 +6,8 @@ datagram is parsed with python-osc (:class:`pythonosc.osc_packet.OscPacket`); a 
 messages are handled in timetag order. Addresses, under the prefix ``P`` (default ``/mer``):
 
 * ``P/ping [id]`` -> ``P/pong [id]`` sent back to the sender (``id``: one int, float or string);
-* ``P/smoothing f`` -- smoothing time constant in seconds, within :data:`SMOOTHING_RANGE_S`;
-* ``P/rate f`` -- updates per second, within :data:`RATE_RANGE_HZ`;
+* ``P/smoothing f`` -- smoothing time constant in seconds, within :data:`~mer_live.settings.SMOOTHING_RANGE_S`;
+* ``P/rate f`` -- updates per second, within :data:`~mer_live.settings.RATE_RANGE_HZ`;
 * ``P/reset`` -- clear the smoothing state;
 * ``P/mute i`` -- 1 stops sending values (the status heartbeat continues), 0 resumes;
 * ``P/query`` -> one bundle back to the sender holding ``P/config/<key> <value>`` per key of
@@ -40,7 +40,7 @@ from pythonosc.parsing import osc_types
 
 from .addresses import check_prefix
 from .rate_limit import RateLimitedLog
-from .settings import DEFAULT_PREFIX, RATE_RANGE_HZ, SMOOTHING_RANGE_S
+from .settings import DEFAULT_PREFIX, ConfigError, check_value
 
 LOGGER = logging.getLogger(__name__)
 
@@ -166,11 +166,12 @@ def _number(*, params: list[object], address: str) -> float:
     return number
 
 
-def _in_range(*, value: float, bounds: tuple[float, float], address: str, unit: str) -> float:
-    low, high = bounds
-    if not low <= value <= high:
-        raise CommandError(f"{address} {value:g} is out of range [{low:g}, {high:g}] {unit}")
-    return value
+def _setting(*, key: str, value: float, address: str) -> float:
+    """``value`` within the limits of the setting ``analysis.<key>``, else :class:`CommandError`."""
+    try:
+        return check_value(section="analysis", key=key, value=value)
+    except ConfigError as error:
+        raise CommandError(f"{address}: {error}") from error
 
 
 def _mute_flag(*, params: list[object], address: str) -> bool:
@@ -203,15 +204,10 @@ def _command(*, name: str, params: list[object], address: str) -> _Command:
         return _Command(name=name, ping_id=_ping_id(params=params, address=address))
     if name == "smoothing":
         seconds = _number(params=params, address=address)
-        return _Command(
-            name=name,
-            value=_in_range(value=seconds, bounds=SMOOTHING_RANGE_S, address=address, unit="s"),
-        )
+        return _Command(name=name, value=_setting(key="smoothing", value=seconds, address=address))
     if name == "rate":
         rate = _number(params=params, address=address)
-        return _Command(
-            name=name, value=_in_range(value=rate, bounds=RATE_RANGE_HZ, address=address, unit="Hz")
-        )
+        return _Command(name=name, value=_setting(key="rate", value=rate, address=address))
     if name == "mute":
         return _Command(name=name, value=_mute_flag(params=params, address=address))
     if params:  # reset, query

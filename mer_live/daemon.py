@@ -33,16 +33,17 @@ import math
 import signal
 import sys
 import threading
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
 from . import __version__, config
 from .addresses import parse_host_port, parse_host_port_or_zero
+from .command import ArgumentParser, run_command
 from .exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
 from .model import EmotionModel, ModelError, check_joint_layer
 from .readout import Readout
-from .settings import CHANNEL_MIX
+from .settings import CHANNEL_MIX, Settings
 from .sinks import CsvHeaderError, CsvSink, OscSink
 from .source import CaptureSource, FileSource, SourceError, demo_source, list_devices
 from .worker import STOP_TIMEOUT_S, Worker
@@ -56,83 +57,23 @@ RESUME_ENV = "MER_LIVE_RESUME"  # JSON CaptureSource.resume_hint() handed to the
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message}; see mer-live --help")
+DESCRIPTION = "Real-time music emotion recognition: audio in, 8 emotions and 7 mid-level features out as OSC/CSV."
+EPILOG = "Settings also come from --config FILE (see configs/default.toml); the command line wins."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The daemon's options: ``--version``, ``--config``, ``-l``, and one per setting (:mod:`mer_live.config`)."""
+    parser.add_argument("--version", action="version", version=f"mer-live {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="TOML settings file (see configs/default.toml)")
+    groups = config.add_arguments(parser)
+    groups["input"].add_argument("-l", "--list-devices", action="store_true", help="list audio devices and exit")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="mer-live",
-        description="Real-time music emotion recognition: audio in, 8 emotions and 7 mid-level features out as OSC/CSV.",
-        epilog="Settings also come from --config FILE (see configs/default.toml); the command line wins. "
-        "Offline analysis: mer-live analyze FILE...",
-    )
-    add = parser.add_argument
-    add("--version", action="version", version=f"mer-live {__version__}")
-    add("--config", metavar="FILE", help="TOML settings file (see configs/default.toml)")
-    source = parser.add_argument_group("input")
-    source.add_argument("-l", "--list-devices", action="store_true", help="list audio devices and exit")
-    source.add_argument("-d", "--device", help="input device: numeric id or name substring (default: system default)")
-    source.add_argument("--channel", type=int, metavar="K", help="take input channel K (0-based); default: mono mix")
-    source.add_argument("--samplerate", type=int, metavar="HZ", help="capture rate (default: the device's own)")
-    source.add_argument("--input", metavar="FILE", help="analyse an audio file, paced in real time")
-    source.add_argument("--fast", action="store_true", default=None, help="with --input/--demo: run as fast as possible")
-    source.add_argument("--demo", action="store_true", default=None, help="play the built-in synthesised demo piece")
-    source.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of audio (0 = no limit)")
-    analysis = parser.add_argument_group("analysis")
-    analysis.add_argument("--rate", type=float, metavar="HZ", help="updates per second (default 4)")
-    analysis.add_argument("--smoothing", type=float, metavar="S", help="smoothing time constant in seconds (0 = off; default 2)")
-    analysis.add_argument("--silence-db", type=float, metavar="DBFS", help="silence gate level (default -60)")
-    analysis.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime threads (default 1)")
-    analysis.add_argument("--model", metavar="PATH", help="model file (default: the shipped model or $MER_MODEL)")
-    output = parser.add_argument_group("output")
-    output.add_argument("--osc", action="append", metavar="HOST:PORT", help="OSC target, repeatable (default 127.0.0.1:9000); turns OSC on even if --config turns it off")
-    output.add_argument("--no-osc", action="store_true", default=None, help="send no OSC")
-    output.add_argument("--osc-prefix", metavar="PREFIX", help="OSC address prefix (default /mer)")
-    output.add_argument("--osc-format", choices=["bundle", "messages"], help="one bundle per update (default) or plain messages")
-    output.add_argument("--csv", metavar="PATH", help="append one row per update to this CSV file")
-    output.add_argument("--control", metavar="HOST:PORT", help="control port (default 127.0.0.1:9001); turns it on even if --config turns it off")
-    output.add_argument("--no-control", action="store_true", default=None, help="no control port")
-    output.add_argument("-q", "--quiet", action="store_true", default=None, help="no live readout, warnings only")
+    """The daemon's parser alone (``mer-live`` without a subcommand; :func:`mer_live.cli.build_parser` is the whole CLI)."""
+    parser = ArgumentParser(prog="mer-live", description=DESCRIPTION, epilog=EPILOG)
+    add_arguments(parser)
     return parser
-
-
-def cli_settings(*, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """The settings given on the command line, as ``{section: {key: value}}`` (absent ones left out).
-    ``--osc``/``--control`` turn their output on, ``--no-osc``/``--no-control`` off (both: :class:`UsageError`)."""
-    mapping = {
-        "device": ("input", "device"),
-        "channel": ("input", "channel"),
-        "samplerate": ("input", "samplerate"),
-        "input": ("input", "file"),
-        "fast": ("input", "fast"),
-        "demo": ("input", "demo"),
-        "duration": ("input", "duration"),
-        "rate": ("analysis", "rate"),
-        "smoothing": ("analysis", "smoothing"),
-        "silence_db": ("analysis", "silence_dbfs"),
-        "threads": ("analysis", "threads"),
-        "model": ("analysis", "model"),
-        "osc": ("osc", "targets"),
-        "osc_prefix": ("osc", "prefix"),
-        "osc_format": ("osc", "format"),
-        "csv": ("csv", "path"),
-        "control": ("control", "listen"),
-        "quiet": ("log", "quiet"),
-    }
-    result: dict[str, dict[str, Any]] = {}
-    for attribute, (section, key) in mapping.items():
-        value = getattr(args, attribute)
-        if value is not None:
-            result.setdefault(section, {})[key] = value
-    # an output named on the command line is wanted, whatever the TOML file says (CLI > TOML)
-    for name, given, refused in (("osc", args.osc, args.no_osc), ("control", args.control, args.no_control)):
-        if given is not None and refused:
-            raise UsageError(f"--{name} and --no-{name} contradict each other: give one of them; see mer-live --help")
-        if given is not None or refused:
-            result.setdefault(name, {})["enabled"] = given is not None
-    return result
 
 
 def _setup_logging(*, quiet: bool) -> None:
@@ -143,7 +84,7 @@ def _setup_logging(*, quiet: bool) -> None:
     LOG.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
-def check_applicable(*, settings: dict[str, dict[str, Any]], cli: dict[str, dict[str, Any]]) -> None:
+def check_applicable(*, settings: Settings, cli: dict[str, dict[str, Any]]) -> None:
     """Refuse settings that the chosen input would silently ignore (raises :class:`UsageError`).
 
     ``samplerate`` and ``device`` only apply to a sound card, ``fast`` only to a file or the demo, and
@@ -151,24 +92,24 @@ def check_applicable(*, settings: dict[str, dict[str, Any]], cli: dict[str, dict
     does not apply is allowed only when the command line chose the input (a card's config file used
     for a quick ``--demo``); on the command line, or with the input chosen in the same file, it is an error.
     """
-    inputs = settings["input"]
+    inputs = settings.input
     given = cli.get("input", {})
-    plays = bool(inputs["file"]) or bool(inputs["demo"])
+    plays = bool(inputs.file) or bool(inputs.demo)
     chosen_on_cli = bool(given.keys() & ({"file", "demo"} if plays else {"device"}))
-    if plays and inputs["samplerate"] and ("samplerate" in given or not chosen_on_cli):
+    if plays and inputs.samplerate and ("samplerate" in given or not chosen_on_cli):
         name = "--samplerate" if "samplerate" in given else "input.samplerate"
         raise UsageError(
-            f"{name} {inputs['samplerate']} only applies to a sound card; --input FILE and --demo play at their own rate "
+            f"{name} {inputs.samplerate} only applies to a sound card; --input FILE and --demo play at their own rate "
             f"(resampled internally): drop {name}"
         )
-    if plays and inputs["device"] != "" and ("device" in given or not chosen_on_cli):
+    if plays and inputs.device != "" and ("device" in given or not chosen_on_cli):
         name = "--device" if "device" in given else "input.device"
-        source = "--demo" if inputs["demo"] else "--input FILE"
-        raise UsageError(f"{name} {inputs['device']!r} does not apply to {source}, which reads no sound card: drop one of them")
-    if inputs["demo"] and inputs["channel"] != CHANNEL_MIX and ("channel" in given or not chosen_on_cli):
+        source = "--demo" if inputs.demo else "--input FILE"
+        raise UsageError(f"{name} {inputs.device!r} does not apply to {source}, which reads no sound card: drop one of them")
+    if inputs.demo and inputs.channel != CHANNEL_MIX and ("channel" in given or not chosen_on_cli):
         name = "--channel" if "channel" in given else "input.channel"
-        raise UsageError(f"{name} {inputs['channel']} does not apply to --demo, which is mono: drop {name}")
-    if not plays and inputs["fast"] and ("fast" in given or not chosen_on_cli):
+        raise UsageError(f"{name} {inputs.channel} does not apply to --demo, which is mono: drop {name}")
+    if not plays and inputs.fast and ("fast" in given or not chosen_on_cli):
         name = "--fast" if "fast" in given else "input.fast"
         raise UsageError(f"{name} only applies to --input FILE or --demo; a sound card always runs in real time: drop {name}")
 
@@ -187,26 +128,26 @@ def _resume_hint() -> dict | None:
         return None
 
 
-def _make_source(*, settings: dict[str, dict[str, Any]]):
-    inputs = settings["input"]
-    channel = None if inputs["channel"] == CHANNEL_MIX else inputs["channel"]
+def _make_source(*, settings: Settings):
+    inputs = settings.input
+    channel = None if inputs.channel == CHANNEL_MIX else inputs.channel
     resume = _resume_hint()
-    if inputs["demo"]:
-        return demo_source(fast=inputs["fast"])
-    if inputs["file"]:
-        return FileSource(path=inputs["file"], channel=channel, fast=inputs["fast"])
-    return CaptureSource(device=inputs["device"], channel=channel, samplerate=inputs["samplerate"], resume=resume)
+    if inputs.demo:
+        return demo_source(fast=inputs.fast)
+    if inputs.file:
+        return FileSource(path=inputs.file, channel=channel, fast=inputs.fast)
+    return CaptureSource(device=inputs.device, channel=channel, samplerate=inputs.samplerate, resume=resume)
 
 
-def _make_control(*, settings: dict[str, dict[str, Any]], worker: Worker):
-    if not settings["control"]["enabled"]:
+def _make_control(*, settings: Settings, worker: Worker):
+    if not settings.control.enabled:
         return None
     from .control import ControlServer
 
-    spec = settings["control"]["listen"]
+    spec = settings.control.listen
     host, port = parse_host_port_or_zero(spec=spec)
     try:
-        server = ControlServer(host=host, port=port, target=worker, prefix=settings["osc"]["prefix"])
+        server = ControlServer(host=host, port=port, target=worker, prefix=settings.osc.prefix)
     except OSError as error:
         raise UsageError(
             f"control port {spec}: cannot listen ({error.strerror or error}); "
@@ -216,19 +157,22 @@ def _make_control(*, settings: dict[str, dict[str, Any]], worker: Worker):
     return server
 
 
-def run(*, argv: list[str]) -> int:
-    """Everything :func:`main` does; raises :class:`UsageError` for startup problems."""
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace, *, argv: list[str]) -> int:
+    """The daemon with the parsed ``args`` (``argv``: the same arguments, for a restart in place);
+    raises :class:`UsageError` for startup problems."""
     if args.list_devices:
-        print(list_devices())
+        try:
+            print(list_devices())
+        except SourceError as error:  # PortAudio missing
+            raise UsageError(str(error)) from error
         return EXIT_OK
-    cli = cli_settings(args=args)
     try:
+        cli = config.given_on_command_line(args=args)
         settings = config.resolve(toml_path=args.config, cli=cli)
     except config.ConfigError as error:
         raise UsageError(str(error)) from error
     check_applicable(settings=settings, cli=cli)
-    _setup_logging(quiet=settings["log"]["quiet"])
+    _setup_logging(quiet=settings.log.quiet)
 
     stop = threading.Event()
 
@@ -242,6 +186,8 @@ def run(*, argv: list[str]) -> int:
     code = EXIT_FAILURE
     try:
         code = _run_pipeline(settings=settings, stop=stop, closers=closers)
+    except SourceError as error:
+        raise UsageError(str(error)) from error
     finally:
         for close in reversed(closers):
             close()
@@ -281,30 +227,30 @@ def _restart_in_place(*, argv: list[str], stop: threading.Event) -> int:
     return EXIT_FAILURE  # pragma: no cover - execv does not return
 
 
-def _make_sinks(*, settings: dict[str, dict[str, Any]], closers: list) -> list:
+def _make_sinks(*, settings: Settings, closers: list) -> list:
     """The outputs (OSC, CSV, readout); each one's ``close`` goes into ``closers`` as soon as it exists,
     so that a later startup error leaks no socket or file."""
     sinks: list = []
-    if settings["osc"]["enabled"]:
-        targets = [parse_host_port(spec=t) for t in settings["osc"]["targets"]]
-        sinks.append(OscSink(targets=targets, prefix=settings["osc"]["prefix"], fmt=settings["osc"]["format"]))
+    if settings.osc.enabled:
+        targets = [parse_host_port(spec=t) for t in settings.osc.targets]
+        sinks.append(OscSink(targets=targets, prefix=settings.osc.prefix, fmt=settings.osc.format))
         closers.append(sinks[-1].close)
-    if settings["csv"]["path"]:
+    if settings.csv.path:
         try:
-            sinks.append(CsvSink(path=settings["csv"]["path"]))
+            sinks.append(CsvSink(path=settings.csv.path))
         except CsvHeaderError as error:
             raise UsageError(str(error)) from error
         closers.append(sinks[-1].close)
-    if not settings["log"]["quiet"]:
+    if not settings.log.quiet:
         sinks.append(Readout())
         closers.append(sinks[-1].close)
     return sinks
 
 
-def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event, closers: list) -> int:
-    analysis = settings["analysis"]
+def _run_pipeline(*, settings: Settings, stop: threading.Event, closers: list) -> int:
+    analysis = settings.analysis
     try:
-        model = EmotionModel(path=analysis["model"] or None, threads=analysis["threads"])
+        model = EmotionModel(path=analysis.model or None, threads=analysis.threads)
         closers.append(model.close)
         check_joint_layer(model=model)
     except ModelError as error:
@@ -319,10 +265,10 @@ def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event,
         source=source,
         model=model,
         sinks=sinks,
-        rate=analysis["rate"],
-        smoothing_s=analysis["smoothing"],
-        silence_dbfs=analysis["silence_dbfs"],
-        duration_s=settings["input"]["duration"],
+        rate=analysis.rate,
+        smoothing_s=analysis.smoothing,
+        silence_dbfs=analysis.silence_dbfs,
+        duration_s=settings.input.duration,
     )
     for sink in sinks:  # from here on the worker closes them (and only once its thread has ended)
         closers.remove(sink.close)
@@ -344,7 +290,7 @@ def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event,
         _describe_source(settings=settings, source=source),
         source.samplerate,
         ", ".join(_describe_sinks(settings=settings)) or "no outputs",
-        analysis["rate"],
+        analysis.rate,
         model.variant,
     )
     lost = False
@@ -388,40 +334,33 @@ def _run_pipeline(*, settings: dict[str, dict[str, Any]], stop: threading.Event,
     return EXIT_FAILURE if worker.error else EXIT_OK
 
 
-def _describe_source(*, settings: dict[str, dict[str, Any]], source: object) -> str:
-    inputs = settings["input"]
-    pace = " (fast)" if inputs["fast"] else " (real time)"
-    if inputs["demo"]:
+def _describe_source(*, settings: Settings, source: object) -> str:
+    inputs = settings.input
+    pace = " (fast)" if inputs.fast else " (real time)"
+    if inputs.demo:
         return "demo piece" + pace
-    if inputs["file"]:
-        return f"file {inputs['file']}" + pace
+    if inputs.file:
+        return f"file {inputs.file}" + pace
     device = getattr(source, "device", {})
     if device.get("index") is None:
         return f"device {device.get('name')!r} ({device.get('hostapi_name')}; waiting for it)"
     return f"device {device.get('index')}: {device.get('name')!r}"
 
 
-def _describe_sinks(*, settings: dict[str, dict[str, Any]]) -> list[str]:
+def _describe_sinks(*, settings: Settings) -> list[str]:
     out = []
-    if settings["osc"]["enabled"]:
-        out.append(f"OSC {' '.join(settings['osc']['targets'])} {settings['osc']['prefix']} ({settings['osc']['format']})")
-    if settings["csv"]["path"]:
-        out.append(f"CSV {settings['csv']['path']}")
+    if settings.osc.enabled:
+        out.append(f"OSC {' '.join(settings.osc.targets)} {settings.osc.prefix} ({settings.osc.format})")
+    if settings.csv.path:
+        out.append(f"CSV {settings.csv.path}")
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``mer-live`` daemon; returns the exit status (2 for any startup problem)."""
-    try:
-        return run(argv=list(sys.argv[1:] if argv is None else argv))
-    except UsageError as error:
-        print(f"mer-live: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except SourceError as error:
-        print(f"mer-live: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except SystemExit as exit_request:  # --help, --version
-        return int(exit_request.code or 0)
+    """The daemon alone (``mer-live`` without a subcommand); returns the exit status (2 for any startup
+    problem). :func:`mer_live.cli.main` is the whole command line."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_command(parser=build_parser(), run=lambda args: run(args, argv=argv), argv=argv)
 
 
 if __name__ == "__main__":

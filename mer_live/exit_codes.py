@@ -11,4 +11,9 @@ EXIT_USAGE = 2  # bad input: arguments, config, files, model; the user's to fix
 
 
 class UsageError(Exception):
-    """A command-line or startup problem: printed as one line (``mer-live: error: ...``), exit status 2."""
+    """A command-line or startup problem: printed as one line (``PROG: error: ...``), exit status 2.
+    ``prog`` names the command when it is not the one being run (a subcommand's parser)."""
+
+    def __init__(self, message: str, *, prog: str | None = None) -> None:
+        super().__init__(message)
+        self.prog = prog

@@ -56,7 +56,7 @@ from .reading import (
     Reading,
     level_dbfs,
 )
-from .settings import DEFAULTS, RATE_RANGE_HZ, SMOOTHING_RANGE_S
+from .settings import AnalysisSettings, InputSettings, check_value
 from .smoother import Smoother
 from .source import Source
 
@@ -86,10 +86,10 @@ class Worker:
         source: Source,
         model: EmotionModel,
         sinks: list[Sink],
-        rate: float = DEFAULTS["analysis"]["rate"],
-        smoothing_s: float = DEFAULTS["analysis"]["smoothing"],
-        silence_dbfs: float = DEFAULTS["analysis"]["silence_dbfs"],
-        duration_s: float = DEFAULTS["input"]["duration"],
+        rate: float = AnalysisSettings.rate,
+        smoothing_s: float = AnalysisSettings.smoothing,
+        silence_dbfs: float = AnalysisSettings.silence_dbfs,
+        duration_s: float = InputSettings.duration,
     ) -> None:
         self._source = source
         self._model = model
@@ -368,18 +368,10 @@ class Worker:
         self._rolling.close()
 
 
-def _in_range(*, value: float, bounds: tuple[float, float], what: str, unit: str) -> float:
-    """``value`` as a float, or ValueError when it is not finite or outside ``bounds``."""
-    value = float(value)
-    low, high = bounds
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ValueError(f"{what} {value} {unit} is out of range {low}-{high}")
-    return value
-
-
 def _checked_rate(*, rate: float) -> float:
-    return _in_range(value=rate, bounds=RATE_RANGE_HZ, what="rate", unit="updates/s")
+    """``rate`` as a float within the setting's limits, else ValueError (:class:`~mer_live.settings.ConfigError`)."""
+    return float(check_value(section="analysis", key="rate", value=rate))
 
 
 def _checked_smoothing(*, seconds: float) -> float:
-    return _in_range(value=seconds, bounds=SMOOTHING_RANGE_S, what="smoothing", unit="s")
+    return float(check_value(section="analysis", key="smoothing", value=seconds))

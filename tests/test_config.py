@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -10,16 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mer_live import config
+from mer_live.addresses import parse_host_port_or_zero
 from mer_live.config import ConfigError
+from mer_live.settings import Settings, check_value, from_dict, sections
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOML = PROJECT_ROOT / "configs" / "default.toml"
+DEFAULTS = Settings().as_dict()
 
 
 def test_default_toml_holds_exactly_the_defaults_and_documents_every_key() -> None:
-    assert config.load_toml(path=DEFAULT_TOML) == config.DEFAULTS
+    assert config.load_toml(path=DEFAULT_TOML) == DEFAULTS
     lines = DEFAULT_TOML.read_text().splitlines()
-    for section, entries in config.DEFAULTS.items():
+    for section, entries in DEFAULTS.items():
         for key in entries:
             line = next(line for line in lines if re.match(rf"^{key}\s*=", line))
             assert "#" in line and len(line.split("#", 1)[1].strip()) > 10, f"{section}.{key} is undocumented"
@@ -29,13 +33,13 @@ def test_precedence_cli_over_toml_over_defaults(tmp_path: Path) -> None:
     path = tmp_path / "show.toml"
     path.write_text('[analysis]\nrate = 8\nsmoothing = 5.0\n[osc]\ntargets = ["10.0.0.2:7000", "10.0.0.3:7000"]\n')
     resolved = config.resolve(toml_path=path, cli={"analysis": {"rate": 2.0}})
-    assert resolved["analysis"]["rate"] == 2.0  # CLI
-    assert resolved["analysis"]["smoothing"] == 5.0  # TOML
-    assert resolved["analysis"]["silence_dbfs"] == -60.0  # default
-    assert resolved["osc"]["targets"] == ["10.0.0.2:7000", "10.0.0.3:7000"]
+    assert resolved.analysis.rate == 2.0  # CLI
+    assert resolved.analysis.smoothing == 5.0  # TOML
+    assert resolved.analysis.silence_dbfs == -60.0  # default
+    assert resolved.osc.targets == ("10.0.0.2:7000", "10.0.0.3:7000")
     replaced = config.resolve(toml_path=path, cli={"osc": {"targets": ["127.0.0.1:1234"]}})
-    assert replaced["osc"]["targets"] == ["127.0.0.1:1234"]  # the CLI list replaces the TOML list
-    assert isinstance(resolved["analysis"]["smoothing"], float)
+    assert replaced.osc.targets == ("127.0.0.1:1234",)  # the CLI list replaces the TOML list
+    assert isinstance(resolved.analysis.smoothing, float)
 
 
 @pytest.mark.parametrize(
@@ -74,9 +78,9 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 
 def test_control_port_zero_is_allowed() -> None:
-    assert config.parse_host_port_or_zero(spec="127.0.0.1:0") == ("127.0.0.1", 0)
+    assert parse_host_port_or_zero(spec="127.0.0.1:0") == ("127.0.0.1", 0)
     resolved = config.resolve(toml_path=None, cli={"control": {"listen": "127.0.0.1:0"}})
-    assert resolved["control"]["listen"] == "127.0.0.1:0"
+    assert resolved.control.listen == "127.0.0.1:0"
 
 
 @settings(max_examples=100, deadline=None)
@@ -94,14 +98,64 @@ def test_any_valid_toml_round_trips(tmp_path_factory: pytest.TempPathFactory, ra
         f"[log]\nquiet = {str(quiet).lower()}\n"
     )
     resolved = config.resolve(toml_path=path, cli={})
-    assert resolved["analysis"] == {"rate": rate, "smoothing": smoothing, "silence_dbfs": silence, "threads": threads, "model": ""}
-    assert resolved["log"]["quiet"] is quiet
+    assert resolved.as_dict()["analysis"] == {"rate": rate, "smoothing": smoothing, "silence_dbfs": silence, "threads": threads, "model": ""}
+    assert resolved.log.quiet is quiet
 
 
 @settings(max_examples=100, deadline=None)
-@given(section=st.sampled_from(sorted(config.DEFAULTS)), key=st.from_regex(r"[a-z_]{1,12}", fullmatch=True))
+@given(section=st.sampled_from(sorted(DEFAULTS)), key=st.from_regex(r"[a-z_]{1,12}", fullmatch=True))
 def test_unknown_keys_are_always_refused(section: str, key: str) -> None:
-    if key in config.DEFAULTS[section]:
+    if key in DEFAULTS[section]:
         return
     with pytest.raises(ConfigError, match=re.escape(f"{section}.{key}")):
-        config.merge(base=config.DEFAULTS, overrides={section: {key: 1}}, source="test")
+        from_dict(values={section: {key: 1}})
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(min_value=-100, max_value=100)))
+def test_one_range_check_for_the_toml_file_the_control_port_and_the_worker(value: float) -> None:
+    """The TOML/CLI check, the control port and the worker accept exactly the same values (one checker)."""
+    from mer_live import control, worker
+
+    for key, worker_check in (("rate", lambda v: worker._checked_rate(rate=v)), ("smoothing", lambda v: worker._checked_smoothing(seconds=v))):
+        verdicts = []
+        for check in (
+            lambda v: check_value(section="analysis", key=key, value=v),
+            lambda v: control._command(name=key, params=[v], address=f"/mer/{key}"),
+            worker_check,
+        ):
+            try:
+                check(value)
+                verdicts.append(True)
+            except ValueError:  # ConfigError and the control port's CommandError are ValueErrors
+                verdicts.append(False)
+        assert len(set(verdicts)) == 1, (key, value, verdicts)
+
+
+def test_every_setting_has_help_and_a_typed_default() -> None:
+    for section, kind in sections().items():
+        for field in dataclasses.fields(kind):
+            assert field.metadata["help"], f"{section}.{field.name}"
+            default = DEFAULTS[section][field.name]
+            assert isinstance(default, (bool, int, float, str, list)), f"{section}.{field.name}"
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Settings().analysis.rate = 8.0  # type: ignore[misc]
+
+
+def test_the_control_ports_query_names_settings_by_their_field_names() -> None:
+    """``/mer/query`` reports the live analysis settings under the same names as the TOML file and the CLI."""
+    import numpy as np
+
+    from mer_live.source import ArraySource
+    from mer_live.worker import Worker
+
+    class Model:
+        variant = "test"
+
+    worker = Worker(source=ArraySource(samples=np.zeros(10, np.float32), samplerate=22050), model=Model(), sinks=[])
+    reply = worker.current_config()
+    for key in ("rate", "smoothing", "silence_dbfs"):
+        assert reply[key] == getattr(Settings().analysis, key)

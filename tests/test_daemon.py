@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from daemon_receivers import OscDump, PdReceiver, check_osc_run, group_bundles
 
-from mer_live import daemon, labels, readout, sinks
+from mer_live import config, daemon, labels, readout, sinks
 from mer_live.model import META_FRONTEND, default_model_path
 from mer_live.reading import STATES, Reading
 
@@ -216,15 +216,15 @@ def test_unreadable_input_files(capsys: pytest.CaptureFixture, tmp_path: Path) -
 def test_command_line_outputs_beat_a_config_that_turns_them_off(tmp_path: Path) -> None:
     rehearsal = PROJECT_ROOT / "configs" / "rehearsal.toml"
     args = daemon.build_parser().parse_args(["--config", str(rehearsal), "--osc", "127.0.0.1:9000", "--control", "127.0.0.1:0"])
-    settings = daemon.config.resolve(toml_path=args.config, cli=daemon.cli_settings(args=args))
-    assert settings["osc"]["enabled"] and settings["osc"]["targets"] == ["127.0.0.1:9000"]
-    assert settings["control"]["enabled"] and settings["control"]["listen"] == "127.0.0.1:0"
-    assert settings["csv"]["path"] == "rehearsal.csv"  # the rest of the file still applies
+    settings = config.resolve(toml_path=args.config, cli=config.given_on_command_line(args=args))
+    assert settings.osc.enabled and settings.osc.targets == ("127.0.0.1:9000",)
+    assert settings.control.enabled and settings.control.listen == "127.0.0.1:0"
+    assert settings.csv.path == "rehearsal.csv"  # the rest of the file still applies
     on = tmp_path / "on.toml"
     on.write_text("[osc]\nenabled = true\n[control]\nenabled = true\n")
     args = daemon.build_parser().parse_args(["--config", str(on), "--no-osc", "--no-control"])
-    settings = daemon.config.resolve(toml_path=args.config, cli=daemon.cli_settings(args=args))
-    assert not settings["osc"]["enabled"] and not settings["control"]["enabled"]
+    settings = config.resolve(toml_path=args.config, cli=config.given_on_command_line(args=args))
+    assert not settings.osc.enabled and not settings.control.enabled
 
 
 @needs_model

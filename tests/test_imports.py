@@ -82,10 +82,24 @@ def test_the_cycle_finder_finds_a_cycle(tmp_path: Path) -> None:
     assert MODULE_GRAPH.cycles(graph=graph) == [["pkg.a", "pkg.b"]]
 
 
-def test_leaf_modules_import_nothing_from_the_package() -> None:
+FOUNDATION = ("mer_live.exit_codes", "mer_live.reading", "mer_live.settings", "mer_live.addresses", "mer_live.command")
+HEAVY = ("pythonosc", "onnxruntime", "sounddevice", "soundfile", "soxr", "tqdm")
+
+
+def test_the_foundation_modules_stay_at_the_bottom() -> None:
+    """Settings, readings, exit codes and addresses import only each other (and the standard library or
+    numpy): validating a setting or making a reading never loads a sink, the model or the audio stack."""
     graph = MODULE_GRAPH.module_graph(root=PACKAGE)
-    for leaf in ("mer_live.exit_codes", "mer_live.reading", "mer_live.settings", "mer_live.addresses", "mer_live.labels"):
-        assert graph[leaf] == {}, leaf
+    for name in FOUNDATION:
+        assert set(graph[name]) <= set(FOUNDATION), name
+    code = (
+        "import importlib, sys\n"
+        f"for name in {FOUNDATION!r}:\n"
+        "    importlib.import_module(name)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_each_module_imports_alone() -> None:

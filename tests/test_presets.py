@@ -13,6 +13,7 @@ from osc_receivers import DaemonProcess
 from pythonosc.osc_packet import OscPacket
 
 from mer_live import config
+from mer_live.settings import Settings
 from mer_live.labels import EMOTIONS, MID_LEVELS
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -26,8 +27,8 @@ def load(name: str) -> dict:
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_loads_and_validates(name) -> None:
-    settings = load(name)
-    assert set(settings) == set(config.DEFAULTS)
+    settings = load(name).as_dict()
+    assert set(settings) == set(Settings().as_dict())
     raw = config.load_toml(path=CONFIGS / f"{name}.toml")
     for section, entries in raw.items():  # every key in the preset took effect
         for key, value in entries.items():
@@ -36,40 +37,40 @@ def test_preset_loads_and_validates(name) -> None:
 
 def test_maxmsp_preset_targets_udpreceive_port() -> None:
     settings = load("maxmsp")
-    assert settings["osc"]["enabled"] is True
-    assert settings["osc"]["targets"] == ["127.0.0.1:9000"]
+    assert settings.osc.enabled is True
+    assert settings.osc.targets == ("127.0.0.1:9000",)
     patch = (EXAMPLES / "maxmsp" / "mer-live.maxpat").read_text()
     boxes = json.loads(patch)["patcher"]["boxes"]
     assert any(box["box"].get("text") == "udpreceive 9000" for box in boxes)
 
 
 def test_supercollider_preset_targets_sclang() -> None:
-    assert load("supercollider")["osc"]["targets"] == ["127.0.0.1:57120"]
+    assert load("supercollider").osc.targets == ("127.0.0.1:57120",)
 
 
 def test_puredata_preset_matches_the_patch_port() -> None:
     settings = load("puredata")
-    (target,) = settings["osc"]["targets"]
+    (target,) = settings.osc.targets
     port = re.search(r"netreceive -u -b (\d+);", (EXAMPLES / "puredata" / "mer-live.pd").read_text()).group(1)
     assert target == f"127.0.0.1:{port}"
 
 
 def test_rehearsal_preset_is_csv_only_and_quiet() -> None:
     settings = load("rehearsal")
-    assert settings["osc"]["enabled"] is False
-    assert settings["csv"]["path"].endswith(".csv")
-    assert settings["log"]["quiet"] is True
+    assert settings.osc.enabled is False
+    assert settings.csv.path.endswith(".csv")
+    assert settings.log.quiet is True
 
 
 def test_stage_preset_has_several_targets_and_a_broadcast() -> None:
     settings = load("stage")
-    targets = settings["osc"]["targets"]
+    targets = settings.osc.targets
     assert len(targets) >= 3
     hosts = [ipaddress.ip_address(target.rsplit(":", 1)[0]) for target in targets]
     broadcasts = [host for host in hosts if str(host).endswith(".255")]
     assert broadcasts and all(ipaddress.ip_network(f"{host}/24", strict=False).broadcast_address == host for host in broadcasts)
-    assert settings["control"]["enabled"] is True
-    assert ipaddress.ip_address(settings["control"]["listen"].rsplit(":", 1)[0]).is_loopback
+    assert settings.control.enabled is True
+    assert ipaddress.ip_address(settings.control.listen.rsplit(":", 1)[0]).is_loopback
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -78,8 +79,8 @@ def test_command_line_beats_the_preset(name) -> None:
         toml_path=CONFIGS / f"{name}.toml",
         cli={"osc": {"targets": ["127.0.0.1:7777"]}, "analysis": {"rate": 2.0}},
     )
-    assert settings["osc"]["targets"] == ["127.0.0.1:7777"]
-    assert settings["analysis"]["rate"] == 2.0
+    assert settings.osc.targets == ("127.0.0.1:7777",)
+    assert settings.analysis.rate == 2.0
 
 
 @pytest.mark.parametrize("name", PRESETS)

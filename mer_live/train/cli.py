@@ -22,13 +22,8 @@ import sys
 from pathlib import Path
 
 from .. import soundtracks
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python < 3.11
-    import tomli as tomllib
-
-EXIT_USAGE = 2
+from ..exit_codes import EXIT_USAGE
+from ..settings import load_toml
 DESCRIPTION = "Train, cross-validate and export the mer-live emotion models."
 DEFAULT_CV_DIR = Path("runs/cv")
 DEFAULT_FOLDS = 5
@@ -49,8 +44,7 @@ TRAIN_OVERRIDES = ("variant", "width", "max_epochs", "patience", "seed", "thread
 def _load_toml(*, path: str | None) -> dict:
     if not path:
         return {}
-    with open(path, "rb") as handle:
-        values = tomllib.load(handle)
+    values = load_toml(path=path)  # mer-live's one TOML reader; ConfigError (a ValueError) for a bad file
     unknown = sorted(set(values) - set(TOML_SECTIONS))
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}")
