@@ -1,9 +1,12 @@
-"""Network addresses as the user writes them: ``HOST:PORT`` specs and OSC address prefixes.
+"""Network addresses as the user writes them: ``HOST:PORT`` specs, OSC address prefixes and the
+networks allowed on the control port (``--control-allow``).
 
 A leaf module (standard library only), so that settings can be validated without loading a sink.
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 MAX_PORT = 65535
 ANY_PORT = 0  # a listener's port 0: the system picks a free one
@@ -50,3 +53,14 @@ def parse_host_port_or_zero(*, spec: str, what: str = "--control") -> tuple[str,
         host, _ = parse_host_port(spec=text[:-2] + ":1", what=what)
         return host, ANY_PORT
     return parse_host_port(spec=text, what=what)
+
+
+def parse_networks(*, specs: list[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``["192.168.1.0/24", "10.0.0.7"]`` -> networks; raises ValueError naming a bad one."""
+    networks = []
+    for spec in specs:
+        try:
+            networks.append(ipaddress.ip_network(str(spec).strip(), strict=False))
+        except ValueError as error:
+            raise ValueError(f"{spec!r} is not an address or network in CIDR form, e.g. 192.168.1.0/24 ({error})") from error
+    return tuple(networks)

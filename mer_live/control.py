@@ -20,15 +20,34 @@ types or counts, out-of-range or non-finite values -- is logged (rate-limited) a
 A packet is applied all or nothing: every message in it is checked first, and if one is bad the
 whole packet is dropped, so a bundle like ``[P/smoothing 2, P/rate 999]`` never leaves the
 worker half-configured. Each accepted setting is handed to the target in one thread-safe call.
+
+Hardening, since anyone who can reach the port (and spoof a sender address) can send to it:
+
+* every argument must fill exactly the bytes its type tag says (python-osc pads a truncated
+  argument, so ``/mer/rate ,f`` with 3 bytes of float would otherwise be read as a number);
+* a bundle may hold at most ``MAX_BUNDLE_MESSAGES`` messages (counting nested ones), else it is
+  rejected whole;
+* a packet gets at most one ``query`` reply, however many queries it holds;
+* replies to other machines (``pong``, the ``query`` bundle) are limited per peer address,
+  ``REPLY_BURST`` at once and ``REPLIES_PER_S`` after that, and to ``MAX_REPLIES_PER_S`` in all, so
+  the port cannot be used to amplify traffic toward a spoofed address. Loopback peers are not
+  limited: a loopback source address cannot be spoofed from another machine (Linux drops such
+  packets), and local tools may ping as often as they like;
+* accepted changes are logged at most ``LOG_BURST`` times per ``LOG_WINDOW_S`` (then summarised);
+* only peers in ``allow`` are obeyed (default: loopback only), which matters when the port is bound
+  to a wider address such as ``0.0.0.0``; other peers are ignored, counted and logged (rate-limited).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import re
 import socket
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol, Union
 
@@ -38,7 +57,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 from pythonosc.parsing import osc_types
 
-from .addresses import check_prefix
+from .addresses import check_prefix, parse_networks
 from .rate_limit import RateLimitedLog
 from .settings import DEFAULT_PREFIX, ConfigError, check_value
 
@@ -63,6 +82,50 @@ _BUNDLE_HEADER = b"#bundle\x00"
 _TIMETAG_BYTES = 8
 _SIZE_BYTES = 4
 MAX_BUNDLE_DEPTH = 8  # bundles nested deeper than this are refused (python-osc recurses per level)
+MAX_BUNDLE_MESSAGES = 32  # more messages than this in one datagram: rejected whole
+REPLY_BURST = 20  # replies another machine may get at once ...
+REPLIES_PER_S = 10.0  # ... and per second after that
+MAX_REPLIES_PER_S = 100.0  # all other machines together (spoofed senders may come from many addresses)
+MAX_TRACKED_PEERS = 1024  # reply budgets kept for this many peers (the least recent are forgotten)
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+_ARGUMENT_BYTES = {"i": 4, "f": 4, "r": 4, "m": 4, "c": 4, "h": 8, "d": 8, "t": 8}
+_NO_DATA_TAGS = frozenset("TFNI[]")
+_OSC_ALIGN = 4
+
+
+def is_loopback(*, host: str) -> bool:
+    """Whether the bind address ``host`` is reachable from this machine only."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class _ReplyBudget:
+    """Token buckets: ``REPLY_BURST`` / ``REPLIES_PER_S`` per peer host, ``MAX_REPLIES_PER_S`` in all."""
+
+    def __init__(self, *, clock=time.monotonic) -> None:
+        self._clock = clock
+        self._peers: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._total = (MAX_REPLIES_PER_S, clock())
+
+    @staticmethod
+    def _refill(*, state: tuple[float, float], rate: float, cap: float, now: float) -> float:
+        tokens, then = state
+        return min(cap, tokens + (now - then) * rate)
+
+    def take(self, *, peer: str) -> bool:
+        now = self._clock()
+        total = self._refill(state=self._total, rate=MAX_REPLIES_PER_S, cap=MAX_REPLIES_PER_S, now=now)
+        own = self._refill(state=self._peers.pop(peer, (REPLY_BURST, now)), rate=REPLIES_PER_S, cap=REPLY_BURST, now=now)
+        allowed = total >= 1.0 and own >= 1.0
+        if allowed:
+            total, own = total - 1.0, own - 1.0
+        self._total = (total, now)
+        self._peers[peer] = (own, now)
+        while len(self._peers) > MAX_TRACKED_PEERS:
+            self._peers.popitem(last=False)
+        return allowed
 
 
 class ControlTarget(Protocol):
@@ -142,6 +205,45 @@ def _type_tags(*, message: OscMessage) -> str:
 
 class CommandError(ValueError):
     """A control message that is well-formed OSC but not an acceptable command."""
+
+
+def _padded_string_end(*, data: bytes, index: int) -> int:
+    """Where the NUL-terminated, 4-byte-padded OSC string at ``index`` ends; CommandError if it does not."""
+    end = data.find(b"\x00", index)
+    if end < 0:
+        raise CommandError("an OSC string is not terminated")
+    return (end // _OSC_ALIGN + 1) * _OSC_ALIGN
+
+
+def _check_argument_sizes(*, message: OscMessage) -> None:
+    """Every argument must fill exactly the bytes its type tag says, and the message must end there."""
+    data = message.dgram
+    index = _padded_string_end(data=data, index=0)  # the address
+    if index >= len(data):
+        if index > len(data):
+            raise CommandError("truncated address")
+        return  # no type tag string: no arguments
+    tags_end = _padded_string_end(data=data, index=index)
+    tags = data[index + 1 : data.find(b"\x00", index)].decode("ascii", errors="replace")
+    index = tags_end
+    for tag in tags:
+        if tag in _NO_DATA_TAGS:
+            continue
+        if tag in _ARGUMENT_BYTES:
+            index += _ARGUMENT_BYTES[tag]
+        elif tag == "s" or tag == "S":
+            index = _padded_string_end(data=data, index=index) if index < len(data) else index + _OSC_ALIGN
+        elif tag == "b":
+            if index + _SIZE_BYTES > len(data):
+                raise CommandError("truncated blob size")
+            size = int.from_bytes(data[index : index + _SIZE_BYTES], "big", signed=True)
+            if size < 0:
+                raise CommandError("negative blob size")
+            index += _SIZE_BYTES + -(-size // _OSC_ALIGN) * _OSC_ALIGN
+        if index > len(data):
+            raise CommandError(f"argument {tag!r} is truncated (the message ends {index - len(data)} byte(s) early)")
+    if index != len(data) or len(data) % _OSC_ALIGN:
+        raise CommandError(f"{len(data) - index} byte(s) beyond the arguments' type tags")
 
 
 @dataclass(frozen=True)
@@ -226,17 +328,35 @@ class ControlServer:
     """Serves the control port for ``target`` on ``host:port`` (UDP, OSC)."""
 
     def __init__(
-        self, *, host: str, port: int, target: ControlTarget, prefix: str = DEFAULT_PREFIX
+        self,
+        *,
+        host: str,
+        port: int,
+        target: ControlTarget,
+        prefix: str = DEFAULT_PREFIX,
+        allow: list[str] | None = None,
     ) -> None:
         """Binds the UDP socket immediately (raises OSError if it cannot).
 
         ``host``: address to bind; use loopback (the default elsewhere) unless the port must be
         reachable from other machines. ``port``: 0 picks a free port (see :attr:`port`).
-        ``prefix``: the OSC address prefix, e.g. ``/mer``.
+        ``prefix``: the OSC address prefix, e.g. ``/mer``. ``allow``: the peers obeyed, as addresses
+        or CIDR networks (``["192.168.1.0/24"]``); loopback is always allowed, and None or ``[]``
+        allows loopback only. Raises ValueError for a bad prefix or network.
         """
         check_prefix(prefix=prefix)  # the same rule as for the OSC output; raises ValueError
+        self._allowed = parse_networks(specs=[*LOOPBACK_NETWORKS, *(allow or [])])
         self._target = target
         self._prefix = prefix
+        self._replies = _ReplyBudget()
+        self._changes_log = RateLimitedLog(
+            logger=LOGGER,
+            burst=LOG_BURST,
+            window_s=LOG_WINDOW_S,
+            level=logging.INFO,
+            prefix="control: ",
+            summary="{count} more accepted change(s) not logged in the last {window:.0f} s",
+        )
         self._log = RateLimitedLog(
             logger=LOGGER,
             burst=LOG_BURST,
@@ -260,6 +380,8 @@ class ControlServer:
         self._closed = False
         self.packets_handled = 0
         self.packets_rejected = 0
+        self.packets_refused = 0  # from peers outside ``allow``
+        self.replies_withheld = 0  # over the reply budget
 
     @property
     def port(self) -> int:
@@ -319,6 +441,10 @@ class ControlServer:
 
         Never raises: every problem is logged (rate-limited) and the datagram ignored.
         """
+        if not self._is_allowed(sender=sender):
+            self.packets_refused += 1
+            self._log.log(key="refused", message=f"ignored packet from {_peer(sender=sender)}: not a loopback or --control-allow address")
+            return False
         try:
             commands = self._parse(datagram=datagram)
         except CommandError as error:
@@ -326,9 +452,18 @@ class ControlServer:
             self._log.log(message=f"ignored packet from {_peer(sender=sender)}: {error}")
             return False
         self.packets_handled += 1
+        queried = False
         for command in commands:
+            if command.name == "query":
+                if queried:
+                    continue
+                queried = True
             self._apply(command=command, sender=sender)
         return True
+
+    def _is_allowed(self, *, sender: tuple) -> bool:
+        address = _sender_address(sender=sender)
+        return address is not None and any(address.version == net.version and address in net for net in self._allowed)
 
     def _parse(self, *, datagram: bytes) -> list[_Command]:
         """All commands in ``datagram``, or :class:`CommandError` if any part is unacceptable."""
@@ -345,6 +480,10 @@ class ControlServer:
             raise CommandError(f"not valid OSC ({type(error).__name__})") from error
         if not messages:
             raise CommandError("empty bundle")
+        if len(messages) > MAX_BUNDLE_MESSAGES:
+            raise CommandError(f"a bundle of {len(messages)} messages; at most {MAX_BUNDLE_MESSAGES} are accepted")
+        for message in messages:
+            _check_argument_sizes(message=message)
         unknown = set(tags) - KNOWN_TYPE_TAGS
         if unknown:
             raise CommandError(f"unsupported OSC type tag(s) {''.join(sorted(unknown))!r}")
@@ -363,16 +502,16 @@ class ControlServer:
                 self._reply(datagram=self._message(name="pong", args=command.ping_id), sender=sender)
             elif command.name == "smoothing":
                 self._target.set_smoothing(seconds=float(command.value))
-                LOGGER.info("control: smoothing set to %g s", command.value)
+                self._changes_log.log(key="change", message=f"smoothing set to {command.value:g} s")
             elif command.name == "rate":
                 self._target.set_rate(rate=float(command.value))
-                LOGGER.info("control: rate set to %g updates/s", command.value)
+                self._changes_log.log(key="change", message=f"rate set to {command.value:g} updates/s")
             elif command.name == "reset":
                 self._target.reset_smoothing()
-                LOGGER.info("control: smoothing state cleared")
+                self._changes_log.log(key="change", message="smoothing state cleared")
             elif command.name == "mute":
                 self._target.set_muted(muted=bool(command.value))
-                LOGGER.info("control: %s", "muted" if command.value else "unmuted")
+                self._changes_log.log(key="change", message="muted" if command.value else "unmuted")
             elif command.name == "query":
                 self._reply(datagram=self._config_bundle(), sender=sender)
         # The target belongs to the daemon; whatever it raises is reported, never fatal here.
@@ -396,10 +535,29 @@ class ControlServer:
         return bundle.build().dgram
 
     def _reply(self, *, datagram: bytes, sender: tuple) -> None:
+        if not _from_loopback(sender=sender) and not self._replies.take(peer=str(sender[0])):
+            self.replies_withheld += 1
+            self._log.log(key="budget", message=f"replies to {sender[0]} withheld: more than {REPLIES_PER_S:g} per second")
+            return
         try:
             self._socket.sendto(datagram, sender)
         except OSError as error:
             self._log.log(message=f"reply to {_peer(sender=sender)} failed: {error}")
+
+
+def _sender_address(*, sender: tuple) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(str(sender[0]).split("%", 1)[0])
+    except (ValueError, IndexError):
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _from_loopback(*, sender: tuple) -> bool:
+    address = _sender_address(sender=sender)
+    return address is not None and address.is_loopback
 
 
 def _peer(*, sender: tuple) -> str:

@@ -33,7 +33,7 @@ import math
 import signal
 import sys
 import threading
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -42,9 +42,10 @@ from .addresses import parse_host_port, parse_host_port_or_zero
 from .command import ArgumentParser, run_command
 from .exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
 from .model import EmotionModel, ModelError, check_joint_layer
+from .output import NonBlockingWriter, Output
 from .readout import Readout
 from .settings import CHANNEL_MIX, Settings
-from .sinks import CsvHeaderError, CsvSink, OscSink
+from .sinks import CsvPathError, CsvSink, OscSink
 from .source import CaptureSource, FileSource, SourceError, demo_source, list_devices
 from .worker import STOP_TIMEOUT_S, Worker
 
@@ -76,8 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_STDERR: NonBlockingWriter | None = None  # the log's and the readout's stderr, for one run()
+
+
+def _stderr() -> TextIO:
+    return _STDERR if _STDERR is not None else sys.stderr
+
+
 def _setup_logging(*, quiet: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    global _STDERR
+    _STDERR = NonBlockingWriter(stream=sys.stderr)  # a stderr nobody reads must not block who logs
+    handler = logging.StreamHandler(_STDERR)
     handler.setFormatter(logging.Formatter("mer-live: %(message)s"))
     LOG.handlers[:] = [handler]
     LOG.propagate = False
@@ -142,18 +152,28 @@ def _make_source(*, settings: Settings):
 def _make_control(*, settings: Settings, worker: Worker):
     if not settings.control.enabled:
         return None
-    from .control import ControlServer
+    from .control import ControlServer, is_loopback
 
     spec = settings.control.listen
+    allow = list(settings.control.allow)
     host, port = parse_host_port_or_zero(spec=spec)
     try:
-        server = ControlServer(host=host, port=port, target=worker, prefix=settings.osc.prefix)
+        server = ControlServer(host=host, port=port, target=worker, prefix=settings.osc.prefix, allow=allow)
     except OSError as error:
         raise UsageError(
             f"control port {spec}: cannot listen ({error.strerror or error}); "
             "pass --control HOST:PORT with a free port, or --no-control"
         ) from error
-    LOG.info("control port listening on %s:%d", host, server.port)
+    bound = f"[{host}]:{server.port}" if ":" in host else f"{host}:{server.port}"
+    # always shown, even with -q: with port 0 this is the only way to learn the port
+    _stderr().write(f"mer-live: control port listening on {bound}\n")
+    if not is_loopback(host=host):
+        LOG.warning(
+            "warning: the control port %s is reachable from other machines; it obeys loopback and %s only "
+            "(widen with --control-allow CIDR)",
+            bound,
+            ", ".join(allow) if allow else "no other address",
+        )
     return server
 
 
@@ -173,7 +193,22 @@ def run(args: argparse.Namespace, *, argv: list[str]) -> int:
         raise UsageError(str(error)) from error
     check_applicable(settings=settings, cli=cli)
     _setup_logging(quiet=settings.log.quiet)
+    try:
+        return _run_logged(settings=settings, argv=argv)
+    finally:
+        _close_stderr()
 
+
+def _close_stderr() -> None:
+    """Write out what the log queued (unless stderr is stuck: then it is left) and stop its thread."""
+    global _STDERR
+    if _STDERR is not None:
+        _STDERR.close()
+        _STDERR = None
+
+
+def _run_logged(*, settings: Settings, argv: list[str]) -> int:
+    """The pipeline, under the stop signals; restarts in place when the input device vanished."""
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:  # noqa: ARG001 (signal's signature)
@@ -215,8 +250,8 @@ def _restart_in_place(*, argv: list[str], stop: threading.Event) -> int:
         os.environ.pop(RESUME_ENV, None)
         return EXIT_OK
     LOG.warning("restarting in place to wait for the input device")
-    for handler in LOG.handlers:
-        handler.flush()
+    if _STDERR is not None:
+        _STDERR.drain()
     sys.stdout.flush()
     try:
         os.execv(sys.executable, [sys.executable, "-m", "mer_live", *argv])
@@ -232,17 +267,18 @@ def _make_sinks(*, settings: Settings, closers: list) -> list:
     so that a later startup error leaks no socket or file."""
     sinks: list = []
     if settings.osc.enabled:
-        targets = [parse_host_port(spec=t) for t in settings.osc.targets]
-        sinks.append(OscSink(targets=targets, prefix=settings.osc.prefix, fmt=settings.osc.format))
-        closers.append(sinks[-1].close)
+        for target in settings.osc.targets:  # one sink (one lane) per target: none waits for another
+            host_port = parse_host_port(spec=target)
+            sinks.append(OscSink(targets=[host_port], prefix=settings.osc.prefix, fmt=settings.osc.format))
+            closers.append(sinks[-1].close)
     if settings.csv.path:
         try:
             sinks.append(CsvSink(path=settings.csv.path))
-        except CsvHeaderError as error:
+        except CsvPathError as error:
             raise UsageError(str(error)) from error
         closers.append(sinks[-1].close)
     if not settings.log.quiet:
-        sinks.append(Readout())
+        sinks.append(Readout(stream=_stderr()))
         closers.append(sinks[-1].close)
     return sinks
 
@@ -261,17 +297,20 @@ def _run_pipeline(*, settings: Settings, stop: threading.Event, closers: list) -
         raise UsageError(str(error)) from error
     closers.append(source.close)
     sinks = _make_sinks(settings=settings, closers=closers)  # only once the model and the input are good
+    for sink in sinks:  # from here on the output stage closes them, each on its own thread
+        closers.remove(sink.close)
+    output = Output(sinks=sinks)
+    closers.append(output.close)
     worker = Worker(
         source=source,
         model=model,
-        sinks=sinks,
+        sinks=[output],
         rate=analysis.rate,
         smoothing_s=analysis.smoothing,
         silence_dbfs=analysis.silence_dbfs,
         duration_s=settings.input.duration,
     )
-    for sink in sinks:  # from here on the worker closes them (and only once its thread has ended)
-        closers.remove(sink.close)
+    closers.remove(output.close)  # from here on the worker closes it (and only once its thread has ended)
     closers.append(worker.close)
     model_close = closers.index(model.close)  # a thread that never stopped may still be in the model
     closers[model_close] = lambda: None if worker.alive else model.close()

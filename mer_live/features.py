@@ -25,6 +25,8 @@ Arrays are time-major: a spectrogram is ``(num_frames, num_bands)``.
 from __future__ import annotations
 
 import math
+import os
+import stat
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -388,6 +390,22 @@ def decode_error_reason(*, error: Exception) -> str:
     return text.splitlines()[-1] if text else type(error).__name__
 
 
+def file_problem(*, path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as an audio file before any decoding, in a few words ("no such
+    file", "file name too long", "empty file", ...), or None when it is a non-empty regular file."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as error:  # ENAMETOOLONG, EACCES, ELOOP, ...
+        return (error.strerror or type(error).__name__).lower()
+    if not stat.S_ISREG(status.st_mode):
+        return "not a regular file"
+    if status.st_size == 0:
+        return "empty file (0 bytes)"
+    return None
+
+
 def load_audio(*, path: str | Path) -> np.ndarray:
     """Read any file soundfile can decode (wav, flac, ogg, mp3), mix to mono, resample to 22,050 Hz.
 
@@ -396,8 +414,9 @@ def load_audio(*, path: str | Path) -> np.ndarray:
     import soundfile
 
     path = Path(path)
-    if not path.is_file():
-        raise AudioFileError(f"{path}: no such file")
+    problem = file_problem(path=path)
+    if problem:
+        raise AudioFileError(f"{path}: {problem}")
     try:
         audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except decode_errors() as error:

@@ -28,6 +28,8 @@ class Reading:
     ``bias + contributions.sum(axis=1) == emotion_unclipped``. All None until the model has produced a
     first reading. ``window`` ``(NUM_FRAMES, NUM_BANDS)`` is the model input of this update (kept for
     checks; sinks ignore it), and ``frames_total`` the number of spectrogram frames computed so far. ``is_update`` is False for a status-only heartbeat.
+    ``dropped``: updates the outputs could not deliver so far, summed over them (set by
+    :class:`~mer_live.output.Output`).
     """
 
     stream_time_s: float
@@ -47,6 +49,7 @@ class Reading:
     bias: np.ndarray | None = None
     window: np.ndarray | None = field(default=None, repr=False)
     frames_total: int = 0
+    dropped: int = 0
 
     @property
     def has_values(self) -> bool:

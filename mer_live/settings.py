@@ -25,14 +25,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-from .addresses import check_prefix, parse_host_port, parse_host_port_or_zero
+from .addresses import check_prefix, parse_host_port, parse_host_port_or_zero, parse_networks
 
 SMOOTHING_RANGE_S = (0.0, 60.0)
 RATE_RANGE_HZ = (0.5, 30.0)
 SILENCE_RANGE_DBFS = (-120.0, 0.0)
 THREADS_RANGE = (1, 64)
 CHANNEL_MIX = -1  # input.channel: mix the first inputs to mono
-MAX_SAMPLERATE = 768000
+SAMPLERATE_RANGE_HZ = (8000, 384000)  # capture rates and file rates accepted
+MAX_DURATION_S = 1e7  # --duration: about 115 days (longer overflows the frame arithmetic)
 DEFAULT_PREFIX = "/mer"
 OSC_FORMAT_BUNDLE = "bundle"
 OSC_FORMAT_MESSAGES = "messages"
@@ -80,6 +81,12 @@ def setting(
     return field(default=default, metadata=metadata)
 
 
+def _samplerate_ok(value: int) -> None:
+    low, high = SAMPLERATE_RANGE_HZ
+    if value != 0 and not low <= value <= high:
+        raise ValueError(f"{value} Hz; use 0 (the device's own rate) or {low} to {high} Hz")
+
+
 @dataclass(frozen=True)
 class InputSettings:
     """``[input]``: where the audio comes from."""
@@ -93,15 +100,15 @@ class InputSettings:
         bounds=(CHANNEL_MIX, math.inf), hint="use a 0-based channel number, or -1 for a mono mix",
     )
     samplerate: int = setting(
-        0, help="capture rate", flag="--samplerate", metavar="HZ", default_help="the device's own",
-        bounds=(0, MAX_SAMPLERATE), hint="use 0 (the device's rate) or a rate in Hz",
+        0, help="capture rate, 8000 to 384000", flag="--samplerate", metavar="HZ", default_help="the device's own",
+        check=_samplerate_ok,
     )
     file: str = setting("", help="analyse an audio file, paced in real time", flag="--input", metavar="FILE", default_help="none")
     fast: bool = setting(False, help="with --input/--demo: run as fast as possible", flag="--fast")
     demo: bool = setting(False, help="play the built-in synthesised demo piece", flag="--demo")
     duration: float = setting(
         0.0, help="stop after S seconds of audio; 0 = no limit", flag="--duration", metavar="S",
-        bounds=(0.0, math.inf), hint="use seconds >= 0 (0 = no limit)",
+        bounds=(0.0, MAX_DURATION_S), hint=f"use seconds from 0 (no limit) to {MAX_DURATION_S:.0f}",
     )
 
 
@@ -156,6 +163,10 @@ def _listen_ok(value: str) -> None:
     parse_host_port_or_zero(spec=value)
 
 
+def _network_ok(value: str) -> None:
+    parse_networks(specs=[value])
+
+
 @dataclass(frozen=True)
 class ControlSettings:
     """``[control]``: the OSC control port."""
@@ -164,6 +175,10 @@ class ControlSettings:
     listen: str = setting(
         "127.0.0.1:9001", help="control port; turns it on even if --config turns it off", flag="--control",
         metavar="HOST:PORT", check=_listen_ok, enables=True,
+    )
+    allow: tuple[str, ...] = setting(
+        (), help="also obey the control port from this address or network (CIDR, e.g. 192.168.1.0/24), repeatable",
+        flag="--control-allow", metavar="CIDR", append=True, check=_network_ok, default_help="loopback only",
     )
 
 

@@ -33,11 +33,12 @@ import numpy as np
 from . import features
 from .rate_limit import RateLimitedLog
 from .ring_buffer import RingBuffer
+from .settings import SAMPLERATE_RANGE_HZ
 
 LOG = logging.getLogger("mer_live")
 
 RING_SECONDS = 10.0
-MAX_MIX_CHANNELS = 2  # the default mono mix uses at most the first two inputs
+MAX_MIX_CHANNELS = 2  # a sound card's mono mix uses at most its first two inputs (a file's uses all)
 FEED_BLOCK_FRAMES = 1024
 FAST_WAIT_S = 0.002
 CLOSE_TIMEOUT_S = 2.0
@@ -249,6 +250,12 @@ class CaptureSource:
         self.channel = channel
         self.channels = channel + 1 if channel is not None else min(available, MAX_MIX_CHANNELS)
         self.samplerate = float(samplerate) if samplerate else float(self.device["default_samplerate"])
+        low, high = SAMPLERATE_RANGE_HZ
+        if not low <= self.samplerate <= high:
+            raise SourceError(
+                f"device {self.device['name']!r} runs at {self.samplerate:g} Hz, outside {low} to {high} Hz; "
+                "pass --samplerate with a rate it supports in that range"
+            )
         sd = _sounddevice()
         try:
             sd.check_input_settings(device=self.device["index"], channels=self.channels, samplerate=self.samplerate, dtype="float32")
@@ -472,8 +479,10 @@ class FileSource(_Feeder):
         import soundfile
 
         self.path = Path(path)
-        if not self.path.is_file():
-            raise SourceError(f"--input {self.path}: no such file; check the path")
+        problem = features.file_problem(path=self.path)
+        if problem:
+            fix = "give a file with sound in it" if problem.startswith("empty") else "check the path"
+            raise SourceError(f"--input {self.path}: {problem}; {fix}")
         try:
             self._file = soundfile.SoundFile(str(self.path))
         except features.decode_errors() as error:
@@ -482,6 +491,13 @@ class FileSource(_Feeder):
         if self._file.samplerate <= 0 or self._file.channels <= 0 or self._file.frames == 0:
             self._file.close()
             raise SourceError(f"--input {self.path}: the file holds no audio; give a file with sound in it")
+        low, high = SAMPLERATE_RANGE_HZ
+        if not low <= self._file.samplerate <= high:
+            rate = self._file.samplerate
+            self._file.close()
+            raise SourceError(
+                f"--input {self.path}: sample rate {rate} Hz is outside {low} to {high} Hz; resample the file"
+            )
         channels = self._file.channels
         if channel is not None and not 0 <= channel < channels:
             self._file.close()

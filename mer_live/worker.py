@@ -206,8 +206,9 @@ class Worker:
         if not np.all(np.isfinite(mono)):
             mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
         mono = np.clip(mono, -MAX_ABS_SAMPLE, MAX_ABS_SAMPLE)
-        if len(mono):
-            self._level = level_dbfs(samples=mono)  # an empty read (end of file) keeps the last level
+        if len(mono):  # an empty read (end of file) keeps the last level
+            # AC level: a constant offset (DC) is no sound and must not open the silence gate
+            self._level = level_dbfs(samples=mono - np.mean(mono, dtype=np.float64))
         if self._resampler is not None:
             mono = self._resampler.resample_chunk(mono, last=last)
         new = self._frames.process(samples=mono)
@@ -301,9 +302,8 @@ class Worker:
                     continue
                 if finished:
                     started = time.perf_counter()
-                    before = self._frames.frames_emitted
                     self._advance(num_frames=available, last=True)
-                    if self._frames.frames_emitted > before or available > 0:
+                    if available > 0 or self._updates == 0:  # a file ending on an update: no second row at that time
                         self._update(started=started)
                     break
                 now = time.monotonic()

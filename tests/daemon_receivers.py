@@ -197,9 +197,9 @@ def check_osc_run(*, messages: list[Message], prefix: str, typed: bool = True) -
     for group in groups:
         status = group[0]
         if typed:
-            assert status.types == "sfii", status
-        state, level, overflows, count = status.args
-        assert state in STATES and -120.0 <= level <= 0.0 and overflows >= 0 and count >= last_count
+            assert status.types == "sfiii", status
+        state, level, overflows, count, dropped = status.args
+        assert state in STATES and -120.0 <= level <= 0.0 and overflows >= 0 and count >= last_count and dropped >= 0
         last_count = count
         if len(group) == 1:
             continue
