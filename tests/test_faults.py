@@ -617,7 +617,7 @@ def test_a_wide_control_bind_warns(capsys: pytest.CaptureFixture) -> None:
 @pytest.mark.parametrize("spec", ["not-a-network", "10.0.0.0/33", ""])
 def test_a_bad_control_allow_is_a_one_line_error(capsys: pytest.CaptureFixture, spec: str) -> None:
     code = daemon.main(["--demo", "--fast", "--duration", "0.5", "--no-osc", "--control-allow", spec, "-q"])
-    _one_line_error(capsys, code, "--control-allow")
+    _one_line_error(capsys, code, "control.allow")
 
 
 # ---------------------------------------------------------------------------------- low 7-15
