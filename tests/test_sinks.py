@@ -325,3 +325,72 @@ def test_csv_fifo_with_a_reader_gets_the_header_and_rows(tmp_path: Path) -> None
     data = os.read(reader, 65536).decode()
     os.close(reader)
     assert data.startswith(sinks.CSV_HEADER) and data.count("\n") == 2
+
+
+F_SETPIPE_SZ = 1031  # fcntl (Linux): set a pipe's buffer size
+
+
+def test_csv_fifo_whose_reader_stops_drops_whole_rows_without_blocking(tmp_path: Path) -> None:
+    import fcntl
+    import time
+
+    fifo = tmp_path / "rows.csv"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    fcntl.fcntl(reader, F_SETPIPE_SZ, 4096)  # one page: full after ~20 rows
+    sink = CsvSink(path=fifo)
+    started = time.monotonic()
+    for _ in range(200):
+        sink.process(reading=_reading())
+    assert time.monotonic() - started < 2.0
+    assert sink.delivered + sink.dropped == 200 and sink.dropped > 150
+    data = os.read(reader, 65536).decode()
+    os.close(reader)
+    sink.close()
+    lines = data.splitlines(keepends=True)
+    assert lines[0] == sinks.CSV_HEADER and len(lines) == 1 + sink.delivered
+    assert all(line.endswith("\n") and line.count(",") == len(sinks.CSV_COLUMNS) - 1 for line in lines)
+
+
+def test_csv_fifo_lets_go_of_a_gone_reader_and_serves_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setattr(sinks, "FIFO_REOPEN_RETRY_S", 0.0)
+    fifo = tmp_path / "rows.csv"
+    os.mkfifo(fifo)
+    first = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    sink = CsvSink(path=fifo)
+    sink.process(reading=_reading())
+    assert os.read(first, 65536).decode().count("\n") == 2  # header and a row
+    os.close(first)
+    sink.process(reading=_reading())  # EPIPE: dropped, and the pipe is let go
+    assert sink.dropped == 1
+    second = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    time.sleep(0.01)
+    sink.process(reading=_reading())
+    data = os.read(second, 65536).decode()
+    os.close(second)
+    sink.close()
+    assert data.startswith(sinks.CSV_HEADER) and data.count("\n") == 2 and sink.delivered == 2
+
+
+def test_a_host_name_is_looked_up_in_the_background_and_then_served() -> None:
+    import time
+
+    family, kind, _, _, address = socket.getaddrinfo("localhost", 0, type=socket.SOCK_DGRAM)[0]
+    receiver = socket.socket(family, kind)
+    receiver.bind(address)  # where the sink's own lookup of "localhost" will send
+    sink = OscSink(targets=[("localhost", receiver.getsockname()[1])])
+    deadline = time.monotonic() + 10.0
+    receiver.settimeout(0.05)
+    got = None
+    while got is None and time.monotonic() < deadline:
+        sink.process(reading=_reading())
+        try:
+            got = receiver.recv(65536)
+        except socket.timeout:
+            pass
+    assert got is not None and OscBundle(got).num_contents == len(_expected_addresses("/mer"))
+    assert sink.delivered >= 1
+    sink.close()
+    receiver.close()
