@@ -34,11 +34,11 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def _run(args, *, argv: list[str]) -> int:
+def _run(args) -> int:
     if args.command is None:
         from . import daemon
 
-        return daemon.run(args, argv=argv)
+        return daemon.run(args)
     try:
         daemon_options = bool(args.config or args.list_devices or config.given_on_command_line(args=args))
     except config.ConfigError as error:
@@ -50,8 +50,7 @@ def _run(args, *, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``mer-live`` with ``argv`` (default: the process's arguments); returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return run_command(parser=build_parser(), run=lambda args: _run(args, argv=argv), argv=argv)
+    return run_command(parser=build_parser(), run=_run, argv=list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -8,13 +8,14 @@ Every startup problem is one line on stderr naming the problem and the fix, and 
 SIGINT/SIGTERM stop the stream, flush the sinks, send a final status and exit 0. The end of an input
 file or ``--duration`` ends the run the same way.
 
-When the sound card vanishes (unplugged, the JACK server died), the daemon shuts the pipeline down as
-for a stop (flushing the sinks, final ``no-input`` status) and restarts itself in place (``exec``,
-same process id, same arguments) with the device in ``RESUME_ENV``; the new process sends ``no-input``
-heartbeats while it waits for that device, looking for it every ``RECONNECT_INTERVAL_S``, and then
-warms up again from fresh audio. A restart is needed because PortAudio cannot let go of a dead JACK
-stream (closing it, or terminating PortAudio to rescan devices, blocks for minutes). SIGINT/SIGTERM
-stay blocked across the ``exec`` and are handled as soon as the new process is listening for them.
+When the sound card vanishes (unplugged, the JACK server died), the daemon keeps running: the
+capture (:class:`~mer_live.source.CaptureSource`, its stream in a child process) sends ``no-input``
+heartbeats, looks for the same device every ``RECONNECT_INTERVAL_S`` and carries on when it is back,
+in the same process, with the same sockets, counters and control port; the analysis warms up again
+from the fresh audio.
+
+:class:`Pipeline` holds the running parts; one :class:`contextlib.ExitStack` closes whatever was built
+if startup fails, and :meth:`Pipeline.run` shuts down in order and returns an explicit :class:`Outcome`.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
-import json
+import contextlib
 import logging
 import math
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import numpy as np
@@ -46,15 +48,14 @@ from .output import NonBlockingWriter, Output
 from .readout import Readout
 from .settings import CHANNEL_MIX, Settings
 from .sinks import CsvPathError, CsvSink, OscSink
-from .source import CaptureSource, FileSource, SourceError, demo_source, list_devices
+from .devices import SourceError, list_devices
+from .source import CaptureSource, FileSource, demo_source
 from .worker import STOP_TIMEOUT_S, Worker
 
 LOG = logging.getLogger("mer_live")
 
 WAIT_S = 0.1
 MS_PER_S = 1000.0
-RESTART = -1  # _run_pipeline's answer when the input device vanished: restart in place
-RESUME_ENV = "MER_LIVE_RESUME"  # JSON CaptureSource.resume_hint() handed to the restarted process
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -124,29 +125,14 @@ def check_applicable(*, settings: Settings, cli: dict[str, dict[str, Any]]) -> N
         raise UsageError(f"{name} only applies to --input FILE or --demo; a sound card always runs in real time: drop {name}")
 
 
-def _resume_hint() -> dict | None:
-    """The device a restarted process must wait for (see :data:`RESUME_ENV`), taken out of the
-    environment so that nothing started later inherits it."""
-    text = os.environ.pop(RESUME_ENV, "")
-    if not text:
-        return None
-    try:
-        hint = json.loads(text)
-        return {key: hint[key] for key in ("name", "hostapi", "channels", "samplerate")}
-    except (ValueError, TypeError, KeyError):
-        LOG.warning("ignoring a malformed %s", RESUME_ENV)
-        return None
-
-
 def _make_source(*, settings: Settings):
     inputs = settings.input
     channel = None if inputs.channel == CHANNEL_MIX else inputs.channel
-    resume = _resume_hint()
     if inputs.demo:
         return demo_source(fast=inputs.fast)
     if inputs.file:
         return FileSource(path=inputs.file, channel=channel, fast=inputs.fast)
-    return CaptureSource(device=inputs.device, channel=channel, samplerate=inputs.samplerate, resume=resume)
+    return CaptureSource(device=inputs.device, channel=channel, samplerate=inputs.samplerate)
 
 
 def _make_control(*, settings: Settings, worker: Worker):
@@ -177,9 +163,8 @@ def _make_control(*, settings: Settings, worker: Worker):
     return server
 
 
-def run(args: argparse.Namespace, *, argv: list[str]) -> int:
-    """The daemon with the parsed ``args`` (``argv``: the same arguments, for a restart in place);
-    raises :class:`UsageError` for startup problems."""
+def run(args: argparse.Namespace) -> int:
+    """The daemon with the parsed ``args``; returns the exit status, raises :class:`UsageError` for startup problems."""
     if args.list_devices:
         try:
             print(list_devices())
@@ -194,7 +179,7 @@ def run(args: argparse.Namespace, *, argv: list[str]) -> int:
     check_applicable(settings=settings, cli=cli)
     _setup_logging(quiet=settings.log.quiet)
     try:
-        return _run_logged(settings=settings, argv=argv)
+        return _run_logged(settings=settings)
     finally:
         _close_stderr()
 
@@ -207,170 +192,171 @@ def _close_stderr() -> None:
         _STDERR = None
 
 
-def _run_logged(*, settings: Settings, argv: list[str]) -> int:
-    """The pipeline, under the stop signals; restarts in place when the input device vanished."""
+def _run_logged(*, settings: Settings) -> int:
+    """The pipeline, under the stop signals."""
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:  # noqa: ARG001 (signal's signature)
         stop.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in STOP_SIGNALS}
-    if threading.current_thread() is threading.main_thread():
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by a restart in place, see below
-    closers: list = []
-    code = EXIT_FAILURE
     try:
-        code = _run_pipeline(settings=settings, stop=stop, closers=closers)
-    except SourceError as error:
-        raise UsageError(str(error)) from error
-    finally:
-        for close in reversed(closers):
-            close()
-        if code != RESTART:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-    if code != RESTART:
-        return code
-    try:
-        return _restart_in_place(argv=argv, stop=stop)
+        with Pipeline(settings=settings) as pipeline:
+            outcome = pipeline.run(stop=stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    return outcome.code
 
 
-def _restart_in_place(*, argv: list[str], stop: threading.Event) -> int:
-    """``exec`` the daemon again with the same arguments (the pipeline is already shut down and
-    ``RESUME_ENV`` is set). Returns only if a stop signal came first, or if ``exec`` failed.
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended: the exit status and why."""
 
-    SIGINT/SIGTERM are blocked first (the mask survives ``exec``; other threads, which could take a
-    signal with the default action, do not), so a signal sent meanwhile waits for the new process."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    if stop.is_set():
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-        os.environ.pop(RESUME_ENV, None)
-        return EXIT_OK
-    LOG.warning("restarting in place to wait for the input device")
-    if _STDERR is not None:
-        _STDERR.drain()
-    sys.stdout.flush()
-    try:
-        os.execv(sys.executable, [sys.executable, "-m", "mer_live", *argv])
-    except OSError as error:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-        LOG.error("cannot restart (%s); start mer-live again when the device is back", error)
-        return EXIT_FAILURE
-    return EXIT_FAILURE  # pragma: no cover - execv does not return
+    code: int
+    reason: str
 
 
-def _make_sinks(*, settings: Settings, closers: list) -> list:
-    """The outputs (OSC, CSV, readout); each one's ``close`` goes into ``closers`` as soon as it exists,
-    so that a later startup error leaks no socket or file."""
+FINISHED = Outcome(code=EXIT_OK, reason="stopped by a signal, or the input ended")
+INPUT_FAILED = Outcome(code=EXIT_USAGE, reason="the input stopped decoding partway")  # bad input: the user's to fix
+ANALYSIS_FAILED = Outcome(code=EXIT_FAILURE, reason="the analysis thread failed")
+STUCK = Outcome(code=EXIT_FAILURE, reason="the analysis thread did not stop")
+
+
+class Pipeline:
+    """The daemon's running parts, built from the settings: model, source, sinks, worker, control port.
+
+    Entering builds them in that order, each one's ``close`` going onto one :class:`contextlib.ExitStack`
+    as soon as it exists, so that a startup error (:class:`UsageError`) leaks no stream, socket or file.
+    :meth:`run` runs until a stop or the end of the input and shuts down in order (the stream first, then
+    the analysis thread, then a final status and the sinks); leaving closes whatever is still open.
+    """
+
+    def __init__(self, *, settings: Settings) -> None:
+        self._settings = settings
+        self._stack = contextlib.ExitStack()
+        self._worker: Worker | None = None
+        self._control = None
+
+    def __enter__(self) -> Pipeline:
+        try:
+            self._build()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def _close_model(self) -> None:
+        if self._worker is None or not self._worker.alive:  # a thread that never stopped may still be in it
+            self._model.close()
+
+    def _build(self) -> None:
+        settings, analysis = self._settings, self._settings.analysis
+        try:
+            self._model = EmotionModel(path=analysis.model or None, threads=analysis.threads)
+            self._stack.callback(self._close_model)
+            check_joint_layer(model=self._model)
+        except ModelError as error:
+            raise UsageError(str(error)) from error
+        try:
+            self._source = _make_source(settings=settings)
+        except SourceError as error:
+            raise UsageError(str(error)) from error
+        self._stack.callback(self._source.close)
+        with contextlib.ExitStack() as sinks_stack:  # only once the model and the input are good
+            sinks = _make_sinks(settings=settings, stack=sinks_stack)
+            output = Output(sinks=sinks)  # from here on the output stage closes them, each on its own thread
+            sinks_stack.pop_all()
+            sinks_stack.callback(output.close)
+            self._worker = Worker(
+                source=self._source,
+                model=self._model,
+                sinks=[output],
+                rate=analysis.rate,
+                smoothing_s=analysis.smoothing,
+                silence_dbfs=analysis.silence_dbfs,
+                duration_s=settings.input.duration,
+            )
+            sinks_stack.pop_all()  # from here on the worker closes it (and only once its thread has ended)
+        self._stack.callback(self._worker.close)
+        self._control = _make_control(settings=settings, worker=self._worker)
+        if self._control is not None:
+            self._stack.callback(self._control.close)
+            self._control.start()
+
+    def run(self, *, stop: threading.Event) -> Outcome:
+        """Start, wait for ``stop`` or the end of the input, shut down; returns the :class:`Outcome`."""
+        source, worker, analysis = self._source, self._worker, self._settings.analysis
+        try:
+            source.start()
+        except SourceError as error:
+            raise UsageError(str(error)) from error
+        worker.start()
+        LOG.info(
+            "version %s: %s at %g Hz -> %s; %g updates/s, model %s",
+            __version__,
+            _describe_source(settings=self._settings, source=source),
+            source.samplerate,
+            ", ".join(_describe_sinks(settings=self._settings)) or "no outputs",
+            analysis.rate,
+            self._model.variant,
+        )
+        while not stop.is_set() and not worker.finished.is_set():
+            stop.wait(WAIT_S)
+        return self._shut_down()
+
+    def _shut_down(self) -> Outcome:
+        source, worker = self._source, self._worker
+        source.close()  # stop the stream first
+        stopped = worker.stop()
+        if self._control is not None:
+            self._control.close()
+        if stopped:
+            worker.final_status()
+            worker.close()  # closes (flushes) the sinks
+            self._model.close()
+        else:  # sending or closing now would race the stuck thread: leave the outputs and model to the exit
+            LOG.error("the analysis thread did not stop within %.0f s; no final status sent, outputs left to the exit", STOP_TIMEOUT_S)
+        self._stack.pop_all()  # everything is closed now, or left to the exit
+        source_error = getattr(source, "error", None)
+        if source_error:
+            LOG.error("%s", source_error)
+        timings = np.asarray(worker.compute_times_s, dtype=np.float64) * MS_PER_S
+        p50, p99 = (np.percentile(timings, [50, 99]) if len(timings) else (math.nan, math.nan))
+        LOG.info(
+            "stopped: %d updates, %.1f s of audio, %d overflow(s); compute per update p50 %.1f ms, p99 %.1f ms",
+            worker.updates,
+            worker.stream_time_s,
+            source.overflows,
+            p50,
+            p99,
+        )
+        if not stopped:
+            return STUCK
+        if source_error:
+            return INPUT_FAILED
+        return ANALYSIS_FAILED if worker.error else FINISHED
+
+
+def _make_sinks(*, settings: Settings, stack: contextlib.ExitStack) -> list:
+    """The outputs (OSC, CSV, readout); each one's ``close`` goes onto ``stack`` as soon as it exists."""
     sinks: list = []
     if settings.osc.enabled:
         for target in settings.osc.targets:  # one sink (one lane) per target: none waits for another
             host_port = parse_host_port(spec=target)
-            sinks.append(OscSink(targets=[host_port], prefix=settings.osc.prefix, fmt=settings.osc.format))
-            closers.append(sinks[-1].close)
+            sink = OscSink(targets=[host_port], prefix=settings.osc.prefix, fmt=settings.osc.format)
+            sinks.append(stack.enter_context(contextlib.closing(sink)))
     if settings.csv.path:
         try:
-            sinks.append(CsvSink(path=settings.csv.path))
+            sinks.append(stack.enter_context(contextlib.closing(CsvSink(path=settings.csv.path))))
         except CsvPathError as error:
             raise UsageError(str(error)) from error
-        closers.append(sinks[-1].close)
     if not settings.log.quiet:
-        sinks.append(Readout(stream=_stderr()))
-        closers.append(sinks[-1].close)
+        sinks.append(stack.enter_context(contextlib.closing(Readout(stream=_stderr()))))
     return sinks
-
-
-def _run_pipeline(*, settings: Settings, stop: threading.Event, closers: list) -> int:
-    analysis = settings.analysis
-    try:
-        model = EmotionModel(path=analysis.model or None, threads=analysis.threads)
-        closers.append(model.close)
-        check_joint_layer(model=model)
-    except ModelError as error:
-        raise UsageError(str(error)) from error
-    try:
-        source = _make_source(settings=settings)
-    except SourceError as error:
-        raise UsageError(str(error)) from error
-    closers.append(source.close)
-    sinks = _make_sinks(settings=settings, closers=closers)  # only once the model and the input are good
-    for sink in sinks:  # from here on the output stage closes them, each on its own thread
-        closers.remove(sink.close)
-    output = Output(sinks=sinks)
-    closers.append(output.close)
-    worker = Worker(
-        source=source,
-        model=model,
-        sinks=[output],
-        rate=analysis.rate,
-        smoothing_s=analysis.smoothing,
-        silence_dbfs=analysis.silence_dbfs,
-        duration_s=settings.input.duration,
-    )
-    closers.remove(output.close)  # from here on the worker closes it (and only once its thread has ended)
-    closers.append(worker.close)
-    model_close = closers.index(model.close)  # a thread that never stopped may still be in the model
-    closers[model_close] = lambda: None if worker.alive else model.close()
-    control = _make_control(settings=settings, worker=worker)
-    if control is not None:
-        closers.append(control.close)
-        control.start()
-    try:
-        source.start()
-    except SourceError as error:
-        raise UsageError(str(error)) from error
-    worker.start()
-    LOG.info(
-        "version %s: %s at %g Hz -> %s; %g updates/s, model %s",
-        __version__,
-        _describe_source(settings=settings, source=source),
-        source.samplerate,
-        ", ".join(_describe_sinks(settings=settings)) or "no outputs",
-        analysis.rate,
-        model.variant,
-    )
-    lost = False
-    while not stop.is_set() and not worker.finished.is_set():
-        stop.wait(WAIT_S)
-        if getattr(source, "lost", False):
-            LOG.warning("the input device %r has gone; shutting down to wait for it", source.device["name"])
-            lost = True
-            break
-    source.close()  # stop the stream first
-    stopped = worker.stop()
-    if control is not None:
-        control.close()
-    if stopped:
-        worker.final_status()
-        worker.close()  # closes (flushes) the sinks
-        model.close()
-    else:  # sending or closing now would race the stuck thread: leave the outputs and model to the exit
-        LOG.error("the analysis thread did not stop within %.0f s; no final status sent, outputs left to the exit", STOP_TIMEOUT_S)
-    closers.clear()
-    source_error = getattr(source, "error", None)
-    if source_error:
-        LOG.error("%s", source_error)
-    timings = np.asarray(worker.compute_times_s, dtype=np.float64) * MS_PER_S
-    p50, p99 = (np.percentile(timings, [50, 99]) if len(timings) else (math.nan, math.nan))
-    LOG.info(
-        "stopped: %d updates, %.1f s of audio, %d overflow(s); compute per update p50 %.1f ms, p99 %.1f ms",
-        worker.updates,
-        worker.stream_time_s,
-        source.overflows,
-        p50,
-        p99,
-    )
-    if not stopped:
-        return EXIT_FAILURE
-    if lost and not worker.error:
-        os.environ[RESUME_ENV] = json.dumps(source.resume_hint())
-        return RESTART
-    if source_error:
-        return EXIT_USAGE  # bad input (a file that stops decoding partway): the user's to fix
-    return EXIT_FAILURE if worker.error else EXIT_OK
 
 
 def _describe_source(*, settings: Settings, source: object) -> str:
@@ -381,8 +367,6 @@ def _describe_source(*, settings: Settings, source: object) -> str:
     if inputs.file:
         return f"file {inputs.file}" + pace
     device = getattr(source, "device", {})
-    if device.get("index") is None:
-        return f"device {device.get('name')!r} ({device.get('hostapi_name')}; waiting for it)"
     return f"device {device.get('index')}: {device.get('name')!r}"
 
 
@@ -398,8 +382,7 @@ def _describe_sinks(*, settings: Settings) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """The daemon alone (``mer-live`` without a subcommand); returns the exit status (2 for any startup
     problem). :func:`mer_live.cli.main` is the whole command line."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return run_command(parser=build_parser(), run=lambda args: run(args, argv=argv), argv=argv)
+    return run_command(parser=build_parser(), run=run, argv=list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

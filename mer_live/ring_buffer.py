@@ -126,3 +126,67 @@ class RingBuffer:
 
     def close(self) -> None:
         self.reset()
+
+
+_COUNTERS = ("_written", "_read", "_dropped", "_overruns", "events")
+_COUNTER_DTYPE = np.int64
+_COUNTER_BYTES = len(_COUNTERS) * np.dtype(_COUNTER_DTYPE).itemsize
+
+
+def _shared_counter(index: int) -> property:
+    def get(self: SharedRingBuffer) -> int:
+        return int(self._counters[index])
+
+    def set(self: SharedRingBuffer, value: int) -> None:  # noqa: A001 - property protocol
+        self._counters[index] = value
+
+    return property(get, set)
+
+
+class SharedRingBuffer(RingBuffer):
+    """A :class:`RingBuffer` whose frames and counters live in a :class:`multiprocessing.shared_memory.SharedMemory`
+    block, so that the producer can be another process (the sound-card capture, :mod:`mer_live.capture`).
+
+    The same protocol holds across processes: each counter is one aligned 64-bit word that only one side
+    writes, and the producer publishes ``written`` only after the frames are in place (store order is kept
+    on x86-64; on weaker memory models a reader could, rarely, see a slot a moment before its samples).
+    The creator (``name=None``) owns the block and :meth:`unlink`\\s it; another process attaches by
+    :attr:`name` and only :meth:`detach`\\es.
+    """
+
+    _written = _shared_counter(0)
+    _read = _shared_counter(1)
+    _dropped = _shared_counter(2)
+    _overruns = _shared_counter(3)
+    events = _shared_counter(4)  # producer only: events it counts for the consumer (PortAudio's overflow flags)
+
+    def __init__(self, *, capacity: int, channels: int, name: str | None = None) -> None:  # noqa: D107
+        from multiprocessing import shared_memory
+
+        if capacity <= 0 or channels <= 0:
+            raise ValueError(f"capacity and channels must be positive, got {capacity} and {channels}")
+        size = _COUNTER_BYTES + capacity * channels * np.dtype(SAMPLE_DTYPE).itemsize
+        self._shm = shared_memory.SharedMemory(name=name, create=name is None, size=size)
+        self._owner = name is None
+        self._counters = np.ndarray((len(_COUNTERS),), dtype=_COUNTER_DTYPE, buffer=self._shm.buf)
+        self._buffer = np.ndarray((capacity, channels), dtype=SAMPLE_DTYPE, buffer=self._shm.buf, offset=_COUNTER_BYTES)
+        self._capacity = capacity
+        self._channels = channels
+        if self._owner:
+            self._counters[:] = 0
+
+    @property
+    def name(self) -> str:
+        """The shared block's name, for :class:`SharedRingBuffer` ``(name=...)`` in another process."""
+        return self._shm.name
+
+    def unlink(self) -> None:
+        """Owner: remove the block's name (this process's mapping stays valid until it exits)."""
+        if self._owner:
+            self._owner = False
+            self._shm.unlink()
+
+    def detach(self) -> None:
+        """Another process: unmap the block (no method may be called afterwards)."""
+        del self._counters, self._buffer
+        self._shm.close()

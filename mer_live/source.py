@@ -7,22 +7,22 @@ the worker thread reads them from there. The sound-card callback only copies int
 overflow flags: no allocation of buffers, no locks, no I/O. File and demo sources feed the ring buffer
 from a thread, paced in real time (as if played) or, with ``fast``, as fast as the worker consumes.
 
-A sound card that vanishes (unplugged, or the JACK server died) makes :attr:`CaptureSource.lost` true.
-PortAudio cannot always let go of such a stream (with JACK, closing it or terminating PortAudio
-blocks for minutes), so the daemon restarts itself in place once the stream is abandoned, and the new
-process opens the source in *resume* mode (:meth:`CaptureSource.resume_hint`): it waits for the same
-device (same name and host API, channels and rate), rescanning every ``RECONNECT_INTERVAL_S``, and
-starts capturing when it is back.
+The sound card's stream runs in a child process (:mod:`mer_live.capture`) that writes into a
+:class:`~mer_live.ring_buffer.SharedRingBuffer`. When the device vanishes (unplugged, or the JACK server
+died), :class:`CaptureSource` ends that child and starts a new one every ``RECONNECT_INTERVAL_S`` to look
+for the same device (same name and host API), and capturing carries on when it is back, in the same
+daemon process: its sockets, counters and stream time go on. :attr:`CaptureSource.generation` counts
+the connections, so that the worker starts its analysis afresh on the new audio.
 
-``sounddevice`` is imported lazily, so that tests can point ALSA or JACK at test devices first.
+``sounddevice`` is imported lazily (in the capture child, and for ``-l``), so that tests can point ALSA
+or JACK at test devices first.
 """
 
 from __future__ import annotations
 
-import atexit
-import difflib
 import logging
 import math
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,32 +31,25 @@ from typing import Protocol
 import numpy as np
 
 from . import features
+from .devices import SourceError
 from .rate_limit import RateLimitedLog
-from .ring_buffer import RingBuffer
+from .ring_buffer import RingBuffer, SharedRingBuffer
 from .settings import SAMPLERATE_RANGE_HZ
 
 LOG = logging.getLogger("mer_live")
 
 RING_SECONDS = 10.0
-MAX_MIX_CHANNELS = 2  # a sound card's mono mix uses at most its first two inputs (a file's uses all)
 FEED_BLOCK_FRAMES = 1024
 FAST_WAIT_S = 0.002
 CLOSE_TIMEOUT_S = 2.0
-CLOSE_MATCHES = 3
-CLOSE_MATCH_CUTOFF = 0.4
 RECONNECT_INTERVAL_S = 2.0  # while the input device is gone, look for it again this often
 LOST_AFTER_S = 2.0  # a started stream that delivers no frames for this long counts as lost
-RESCAN_TIMEOUT_S = 5.0  # re-initialising PortAudio (to see devices that came back) may take this long
 RECONNECT_LOG_WINDOW_S = 30.0  # "still waiting for the device" is logged at most once per window
-# sounddevice has no public way to re-scan devices or to let go of a wedged stream at exit, so the
-# code below uses these private names, but only in the versions [low, high) that the tests cover
-# (tests/test_capture_jack.py exercises them; tests/test_sounddevice_api.py checks the installed one).
-SOUNDDEVICE_PRIVATE_API_VERSIONS = ((0, 4, 6), (0, 6))
-SOUNDDEVICE_PRIVATE_NAMES = ("_initialized", "_initialize", "_terminate", "_exit_handler")
-
-
-class SourceError(RuntimeError):
-    """A source that cannot be opened; the message is one line naming the problem and the fix."""
+CHILD_ANSWER_TIMEOUT_S = 20.0  # a capture child must find its device (or fail) within this
+CHILD_STOP_TIMEOUT_S = 3.0  # then it is killed (a child stuck in a dead PortAudio backend)
+SUPERVISE_S = 0.1  # how often the capture is checked for a lost device
+# A fork server starts capture children quickly (it preloads numpy, never PortAudio); spawn where there is none.
+CHILD_START_METHOD = "forkserver" if sys.platform != "win32" else "spawn"
 
 
 class Source(Protocol):
@@ -86,258 +79,155 @@ def ring_capacity(*, samplerate: float) -> int:
     return int(math.ceil(RING_SECONDS * samplerate))
 
 
-# ------------------------------------------------------------------------------------------ devices
+class _Child:
+    """One capture child process and the daemon's end of its pipe."""
 
+    def __init__(self, *, context, request: dict, stop: threading.Event) -> None:
+        from . import capture
 
-def _sounddevice():
-    import sounddevice
-
-    return sounddevice
-
-
-def input_devices() -> list[dict]:
-    """Every device with at least one input channel, as sounddevice describes them (with ``index``)."""
-    try:
-        sd = _sounddevice()
-        devices = sd.query_devices()
-    except OSError as error:  # PortAudio library missing
-        raise SourceError(f"cannot load PortAudio ({error}); install libportaudio2, or use --input FILE or --demo") from error
-    return [dict(device, index=index) for index, device in enumerate(devices) if device["max_input_channels"] > 0]
-
-
-def list_devices() -> str:
-    """A human-readable list of all devices, inputs marked (what ``-l/--list-devices`` prints).
-    Raises :class:`SourceError` when PortAudio cannot be loaded."""
-    inputs = input_devices()  # raises SourceError first when PortAudio is missing
-    lines = [str(_sounddevice().query_devices())]
-    if not inputs:
-        lines.append("no input devices: use --input FILE or --demo")
-    return "\n".join(lines)
-
-
-def _no_inputs_error() -> SourceError:
-    return SourceError("no audio input device found; run with --input FILE or --demo, or connect a sound card (-l lists devices)")
-
-
-def find_input_device(*, spec: str) -> dict:
-    """The input device named by ``spec``: a numeric id, a name substring, or "" for the default.
-
-    Raises :class:`SourceError` listing close matches when nothing (or more than one) matches.
-    """
-    inputs = input_devices()
-    if not inputs:
-        raise _no_inputs_error()
-    spec = str(spec).strip()
-    if spec == "":
-        default = _sounddevice().default.device[0]
-        for device in inputs:
-            if device["index"] == default:
-                return device
-        return inputs[0]
-    names = ", ".join(f"{d['index']}: {d['name']!r}" for d in inputs)
-    if spec.lstrip("-").isdigit():
-        for device in inputs:
-            if device["index"] == int(spec):
-                return device
-        raise SourceError(f"no input device with id {spec}; inputs are {names} (-l lists devices)")
-    matches = [d for d in inputs if spec.lower() in d["name"].lower()]
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        listed = ", ".join(f"{d['index']}: {d['name']!r}" for d in matches)
-        raise SourceError(f"input device {spec!r} is ambiguous: it matches {listed}; pass the numeric id with -d")
-    by_name = {d["name"]: d for d in inputs}
-    close = difflib.get_close_matches(spec, list(by_name), n=CLOSE_MATCHES, cutoff=CLOSE_MATCH_CUTOFF)
-    close += [name for name in by_name if name not in close and any(w and w.lower() in name.lower() for w in spec.split())]
-    if close:
-        suggestion = ", ".join(f"{by_name[n]['index']}: {n!r}" for n in close[:CLOSE_MATCHES])
-        raise SourceError(f"no input device matches {spec!r}; close matches: {suggestion} (-l lists devices)")
-    raise SourceError(f"no input device matches {spec!r}; inputs are {names} (-l lists devices)")
-
-
-def _hostapi_name(*, device: dict) -> str:
-    return str(_sounddevice().query_hostapis(device["hostapi"])["name"])
-
-
-def _version(*, text: str) -> tuple[int, ...]:
-    """``"0.5.6"`` -> ``(0, 5, 6)``; stops at the first part that is not a number (``"1.0rc1"`` -> ``(1,)``)."""
-    parts = []
-    for part in text.split("."):
-        if not part.isdigit():
-            break
-        parts.append(int(part))
-    return tuple(parts)
-
-
-def private_api_supported(*, sd=None) -> bool:
-    """Whether this sounddevice is a version whose private names (:data:`SOUNDDEVICE_PRIVATE_NAMES`)
-    the tests cover, within :data:`SOUNDDEVICE_PRIVATE_API_VERSIONS`, and has them all."""
-    sd = sd if sd is not None else _sounddevice()
-    low, high = SOUNDDEVICE_PRIVATE_API_VERSIONS
-    version = _version(text=str(getattr(sd, "__version__", "")))
-    return low <= version < high and all(hasattr(sd, name) for name in SOUNDDEVICE_PRIVATE_NAMES)
-
-
-def rescan_devices() -> None:
-    """Re-initialise PortAudio so that it sees devices that appeared since it started (PortAudio
-    enumerates devices once, at initialisation). Only safe while this process has no open stream.
-    Raises :class:`SourceError` if PortAudio fails or hangs (it is given ``RESCAN_TIMEOUT_S``), or if
-    this sounddevice is not a version whose private re-initialisation is tested."""
-    sd = _sounddevice()
-    if not private_api_supported(sd=sd):
-        raise SourceError(
-            f"sounddevice {getattr(sd, '__version__', '?')} is not a version mer-live can re-scan devices with; "
-            "restart mer-live when the device is back"
+        self._stop = stop
+        self.connection, child_end = context.Pipe()
+        self.process = context.Process(
+            target=capture.run_child, args=(child_end, request), name="mer-live-capture", daemon=True
         )
-    errors: list[str] = []
+        self.process.start()
+        child_end.close()
 
-    def _reinitialise() -> None:
+    def answer(self, *, expect: str) -> tuple:
+        """The child's next message, which must be ``expect``; raises :class:`SourceError` with the child's
+        error, or when it dies or does not answer within ``CHILD_ANSWER_TIMEOUT_S``."""
+        deadline = time.monotonic() + CHILD_ANSWER_TIMEOUT_S
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                if not self.connection.poll(SUPERVISE_S):
+                    continue
+                message = self.connection.recv()
+            except (EOFError, OSError):
+                self.process.join(SUPERVISE_S)
+                raise SourceError(f"the capture process ended (exit status {self.process.exitcode})") from None
+            if message[0] == expect:
+                return message
+            raise SourceError(str(message[1]))
+        raise SourceError("stopped" if self._stop.is_set() else f"the capture process did not answer within {CHILD_ANSWER_TIMEOUT_S:.0f} s")
+
+    def send(self, *message: object) -> None:
         try:
-            # private, but sounddevice offers no public re-scan; after a failed _initialize()
-            # PortAudio is down already and must not be terminated again
-            if sd._initialized > 0:
-                sd._terminate()
-            sd._initialize()
-        except (sd.PortAudioError, OSError) as error:
-            errors.append(str(error))
+            self.connection.send(message)
+        except (OSError, ValueError):
+            pass  # the child has gone already
 
-    worker = threading.Thread(target=_reinitialise, name="mer-live-rescan", daemon=True)
-    worker.start()
-    worker.join(RESCAN_TIMEOUT_S)
-    if worker.is_alive():
-        raise SourceError(f"PortAudio did not re-initialise within {RESCAN_TIMEOUT_S:.0f} s")
-    if errors:
-        raise SourceError(f"PortAudio could not re-initialise ({errors[0]})")
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def end(self) -> None:
+        """Ask the child to stop; kill it if it does not (it may be stuck in a dead backend)."""
+        self.send("stop")
+        self.process.join(CHILD_STOP_TIMEOUT_S)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(CHILD_STOP_TIMEOUT_S)
+        self.connection.close()
 
 
 class CaptureSource:
-    """A sound-card input: ``sounddevice.InputStream`` in callback mode feeding the ring buffer.
+    """A sound-card input: a ``sounddevice.InputStream`` in a capture child process (:mod:`mer_live.capture`)
+    feeding a shared ring buffer, supervised from a thread here.
 
     ``channel`` ``K`` opens ``K + 1`` channels and takes channel ``K``; ``None`` opens up to
-    ``MAX_MIX_CHANNELS`` and mixes them to mono. ``samplerate`` 0 uses the device's own rate.
+    ``MAX_MIX_CHANNELS`` and mixes them to mono. ``samplerate`` 0 uses the device's own rate. The device is
+    looked up (and the settings checked) by the first child, in the constructor: a bad device or setting
+    is a :class:`SourceError` then.
     """
 
     realtime = True
 
-    def __init__(
-        self, *, device: str = "", channel: int | None = None, samplerate: float = 0, resume: dict | None = None
-    ) -> None:
-        """``resume`` (a :meth:`resume_hint` of a source in an earlier process) waits for that device
-        instead of looking ``device`` up now: it may still be gone."""
-        self._lock = threading.Lock()  # guards the stream between the reconnect thread and close()
+    def __init__(self, *, device: str = "", channel: int | None = None, samplerate: float = 0) -> None:
+        import multiprocessing
+
+        self._context = multiprocessing.get_context(CHILD_START_METHOD)
+        if CHILD_START_METHOD == "forkserver":
+            self._context.set_forkserver_preload(["mer_live.capture"])  # not __main__: nothing else to import
+        self._lock = threading.Lock()  # guards the child between the supervisor and close()
         self._stop = threading.Event()
-        self._reconnect: threading.Thread | None = None
+        self._supervisor: threading.Thread | None = None
         self._log = RateLimitedLog(logger=LOG, window_s=RECONNECT_LOG_WINDOW_S)
-        self._status_overflows = 0
-        self._stream = None
         self._closed = False
+        self._connected = False
+        self._child = _Child(context=self._context, request={"spec": device, "channel": channel, "channels": 0, "samplerate": samplerate}, stop=self._stop)
+        try:
+            _, info = self._child.answer(expect="device")
+        except SourceError:
+            self._child.end()
+            raise
+        self.device = {key: info[key] for key in ("index", "name", "hostapi_name")}
+        self.channel = channel
+        self.channels = int(info["channels"])
+        self.samplerate = float(info["samplerate"])
+        self.ring = SharedRingBuffer(capacity=ring_capacity(samplerate=self.samplerate), channels=self.channels)
+        self.generation = 0  # connections so far; the worker starts afresh when it changes
         self._last_written = 0
         self._last_progress = time.monotonic()
-        if resume is not None:
-            self.channel = channel
-            self.channels = int(resume["channels"])
-            self.samplerate = float(resume["samplerate"])
-            self.device = {"name": str(resume["name"]), "hostapi_name": str(resume["hostapi"]), "index": None}
-            self.ring = RingBuffer(capacity=ring_capacity(samplerate=self.samplerate), channels=self.channels)
-            return
-        self.device = find_input_device(spec=device)
-        available = int(self.device["max_input_channels"])
-        if channel is not None and not 0 <= channel < available:
-            raise SourceError(
-                f"--channel {channel}: device {self.device['name']!r} has {available} input channel(s); "
-                f"use 0 to {available - 1}, or leave it out for a mono mix"
-            )
-        self.channel = channel
-        self.channels = channel + 1 if channel is not None else min(available, MAX_MIX_CHANNELS)
-        self.samplerate = float(samplerate) if samplerate else float(self.device["default_samplerate"])
-        low, high = SAMPLERATE_RANGE_HZ
-        if not low <= self.samplerate <= high:
-            raise SourceError(
-                f"device {self.device['name']!r} runs at {self.samplerate:g} Hz, outside {low} to {high} Hz; "
-                "pass --samplerate with a rate it supports in that range"
-            )
-        sd = _sounddevice()
-        try:
-            sd.check_input_settings(device=self.device["index"], channels=self.channels, samplerate=self.samplerate, dtype="float32")
-        except (sd.PortAudioError, ValueError) as error:
-            raise SourceError(
-                f"device {self.device['name']!r} cannot capture {self.channels} channel(s) at {self.samplerate:g} Hz "
-                f"({error}); try another --samplerate or --channel"
-            ) from error
-        self.device["hostapi_name"] = _hostapi_name(device=self.device)
-        self.ring = RingBuffer(capacity=ring_capacity(samplerate=self.samplerate), channels=self.channels)
 
-    def resume_hint(self) -> dict:
-        """What a new process needs to wait for this same device: ``CaptureSource(resume=hint)``."""
-        return {
-            "name": self.device["name"],
-            "hostapi": self.device["hostapi_name"],
-            "channels": self.channels,
-            "samplerate": self.samplerate,
-        }
-
-    def _callback(self, indata, frames, time_info, status) -> None:  # noqa: ARG002 (PortAudio's signature)
-        """Runs on PortAudio's thread: copy into the ring buffer and count overflow flags, nothing else."""
-        if status.input_overflow:
-            self._status_overflows += 1
-        self.ring.write(frames=indata)
-
-    def _open_stream(self) -> None:
-        sd = _sounddevice()
-        stream = None
-        try:
-            stream = sd.InputStream(
-                device=self.device["index"],
-                channels=self.channels,
-                samplerate=self.samplerate,
-                dtype="float32",
-                callback=self._callback,
-            )
-            stream.start()
-        except (sd.PortAudioError, ValueError) as error:
-            if stream is not None:
-                stream.close(ignore_errors=True)
-            raise SourceError(f"cannot start capture on {self.device['name']!r} ({error}); check the device or use --input/--demo") from error
-        with self._lock:
-            if not self._closed:
-                self._stream, stream = stream, None
-                self._last_written, self._last_progress = self.ring.written, time.monotonic()
-        if stream is not None:  # closed meanwhile
-            stream.close(ignore_errors=True)
+    def _start_child(self) -> None:
+        self._child.send("start", self.ring.name, self.ring.capacity)
+        self._child.answer(expect="started")
+        self._last_written, self._last_progress = self.ring.written, time.monotonic()
+        self.generation += 1
+        self._connected = True
 
     def start(self) -> None:
-        """Open and start the stream; in resume mode, start waiting for the device instead."""
-        if self.device["index"] is not None:
-            self._open_stream()
-            return
-        self._reconnect = threading.Thread(target=self._wait_for_device, name="mer-live-reconnect", daemon=True)
-        self._reconnect.start()
+        """Start the stream (raises :class:`SourceError`), then supervise it on a thread."""
+        try:
+            self._start_child()
+        except SourceError:
+            self._child.end()
+            raise
+        self._supervisor = threading.Thread(target=self._supervise, name="mer-live-capture-supervisor", daemon=True)
+        self._supervisor.start()
 
-    def _find_again(self) -> dict:
-        """The device of the hint, after a rescan; raises :class:`SourceError` while it is missing."""
-        rescan_devices()
-        for device in input_devices():
-            if device["name"] == self.device["name"] and _hostapi_name(device=device) == self.device["hostapi_name"]:
-                if device["max_input_channels"] < self.channels:
-                    raise SourceError(f"it is back with only {device['max_input_channels']} input channel(s)")
-                return device
-        raise SourceError(f"no input device named {self.device['name']!r} on {self.device['hostapi_name']}")
+    def _lost(self) -> bool:
+        """The child has ended (PortAudio stopped the stream), or no frame has arrived for ``LOST_AFTER_S``."""
+        if not self._child.alive:
+            return True
+        now, written = time.monotonic(), self.ring.written
+        if written != self._last_written:
+            self._last_written, self._last_progress = written, now
+        return now - self._last_progress >= LOST_AFTER_S
 
-    def _wait_for_device(self) -> None:
-        """Resume mode, on its own thread: every ``RECONNECT_INTERVAL_S`` look for the device and open it."""
+    def _supervise(self) -> None:
         name = self.device["name"]
-        LOG.warning("waiting for input device %r to come back (checking every %.0f s)", name, RECONNECT_INTERVAL_S)
-        while not self._stop.is_set():
-            try:
-                found = self._find_again()
-                self.device = dict(found, hostapi_name=self.device["hostapi_name"])
-                self._open_stream()
-            except SourceError as error:
-                self._log.log(key="reconnect", message=f"input device {name!r} is still gone: {error}")
+        while not self._stop.wait(SUPERVISE_S):
+            if self._connected and self._lost():
+                self._connected = False
+                LOG.warning(
+                    "the input device %r has gone; waiting for it to come back (checking every %.0f s)", name, RECONNECT_INTERVAL_S
+                )
+                self._child.end()
+            if not self._connected and not self._reconnect():
                 self._stop.wait(RECONNECT_INTERVAL_S)
-                continue
-            LOG.warning("input device %r is back (id %d); capturing again", name, self.device["index"])
-            return
+
+    def _reconnect(self) -> bool:
+        """One attempt to find the device again in a new child and capture from it."""
+        request = {
+            "name": self.device["name"], "hostapi": self.device["hostapi_name"], "channel": self.channel,
+            "channels": self.channels, "samplerate": self.samplerate,
+        }
+        with self._lock:
+            if self._closed:
+                return False
+            self._child = _Child(context=self._context, request=request, stop=self._stop)
+        try:
+            _, info = self._child.answer(expect="device")
+            self._start_child()
+        except SourceError as error:
+            self._child.end()
+            if not self._stop.is_set():
+                self._log.log(key="reconnect", message=f"input device {self.device['name']!r} is still gone: {error}")
+            return False
+        self.device["index"] = info["index"]
+        LOG.warning("input device %r is back (id %d); capturing again", self.device["name"], info["index"])
+        return True
 
     @property
     def finished(self) -> bool:
@@ -345,56 +235,25 @@ class CaptureSource:
 
     @property
     def active(self) -> bool:
-        stream = self._stream
-        return stream is not None and not self._closed and bool(stream.active)
-
-    @property
-    def lost(self) -> bool:
-        """The stream was running and the device has gone: PortAudio stopped the stream, or no frame
-        has arrived for ``LOST_AFTER_S``. (Polled by one thread, the daemon's main loop.)"""
-        stream = self._stream
-        if stream is None or self._closed:
-            return False
-        if not stream.active:
-            return True
-        now, written = time.monotonic(), self.ring.written
-        if written != self._last_written:
-            self._last_written, self._last_progress = written, now
-        return now - self._last_progress >= LOST_AFTER_S
+        """Whether frames are arriving from a connected device."""
+        return self._connected and not self._closed and self._child.alive
 
     @property
     def overflows(self) -> int:
-        return self._status_overflows + self.ring.overruns
+        return self.ring.events + self.ring.overruns
 
     def close(self) -> None:
-        """Stop and close the stream. A vanished device can make PortAudio hang, so this waits at most
-        ``CLOSE_TIMEOUT_S`` on a helper thread and then gives up on the stream."""
+        """Stop supervising and end the child (killing it if its backend hangs). The ring buffer stays
+        readable in this process."""
         self._stop.set()
-        if self._reconnect is not None:
-            self._reconnect.join(RESCAN_TIMEOUT_S + CLOSE_TIMEOUT_S)
+        if self._supervisor is not None:
+            self._supervisor.join(CHILD_ANSWER_TIMEOUT_S + CHILD_STOP_TIMEOUT_S)
         with self._lock:
-            stream, self._stream = self._stream, None
+            if self._closed:
+                return
             self._closed = True
-        if stream is None:
-            return
-
-        def _close() -> None:
-            try:
-                stream.abort(ignore_errors=True)
-                stream.close(ignore_errors=True)
-            except Exception:  # noqa: BLE001 - a dying backend may raise anything; nothing more to do
-                pass
-
-        closer = threading.Thread(target=_close, name="mer-live-close", daemon=True)
-        closer.start()
-        closer.join(CLOSE_TIMEOUT_S)
-        if closer.is_alive():
-            # The backend is wedged (e.g. the JACK server died). PortAudio's own exit handler would
-            # hang the same way, so the stream is abandoned and the handler is not run at exit.
-            LOG.warning("input stream did not close within %.0f s (device gone?); abandoning it", CLOSE_TIMEOUT_S)
-            sd = _sounddevice()
-            if private_api_supported(sd=sd):
-                atexit.unregister(sd._exit_handler)
+        self._child.end()
+        self.ring.unlink()
 
 
 # --------------------------------------------------------------------------------- files and the demo

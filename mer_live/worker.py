@@ -278,15 +278,30 @@ class Worker:
             except Exception as error:  # noqa: BLE001 - no sink may stop the daemon
                 self._log.log(key=f"sink {type(sink).__name__}", message=f"{type(sink).__name__} failed ({error}); carrying on")
 
+    def _start_afresh(self) -> None:
+        """The source reconnected (a sound card that came back): forget the old audio, so the analysis
+        warms up again on the new one. The update count, the stream time and the schedule go on."""
+        self._frames.reset()
+        self._rolling.reset()
+        self._mid.reset()
+        if self._resampler is not None:
+            self._resampler.clear()
+        self._state = STATE_WARMING
+
     def run(self) -> None:
         """The worker loop (on the worker thread after :meth:`start`, or called directly)."""
         ring = self._source.ring
         last_emit = time.monotonic()
         last_data = last_emit
         last_written = ring.written
+        generation = getattr(self._source, "generation", 0)  # see CaptureSource.generation
         try:
             while not self._stop.is_set():
                 self._apply_pending()
+                if getattr(self._source, "generation", 0) != generation:
+                    generation = self._source.generation
+                    if self._consumed:
+                        self._start_afresh()
                 end = round(self._duration_s * self._samplerate) if self._duration_s else math.inf
                 if self._consumed >= end:
                     break
@@ -341,17 +356,6 @@ class Worker:
     def final_status(self) -> None:
         """Send a last status (state ``no-input``: the input has stopped) to every sink."""
         self._emit(reading=self._reading(is_update=False, state=STATE_NO_INPUT))
-
-    def reset(self) -> None:
-        """Forget all analysis state (only while stopped)."""
-        self._frames.reset()
-        self._rolling.reset()
-        self._mid.reset()
-        self._consumed = 0
-        self._updates = 0
-        self._last_update_s = 0.0
-        self._epoch_frame = 0
-        self._epoch_updates = 0
 
     def close(self) -> None:
         """Stop the thread, then close every sink; a thread that does not stop keeps its sinks open
