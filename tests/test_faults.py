@@ -674,6 +674,14 @@ def test_a_file_sample_rate_outside_8k_384k_is_a_one_line_error(tmp_path: Path, 
     assert lines[0].startswith("mer-live: error: ") and "8000" in lines[0] and "384000" in lines[0], lines[0]
 
 
+@pytest.mark.parametrize("rate", [8000, 384_000])
+def test_file_sample_rates_at_the_bounds_are_accepted(tmp_path: Path, rate: int) -> None:
+    source = _write_wav(tmp_path / "edge.wav", seconds=1.0, rate=rate)
+    csv = tmp_path / "rows.csv"
+    assert daemon.main(["--input", str(source), "--fast", "--csv", str(csv), "--no-osc", "--no-control", "-q"]) == 0
+    assert [float(row[1]) for row in _csv_rows(csv)] == [0.25, 0.5, 0.75, 1.0]
+
+
 @pytest.mark.parametrize("rate", [1000, 7999, 384_001, 768_000])
 def test_a_capture_rate_outside_8k_384k_is_refused(rate: int) -> None:
     with pytest.raises(config.ConfigError, match="8000 to 384000"):
