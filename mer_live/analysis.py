@@ -16,11 +16,12 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .catalogue import AUDIO_EXTENSIONS, analyse_files, file_key, find_files
+from .catalogue import AUDIO_EXTENSIONS, FileResult, analyse_files, file_key, find_files
 from .exit_codes import EXIT_OK, EXIT_USAGE
 from .model import ModelError, default_model_path
 from .recipe import DEFAULT_BATCH_WINDOWS, WindowModel
@@ -100,6 +101,31 @@ def _check_outputs(args: argparse.Namespace) -> str | None:
     return None
 
 
+class _UsageError(RuntimeError):
+    """A problem the user must fix (e.g. no Ray installed, no cluster at the address)."""
+
+
+def _results(args: argparse.Namespace, *, todo: list[Path], model_path: Path, keep_windows: bool) -> Iterator[FileResult]:
+    """The results of ``todo``, in completion order: on Ray with ``--ray``, else in a process pool."""
+    if args.ray is None:
+        yield from analyse_files(
+            todo, model_path=model_path, jobs=min(args.jobs, max(1, len(todo))), threads=args.threads,
+            keep_windows=keep_windows, batch_windows=args.batch,
+        )
+        return
+    try:
+        from .cluster import ClusterError, analyse_on_ray
+    except ImportError as error:
+        raise _UsageError(f"--ray needs Ray: pip install 'mer-live[ray]' ({error})") from error
+    try:
+        yield from analyse_on_ray(
+            todo, model_path=model_path, address=None if args.ray == RAY_LOCAL else args.ray,
+            actors=args.ray_actors, keep_windows=keep_windows, batch_windows=args.batch,
+        )
+    except ClusterError as error:
+        raise _UsageError(str(error)) from error
+
+
 def main(argv: list[str] | None = None) -> int:
     """Analyse the files; returns 0, or ``EXIT_USAGE`` if the model or any file or output failed."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
@@ -136,19 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             progress.write(f"{PROG}: {skipped} of {len(paths)} file(s) already done in {journal_path}, skipped")
         failed = 0
         try:
-            if args.ray is not None:
-                from .cluster import ClusterError, analyse_on_ray
-
-                results = analyse_on_ray(
-                    todo, model_path=model_path, address=None if args.ray == RAY_LOCAL else args.ray,
-                    actors=args.ray_actors, keep_windows=keep_windows, batch_windows=args.batch,
-                )
-            else:
-                results = analyse_files(
-                    todo, model_path=model_path, jobs=min(args.jobs, max(1, len(todo))), threads=args.threads,
-                    keep_windows=keep_windows, batch_windows=args.batch,
-                )
-            for result in results:
+            for result in _results(args, todo=todo, model_path=model_path, keep_windows=keep_windows):
                 journal.append(result)
                 if result.error:
                     failed += 1
@@ -156,17 +170,11 @@ def main(argv: list[str] | None = None) -> int:
                 elif result.padded:
                     progress.write(f"{PROG}: {result.key.path}: shorter than one window, loop-padded")
                 progress.process(duration_s=result.duration_s)
-        except ImportError as error:
-            progress.close()
-            _error(f"--ray needs Ray: pip install 'mer-live[ray]' ({error})")
-            return EXIT_USAGE
-        except Exception as error:
+        except _UsageError as error:
             progress.close()
             journal.close()
-            if args.ray is not None and type(error).__name__ == "ClusterError":
-                _error(str(error))
-                return EXIT_USAGE
-            raise
+            _error(str(error))
+            return EXIT_USAGE
         progress.close()
         journal.close()
         try:

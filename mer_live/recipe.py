@@ -74,7 +74,10 @@ class SpectrogramWindows:
         self._held_origin = 0  # absolute index of the first held frame
         self._next_start = 0
         self._last_start = -1
-        self._pending: list[tuple[np.ndarray, int, bool]] = []
+        self._inputs = np.zeros((0, features.NUM_FRAMES, features.NUM_BANDS), dtype=features.FEATURE_DTYPE)
+        self._starts: list[int] = []
+        self._padded: list[bool] = []
+        self._ready: list[WindowBatch] = []
 
     def process(self, samples: np.ndarray) -> list[WindowBatch]:
         """Add mono ``samples`` ``(num_samples,)``; return the batches that became full."""
@@ -100,7 +103,7 @@ class SpectrogramWindows:
     def close(self) -> None:
         self._frames.close()
         self._held = features.FrameBlock.empty()
-        self._pending = []
+        self._starts, self._padded = [], []
 
     def _hold(self, *, block: features.FrameBlock) -> None:
         if block.num_frames:
@@ -112,23 +115,31 @@ class SpectrogramWindows:
             self._held_origin = keep_from
 
     def _take(self, *, start: int) -> None:
-        local = features.FrameBlock(linear=self._held.linear, power=self._held.power)
-        window, padded = features.window_at(block=local, start=start - self._held_origin)
-        self._pending.append((window, start, padded))
+        if not self._starts:  # a new batch: its windows are written in place
+            self._inputs = np.empty((self._batch, features.NUM_FRAMES, features.NUM_BANDS),
+                                    dtype=features.FEATURE_DTYPE)
+        window, padded = features.window_at(block=self._held, start=start - self._held_origin)
+        self._inputs[len(self._starts)] = window
+        self._starts.append(start)
+        self._padded.append(padded)
         self._last_start = start
+        if len(self._starts) == self._batch:
+            self._close_batch()
+
+    def _close_batch(self) -> None:
+        count = len(self._starts)
+        self._ready.append(WindowBatch(
+            inputs=self._inputs[:count],
+            starts_s=np.asarray(self._starts, dtype=np.float64) / features.FPS,
+            padded=np.asarray(self._padded, dtype=bool),
+        ))
+        self._starts, self._padded = [], []
 
     def _batches(self, *, final: bool) -> list[WindowBatch]:
-        batches = []
-        while len(self._pending) >= self._batch or (final and self._pending):
-            taken, self._pending = self._pending[: self._batch], self._pending[self._batch :]
-            batches.append(
-                WindowBatch(
-                    inputs=np.stack([window for window, _, _ in taken]),
-                    starts_s=np.asarray([start for _, start, _ in taken], dtype=np.float64) / features.FPS,
-                    padded=np.asarray([padded for _, _, padded in taken], dtype=bool),
-                )
-            )
-        return batches
+        if final and self._starts:
+            self._close_batch()
+        ready, self._ready = self._ready, []
+        return ready
 
 
 @dataclass(frozen=True)
