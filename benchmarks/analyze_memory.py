@@ -1,9 +1,9 @@
 """Peak RSS of ``mer-live analyze`` on a 1-minute and a 60-minute file, against whole-file decoding.
 
 Writes WAV files (44.1 kHz stereo, 16-bit, a tone plus noise) of each ``--minutes`` length, then runs, each
-in a fresh process whose peak RSS comes from ``wait4``:
+in a fresh process that reports its own peak RSS (``VmHWM``):
 
-* ``mer-live analyze FILE --jobs 1`` (block-wise decoding; what ships);
+* ``mer-live analyze FILE --jobs 1 --csv OUT`` (block-wise decoding; what ships);
 * the old path, for the lengths up to ``--before-max-minutes``: the whole file decoded, mixed and
   resampled at once (``features.load_audio``), then ``features.analyse`` over all of it, which is what
   ``mer-live analyze`` did before (its windows were then made from that in batches).
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -34,8 +33,12 @@ DEFAULT_MINUTES = (1, 10, 60)
 BEFORE_MAX_MINUTES = 10
 KIB = 1024
 MIB = 1024 * 1024
+# Each command runs in a fresh interpreter and prints its own peak RSS (VmHWM of its address space, which
+# starts anew at exec; wait4's ru_maxrss is not used, as Linux carries it over from the parent).
+REPORT_PEAK = "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1], file=sys.stderr)"
+NEW_PATH = "import sys; from mer_live.analysis import main; status = main(sys.argv[1:]); " + REPORT_PEAK
 OLD_PATH = ("import sys; from mer_live import features; "
-            "features.analyse(samples=features.load_audio(path=sys.argv[1]))")
+            "features.analyse(samples=features.load_audio(path=sys.argv[1])); " + REPORT_PEAK)
 
 
 def write_tone(path: Path, *, minutes: int) -> None:
@@ -49,17 +52,14 @@ def write_tone(path: Path, *, minutes: int) -> None:
             handle.write((tone[:, None] + noise).astype(np.float32))
 
 
-def peak_rss(command: list[str]) -> tuple[float, float]:
-    """(peak RSS in MiB, wall seconds) of ``command`` run to completion."""
+def peak_rss(code: str, *arguments: str) -> tuple[float, float]:
+    """(peak RSS in MiB, wall seconds) of ``python -c code arguments...`` run to completion."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    completed = subprocess.run([sys.executable, "-c", code, *arguments], capture_output=True, text=True)
     wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{command} failed: {process.stderr.read().decode()[-2000:]}")
-    process.stderr.close()
-    return usage.ru_maxrss * KIB / MIB, wall
+    if completed.returncode != 0:
+        raise RuntimeError(f"{arguments} failed: {completed.stderr[-2000:]}")
+    return int(completed.stderr.strip().splitlines()[-1]) * KIB / MIB, wall
 
 
 def main() -> None:
@@ -75,10 +75,9 @@ def main() -> None:
             write_tone(audio, minutes=minutes)
             row = {"minutes": minutes, "file_mib": audio.stat().st_size / MIB}
             row["after_peak_rss_mib"], row["after_wall_s"] = peak_rss(
-                [sys.executable, "-m", "mer_live", "analyze", str(audio), "--jobs", "1", "-q",
-                 "--csv", str(Path(folder) / "out.csv")])
+                NEW_PATH, str(audio), "--jobs", "1", "-q", "--csv", str(Path(folder) / "out.csv"))
             if minutes <= args.before_max_minutes:
-                row["before_peak_rss_mib"], row["before_wall_s"] = peak_rss([sys.executable, "-c", OLD_PATH, str(audio)])
+                row["before_peak_rss_mib"], row["before_wall_s"] = peak_rss(OLD_PATH, str(audio))
             rows.append(row)
             print(json.dumps(row), flush=True)
             audio.unlink()

@@ -33,7 +33,7 @@ from .model import META_VARIANT, META_VERSION, EmotionModel
 KIND_SPECTROGRAM = "spectrogram"
 HOP_SECONDS = 1.0
 HOP_FRAMES = int(round(HOP_SECONDS * features.FPS))  # 31 frames
-DEFAULT_BATCH_WINDOWS = 32
+DEFAULT_BATCH_WINDOWS = 16  # per ORT call: 8-32 cost the same per window; memory grows with it
 VALUE_NAMES = labels.EMOTIONS + labels.MID_LEVELS
 NUM_VALUES = len(VALUE_NAMES)
 HASH_CHARS = 12
