@@ -30,6 +30,7 @@ from .results import JOURNAL_SUFFIX, Journal, ResultsError, parquet_available, r
 PROG = "mer-live analyze"
 SECONDS_PER_HOUR = 3600.0
 RAY_LOCAL = "local"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -175,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
             journal.close()
             _error(str(error))
             return EXIT_USAGE
+        except KeyboardInterrupt:
+            progress.close()
+            journal.close()
+            kept = f"; the files done so far are kept in {journal_path}: run the same command to go on" if anchor else ""
+            _error("interrupted" + kept)
+            return EXIT_INTERRUPTED
         progress.close()
         journal.close()
         try:
