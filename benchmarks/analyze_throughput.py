@@ -11,7 +11,10 @@ On the first ``--clips`` Soundtracks clips (sorted by name, from ``$MER_DATA_DIR
    A2Mid2E-Joint VGG (width 1.0, untrained weights) in torch eager mode;
 4. optionally (``--ray``), a real local Ray cluster of one node against two (1 CPU each), on the same clips;
 5. an estimate of how long ``--tracks`` tracks of ``--track-minutes`` take on N cores, from the measured
-   per-core throughput (audio seconds per CPU second of the ``--jobs 1`` run).
+   per-core cost (CPU ms per window of the ``--jobs 1`` run; a track of L s has about L - 9 windows).
+
+Wall-clock numbers depend on what else the machine runs (its load average is recorded); CPU seconds
+(this process and its children) are steadier, and the per-window ratio against the seed uses them.
 
 Speed is reported as ratios within this run, against the seed's path (per window, one core each).
 Run (the README's table):
@@ -21,13 +24,19 @@ Run (the README's table):
 
 from __future__ import annotations
 
-import argparse
+import os
+
+# One BLAS thread, before numpy is imported, as mer-live analyze does (and as the daemon does).
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import argparse  # noqa: E402
 import csv
 import io
 import json
-import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -167,36 +176,43 @@ def run_seed(paths: list[Path], *, audio_s: float) -> dict:
             "cpu_ms_per_window": MS * cpu / windows}
 
 
-def run_ray(paths: list[Path], *, model_path: Path, nodes: int, audio_s: float, windows: int) -> dict:
-    import ray
+RAY_DRIVER = """
+import json, sys, time
+from pathlib import Path
+from mer_live.cluster import analyse_on_ray, connect
+address, model, nodes, paths = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), [Path(p) for p in sys.argv[4:]]
+connect(address=address)
+list(analyse_on_ray(paths[:nodes], model_path=model, actors=nodes))  # warm: worker processes, imports
+started = time.perf_counter()
+results = list(analyse_on_ray(paths, model_path=model, actors=nodes))
+print(json.dumps({"wall_s": time.perf_counter() - started, "windows": sum(r.num_windows for r in results)}))
+"""
 
+
+def run_ray(paths: list[Path], *, model_path: Path, nodes: int, audio_s: float, windows: int) -> dict:
+    """A fresh local cluster of ``nodes`` nodes of 1 CPU; a driver process (with the cluster's token)
+    warms it up on ``nodes`` files, then times all of them, one model actor per node."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from ray_nodes import LocalRayCluster
 
-    from mer_live.cluster import analyse_on_ray, connect
-
     with tempfile.TemporaryDirectory(prefix="mer-ray-bench-") as root, \
             LocalRayCluster(Path(root), nodes=nodes) as cluster:
-        saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}
-        os.environ.update({k: cluster.env[k] for k in saved})
-        try:
-            connect(address=cluster.address)
-            list(analyse_on_ray(paths[:nodes], model_path=model_path, actors=nodes))  # warm: workers, imports
-            started = time.perf_counter()
-            results = list(analyse_on_ray(paths, model_path=model_path, actors=nodes))
-            wall = time.perf_counter() - started
-        finally:
-            ray.shutdown()
-            for key, value in saved.items():
-                os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
-    assert sum(r.num_windows for r in results) == windows
+        completed = subprocess.run(
+            [sys.executable, "-c", RAY_DRIVER, cluster.address, str(model_path), str(nodes), *map(str, paths)],
+            capture_output=True, text=True, env=cluster.env, check=True)
+    measured = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert measured["windows"] == windows
+    wall = measured["wall_s"]
     return {"nodes": nodes, "cpus_per_node": 1, "wall_s": wall, "rtf": audio_s / wall,
             "files_per_s": len(paths) / wall}
 
 
-def estimate(*, audio_s_per_cpu_s: float, tracks: int, track_minutes: float) -> list[dict]:
-    audio = tracks * track_minutes * 60.0
-    return [{"cores": n, "hours": audio / (audio_s_per_cpu_s * n) / SECONDS_PER_HOUR} for n in CORE_COUNTS]
+def estimate(*, cpu_ms_per_window: float, tracks: int, track_minutes: float) -> list[dict]:
+    """Hours for ``tracks`` tracks on N cores: a track of L s has about L - 9 windows (10 s, 1 s hop), at
+    the measured CPU cost per window (conservative: a clip's decode costs more per window than a track's)."""
+    windows = tracks * max(1.0, track_minutes * 60.0 - (features.WINDOW_SECONDS - 1.0))
+    cpu_hours = windows * cpu_ms_per_window / MS / SECONDS_PER_HOUR
+    return [{"cores": n, "hours": cpu_hours / n} for n in CORE_COUNTS]
 
 
 def main() -> None:
@@ -211,8 +227,6 @@ def main() -> None:
     args = parser.parse_args()
     paths = clips(args.clips)
     model_path = default_model_path()
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
     audio_s, windows = 0.0, 0
     for path in paths:
         with FileDecoder(path, sample_rate=features.SAMPLE_RATE) as decoder:
@@ -252,10 +266,10 @@ def main() -> None:
         for r in report["ray"]:
             print(f"  ray, {r['nodes']} node(s) of 1 CPU: {r['rtf']:.0f}x real time, {r['files_per_s']:.1f} files/s")
         print(f"  ray: 2 nodes are {report['ray_two_over_one']:.2f}x 1 node")
-    per_core = report["mer_live_jobs1"]["audio_s_per_cpu_s"]
+    per_window = report["mer_live_jobs1"]["cpu_ms_per_window"]
     report["estimate"] = {"tracks": args.tracks, "track_minutes": args.track_minutes,
-                          "audio_s_per_cpu_s": per_core,
-                          "by_cores": estimate(audio_s_per_cpu_s=per_core, tracks=args.tracks,
+                          "cpu_ms_per_window": per_window,
+                          "by_cores": estimate(cpu_ms_per_window=per_window, tracks=args.tracks,
                                                track_minutes=args.track_minutes)}
     for row in report["estimate"]["by_cores"]:
         print(f"  {args.tracks} tracks of {args.track_minutes:g} min on {row['cores']} cores: {row['hours']:.1f} h")

@@ -11,8 +11,14 @@ are still analysed, and the exit status is non-zero.
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# One BLAS thread per process, set before numpy is first imported: the jobs are the parallelism, and
+# the front-end's small matrix products run slower with more (see benchmarks/analyze_throughput.py).
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import argparse  # noqa: E402
 import sys
 import tempfile
 import time
