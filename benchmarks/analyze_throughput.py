@@ -2,7 +2,7 @@
 
 On the first ``--clips`` Soundtracks clips (sorted by name, from ``$MER_DATA_DIR``), it measures:
 
-1. a profile of one process, stage by stage (decode, resample, front-end, model, output);
+1. a profile of one process, stage by stage (decode, resample, front-end, model, output), in CPU time;
 2. mer-live with ``--jobs 1`` and with ``--jobs N`` (default: all cores): wall time, real-time factor
    (seconds of audio per second), files per second, ms per window, and CPU seconds;
 3. the seed's path on the same clips, one thread: ``librosa.load`` (22.05 kHz, mono, soxr_hq), a
@@ -81,7 +81,8 @@ def cpu_seconds(*, who: int = resource.RUSAGE_SELF) -> float:
 
 
 def profile(paths: list[Path], *, model_path: Path) -> dict:
-    """One process, stage by stage, in mer-live's own code path."""
+    """One process, stage by stage, in mer-live's own code path; CPU time of this process per stage (one
+    BLAS and one ONNX Runtime thread, so it is the work done, whatever else the machine runs)."""
     import soundfile
     import soxr
 
@@ -90,28 +91,28 @@ def profile(paths: list[Path], *, model_path: Path) -> dict:
     seconds = dict.fromkeys(("decode", "resample", "frontend", "model", "output"), 0.0)
     audio_s, windows = 0.0, 0
     for path in paths:
-        started = time.perf_counter()
+        started = time.process_time()
         with soundfile.SoundFile(str(path)) as handle:
             rate = handle.samplerate
             blocks = [features.to_mono(audio=b) for b in handle.blocks(65536, dtype="float32", always_2d=True)]
-        seconds["decode"] += time.perf_counter() - started
-        started = time.perf_counter()
+        seconds["decode"] += time.process_time() - started
+        started = time.process_time()
         stream = soxr.ResampleStream(rate, recipe.sample_rate, 1, dtype="float32", quality="HQ")
         resampled = [stream.resample_chunk(b, last=i == len(blocks) - 1) for i, b in enumerate(blocks)]
-        seconds["resample"] += time.perf_counter() - started
+        seconds["resample"] += time.process_time() - started
         audio_s += sum(len(b) for b in resampled) / recipe.sample_rate
-        started = time.perf_counter()
+        started = time.process_time()
         frontend = recipe.frontend()
         batches = [batch for b in resampled for batch in frontend.process(b)] + frontend.flush()
-        seconds["frontend"] += time.perf_counter() - started
-        started = time.perf_counter()
+        seconds["frontend"] += time.process_time() - started
+        started = time.process_time()
         values = [model.process(batch.inputs) for batch in batches]
-        seconds["model"] += time.perf_counter() - started
+        seconds["model"] += time.process_time() - started
         windows += sum(len(v) for v in values)
-        started = time.perf_counter()
+        started = time.process_time()
         writer = csv.writer(io.StringIO())
         writer.writerows([[str(path), *np.concatenate(values).mean(axis=0)]])
-        seconds["output"] += time.perf_counter() - started
+        seconds["output"] += time.process_time() - started
     total = sum(seconds.values())
     return {
         "audio_s": audio_s, "windows": windows, "total_s": total, "rtf": audio_s / total,

@@ -121,6 +121,8 @@ def _results(args: argparse.Namespace, *, todo: list[Path], model_path: Path, ke
         )
         return
     try:
+        import ray  # noqa: F401  (the ray extra; only --ray imports it)
+
         from .cluster import ClusterError, analyse_on_ray
     except ImportError as error:
         raise _UsageError(f"--ray needs Ray: pip install 'mer-live[ray]' ({error})") from error

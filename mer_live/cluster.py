@@ -126,7 +126,8 @@ class _Gatherer:
         if path not in self._finals or len(self._chunks[path]) != self._finals[path] + 1:
             return None
         self._done.add(path)
-        rows = [self._chunks.pop(path)[i] for i in range(self._finals.pop(path) + 1)]
+        chunks = self._chunks.pop(path)
+        rows = [chunks[i] for i in range(self._finals.pop(path) + 1)]
         return self._result(rows)
 
     def _result(self, rows: list[dict]) -> FileResult:

@@ -72,7 +72,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
 def test_two_node_cluster_gives_the_single_machine_results(cluster, library: Path, single_machine, tmp_path: Path) -> None:
     out, windows = tmp_path / "r.parquet", tmp_path / "w.parquet"
     completed = subprocess.run([sys.executable, "-m", "mer_live", "analyze", str(library), "--out", str(out),
-                                "--window-out", str(windows), "--ray", cluster.address, "--ray-actors", "2", "-q"],
+                                "--window-out", str(windows), "--ray", cluster.address, "--ray-actors", "2", "-q",
+                                "--batch", "3"],  # several batches per file: gathered in order
                                capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=cluster.env)
     assert completed.returncode == 2, completed.stderr
     assert sum("error:" in line and "broken.wav" in line for line in completed.stderr.splitlines()) == 1
@@ -86,7 +87,7 @@ def test_killing_a_worker_node_mid_run_still_gives_every_file_once(cluster, libr
     out = tmp_path / "r.parquet"
     journal = Path(str(out) + JOURNAL_SUFFIX)
     process = subprocess.Popen([sys.executable, "-m", "mer_live", "analyze", str(library), "--out", str(out),
-                                "--ray", cluster.address, "--ray-actors", "2", "-q"],
+                                "--ray", cluster.address, "--ray-actors", "2", "-q", "--batch", "2"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=cluster.env)
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while not (journal.exists() and journal.read_bytes().count(b"\n") >= KILL_AFTER_FILES):
