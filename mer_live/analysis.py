@@ -28,21 +28,23 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .catalogue import AUDIO_EXTENSIONS, FileResult, analyse_files, file_key, find_files
-from .exit_codes import EXIT_OK, EXIT_USAGE
+from .command import ArgumentParser, run_command
+from .exit_codes import EXIT_OK, EXIT_USAGE, UsageError
 from .model import ModelError, default_model_path
 from .recipe import DEFAULT_BATCH_WINDOWS, WindowModel
 from .results import JOURNAL_SUFFIX, Journal, ResultsError, parquet_available, render
 
 PROG = "mer-live analyze"
+HELP = "run the model over audio files and folders: one row per file (and per window), resumable"
+DESCRIPTION = ("Run the mer-live model over audio files and folders (10 s windows, 1 s hop), on every core "
+               "or on a Ray cluster; Parquet or CSV out, resumable.")
 SECONDS_PER_HOUR = 3600.0
 RAY_LOCAL = "local"
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Run the mer-live model over audio files and folders (10 s windows, 1 s hop)."
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``mer-live analyze`` (see :mod:`mer_live.command`)."""
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="audio files, or folders to walk")
     parser.add_argument("--out", type=Path, help="per-file rows, .parquet or .csv; resumable")
     parser.add_argument("--window-out", dest="window_out", type=Path,
@@ -62,7 +64,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ray-actors", dest="ray_actors", type=int,
                         help="model actors on the cluster (default: one per CPU of the cluster)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    return parser
 
 
 def _error(message: str) -> None:
@@ -108,10 +109,6 @@ def _check_outputs(args: argparse.Namespace) -> str | None:
     return None
 
 
-class _UsageError(RuntimeError):
-    """A problem the user must fix (e.g. no Ray installed, no cluster at the address)."""
-
-
 def _results(args: argparse.Namespace, *, todo: list[Path], model_path: Path, keep_windows: bool) -> Iterator[FileResult]:
     """The results of ``todo``, in completion order: on Ray with ``--ray``, else in a process pool."""
     if args.ray is None:
@@ -125,29 +122,34 @@ def _results(args: argparse.Namespace, *, todo: list[Path], model_path: Path, ke
 
         from .cluster import ClusterError, analyse_on_ray
     except ImportError as error:
-        raise _UsageError(f"--ray needs Ray: pip install 'mer-live[ray]' ({error})") from error
+        raise UsageError(f"--ray needs Ray: pip install 'mer-live[ray]' ({error})", prog=PROG) from error
     try:
         yield from analyse_on_ray(
             todo, model_path=model_path, address=None if args.ray == RAY_LOCAL else args.ray,
             actors=args.ray_actors, keep_windows=keep_windows, batch_windows=args.batch,
         )
     except ClusterError as error:
-        raise _UsageError(str(error)) from error
+        raise UsageError(str(error), prog=PROG) from error
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Analyse the files; returns 0, or ``EXIT_USAGE`` if the model or any file or output failed."""
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    """``mer-live analyze`` with ``argv``; returns the exit status."""
+    parser = ArgumentParser(prog=PROG, description=DESCRIPTION)
+    add_arguments(parser)
+    return run_command(parser=parser, run=run, argv=list(sys.argv[1:] if argv is None else argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Analyse the files; returns 0, or ``EXIT_USAGE`` if any file failed (raises :class:`UsageError` for
+    a bad model, output or option)."""
     problem = _check_outputs(args)
     if problem is not None:
-        _error(problem)
-        return EXIT_USAGE
+        raise UsageError(problem, prog=PROG)
     model_path = args.model if args.model is not None else default_model_path()
     try:
         model = WindowModel(path=model_path, threads=1)  # validates the model once, here
     except ModelError as error:
-        _error(str(error))
-        return EXIT_USAGE
+        raise UsageError(str(error), prog=PROG) from error
     model.close()
     extensions = tuple("." + e.strip().lstrip(".").lower() for e in args.ext.split(",") if e.strip())
     paths = find_files(args.paths, extensions=extensions)
@@ -179,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 elif result.padded:
                     progress.write(f"{PROG}: {result.key.path}: shorter than one window, loop-padded")
                 progress.process(duration_s=result.duration_s)
-        except _UsageError as error:
+        except UsageError as error:
             progress.close()
             journal.close()
             _error(str(error))

@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from . import features
+from .settings import SAMPLERATE_RANGE_HZ
 
 BLOCK_FRAMES = 65536  # source frames per read: 1.5 s at 44.1 kHz, 16 MiB at 32 channels
-MIN_RATE_HZ = 8000
-MAX_RATE_HZ = 384000
 RESAMPLE_QUALITY = "HQ"  # as features.resample
 
 
@@ -34,21 +33,19 @@ class FileDecoder:
         self.sample_rate = int(sample_rate)
         self._block_frames = int(block_frames)
         self.samples_out = 0  # mono samples at ``sample_rate`` produced so far
-        if not self.path.is_file():
-            raise features.AudioFileError(f"{self.path}: no such file")
-        if self.path.stat().st_size == 0:
-            raise features.AudioFileError(f"{self.path}: empty file")
+        problem = features.file_problem(path=self.path)
+        if problem:
+            raise features.AudioFileError(f"{self.path}: {problem}")
         try:
             self._handle = soundfile.SoundFile(str(self.path))
         except features.decode_errors() as error:
             reason = features.decode_error_reason(error=error)
             raise features.AudioFileError(f"{self.path}: cannot decode audio ({reason})") from error
         self.source_rate = int(self._handle.samplerate)
-        if not MIN_RATE_HZ <= self.source_rate <= MAX_RATE_HZ:
+        low, high = SAMPLERATE_RANGE_HZ
+        if not low <= self.source_rate <= high:
             self._handle.close()
-            raise features.AudioFileError(
-                f"{self.path}: sample rate {self.source_rate} Hz is outside {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz"
-            )
+            raise features.AudioFileError(f"{self.path}: sample rate {self.source_rate} Hz is outside {low} to {high} Hz")
 
     def blocks(self) -> Iterator[np.ndarray]:
         """Yield mono blocks ``(num_samples,)`` float32 at ``sample_rate`` until the end of the file."""
