@@ -16,7 +16,7 @@ import soundfile
 
 from mer_live.results import JOURNAL_SUFFIX
 
-NUM_FILES = 16
+NUM_FILES = 20
 RATE = 44100
 RUN_TIMEOUT_S = 240
 POLL_S = 0.05
@@ -35,7 +35,7 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("library")
     rng = np.random.default_rng(2)
     for index in range(NUM_FILES):
-        seconds = 9.0 + 2 * (index % 5)
+        seconds = 9.0 + 4 * (index % 5)  # 9-25 s: enough work to kill a node in the middle of
         t = np.arange(int(seconds * RATE)) / RATE
         audio = 0.3 * np.sin(2 * np.pi * (150 + 30 * index) * t) + 0.05 * rng.standard_normal(len(t))
         soundfile.write(str(library_file(folder, index)), audio.astype(np.float32), RATE)
