@@ -45,7 +45,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``mer-live analyze`` (see :mod:`mer_live.command`)."""
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="audio files, or folders to walk")
+    parser.add_argument("paths", nargs="+", type=Path, metavar="FILE", help="audio files, or folders to walk")
     parser.add_argument("--out", type=Path, help="per-file rows, .parquet or .csv; resumable")
     parser.add_argument("--window-out", dest="window_out", type=Path,
                         help="also per-window rows, .parquet or .csv")

@@ -54,7 +54,7 @@ def find_files(paths: Iterable[Path], *, extensions: tuple[str, ...] = AUDIO_EXT
     wanted = tuple(extension.lower() for extension in extensions)
     found: list[Path] = []
     for path in paths:
-        if path.is_dir():
+        if os.path.isdir(path):  # False for any name the OS refuses (e.g. too long)
             for folder, folders, names in os.walk(path):
                 folders.sort()
                 found.extend(Path(folder) / name for name in sorted(names) if name.lower().endswith(wanted))
