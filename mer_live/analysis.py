@@ -23,13 +23,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from tqdm import tqdm
 
 from .catalogue import AUDIO_EXTENSIONS, FileResult, analyse_files, file_key, find_files
 from .command import ArgumentParser, run_command
-from .exit_codes import EXIT_OK, EXIT_USAGE, UsageError
+from .exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
 from .model import ModelError, default_model_path
 from .recipe import DEFAULT_BATCH_WINDOWS, WindowModel
 from .results import JOURNAL_SUFFIX, Journal, ResultsError, parquet_available, render
@@ -186,12 +187,15 @@ def run(args: argparse.Namespace) -> int:
             journal.close()
             _error(str(error))
             return EXIT_USAGE
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, BrokenProcessPool) as error:
             progress.close()
             journal.close()
             kept = f"; the files done so far are kept in {journal_path}: run the same command to go on" if anchor else ""
-            _error("interrupted" + kept)
-            return EXIT_INTERRUPTED
+            if isinstance(error, KeyboardInterrupt):
+                _error("interrupted" + kept)
+                return EXIT_INTERRUPTED
+            _error("a worker process died (killed, or out of memory)" + kept)
+            return EXIT_FAILURE
         progress.close()
         journal.close()
         try:

@@ -70,3 +70,37 @@ def test_sigkill_then_rerun_loses_and_duplicates_nothing(tmp_path: Path) -> None
     assert len(journal.read_text().splitlines()) == NUM_FILES  # each file analysed exactly once
     expected = pd.read_parquet(reference)
     pd.testing.assert_frame_equal(result, expected)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_one_line_and_the_rerun_completes(tmp_path: Path) -> None:
+    """SIGKILL one pool worker (as the OOM killer would): a one-line error, exit 1, the journal kept; the
+    same command then finishes with every file once."""
+    library = tmp_path / "library"
+    library.mkdir()
+    t = np.arange(int(14.0 * RATE)) / RATE
+    for index in range(NUM_FILES):
+        audio = 0.3 * np.sin(2 * np.pi * (90 + 15 * index) * t)
+        soundfile.write(str(library / f"song{index:03d}.flac"), audio.astype(np.float32), RATE)
+    out = tmp_path / "results.parquet"
+    journal = Path(str(out) + JOURNAL_SUFFIX)
+    process = subprocess.Popen([sys.executable, "-m", "mer_live", "analyze", str(library), "--out", str(out),
+                                "--jobs", "2", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not (journal.exists() and journal.read_bytes().count(b"\n") >= KILL_AFTER_FILES):
+        assert process.poll() is None, "finished before a worker could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(POLL_S)
+    children = [int(p) for p in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
+    workers = [pid for pid in children if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert workers, "no pool workers found"
+    os.kill(workers[-1], signal.SIGKILL)
+    _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+    errors = [line for line in stderr.splitlines() if "error" in line]
+    assert process.returncode == 1 and len(errors) == 1, stderr
+    assert "worker process died" in errors[0] and "run the same command" in errors[0]
+    completed = _analyze(str(library), "--out", str(out), "--jobs", "2", "-q")
+    assert completed.returncode == 0, completed.stderr
+    result = pd.read_parquet(out)
+    assert len(result) == NUM_FILES and not result["file"].duplicated().any() and (result["error"] == "").all()
