@@ -1,0 +1,183 @@
+"""The live model stage: mono audio at the front-end's rate -> frames -> model inputs -> one prediction
+per update. One class per front-end, both with ``process`` / ``predict`` / ``reset`` / ``close``:
+
+* :class:`WindowInference` (v1): the log-spectrogram frames of :mod:`mer_live.features`; each update runs
+  the model on the last 10 s (loop-padded while fewer exist);
+* :class:`PatchInference` (v2): musicnn log-mel frames (:mod:`mer_live.mel_features`); the model runs on
+  each 3 s patch **once**, as soon as its last frame has arrived, every ``patch_hop_frames`` frames
+  (patch ``j`` = frames ``j * H .. j * H + 186``), batched when one chunk of audio completes several.
+  An update pools the recent patch outputs (:mod:`mer_live.pooling`); it runs no model. While the first
+  patch is incomplete (warm-up, < 3 s), the frames that exist are loop-padded to a patch and run once
+  per patch hop (and at the first frame), so the first reading still comes with the first update.
+
+:func:`for_model` picks the stage for a loaded :class:`~mer_live.model.EmotionModel`. Only the worker
+thread calls these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import features, labels, mel_features
+from .model import FRONTEND_V2, EmotionModel, Prediction
+from .pooling import PatchPool
+
+_OUTPUTS = labels.NUM_MID_LEVELS + labels.NUM_EMOTIONS  # a pooled row holds mid (7) then emotion (8)
+
+
+class WindowInference:
+    """v1: a rolling 10 s window of :mod:`mer_live.features` frames, the model run at every update."""
+
+    sample_rate = features.SAMPLE_RATE
+
+    def __init__(self, *, model: EmotionModel) -> None:
+        self._model = model
+        self._frames = features.FrameStream()
+        self._rolling = features.RollingWindow()
+        self.window: np.ndarray | None = None  # the last model input (num_frames, num_bands)
+
+    @property
+    def frames_emitted(self) -> int:
+        return self._frames.frames_emitted
+
+    @property
+    def has_frames(self) -> bool:
+        return self._rolling.filled > 0
+
+    @property
+    def is_full(self) -> bool:
+        """Whether the model sees only real audio (no loop-padding): 10 s have arrived."""
+        return self._rolling.is_full
+
+    def process(self, *, samples: np.ndarray, last: bool = False) -> None:
+        """Add mono ``samples`` ``(num_samples,)`` at :attr:`sample_rate`; ``last`` flushes the stream."""
+        new = self._frames.process(samples=samples)
+        if last:
+            new = features.FrameBlock.concatenate(blocks=[new, self._frames.flush()])
+        self._rolling.process(block=new)
+
+    def predict(self) -> Prediction:
+        """The model on the current window: ``mid (1, 7)``, ``emotion (1, 8)``."""
+        self.window = self._rolling.window()
+        return self._model.process(windows=self.window)
+
+    def reset(self) -> None:
+        self._frames.reset()
+        self._rolling.reset()
+        self.window = None
+
+    def close(self) -> None:
+        self._frames.close()
+        self._rolling.close()
+
+
+class PatchInference:
+    """v2: log-mel frames, each 3 s patch run once as it completes, recency-weighted pooling per update."""
+
+    sample_rate = mel_features.SAMPLE_RATE
+
+    def __init__(self, *, model: EmotionModel) -> None:
+        if model.pooling is None:
+            raise ValueError("PatchInference needs a v2 model (with pooling metadata)")
+        self._model = model
+        self._hop = model.pooling.patch_hop_frames
+        self._stream = mel_features.MelStream()
+        self._recent = np.zeros((mel_features.PATCH_FRAMES, mel_features.NUM_BANDS), dtype=mel_features.FEATURE_DTYPE)
+        self._pool = PatchPool(pooling=model.pooling, size=_OUTPUTS)
+        self._warm_up: Prediction | None = None
+        self._warm_up_frames = 0  # frames that the last warm-up patch was made of
+        self.patches_run = 0  # model inputs run (real patches and warm-up patches)
+        self.non_finite = 0  # patches whose output was not finite (left out of the pool)
+        self.window: np.ndarray | None = None  # the last model input (PATCH_FRAMES, NUM_BANDS)
+
+    @property
+    def frames_emitted(self) -> int:
+        return self._stream.frames_emitted
+
+    @property
+    def has_frames(self) -> bool:
+        return self._stream.frames_emitted > 0
+
+    @property
+    def is_full(self) -> bool:
+        """Whether a complete 3 s patch has been run (the warm-up is over)."""
+        return self._pool.count > 0
+
+    def process(self, *, samples: np.ndarray, last: bool = False) -> None:
+        """Add mono ``samples`` at 16 kHz; run the model on every patch that became complete."""
+        new = self._stream.process(samples=samples)
+        if last:
+            new = np.concatenate([new, self._stream.flush()])
+        before = self._stream.frames_emitted - len(new)
+        patches = []
+        position = 0
+        while position < len(new):
+            total = before + position  # frames held in _recent so far
+            next_end = self._next_patch_end(frames=total)
+            take = min(len(new) - position, next_end - total)
+            self._append(frames=new[position : position + take])
+            position += take
+            if total + take == next_end:
+                patches.append(self._recent.copy())
+        if patches:
+            self._run(patches=np.stack(patches))
+
+    def _next_patch_end(self, *, frames: int) -> int:
+        """The frame count at which the next real patch completes, given ``frames`` already held."""
+        if frames < mel_features.PATCH_FRAMES:
+            return mel_features.PATCH_FRAMES
+        return frames + self._hop - (frames - mel_features.PATCH_FRAMES) % self._hop
+
+    def _append(self, *, frames: np.ndarray) -> None:
+        count = len(frames)
+        if count == 0:
+            return
+        if count >= len(self._recent):
+            self._recent[:] = frames[-len(self._recent) :]
+            return
+        self._recent[:-count] = self._recent[count:]
+        self._recent[-count:] = frames
+
+    def _run(self, *, patches: np.ndarray) -> None:
+        prediction = self._model.process(windows=patches)
+        self.patches_run += len(patches)
+        self.window = patches[-1]
+        for mid, emotion in zip(prediction.mid, prediction.emotion):
+            if np.all(np.isfinite(mid)) and np.all(np.isfinite(emotion)):
+                self._pool.process(row=np.concatenate([mid, emotion]))
+            else:
+                self.non_finite += 1
+
+    def predict(self) -> Prediction:
+        """The pooled recent patch outputs ``mid (1, 7)``, ``emotion (1, 8)`` (a loop-padded patch of the
+        frames so far while warming up). Runs the model only while warming up."""
+        if self._pool.count > 0:
+            pooled = self._pool.pooled()
+            return Prediction(mid=pooled[None, : labels.NUM_MID_LEVELS], emotion=pooled[None, labels.NUM_MID_LEVELS :])
+        frames = self._stream.frames_emitted
+        if self._warm_up is None or frames - self._warm_up_frames >= self._hop:
+            held = self._recent[mel_features.PATCH_FRAMES - min(frames, mel_features.PATCH_FRAMES) :]
+            self.window = mel_features.loop_pad(frames=held)
+            self._warm_up = self._model.process(windows=self.window)
+            self._warm_up_frames = frames
+            self.patches_run += 1
+        return self._warm_up
+
+    def reset(self) -> None:
+        self._stream.reset()
+        self._recent[:] = 0.0
+        self._pool.reset()
+        self._warm_up = None
+        self._warm_up_frames = 0
+        self.window = None
+
+    def close(self) -> None:
+        self._stream.close()
+        self._pool.close()
+
+
+def for_model(*, model: EmotionModel) -> WindowInference | PatchInference:
+    """The live stage that matches the model's front-end."""
+    if model.front_end.kind == FRONTEND_V2:
+        return PatchInference(model=model)
+    return WindowInference(model=model)

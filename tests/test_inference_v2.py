@@ -1,0 +1,172 @@
+"""v2 in the live worker: each 3 s patch runs once, updates pool them, streaming equals offline, the
+metadata picks the front-end, and the explanation still adds up exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mer_live import demo, features, labels, mel_features, model as model_module
+from mer_live.inference import PatchInference, WindowInference, for_model
+from mer_live.model import EmotionModel, ModelError
+from mer_live.pooling import PatchPool, Pooling, pool
+from mer_live.source import ArraySource
+from mer_live.worker import Worker, check_joint_layer
+
+from v2_models import DEFAULT_POOLING, write_v2_model
+
+SR = mel_features.SAMPLE_RATE
+SECONDS = 9
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.updates = []
+
+    def process(self, *, reading) -> None:
+        if reading.is_update:
+            self.updates.append(reading)
+
+    def close(self) -> None:
+        pass
+
+
+class CountingModel:
+    """The real session, counting how many patch rows it was given."""
+
+    def __init__(self, *, model: EmotionModel) -> None:
+        self._model = model
+        self.rows = 0
+        for name in ("weight", "bias", "variant", "front_end", "pooling", "input_shape", "path"):
+            setattr(self, name, getattr(model, name))
+
+    def process(self, *, windows: np.ndarray):
+        self.rows += 1 if np.ndim(windows) == 2 else len(windows)
+        return self._model.process(windows=windows)
+
+
+@pytest.fixture(scope="module")
+def v2_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_v2_model(tmp_path_factory.mktemp("v2") / "v2.onnx")
+
+
+@pytest.fixture(scope="module")
+def v2(v2_path: Path) -> EmotionModel:
+    loaded = EmotionModel(path=v2_path)
+    check_joint_layer(model=loaded)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def audio() -> np.ndarray:
+    import soxr
+
+    piece = demo.synthesise()
+    return soxr.resample(piece, features.SAMPLE_RATE, SR).astype(np.float32)[: SECONDS * SR]
+
+
+def _run(*, model, samples: np.ndarray, samplerate: float = SR, **options) -> tuple[Recorder, Worker]:
+    recorder = Recorder()
+    source = ArraySource(samples=samples, samplerate=samplerate, fast=True)
+    worker = Worker(source=source, model=model, sinks=[recorder], **options)
+    source.start()
+    worker.run()
+    source.close()
+    assert worker.error is None
+    return recorder, worker
+
+
+def test_the_metadata_picks_the_front_end(v2: EmotionModel) -> None:
+    assert v2.front_end.kind == mel_features.KIND and v2.input_shape == (187, 96)
+    assert v2.pooling == DEFAULT_POOLING
+    assert isinstance(for_model(model=v2), PatchInference)
+    if model_module.default_model_path().is_file():
+        v1 = EmotionModel()
+        assert v1.front_end.kind == model_module.FRONTEND_V1 and v1.pooling is None
+        assert isinstance(for_model(model=v1), WindowInference)
+
+
+def test_every_update_pools_the_offline_patches_that_have_ended(v2: EmotionModel, audio: np.ndarray) -> None:
+    counting = CountingModel(model=v2)
+    recorder, _ = _run(model=counting, samples=audio, rate=10.0, smoothing_s=0.0)
+    offline = mel_features.analyse(samples=audio)
+    hop = v2.pooling.patch_hop_frames
+    starts = mel_features.patch_starts(total_frames=offline.shape[0], hop_frames=hop)
+    patches = np.stack([offline[s : s + mel_features.PATCH_FRAMES] for s in starts])
+    outputs = v2.process(windows=patches)
+    rows = np.concatenate([outputs.mid, outputs.emotion], axis=1)
+    assert len(recorder.updates) >= SECONDS * 10  # plus one at the end of the file (the flushed frames)
+    warm = [r for r in recorder.updates if r.frames_total < mel_features.PATCH_FRAMES]
+    assert warm and all(r.state == "warming" for r in warm)
+    for reading in recorder.updates:
+        if reading.frames_total < mel_features.PATCH_FRAMES:
+            continue
+        assert reading.state == "running"
+        ended = (reading.frames_total - mel_features.PATCH_FRAMES) // hop + 1
+        expected = pool(rows[:ended], pooling=v2.pooling)
+        np.testing.assert_allclose(reading.raw_mid, np.clip(labels.mid_to_unit(model_values=expected[:7]), 0, 1), atol=1e-6)
+        np.testing.assert_allclose(reading.raw_emotion, np.clip(labels.emotion_to_unit(model_values=expected[7:]), 0, 1), atol=1e-6)
+        np.testing.assert_allclose(reading.bias + reading.contributions.sum(axis=1), reading.emotion_unclipped, atol=1e-12)
+    # each real patch ran once; warm-up patches run once per patch hop of the first 3 s
+    warm_up_runs = counting.rows - len(starts)
+    assert 1 <= warm_up_runs <= mel_features.PATCH_FRAMES // hop + 1
+    assert counting.rows < len(recorder.updates) / 2
+
+
+def test_warm_up_loop_pads_the_frames_so_far(v2: EmotionModel, audio: np.ndarray) -> None:
+    recorder, _ = _run(model=v2, samples=audio[: 2 * SR], rate=10.0)
+    offline = mel_features.analyse(samples=audio[: 2 * SR])
+    first = recorder.updates[0]
+    assert first.stream_time_s == pytest.approx(0.1) and first.has_values and first.state == "warming"
+    np.testing.assert_array_equal(first.window, mel_features.loop_pad(frames=offline[: first.frames_total]))
+
+
+def test_resampled_input_and_smoothing_give_finite_explained_readings(v2: EmotionModel, audio: np.ndarray) -> None:
+    import soxr
+
+    rate_in = 44100
+    resampled = soxr.resample(audio[: 5 * SR], SR, rate_in).astype(np.float32)
+    recorder, _ = _run(model=v2, samples=resampled, samplerate=rate_in, rate=10.0, smoothing_s=1.0)
+    assert len(recorder.updates) >= 49
+    for reading in recorder.updates:
+        assert np.all(np.isfinite(reading.emotion)) and np.all((reading.mid >= 0) & (reading.mid <= 1))
+        np.testing.assert_allclose(reading.bias + reading.contributions.sum(axis=1), reading.emotion_unclipped, atol=1e-12)
+
+
+def test_pooling_weights_halve_every_halflife_and_the_ring_equals_the_batch() -> None:
+    pooling = Pooling(patch_hop_frames=31, patches=3, halflife_s=31 / mel_features.FPS)
+    np.testing.assert_allclose(pooling.weights(count=3), [0.25, 0.5, 1.0])
+    rows = np.random.default_rng(0).standard_normal((7, 5))
+    ring = PatchPool(pooling=pooling, size=5)
+    for index, row in enumerate(rows):
+        ring.process(row=row)
+        np.testing.assert_array_equal(ring.pooled(), pool(rows[: index + 1], pooling=pooling))
+    np.testing.assert_allclose(pool(rows, pooling=pooling), (0.25 * rows[4] + 0.5 * rows[5] + rows[6]) / 1.75)
+    uniform = Pooling.from_json(json.dumps({"patch_hop_frames": 62, "patches": 2, "halflife_s": None}))
+    np.testing.assert_allclose(pool(rows, pooling=uniform), rows[5:].mean(axis=0))
+
+
+@pytest.mark.parametrize("text", ['{"patch_hop_frames": 0, "patches": 4, "halflife_s": 1}', '{"patches": 4}',
+                                  '{"patch_hop_frames": 31, "patches": 4, "halflife_s": -1}', "not json"])
+def test_bad_pooling_metadata_is_refused(tmp_path: Path, v2_path: Path, text: str) -> None:
+    import onnx
+
+    proto = onnx.load(str(v2_path))
+    for entry in proto.metadata_props:
+        if entry.key == model_module.META_POOLING:
+            entry.value = text
+    onnx.save(proto, str(tmp_path / "bad.onnx"))
+    with pytest.raises(ModelError, match="pooling"):
+        EmotionModel(path=tmp_path / "bad.onnx")
+
+
+@pytest.mark.parametrize("key,change", [("n_mels", 128), ("hop_length", 512), ("kind", "musicnn-mel128")])
+def test_v2_front_end_mismatch_is_refused(tmp_path: Path, key: str, change: object) -> None:
+    frontend = dict(mel_features.FRONTEND_CONSTANTS)
+    frontend[key] = change
+    path = write_v2_model(tmp_path / "bad.onnx", frontend=frontend)
+    with pytest.raises(ModelError, match=key if key != "kind" else "unknown"):
+        EmotionModel(path=path)
