@@ -5,16 +5,19 @@ per update. One class per front-end, both with ``process`` / ``predict`` / ``res
   the model on the last 10 s (loop-padded while fewer exist);
 * :class:`PatchInference` (v2): musicnn log-mel frames (:mod:`mer_live.mel_features`); the model runs on
   each 3 s patch **once**, as soon as its last frame has arrived, every ``patch_hop_frames`` frames
-  (patch ``j`` = frames ``j * H .. j * H + 186``), batched when one chunk of audio completes several.
-  An update pools the recent patch outputs (:mod:`mer_live.pooling`); it runs no model. While the first
-  patch is incomplete (warm-up, < 3 s), the frames that exist are loop-padded to a patch and run once
-  per patch hop (and at the first frame), so the first reading still comes with the first update.
+  (patch ``j`` = frames ``j * H .. j * H + 186``), batched when one chunk of audio completes several,
+  on a thread of its own so that no update waits for it. An update pools the patch outputs that were
+  submitted up to the previous update (:mod:`mer_live.pooling`). While the first patch is incomplete
+  (warm-up, < 3 s), the frames that exist are loop-padded to a patch and run once per patch hop (and
+  at the first frame), so the first reading still comes with the first update.
 
 :func:`for_model` picks the stage for a loaded :class:`~mer_live.model.EmotionModel`. Only the worker
 thread calls these.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -72,7 +75,16 @@ class WindowInference:
 
 
 class PatchInference:
-    """v2: log-mel frames, each 3 s patch run once as it completes, recency-weighted pooling per update."""
+    """v2: log-mel frames, each 3 s patch run once as it completes (on the patch thread), recency-weighted
+    pooling per update.
+
+    The model runs on its own thread (one ``ThreadPoolExecutor`` worker), so an update never waits for a
+    patch computed in the same update: update ``k`` pools the patches submitted up to update ``k - 1``
+    (waiting for any of those that is still running, which at 10 updates/s only happens when one patch
+    takes more than 0.1 s). The result is independent of timing (``--fast`` equals real time) and lags the
+    audio by one update interval at most. Exceptions: the first reading waits for its warm-up patch, and
+    the update after the end of the stream waits for everything.
+    """
 
     sample_rate = mel_features.SAMPLE_RATE
 
@@ -84,8 +96,13 @@ class PatchInference:
         self._stream = mel_features.MelStream()
         self._recent = np.zeros((mel_features.PATCH_FRAMES, mel_features.NUM_BANDS), dtype=mel_features.FEATURE_DTYPE)
         self._pool = PatchPool(pooling=model.pooling, size=_OUTPUTS)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mer-live-patches")
+        self._older: list[tuple[Future, bool]] = []  # submitted before the current update: (future, warm-up?)
+        self._fresh: list[tuple[Future, bool]] = []  # submitted during the current update
         self._warm_up: Prediction | None = None
-        self._warm_up_frames = 0  # frames that the last warm-up patch was made of
+        self._warm_up_frames: int | None = None  # frames that the last warm-up patch was made of
+        self._real_submitted = 0
+        self._final = False
         self.patches_run = 0  # model inputs run (real patches and warm-up patches)
         self.non_finite = 0  # patches whose output was not finite (left out of the pool)
         self.window: np.ndarray | None = None  # the last model input (PATCH_FRAMES, NUM_BANDS)
@@ -100,14 +117,15 @@ class PatchInference:
 
     @property
     def is_full(self) -> bool:
-        """Whether a complete 3 s patch has been run (the warm-up is over)."""
+        """Whether a complete 3 s patch has been pooled (the warm-up is over)."""
         return self._pool.count > 0
 
     def process(self, *, samples: np.ndarray, last: bool = False) -> None:
-        """Add mono ``samples`` at 16 kHz; run the model on every patch that became complete."""
+        """Add mono ``samples`` at 16 kHz; hand every patch that became complete to the patch thread."""
         new = self._stream.process(samples=samples)
         if last:
             new = np.concatenate([new, self._stream.flush()])
+            self._final = True
         before = self._stream.frames_emitted - len(new)
         patches = []
         position = 0
@@ -120,7 +138,8 @@ class PatchInference:
             if total + take == next_end:
                 patches.append(self._recent.copy())
         if patches:
-            self._run(patches=np.stack(patches))
+            self._submit(batch=np.stack(patches), warm_up=False)
+            self._real_submitted += len(patches)
 
     def _next_patch_end(self, *, frames: int) -> int:
         """The frame count at which the next real patch completes, given ``frames`` already held."""
@@ -138,40 +157,62 @@ class PatchInference:
         self._recent[:-count] = self._recent[count:]
         self._recent[-count:] = frames
 
-    def _run(self, *, patches: np.ndarray) -> None:
-        prediction = self._model.process(windows=patches)
-        self.patches_run += len(patches)
-        self.window = patches[-1]
-        for mid, emotion in zip(prediction.mid, prediction.emotion):
-            if np.all(np.isfinite(mid)) and np.all(np.isfinite(emotion)):
-                self._pool.process(row=np.concatenate([mid, emotion]))
-            else:
-                self.non_finite += 1
+    def _submit(self, *, batch: np.ndarray, warm_up: bool) -> None:
+        self._fresh.append((self._executor.submit(self._model.process, windows=batch), warm_up))
+        self.patches_run += len(batch)
+        self.window = batch[-1]
+
+    def _collect(self, *, jobs: list[tuple[Future, bool]]) -> None:
+        """Wait for ``jobs`` in submission order and pool their outputs (warm-up results are kept apart)."""
+        for future, warm_up in jobs:
+            prediction = future.result()
+            if warm_up:
+                self._warm_up = prediction
+                continue
+            for mid, emotion in zip(prediction.mid, prediction.emotion):
+                if np.all(np.isfinite(mid)) and np.all(np.isfinite(emotion)):
+                    self._pool.process(row=np.concatenate([mid, emotion]))
+                else:
+                    self.non_finite += 1
 
     def predict(self) -> Prediction:
-        """The pooled recent patch outputs ``mid (1, 7)``, ``emotion (1, 8)`` (a loop-padded patch of the
-        frames so far while warming up). Runs the model only while warming up."""
+        """The pooled patch outputs up to the previous update, ``mid (1, 7)``, ``emotion (1, 8)``; while
+        warming up, the model on the frames so far, loop-padded to a patch (one per patch hop)."""
+        frames = self._stream.frames_emitted
+        if self._real_submitted == 0 and (self._warm_up_frames is None or frames - self._warm_up_frames >= self._hop):
+            held = self._recent[mel_features.PATCH_FRAMES - min(frames, mel_features.PATCH_FRAMES) :]
+            self._submit(batch=mel_features.loop_pad(frames=held)[None], warm_up=True)
+            self._warm_up_frames = frames
+        if self._final or self._warm_up is None:
+            jobs, self._older, self._fresh = self._older + self._fresh, [], []
+        else:
+            jobs, self._older, self._fresh = self._older, self._fresh, []
+        self._collect(jobs=jobs)
         if self._pool.count > 0:
             pooled = self._pool.pooled()
             return Prediction(mid=pooled[None, : labels.NUM_MID_LEVELS], emotion=pooled[None, labels.NUM_MID_LEVELS :])
-        frames = self._stream.frames_emitted
-        if self._warm_up is None or frames - self._warm_up_frames >= self._hop:
-            held = self._recent[mel_features.PATCH_FRAMES - min(frames, mel_features.PATCH_FRAMES) :]
-            self.window = mel_features.loop_pad(frames=held)
-            self._warm_up = self._model.process(windows=self.window)
-            self._warm_up_frames = frames
-            self.patches_run += 1
         return self._warm_up
 
+    def _drain(self) -> None:
+        for future, _ in self._older + self._fresh:  # let a running patch finish; its result is dropped
+            if not future.cancel():
+                future.exception()
+        self._older, self._fresh = [], []
+
     def reset(self) -> None:
+        self._drain()
         self._stream.reset()
         self._recent[:] = 0.0
         self._pool.reset()
         self._warm_up = None
-        self._warm_up_frames = 0
+        self._warm_up_frames = None
+        self._real_submitted = 0
+        self._final = False
         self.window = None
 
     def close(self) -> None:
+        self._drain()
+        self._executor.shutdown(wait=True)
         self._stream.close()
         self._pool.close()
 

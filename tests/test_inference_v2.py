@@ -99,13 +99,17 @@ def test_every_update_pools_the_offline_patches_that_have_ended(v2: EmotionModel
     outputs = v2.process(windows=patches)
     rows = np.concatenate([outputs.mid, outputs.emotion], axis=1)
     assert len(recorder.updates) >= SECONDS * 10  # plus one at the end of the file (the flushed frames)
-    warm = [r for r in recorder.updates if r.frames_total < mel_features.PATCH_FRAMES]
-    assert warm and all(r.state == "warming" for r in warm)
-    for reading in recorder.updates:
-        if reading.frames_total < mel_features.PATCH_FRAMES:
+    assert sum(r.frames_total < mel_features.PATCH_FRAMES for r in recorder.updates) >= 20
+    previous_frames = 0
+    for index, reading in enumerate(recorder.updates):
+        # update k pools the patches that ended by update k - 1 (the last update, after the end: all)
+        frames = reading.frames_total if index == len(recorder.updates) - 1 else previous_frames
+        previous_frames = reading.frames_total
+        if frames < mel_features.PATCH_FRAMES:
+            assert reading.state == "warming"
             continue
         assert reading.state == "running"
-        ended = (reading.frames_total - mel_features.PATCH_FRAMES) // hop + 1
+        ended = (frames - mel_features.PATCH_FRAMES) // hop + 1
         expected = pool(rows[:ended], pooling=v2.pooling)
         np.testing.assert_allclose(reading.raw_mid, np.clip(labels.mid_to_unit(model_values=expected[:7]), 0, 1), atol=1e-6)
         np.testing.assert_allclose(reading.raw_emotion, np.clip(labels.emotion_to_unit(model_values=expected[7:]), 0, 1), atol=1e-6)
@@ -170,3 +174,30 @@ def test_v2_front_end_mismatch_is_refused(tmp_path: Path, key: str, change: obje
     path = write_v2_model(tmp_path / "bad.onnx", frontend=frontend)
     with pytest.raises(ModelError, match=key if key != "kind" else "unknown"):
         EmotionModel(path=path)
+
+
+class SlowModel(CountingModel):
+    """The real session, taking ``delay_s`` longer per call (a loaded machine)."""
+
+    def __init__(self, *, model: EmotionModel, delay_s: float) -> None:
+        super().__init__(model=model)
+        self._delay_s = delay_s
+
+    def process(self, *, windows: np.ndarray):
+        import time
+
+        time.sleep(self._delay_s)
+        return super().process(windows=windows)
+
+
+def test_readings_do_not_depend_on_how_long_a_patch_takes(v2: EmotionModel, audio: np.ndarray) -> None:
+    """The patch thread changes when a result arrives, never which patches an update pools."""
+    quick, _ = _run(model=v2, samples=audio[: 5 * SR], rate=10.0, smoothing_s=1.0)
+    slow, worker = _run(model=SlowModel(model=v2, delay_s=0.15), samples=audio[: 5 * SR], rate=10.0, smoothing_s=1.0)
+    assert len(quick.updates) == len(slow.updates) >= 50
+    for a, b in zip(quick.updates, slow.updates):
+        np.testing.assert_array_equal(a.raw_mid, b.raw_mid)
+        np.testing.assert_array_equal(a.emotion, b.emotion)
+        assert a.state == b.state
+    # an update that did not have to wait for a patch computed no model itself
+    assert min(worker.compute_times_s) < 0.15
