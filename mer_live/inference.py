@@ -7,7 +7,7 @@ per update. One class per front-end, both with ``process`` / ``predict`` / ``res
   each 3 s patch **once**, as soon as its last frame has arrived, every ``patch_hop_frames`` frames
   (patch ``j`` = frames ``j * H .. j * H + 186``), batched when one chunk of audio completes several,
   on a thread of its own so that no update waits for it. An update pools the patch outputs that were
-  submitted up to the previous update (:mod:`mer_live.pooling`). While the first patch is incomplete
+  handed over at least ``PATCH_LAG_S`` (0.25 s) of audio earlier (:mod:`mer_live.pooling`). While the first patch is incomplete
   (warm-up, < 3 s), the frames that exist are loop-padded to a patch and run once per patch hop (and
   at the first frame), so the first reading still comes with the first update.
 
@@ -17,6 +17,7 @@ thread calls these.
 
 from __future__ import annotations
 
+import collections
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -26,6 +27,8 @@ from .model import FRONTEND_V2, EmotionModel, Prediction
 from .pooling import PatchPool
 
 _OUTPUTS = labels.NUM_MID_LEVELS + labels.NUM_EMOTIONS  # a pooled row holds mid (7) then emotion (8)
+PATCH_LAG_S = 0.25  # a patch's output is pooled from this much audio after it was handed to the patch thread
+PATCH_LAG_FRAMES = round(PATCH_LAG_S * mel_features.FPS)  # 16 frames
 
 
 class WindowInference:
@@ -78,12 +81,13 @@ class PatchInference:
     """v2: log-mel frames, each 3 s patch run once as it completes (on the patch thread), recency-weighted
     pooling per update.
 
-    The model runs on its own thread (one ``ThreadPoolExecutor`` worker), so an update never waits for a
-    patch computed in the same update: update ``k`` pools the patches submitted up to update ``k - 1``
-    (waiting for any of those that is still running, which at 10 updates/s only happens when one patch
-    takes more than 0.1 s). The result is independent of timing (``--fast`` equals real time) and lags the
-    audio by one update interval at most. Exceptions: the first reading waits for its warm-up patch, and
-    the update after the end of the stream waits for everything.
+    The model runs on its own thread (one ``ThreadPoolExecutor`` worker), so an update does not wait for
+    the patches that have just completed: an update with ``F`` frames pools the patches that were handed
+    over when at most ``F - PATCH_LAG_FRAMES`` frames had arrived (``PATCH_LAG_S`` = 0.25 s of audio
+    earlier; it waits for any of those that is still running, which only happens when a patch takes
+    longer than that). Which patches an update pools depends on stream time only, never on timing
+    (``--fast`` equals real time). Exceptions: the first reading waits for its warm-up patch, and the
+    update after the end of the stream waits for everything.
     """
 
     sample_rate = mel_features.SAMPLE_RATE
@@ -97,8 +101,7 @@ class PatchInference:
         self._recent = np.zeros((mel_features.PATCH_FRAMES, mel_features.NUM_BANDS), dtype=mel_features.FEATURE_DTYPE)
         self._pool = PatchPool(pooling=model.pooling, size=_OUTPUTS)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mer-live-patches")
-        self._older: list[tuple[Future, bool]] = []  # submitted before the current update: (future, warm-up?)
-        self._fresh: list[tuple[Future, bool]] = []  # submitted during the current update
+        self._jobs: collections.deque[tuple[Future, bool, int]] = collections.deque()  # (future, warm-up?, frames then)
         self._warm_up: Prediction | None = None
         self._warm_up_frames: int | None = None  # frames that the last warm-up patch was made of
         self._real_submitted = 0
@@ -158,13 +161,15 @@ class PatchInference:
         self._recent[-count:] = frames
 
     def _submit(self, *, batch: np.ndarray, warm_up: bool) -> None:
-        self._fresh.append((self._executor.submit(self._model.process, windows=batch), warm_up))
+        self._jobs.append((self._executor.submit(self._model.process, windows=batch), warm_up, self.frames_emitted))
         self.patches_run += len(batch)
         self.window = batch[-1]
 
-    def _collect(self, *, jobs: list[tuple[Future, bool]]) -> None:
-        """Wait for ``jobs`` in submission order and pool their outputs (warm-up results are kept apart)."""
-        for future, warm_up in jobs:
+    def _collect(self, *, upto_frames: int) -> None:
+        """Wait for the jobs handed over by ``upto_frames`` frames, in order, and pool their outputs
+        (warm-up results are kept apart)."""
+        while self._jobs and self._jobs[0][2] <= upto_frames:
+            future, warm_up, _ = self._jobs.popleft()
             prediction = future.result()
             if warm_up:
                 self._warm_up = prediction
@@ -183,21 +188,18 @@ class PatchInference:
             held = self._recent[mel_features.PATCH_FRAMES - min(frames, mel_features.PATCH_FRAMES) :]
             self._submit(batch=mel_features.loop_pad(frames=held)[None], warm_up=True)
             self._warm_up_frames = frames
-        if self._final or self._warm_up is None:
-            jobs, self._older, self._fresh = self._older + self._fresh, [], []
-        else:
-            jobs, self._older, self._fresh = self._older, self._fresh, []
-        self._collect(jobs=jobs)
+        everything = self._final or self._warm_up is None
+        self._collect(upto_frames=frames if everything else frames - PATCH_LAG_FRAMES)
         if self._pool.count > 0:
             pooled = self._pool.pooled()
             return Prediction(mid=pooled[None, : labels.NUM_MID_LEVELS], emotion=pooled[None, labels.NUM_MID_LEVELS :])
         return self._warm_up
 
     def _drain(self) -> None:
-        for future, _ in self._older + self._fresh:  # let a running patch finish; its result is dropped
+        while self._jobs:  # let a running patch finish; its result is dropped
+            future = self._jobs.popleft()[0]
             if not future.cancel():
                 future.exception()
-        self._older, self._fresh = [], []
 
     def reset(self) -> None:
         self._drain()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mer_live import demo, features, labels, mel_features, model as model_module
-from mer_live.inference import PatchInference, WindowInference, for_model
+from mer_live.inference import PATCH_LAG_FRAMES, PatchInference, WindowInference, for_model
 from mer_live.model import EmotionModel, ModelError
 from mer_live.pooling import PatchPool, Pooling, pool
 from mer_live.source import ArraySource
@@ -100,11 +100,12 @@ def test_every_update_pools_the_offline_patches_that_have_ended(v2: EmotionModel
     rows = np.concatenate([outputs.mid, outputs.emotion], axis=1)
     assert len(recorder.updates) >= SECONDS * 10  # plus one at the end of the file (the flushed frames)
     assert sum(r.frames_total < mel_features.PATCH_FRAMES for r in recorder.updates) >= 20
-    previous_frames = 0
+    seen = [r.frames_total for r in recorder.updates]
     for index, reading in enumerate(recorder.updates):
-        # update k pools the patches that ended by update k - 1 (the last update, after the end: all)
-        frames = reading.frames_total if index == len(recorder.updates) - 1 else previous_frames
-        previous_frames = reading.frames_total
+        # an update pools the patches handed over at an earlier update with at most F - lag frames
+        # (the last update, after the end of the file: all of them)
+        limit = reading.frames_total - (0 if index == len(seen) - 1 else PATCH_LAG_FRAMES)
+        frames = max([f for f in seen[: index + 1] if f <= limit], default=0)
         if frames < mel_features.PATCH_FRAMES:
             assert reading.state == "warming"
             continue
