@@ -11,10 +11,10 @@ import pytest
 
 from mer_live import demo, features, labels, mel_features, model as model_module
 from mer_live.inference import PATCH_LAG_FRAMES, PatchInference, WindowInference, for_model
-from mer_live.model import EmotionModel, ModelError
+from mer_live.model import EmotionModel, ModelError, check_joint_layer
 from mer_live.pooling import PatchPool, Pooling, pool
 from mer_live.source import ArraySource
-from mer_live.worker import Worker, check_joint_layer
+from mer_live.worker import Worker
 
 from v2_models import DEFAULT_POOLING, write_v2_model
 
