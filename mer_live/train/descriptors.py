@@ -30,7 +30,9 @@ which returns, per mid-level feature, Pearson ``r`` between the prediction and i
 expected sign, and whether ``sign * r >= VALIDITY_GOAL_R`` (0.3); plus ``passing`` (how many of 7).
 :func:`oof_mid_from_cv` reads the out-of-fold ``clip_mid`` of a ``mer-live-train cv`` run folder.
 
-Compute the cache once (background, niced): ``nice python -m mer_live.train.descriptors --log FILE``.
+Compute the cache once (background, niced): ``nice python -m mer_live.train.descriptors --log FILE``;
+then ``python -m mer_live.train.descriptors --model M.onnx --cv runs/cv/NAME --out validity.json`` prints
+the tables (``--model``: in-sample predictions of a model file, labelled as not held out).
 """
 
 from __future__ import annotations
@@ -266,14 +268,61 @@ def format_table(table: dict, *, title: str = "") -> str:
     return "\n".join(lines)
 
 
+def in_sample_mid(*, model_path: Path, clip_ids: list[str] | None = None, root: Path | None = None) -> tuple[list[str], np.ndarray]:
+    """Clip-level mid-level predictions ``(n, 7)`` of a model file on the set-1 clips (mean over each
+    clip's windows, v1: 10 s windows at the evaluation hop; v2: its 3 s patches at the patch hop).
+
+    These are NOT held out when the model was trained on these clips (the shipped models are): an
+    optimistic stand-in, to be labelled as such, where out-of-fold predictions are not kept.
+    """
+    from .. import mel_features
+    from ..model import EmotionModel
+    from . import data
+
+    network = EmotionModel(path=model_path)
+    dataset = soundtracks.load(root=root)
+    by_id = {clip.clip_id: clip for clip in dataset.clips}
+    ids = list(clip_ids) if clip_ids is not None else dataset.ids
+    mids = []
+    for clip_id in ids:
+        path = by_id[clip_id].path
+        if network.pooling is None:
+            windows, _ = data.clip_windows(block=cache.frames_for(path=path))
+        else:
+            frames = mel_features.analyse(samples=mel_features.load_audio(path=path))
+            starts = mel_features.patch_starts(total_frames=len(frames), hop_frames=network.pooling.patch_hop_frames)
+            windows = np.stack([mel_features.loop_pad(frames=frames[s : s + mel_features.PATCH_FRAMES]) for s in starts])
+        mids.append(network.process(windows=windows).mid.mean(axis=0))
+    network.close()
+    return ids, np.stack(mids)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Build the descriptor cache for every set-1 clip (``--log`` for progress)."""
-    parser = argparse.ArgumentParser(description="Cache the mid-level validity descriptors of the Soundtracks clips")
+    """Build the descriptor cache (default), or print/write a validity table (``--model`` / ``--cv``)."""
+    parser = argparse.ArgumentParser(description="Mid-level validity descriptors of the Soundtracks clips")
     parser.add_argument("--log", type=Path, help="append progress lines here")
     parser.add_argument("--limit", type=int, help="only the first N clips")
+    parser.add_argument("--model", type=Path, action="append", default=[],
+                        help="validity of this model file's in-sample predictions (repeatable)")
+    parser.add_argument("--cv", type=Path, action="append", default=[],
+                        help="validity of the out-of-fold predictions of this mer-live-train cv run folder (repeatable)")
+    parser.add_argument("--out", type=Path, help="write the validity tables as JSON here")
     args = parser.parse_args(argv)
     handlers = [logging.FileHandler(args.log)] if args.log else [logging.StreamHandler(sys.stderr)]
     logging.basicConfig(level=logging.INFO, handlers=handlers, format="%(asctime)s %(message)s")
+    if args.model or args.cv:
+        tables = {}
+        for path in args.model:
+            ids, mid = in_sample_mid(model_path=path)
+            tables[f"{path} (in-sample, not held out)"] = mid_level_validity(mid, clip_ids=ids)
+        for folder in args.cv:
+            ids, mid = oof_mid_from_cv(folder)
+            tables[f"{folder} (out-of-fold)"] = mid_level_validity(mid, clip_ids=ids)
+        for title, table in tables.items():
+            print(format_table(table, title=title) + "\n")
+        if args.out:
+            args.out.write_text(json.dumps(tables, indent=1) + "\n")
+        return 0
     data = soundtracks.load()
     clips = data.clips[: args.limit] if args.limit else data.clips
     started = time.perf_counter()
