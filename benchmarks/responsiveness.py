@@ -95,12 +95,14 @@ def build_file(*, clip_ids: tuple[str, ...], root: Path, path: Path) -> Path:
     return path
 
 
-def run_daemon(*, input_path: Path, model: Path, csv_path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The real daemon over ``input_path``; returns stream times ``(n,)`` and each emotion's ``(n,)``."""
+def run_daemon(*, input_path: Path, model: Path, csv_path: Path, extra: tuple[str, ...] = ()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The real daemon over ``input_path`` (``extra``: more options, e.g. ``--smoothing 1``); returns
+    stream times ``(n,)`` and each emotion's ``(n,)``."""
     command = [
         sys.executable, "-m", "mer_live", "--input", str(input_path), "--fast", "--rate", f"{RATE:g}",
-        "--csv", str(csv_path), "--model", str(model), "--no-osc", "--no-control", "-q",
+        "--csv", str(csv_path), "--model", str(model), "--no-osc", "--no-control", "-q", *extra,
     ]
+    csv_path.unlink(missing_ok=True)  # the CSV sink appends: start from an empty file
     env = dict(os.environ, OMP_NUM_THREADS="1")
     done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=env)
     if done.returncode != 0:
