@@ -87,15 +87,20 @@ class PatchInference:
     earlier; it waits for any of those that is still running, which only happens when a patch takes
     longer than that). Which patches an update pools depends on stream time only, never on timing
     (``--fast`` equals real time). Exceptions: the first reading waits for its warm-up patch, and the
-    update after the end of the stream waits for everything.
+    update after the end of the stream waits for everything. With ``wait=False`` (live input, a file
+    paced in real time) an update never waits for a patch that is still running after that lag (an
+    overloaded machine): it pools what has finished and takes the late patch at a later update, so the
+    readings come on time and a little later than ``--fast`` would give them, instead of late.
     """
 
     sample_rate = mel_features.SAMPLE_RATE
 
-    def __init__(self, *, model: EmotionModel) -> None:
+    def __init__(self, *, model: EmotionModel, wait: bool = True) -> None:
         if model.pooling is None:
             raise ValueError("PatchInference needs a v2 model (with pooling metadata)")
         self._model = model
+        self._wait = wait
+        self.late = 0  # updates at which a due patch was still running and was left for later (wait=False)
         self._hop = model.pooling.patch_hop_frames
         self._stream = mel_features.MelStream()
         self._recent = np.zeros((mel_features.PATCH_FRAMES, mel_features.NUM_BANDS), dtype=mel_features.FEATURE_DTYPE)
@@ -165,10 +170,13 @@ class PatchInference:
         self.patches_run += len(batch)
         self.window = batch[-1]
 
-    def _collect(self, *, upto_frames: int) -> None:
-        """Wait for the jobs handed over by ``upto_frames`` frames, in order, and pool their outputs
-        (warm-up results are kept apart)."""
+    def _collect(self, *, upto_frames: int, wait: bool) -> None:
+        """Pool the outputs of the jobs handed over by ``upto_frames`` frames, in order, waiting for them
+        (``wait``) or stopping at the first that is still running (warm-up results are kept apart)."""
         while self._jobs and self._jobs[0][2] <= upto_frames:
+            if not wait and not self._jobs[0][0].done():
+                self.late += 1
+                break
             future, warm_up, _ = self._jobs.popleft()
             prediction = future.result()
             if warm_up:
@@ -188,11 +196,13 @@ class PatchInference:
             held = self._recent[mel_features.PATCH_FRAMES - min(frames, mel_features.PATCH_FRAMES) :]
             self._submit(batch=mel_features.loop_pad(frames=held)[None], warm_up=True)
             self._warm_up_frames = frames
-        everything = self._final or self._warm_up is None
-        self._collect(upto_frames=frames if everything else frames - PATCH_LAG_FRAMES)
+        everything = self._final or (self._warm_up is None and self._pool.count == 0)
+        self._collect(upto_frames=frames if everything else frames - PATCH_LAG_FRAMES, wait=self._wait or everything)
         if self._pool.count > 0:
             pooled = self._pool.pooled()
             return Prediction(mid=pooled[None, : labels.NUM_MID_LEVELS], emotion=pooled[None, labels.NUM_MID_LEVELS :])
+        if self._warm_up is None:  # every patch so far was non-finite: the worker keeps its last values
+            return Prediction(mid=np.full((1, labels.NUM_MID_LEVELS), np.nan), emotion=np.full((1, labels.NUM_EMOTIONS), np.nan))
         return self._warm_up
 
     def _drain(self) -> None:
@@ -219,8 +229,8 @@ class PatchInference:
         self._pool.close()
 
 
-def for_model(*, model: EmotionModel) -> WindowInference | PatchInference:
-    """The live stage that matches the model's front-end."""
+def for_model(*, model: EmotionModel, wait: bool = True) -> WindowInference | PatchInference:
+    """The live stage that matches the model's front-end (``wait``: see :class:`PatchInference`)."""
     if model.front_end.kind == FRONTEND_V2:
-        return PatchInference(model=model)
+        return PatchInference(model=model, wait=wait)
     return WindowInference(model=model)

@@ -100,7 +100,7 @@ class Worker:
         self._silence_dbfs = float(silence_dbfs)
         self._duration_s = float(duration_s)
         self._samplerate = float(source.samplerate)
-        self._inference = inference.for_model(model=model)
+        self._inference = inference.for_model(model=model, wait=not source.realtime)  # live: never wait on a late patch
         self._resampler = None
         if self._samplerate != self._inference.sample_rate:
             import soxr

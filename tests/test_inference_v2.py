@@ -202,3 +202,23 @@ def test_readings_do_not_depend_on_how_long_a_patch_takes(v2: EmotionModel, audi
         assert a.state == b.state
     # an update that did not have to wait for a patch computed no model itself
     assert min(worker.compute_times_s) < 0.15
+
+
+def test_live_updates_never_wait_for_a_late_patch(v2: EmotionModel, audio: np.ndarray) -> None:
+    """Paced in real time on an overloaded machine (a patch takes longer than the 0.25 s lag), updates
+    come on time with the patches that have finished; the late ones are pooled at a later update."""
+    from mer_live import inference
+
+    delay = 2 * inference.PATCH_LAG_S
+    recorder = Recorder()
+    source = ArraySource(samples=audio[: 5 * SR], samplerate=SR, fast=False)
+    worker = Worker(source=source, model=SlowModel(model=v2, delay_s=delay), sinks=[recorder], rate=10.0)
+    source.start()
+    worker.run()
+    source.close()
+    assert worker.error is None and worker._inference.late > 0
+    times = np.array(worker.compute_times_s)
+    assert times[0] >= delay  # the first reading waits for its warm-up patch
+    assert np.median(times[1:-1]) < delay / 5  # later updates do not wait
+    running = [r for r in recorder.updates if r.state == "running"]
+    assert running and all(np.all(np.isfinite(r.emotion)) for r in recorder.updates)
