@@ -22,7 +22,9 @@ run, because updates follow stream time). From the CSV (the sent, smoothed value
   output has covered 50 % / 90 % of that step. Steps smaller than ``MIN_STEP`` (0.02 in the 0-1 units)
   are left out (not a step);
 * the jitter of an output is its standard deviation inside the last 8 s of each section, averaged over
-  the sections.
+  the sections (as issue 7 defines it: it counts the music's own movement inside a section too, which a
+  faster model follows more); ``noise`` is the update-to-update part of it, ``std(diff) / sqrt(2)``
+  inside the same spans, which a slow drift does not raise.
 
 Reported per model and output: mean t50 and t90 over the steps (and the worst), mean step size,
 jitter. Run (both models in one run):
@@ -123,6 +125,7 @@ def step_metrics(*, times: np.ndarray, values: np.ndarray, sections: int) -> dic
 
     levels = [float(np.median(steady(k))) for k in range(sections)]
     jitter = float(np.mean([np.std(steady(k)) for k in range(sections)]))
+    noise = float(np.mean([np.std(np.diff(steady(k))) / np.sqrt(2.0) for k in range(sections)]))
     steps = []
     for k in range(1, sections):
         start, before, after = k * SECTION_S, levels[k - 1], levels[k]
@@ -151,6 +154,7 @@ def step_metrics(*, times: np.ndarray, values: np.ndarray, sections: int) -> dic
         "t90_mean_s": summary("t90_s", np.mean),
         "t90_max_s": summary("t90_s", np.max),
         "jitter": jitter,
+        "noise": noise,
     }
 
 
@@ -190,14 +194,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"files: energy = clips {', '.join(report['files']['energy']['clips'])}; "
           f"valence = clips {', '.join(report['files']['valence']['clips'])} (happy, sad alternating)")
     print(f"{'file':8} {'output':8} {'model':5} {'t50 mean':>9} {'t50 max':>8} {'t90 mean':>9} {'t90 max':>8} "
-          f"{'|step|':>7} {'jitter':>7}")
+          f"{'|step|':>7} {'jitter':>7} {'noise':>7}")
     for name in files:
         for out in OUTPUTS[name]:
             for label in models:
                 m = report["results"][label][name]["outputs"][out]
                 print(f"{name:8} {out:8} {label:5} {_fmt(m['t50_mean_s'], '9.2f')} {_fmt(m['t50_max_s'], '8.2f')} "
                       f"{_fmt(m['t90_mean_s'], '9.2f')} {_fmt(m['t90_max_s'], '8.2f')} {m['mean_abs_step']:7.3f} "
-                      f"{m['jitter']:7.4f}")
+                      f"{m['jitter']:7.4f} {m['noise']:7.4f}")
     goal = {}
     for out in GOAL_OUTPUTS:
         v1, v2 = (report["results"][k]["energy"]["outputs"][out] for k in ("v1", "v2"))
