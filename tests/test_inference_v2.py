@@ -222,3 +222,32 @@ def test_live_updates_never_wait_for_a_late_patch(v2: EmotionModel, audio: np.nd
     assert np.median(times[1:-1]) < delay / 5  # later updates do not wait
     running = [r for r in recorder.updates if r.state == "running"]
     assert running and all(np.all(np.isfinite(r.emotion)) for r in recorder.updates)
+
+
+@pytest.mark.slow
+def test_the_daemon_runs_a_v2_file_with_unchanged_csv(tmp_path: Path, v2_path: Path, audio: np.ndarray) -> None:
+    """The real program: ``mer-live --model V2 --input FILE --fast --csv OUT`` gives mer-live's CSV."""
+    import subprocess
+    import sys
+
+    import soundfile
+
+    from mer_live import sinks
+
+    wav = tmp_path / "in.wav"
+    soundfile.write(str(wav), np.repeat(audio[: 6 * SR, None], 2, axis=1), SR, subtype="FLOAT")
+    out = tmp_path / "out.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "mer_live", "--input", str(wav), "--fast", "--rate", "10", "--csv", str(out),
+         "--model", str(v2_path), "--no-osc", "--no-control", "-q"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] + "\n" == sinks.CSV_HEADER
+    rows = [line.split(",") for line in lines[1:]]
+    assert len(rows) >= 60
+    values = np.array([[float(v) for v in row[4:]] for row in rows])
+    assert values.shape[1] == labels.NUM_EMOTIONS + labels.NUM_MID_LEVELS
+    assert np.all((values >= 0) & (values <= 1))
+    assert {row[2] for row in rows} == {"warming", "running"}
