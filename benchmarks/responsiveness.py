@@ -19,17 +19,18 @@ run, because updates follow stream time). From the CSV (the sent, smoothed value
 * for every section change at time ``t``, the step of an output runs from its level before the change
   (median over the last ``STEADY_S`` = 8 s of the previous section) to its level after it (median over
   the last 8 s of the new section); ``t50`` / ``t90`` are the first stream times after ``t`` at which the
-  output has covered 50 % / 90 % of that step. Steps smaller than ``MIN_STEP`` (0.02 in the 0-1 units)
-  are left out (not a step);
+  output has covered 50 % / 90 % of that step. Steps smaller than ``MIN_STEP`` (0.05 in the 0-1 units)
+  are left out (not a step: the jitter alone would cover half of it);
 * the jitter of an output is its standard deviation inside the last 8 s of each section, averaged over
   the sections (as issue 7 defines it: it counts the music's own movement inside a section too, which a
   faster model follows more); ``noise`` is the update-to-update part of it, ``std(diff) / sqrt(2)``
   inside the same spans, which a slow drift does not raise.
 
 Reported per model and output: mean t50 and t90 over the steps (and the worst), mean step size,
-jitter. Run (both models in one run):
+jitter. Run (both models in one run; ``--smoothing S`` overrides the default for both):
 
-    python benchmarks/responsiveness.py --out benchmarks/responsiveness.json
+    python benchmarks/responsiveness.py --v1 mer_live/models/a2mid2e_joint.onnx \
+        --v2 mer_live/models/musicnn_joint.onnx --out benchmarks/responsiveness.json
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import numpy as np
 
 SECTION_S = 20.0
 STEADY_S = 8.0
-MIN_STEP = 0.02
+MIN_STEP = 0.05  # a step must stand well above the outputs' jitter (about 0.01-0.04)
 RATE = 10.0
 FILE_RATE = 44100
 FILE_CHANNELS = 2
@@ -170,10 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--v2", type=Path, required=True, help="the v2 model file")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     parser.add_argument("--keep", type=Path, help="keep the test files and CSVs in this folder")
+    parser.add_argument("--smoothing", type=float, help="pass --smoothing S to both daemons (default: the daemon's default)")
     args = parser.parse_args(argv)
     root = soundtracks.data_dir()
     models = {"v1": args.v1, "v2": args.v2}
-    report: dict = {"machine": platform.processor() or platform.machine(), "rate_hz": RATE,
+    report: dict = {"machine": platform.processor() or platform.machine(), "rate_hz": RATE, "smoothing_s": args.smoothing,
                     "section_s": SECTION_S, "steady_s": STEADY_S, "min_step": MIN_STEP,
                     "models": {k: str(v) for k, v in models.items()}, "files": {}, "results": {}}
     with tempfile.TemporaryDirectory() as temp:
@@ -185,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             report["files"][name] = {"clips": list(clips), "sections": len(clips)}
             for label, model in models.items():
                 started = time.perf_counter()
-                times, traces = run_daemon(input_path=path, model=model, csv_path=folder / f"{name}_{label}.csv")
+                extra = ("--smoothing", f"{args.smoothing:g}") if args.smoothing is not None else ()
+                times, traces = run_daemon(input_path=path, model=model, csv_path=folder / f"{name}_{label}.csv", extra=extra)
                 report["results"].setdefault(label, {})[name] = {
                     "run_s": time.perf_counter() - started,
                     "outputs": {out: step_metrics(times=times, values=traces[out], sections=len(clips))
