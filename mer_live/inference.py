@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from . import features, labels, mel_features
-from .model import FRONTEND_V2, EmotionModel, Prediction
+from .model import EmotionModel, Prediction
 from .pooling import PatchPool
 
 _OUTPUTS = labels.NUM_MID_LEVELS + labels.NUM_EMOTIONS  # a pooled row holds mid (7) then emotion (8)
@@ -231,6 +231,6 @@ class PatchInference:
 
 def for_model(*, model: EmotionModel, wait: bool = True) -> WindowInference | PatchInference:
     """The live stage that matches the model's front-end (``wait``: see :class:`PatchInference`)."""
-    if model.front_end.kind == FRONTEND_V2:
+    if getattr(model, "pooling", None) is not None:  # only v2 models carry pooling (checked at load)
         return PatchInference(model=model, wait=wait)
     return WindowInference(model=model)
