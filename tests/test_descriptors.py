@@ -86,3 +86,17 @@ def test_out_of_fold_predictions_are_read_from_cv_folds(tmp_path: Path) -> None:
     ids, mid = descriptors.oof_mid_from_cv(tmp_path)
     assert ids == ["001", "002", "003"]
     np.testing.assert_array_equal(mid[:, 0], [1.0, 2.0, 3.0])
+
+
+def test_descriptor_sanity_compares_emotion_profiles_with_the_human_table(shared_data: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """With descriptors equal to a linear mix of the ratings that follows the human table, agreement is high."""
+    from mer_live import soundtracks
+
+    data = soundtracks.load(root=shared_data)
+    reference = soundtracks.mid_emotion_correlation(root=shared_data)
+    standardised = (data.ratings - data.ratings.mean(axis=0)) / data.ratings.std(axis=0)
+    fake = standardised @ reference.T  # (360, 7): each descriptor leans on the emotions as humans' ratings do
+    monkeypatch.setattr(descriptors, "clip_descriptors", lambda **_: (data.ids, fake))
+    sanity = descriptors.descriptor_sanity(root=shared_data)
+    assert all(row["agreement_with_human_profile"] > 0.8 for row in sanity.values())

@@ -243,6 +243,29 @@ def mid_level_validity(mid: np.ndarray, *, clip_ids: list[str], root: Path | Non
     return validity_table(np.asarray(mid), descriptors)
 
 
+def descriptor_sanity(*, root: Path | None = None, directory: Path | None = None) -> dict[str, dict[str, float]]:
+    """Does each descriptor behave like the human mid-level rating it stands for? (Independent of any model.)
+
+    For each feature: the Pearson r of the descriptor with each of the 8 rated emotions over the 360 clips,
+    and ``agreement``, the correlation of that 8-value profile with the poster's profile of the *human*
+    mid-level ratings against the same emotions (``midlevel_emotion_annotation_correlation.csv``). A
+    descriptor with ``agreement`` near 1 and sizeable r's measures what listeners rated; one near 0 or
+    below does not, and a low validity r for its feature says little about the model.
+    """
+    data = soundtracks.load(root=root)
+    ids, values = clip_descriptors(root=root, directory=directory)
+    ratings = data.ratings
+    reference = soundtracks.mid_emotion_correlation(root=data.root)
+    result = {}
+    for index, name in enumerate(labels.MID_LEVELS):
+        profile = np.array([soundtracks.pearson(x=values[:, index], y=ratings[:, e]) for e in range(labels.NUM_EMOTIONS)])
+        result[name] = {
+            "max_abs_r_with_emotions": float(np.max(np.abs(profile))),
+            "agreement_with_human_profile": float(soundtracks.pearson(x=profile, y=reference[index])),
+        }
+    return result
+
+
 def oof_mid_from_cv(folder: Path) -> tuple[list[str], np.ndarray]:
     """Out-of-fold clip-level mid-level predictions of a ``mer-live-train cv`` run folder (its
     ``fold*.json`` records, each with ``test_ids`` and ``clip_mid``): ``(ids, (n, 7))``, sorted by id."""
@@ -320,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
             tables[f"{folder} (out-of-fold)"] = mid_level_validity(mid, clip_ids=ids)
         for title, table in tables.items():
             print(format_table(table, title=title) + "\n")
+        sanity = descriptor_sanity()
+        tables["descriptor_sanity"] = sanity
+        print("descriptor sanity (no model): largest |r| with the 8 rated emotions; agreement of that profile "
+              "with the human mid-level ratings' profile")
+        for name, row in sanity.items():
+            print(f"{name:18} {row['max_abs_r_with_emotions']:5.2f} {row['agreement_with_human_profile']:+6.2f}")
         if args.out:
             args.out.write_text(json.dumps(tables, indent=1) + "\n")
         return 0
