@@ -90,21 +90,24 @@ def test_the_metadata_picks_the_front_end(v2: EmotionModel) -> None:
 
 
 def test_every_update_pools_the_offline_patches_that_have_ended(v2: EmotionModel, audio: np.ndarray) -> None:
+    audio = audio[: -SR // 20]  # ends between two updates: the last update comes after the flush
     counting = CountingModel(model=v2)
     recorder, _ = _run(model=counting, samples=audio, rate=10.0, smoothing_s=0.0)
     offline = mel_features.analyse(samples=audio)
+    assert recorder.updates[-1].frames_total == offline.shape[0]
     hop = v2.pooling.patch_hop_frames
     starts = mel_features.patch_starts(total_frames=offline.shape[0], hop_frames=hop)
     patches = np.stack([offline[s : s + mel_features.PATCH_FRAMES] for s in starts])
     outputs = v2.process(windows=patches)
     rows = np.concatenate([outputs.mid, outputs.emotion], axis=1)
-    assert len(recorder.updates) >= SECONDS * 10  # plus one at the end of the file (the flushed frames)
+    assert len(recorder.updates) >= SECONDS * 10
     assert sum(r.frames_total < mel_features.PATCH_FRAMES for r in recorder.updates) >= 20
     seen = [r.frames_total for r in recorder.updates]
     for index, reading in enumerate(recorder.updates):
         # an update pools the patches handed over at an earlier update with at most F - lag frames
-        # (the last update, after the end of the file: all of them)
-        limit = reading.frames_total - (0 if index == len(seen) - 1 else PATCH_LAG_FRAMES)
+        # (an update after the end of the file, with the flushed frames: all of them)
+        flushed = index == len(seen) - 1 and reading.frames_total == offline.shape[0]
+        limit = reading.frames_total - (0 if flushed else PATCH_LAG_FRAMES)
         frames = max([f for f in seen[: index + 1] if f <= limit], default=0)
         if frames < mel_features.PATCH_FRAMES:
             assert reading.state == "warming"
