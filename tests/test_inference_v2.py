@@ -254,3 +254,32 @@ def test_the_daemon_runs_a_v2_file_with_unchanged_csv(tmp_path: Path, v2_path: P
     assert values.shape[1] == labels.NUM_EMOTIONS + labels.NUM_MID_LEVELS
     assert np.all((values >= 0) & (values <= 1))
     assert {row[2] for row in rows} == {"warming", "running"}
+
+
+def test_analyze_runs_a_v2_model_on_3_s_patches(tmp_path: Path, v2_path: Path, v2: EmotionModel, audio: np.ndarray) -> None:
+    import pandas as pd
+    import soundfile
+
+    from mer_live import analysis, features
+
+    long_file, short_file = tmp_path / "long.wav", tmp_path / "short.wav"
+    soundfile.write(str(long_file), audio[: int(7.3 * SR)], SR, subtype="FLOAT")
+    soundfile.write(str(short_file), audio[: 2 * SR], SR, subtype="FLOAT")
+    files, windows = tmp_path / "files.csv", tmp_path / "windows.csv"
+    assert analysis.main([str(long_file), str(short_file), "--model", str(v2_path), "--csv", str(files),
+                          "--window-csv", str(windows), "--quiet"]) == 0
+    per_file, per_window = pd.read_csv(files), pd.read_csv(windows)
+    frames = mel_features.analyse(samples=audio[: int(7.3 * SR)])
+    starts = features.window_starts(total_frames=len(frames), hop_frames=analysis.V2_HOP_FRAMES,
+                                    num_frames=mel_features.PATCH_FRAMES)
+    assert starts[:2] == [0, 62] and starts[-1] == len(frames) - mel_features.PATCH_FRAMES
+    assert list(per_file["num_windows"]) == [len(starts), 1] and list(per_file["padded"]) == [False, True]
+    long_rows = per_window[per_window["file"] == str(long_file)]
+    spans = (long_rows["end_s"] - long_rows["start_s"]).to_numpy()
+    np.testing.assert_allclose(spans[:-1], mel_features.PATCH_SECONDS, atol=1e-5)
+    assert long_rows["end_s"].iloc[-1] == pytest.approx(7.3, abs=1e-5)  # the last one ends with the file
+    expected = v2.process(windows=np.stack([frames[s : s + mel_features.PATCH_FRAMES] for s in starts]))
+    np.testing.assert_allclose(long_rows[list(labels.MID_LEVELS)].to_numpy(),
+                               np.clip(labels.mid_to_unit(model_values=expected.mid), 0, 1), atol=2e-6)
+    np.testing.assert_allclose(per_file[list(labels.EMOTIONS)].to_numpy()[0],
+                               long_rows[list(labels.EMOTIONS)].to_numpy().mean(axis=0), atol=2e-6)
