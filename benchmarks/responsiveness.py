@@ -163,16 +163,38 @@ def _fmt(value: float | None, spec: str = "6.2f") -> str:
     return format(value, spec) if value is not None else "   n/a"
 
 
+def markdown(report: dict) -> str:
+    """The README's table of a report: t50 / t90 (mean over steps), jitter / noise, v1 against v2."""
+    lines = ["| file | output | v1 t50 / t90 s | v2 t50 / t90 s | v1 jitter / noise | v2 jitter / noise | v1, v2 mean step |",
+             "|---|---|---|---|---|---|---|"]
+    for name, spec in report["files"].items():
+        for out in OUTPUTS[name]:
+            v1, v2 = (report["results"][label][name]["outputs"][out] for label in ("v1", "v2"))
+            cells = [f"{_fmt(m['t50_mean_s'], '.1f').strip()} / {_fmt(m['t90_mean_s'], '.1f').strip()}"
+                     + ("" if m["steps_measured"] == spec["sections"] - 1 else f" ({m['steps_measured']} of {spec['sections'] - 1} steps)")
+                     for m in (v1, v2)]
+            noise = [f"{m['jitter']:.3f} / {m['noise']:.4f}" for m in (v1, v2)]
+            lines.append(f"| {name} | {out} | {cells[0]} | {cells[1]} | {noise[0]} | {noise[1]} | "
+                         f"{v1['mean_abs_step']:.2f}, {v2['mean_abs_step']:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     from mer_live import soundtracks
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--v1", type=Path, required=True, help="the v1 model file")
-    parser.add_argument("--v2", type=Path, required=True, help="the v2 model file")
+    parser.add_argument("--v1", type=Path, help="the v1 model file")
+    parser.add_argument("--v2", type=Path, help="the v2 model file")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     parser.add_argument("--keep", type=Path, help="keep the test files and CSVs in this folder")
+    parser.add_argument("--markdown", type=Path, help="render the table of an existing --out JSON as markdown and exit")
     parser.add_argument("--smoothing", type=float, help="pass --smoothing S to both daemons (default: the daemon's default)")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
+    if args.v1 is None or args.v2 is None:
+        parser.error("--v1 and --v2 are needed")
     root = soundtracks.data_dir()
     models = {"v1": args.v1, "v2": args.v2}
     report: dict = {"machine": platform.processor() or platform.machine(), "rate_hz": RATE, "smoothing_s": args.smoothing,
