@@ -280,8 +280,7 @@ class Worker:
     def _start_afresh(self) -> None:
         """The source reconnected (a sound card that came back): forget the old audio, so the analysis
         warms up again on the new one. The update count, the stream time and the schedule go on."""
-        self._frames.reset()
-        self._rolling.reset()
+        self._inference.reset()
         self._mid.reset()
         if self._resampler is not None:
             self._resampler.clear()
