@@ -29,6 +29,7 @@ from .pooling import PatchPool
 _OUTPUTS = labels.NUM_MID_LEVELS + labels.NUM_EMOTIONS  # a pooled row holds mid (7) then emotion (8)
 PATCH_LAG_S = 0.25  # a patch's output is pooled from this much audio after it was handed to the patch thread
 PATCH_LAG_FRAMES = round(PATCH_LAG_S * mel_features.FPS)  # 16 frames
+MAX_BACKLOG = 4  # model calls queued on the patch thread, at most; older queued ones are dropped (overload)
 
 
 class WindowInference:
@@ -90,7 +91,9 @@ class PatchInference:
     update after the end of the stream waits for everything. With ``wait=False`` (live input, a file
     paced in real time) an update never waits for a patch that is still running after that lag (an
     overloaded machine): it pools what has finished and takes the late patch at a later update, so the
-    readings come on time and a little later than ``--fast`` would give them, instead of late.
+    readings come on time and a little later than ``--fast`` would give them, instead of late. At most
+    ``MAX_BACKLOG`` model calls wait on the patch thread: on a machine too slow for the model, older
+    queued patches are dropped (counted), so neither memory nor the delay grows.
     """
 
     sample_rate = mel_features.SAMPLE_RATE
@@ -101,6 +104,7 @@ class PatchInference:
         self._model = model
         self._wait = wait
         self.late = 0  # updates at which a due patch was still running and was left for later (wait=False)
+        self.dropped = 0  # queued patches dropped because the patch thread fell MAX_BACKLOG calls behind
         self._hop = model.pooling.patch_hop_frames
         self._stream = mel_features.MelStream()
         self._recent = np.zeros((mel_features.PATCH_FRAMES, mel_features.NUM_BANDS), dtype=mel_features.FEATURE_DTYPE)
@@ -166,6 +170,14 @@ class PatchInference:
         self._recent[-count:] = frames
 
     def _submit(self, *, batch: np.ndarray, warm_up: bool) -> None:
+        # live, on a machine too slow for the model: drop queued patches, keep the newest audio (with
+        # wait=True the backlog is bounded by the lag rule, at most PATCH_LAG_S * rate + 1 calls)
+        while not self._wait and len(self._jobs) >= MAX_BACKLOG:
+            oldest = next((job for job in self._jobs if job[0].cancel()), None)
+            if oldest is None:
+                break
+            self._jobs.remove(oldest)
+            self.dropped += 1
         self._jobs.append((self._executor.submit(self._model.process, windows=batch), warm_up, self.frames_emitted))
         self.patches_run += len(batch)
         self.window = batch[-1]

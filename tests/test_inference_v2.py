@@ -283,3 +283,16 @@ def test_analyze_runs_a_v2_model_on_3_s_patches(tmp_path: Path, v2_path: Path, v
                                np.clip(labels.mid_to_unit(model_values=expected.mid), 0, 1), atol=2e-6)
     np.testing.assert_allclose(per_file[list(labels.EMOTIONS)].to_numpy()[0],
                                long_rows[list(labels.EMOTIONS)].to_numpy().mean(axis=0), atol=2e-6)
+
+
+def test_a_machine_too_slow_for_the_model_drops_queued_patches_instead_of_piling_them_up(v2: EmotionModel, audio: np.ndarray) -> None:
+    from mer_live import inference
+
+    stage = PatchInference(model=SlowModel(model=v2, delay_s=0.2), wait=False)
+    chunk = SR // 10
+    for start in range(0, 6 * SR, chunk):  # 6 s of audio handed over at once, far faster than the model
+        stage.process(samples=audio[start : start + chunk])
+        assert len(stage._jobs) <= inference.MAX_BACKLOG
+        stage.predict()
+    assert stage.dropped > 0
+    stage.close()
