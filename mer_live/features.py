@@ -368,13 +368,13 @@ def to_mono(*, audio: np.ndarray, channel: int | None = None) -> np.ndarray:
     return audio.mean(axis=1, dtype=FEATURE_DTYPE)
 
 
-def resample(*, samples: np.ndarray, source_rate: float) -> np.ndarray:
-    """Resample mono ``(num_samples,)`` from ``source_rate`` to ``SAMPLE_RATE`` (soxr, high quality)."""
-    if source_rate == SAMPLE_RATE:
+def resample(*, samples: np.ndarray, source_rate: float, target_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Resample mono ``(num_samples,)`` from ``source_rate`` to ``target_rate`` (soxr, high quality)."""
+    if source_rate == target_rate:
         return np.asarray(samples, dtype=FEATURE_DTYPE)
     import soxr
 
-    return soxr.resample(samples, source_rate, SAMPLE_RATE, quality="HQ").astype(FEATURE_DTYPE)
+    return soxr.resample(samples, source_rate, target_rate, quality="HQ").astype(FEATURE_DTYPE)
 
 
 def decode_errors() -> tuple[type[Exception], ...]:
@@ -406,8 +406,9 @@ def file_problem(*, path: str | Path) -> str | None:
     return None
 
 
-def load_audio(*, path: str | Path) -> np.ndarray:
-    """Read any file soundfile can decode (wav, flac, ogg, mp3), mix to mono, resample to 22,050 Hz.
+def load_audio(*, path: str | Path, target_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Read any file soundfile can decode (wav, flac, ogg, mp3), mix to mono, resample to ``target_rate``
+    (default 22,050 Hz).
 
     Returns ``(num_samples,)`` float32. Raises :class:`AudioFileError` with a one-line reason.
     """
@@ -426,4 +427,4 @@ def load_audio(*, path: str | Path) -> np.ndarray:
     mono = to_mono(audio=audio)
     if not np.all(np.isfinite(mono)):
         raise AudioFileError(f"{path}: the audio holds non-finite samples")
-    return resample(samples=mono, source_rate=float(rate))
+    return resample(samples=mono, source_rate=float(rate), target_rate=target_rate)

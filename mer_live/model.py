@@ -1,8 +1,15 @@
 """The exported A2Mid2E-Joint model under ONNX Runtime, and the metadata contract it must carry.
 
-Input ``spectrogram``: ``(batch, NUM_FRAMES, NUM_BANDS)`` float32, time-major, as made by
-:mod:`mer_live.features`. Outputs ``mid`` ``(batch, 7)`` and ``emotion`` ``(batch, 8)`` in the paper's
-units (see :mod:`mer_live.labels`).
+Two front-ends, told apart by the ``kind`` in the ``mer_live.frontend`` metadata:
+
+* v1 (no ``kind``, or ``FRONTEND_V1``): input ``spectrogram`` ``(batch, 313, 149)`` float32, time-major,
+  a 10 s window made by :mod:`mer_live.features`;
+* v2 (``kind`` = ``"musicnn-mel96"``): input ``mel`` ``(batch, 187, 96)`` float32, one 3 s patch of
+  :mod:`mer_live.mel_features` per row, plus ``mer_live.pooling`` metadata (:class:`~mer_live.pooling.Pooling`):
+  patch outputs are pooled at run time.
+
+Outputs ``mid`` ``(batch, 7)`` and ``emotion`` ``(batch, 8)`` in the paper's units (see
+:mod:`mer_live.labels`), with emotion = Joint layer (metadata ``joint_weight``/``joint_bias``) of mid.
 """
 
 from __future__ import annotations
@@ -16,12 +23,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import features, labels
+from . import features, labels, mel_features
+from .pooling import Pooling
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
 INPUT_NAME = "spectrogram"
+INPUT_NAME_V2 = "mel"
+FRONTEND_V1 = "log-spectrogram-149"
+FRONTEND_V2 = mel_features.KIND
 OUTPUT_MID = "mid"
 OUTPUT_EMOTION = "emotion"
 MIN_OPSET = 17
@@ -42,6 +53,7 @@ META_VARIANT = "mer_live.variant"
 META_DATA_HASH = "mer_live.data_hash"
 META_CV_METRICS = "mer_live.cv_metrics"
 META_VERSION = "mer_live.version"
+META_POOLING = "mer_live.pooling"  # v2 only: JSON, see mer_live.pooling.Pooling
 REQUIRED_METADATA = (
     META_FRONTEND,
     META_EMOTIONS,
@@ -83,8 +95,28 @@ class Prediction:
     emotion: np.ndarray
 
 
-def _check_metadata(*, path: Path, metadata: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    """Validate the contract; return the Joint layer ``(weight (8, 7), bias (8,))``."""
+@dataclass(frozen=True)
+class FrontEnd:
+    """What a model's input is: the front-end ``kind``, the input name and ``(frames, bands)`` shape."""
+
+    kind: str
+    input_name: str
+    frames: int
+    bands: int
+    constants: dict
+
+
+FRONT_ENDS = {
+    FRONTEND_V1: FrontEnd(kind=FRONTEND_V1, input_name=INPUT_NAME, frames=features.NUM_FRAMES,
+                          bands=features.NUM_BANDS, constants=features.FRONTEND_CONSTANTS),
+    FRONTEND_V2: FrontEnd(kind=FRONTEND_V2, input_name=INPUT_NAME_V2, frames=mel_features.PATCH_FRAMES,
+                          bands=mel_features.NUM_BANDS, constants=mel_features.FRONTEND_CONSTANTS),
+}
+
+
+def _check_metadata(*, path: Path, metadata: dict[str, str]) -> tuple[np.ndarray, np.ndarray, FrontEnd, Pooling | None]:
+    """Validate the contract; return the Joint layer ``(weight (8, 7), bias (8,))``, the front-end, and
+    the pooling (v2) or None (v1)."""
     missing = [key for key in REQUIRED_METADATA if key not in metadata]
     if missing:
         raise ModelError(f"{path}: not a mer-live model (metadata lacks {', '.join(missing)})")
@@ -96,7 +128,13 @@ def _check_metadata(*, path: Path, metadata: dict[str, str]) -> tuple[np.ndarray
         bias = np.asarray(json.loads(metadata[META_JOINT_BIAS]), dtype=np.float64)
     except (json.JSONDecodeError, TypeError, ValueError) as error:
         raise ModelError(f"{path}: unreadable model metadata ({error})") from error
-    for key, expected in features.FRONTEND_CONSTANTS.items():
+    if not isinstance(frontend, dict):
+        raise ModelError(f"{path}: unreadable model metadata ({META_FRONTEND} is not a JSON object)")
+    kind = frontend.get("kind", FRONTEND_V1)
+    if kind not in FRONT_ENDS:
+        raise ModelError(f"{path}: model front-end kind {kind!r} is unknown to this mer-live ({', '.join(FRONT_ENDS)})")
+    front_end = FRONT_ENDS[kind]
+    for key, expected in front_end.constants.items():
         if frontend.get(key) != expected:
             raise ModelError(
                 f"{path}: model front-end {key}={frontend.get(key)!r} disagrees with this mer-live "
@@ -106,7 +144,15 @@ def _check_metadata(*, path: Path, metadata: dict[str, str]) -> tuple[np.ndarray
         raise ModelError(f"{path}: model label order differs from mer-live's; re-export the model")
     if weight.shape != (labels.NUM_EMOTIONS, labels.NUM_MID_LEVELS) or bias.shape != (labels.NUM_EMOTIONS,):
         raise ModelError(f"{path}: Joint layer metadata has shape {weight.shape}/{bias.shape}, expected (8, 7)/(8,)")
-    return weight, bias
+    pooling = None
+    if kind == FRONTEND_V2:
+        if META_POOLING not in metadata:
+            raise ModelError(f"{path}: a {kind} model needs {META_POOLING} metadata; re-export the model")
+        try:
+            pooling = Pooling.from_json(metadata[META_POOLING])
+        except ValueError as error:
+            raise ModelError(f"{path}: bad {META_POOLING} metadata ({error})") from error
+    return weight, bias, front_end, pooling
 
 
 class EmotionModel:
@@ -130,14 +176,12 @@ class EmotionModel:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ModelError(f"{self.path}: not a loadable ONNX model ({first_line})") from error
         self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
-        self.weight, self.bias = _check_metadata(path=self.path, metadata=self.metadata)
+        self.weight, self.bias, self.front_end, self.pooling = _check_metadata(path=self.path, metadata=self.metadata)
         inputs = self._session.get_inputs()
-        if len(inputs) != 1 or inputs[0].name != INPUT_NAME or list(inputs[0].shape[1:]) != [
-            features.NUM_FRAMES,
-            features.NUM_BANDS,
-        ]:
+        front = self.front_end
+        if len(inputs) != 1 or inputs[0].name != front.input_name or list(inputs[0].shape[1:]) != [front.frames, front.bands]:
             raise ModelError(
-                f"{self.path}: model input must be {INPUT_NAME} (batch, {features.NUM_FRAMES}, {features.NUM_BANDS})"
+                f"{self.path}: model input must be {front.input_name} (batch, {front.frames}, {front.bands})"
             )
         outputs = {o.name for o in self._session.get_outputs()}
         if not {OUTPUT_MID, OUTPUT_EMOTION} <= outputs:
@@ -147,17 +191,22 @@ class EmotionModel:
     def variant(self) -> str:
         return self.metadata.get(META_VARIANT, "unknown")
 
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """``(frames, bands)`` of one model input (v1: a 10 s window, v2: a 3 s patch)."""
+        return self.front_end.frames, self.front_end.bands
+
     def process(self, *, windows: np.ndarray) -> Prediction:
-        """Run ``windows`` ``(batch, NUM_FRAMES, NUM_BANDS)`` or one ``(NUM_FRAMES, NUM_BANDS)``."""
+        """Run ``windows`` ``(batch, frames, bands)`` or one ``(frames, bands)`` (see :attr:`input_shape`)."""
         batch = np.asarray(windows, dtype=np.float32)
         if batch.ndim == 2:
             batch = batch[None]
-        mid, emotion = self._session.run([OUTPUT_MID, OUTPUT_EMOTION], {INPUT_NAME: batch})
+        mid, emotion = self._session.run([OUTPUT_MID, OUTPUT_EMOTION], {self.front_end.input_name: batch})
         return Prediction(mid=mid.astype(np.float64), emotion=emotion.astype(np.float64))
 
     def warm_up(self) -> None:
         """One inference on silence, so the first real update is not slowed by lazy initialisation."""
-        self.process(windows=np.zeros((1, features.NUM_FRAMES, features.NUM_BANDS), dtype=np.float32))
+        self.process(windows=np.zeros((1, *self.input_shape), dtype=np.float32))
 
     def close(self) -> None:
         self._session = None
@@ -168,7 +217,7 @@ def check_joint_layer(*, model: EmotionModel) -> None:
     mid-level output (the explanation relies on it). Raises :class:`ModelError` if not."""
     model.warm_up()
     rng = np.random.default_rng(CHECK_SEED)
-    window = rng.uniform(0.0, 1.0, size=(1, features.NUM_FRAMES, features.NUM_BANDS)).astype(np.float32)
+    window = rng.uniform(0.0, 1.0, size=(1, *model.input_shape)).astype(np.float32)
     prediction = model.process(windows=window)
     implied = prediction.mid[0] @ model.weight.T + model.bias
     error = float(np.max(np.abs(implied - prediction.emotion[0])))

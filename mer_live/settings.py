@@ -118,7 +118,7 @@ class AnalysisSettings:
 
     rate: float = setting(4.0, help="updates per second", flag="--rate", metavar="HZ", bounds=RATE_RANGE_HZ)
     smoothing: float = setting(
-        2.0, help="smoothing time constant in seconds; 0 = off", flag="--smoothing", metavar="S", bounds=SMOOTHING_RANGE_S
+        1.0, help="smoothing time constant in seconds; 0 = off", flag="--smoothing", metavar="S", bounds=SMOOTHING_RANGE_S
     )
     silence_dbfs: float = setting(
         -60.0, help="silence gate level", flag="--silence-db", metavar="DBFS", bounds=SILENCE_RANGE_DBFS

@@ -1,25 +1,28 @@
-"""The worker thread: ring buffer -> mono -> streaming resampling -> new spectrogram frames -> rolling
-10 s window -> ONNX model -> smoothing -> every sink.
+"""The worker thread: ring buffer -> mono -> streaming resampling -> the model stage
+(:mod:`mer_live.inference`: v1 new spectrogram frames -> rolling 10 s window -> ONNX model; v2 log-mel
+frames -> each 3 s patch through the model once -> recency-weighted pooling) -> smoothing -> every sink.
 
 Updates happen on a schedule in *stream time* (input frames consumed / input rate): update ``k`` uses
 exactly the audio up to ``k / rate`` seconds, whatever the timing of its arrival. So a file run with
 ``--fast`` gives the same readings as the same file played in real time, and a live update equals the
-offline analysis of the same samples: the model input of an update that has ``F`` complete frames is
-``features.window_at`` over the offline frames ``max(0, F - NUM_FRAMES) .. F - 1``.
+offline analysis of the same samples: for v1, the model input of an update that has ``F`` complete
+frames is ``features.window_at`` over the offline frames ``max(0, F - NUM_FRAMES) .. F - 1``; for v2,
+the pooled value is :func:`mer_live.pooling.pool` of the offline patches that end by frame ``F``.
 
 Per update:
 
 1. read the new input frames from the ring buffer, take the chosen channel or the mono mix, measure
    the level (RMS dBFS of those samples) for the silence gate and the status;
-2. resample to 22,050 Hz with one ``soxr.ResampleStream`` (streaming, never per window; skipped when
-   the input already is at 22,050 Hz);
-3. :class:`~mer_live.features.FrameStream` computes only the frames that became complete, and
-   :class:`~mer_live.features.RollingWindow` keeps the last ``NUM_FRAMES`` (313 = 10 s);
-4. *warming up*: until 10 s are buffered, the window is filled by looping the frames that exist from
-   the start (``features.loop_pad``, as for short clips offline), so the model sees a full-length window
-   of real material at the real level, and the state is ``warming``. The first reading comes with the
-   first update that has a complete frame (after ``1 / rate`` s, well within 1 s at the default rate);
-5. the model gives the 7 mid-level features and 8 emotions (model units); the mid-level features are
+2. resample to the front-end's rate (v1 22,050 Hz, v2 16 kHz) with one ``soxr.ResampleStream``
+   (streaming, never per window; skipped when the input already is at that rate);
+3. the model stage computes only the frames that became complete (v1: and keeps the last 313 = 10 s;
+   v2: and runs the model on each 3 s patch that became complete, once);
+4. *warming up*: until the model's input is full of real audio (v1 10 s, v2 3 s), it is filled by
+   looping the frames that exist from the start (as for short clips offline), so the model sees a
+   full-length input of real material at the real level, and the state is ``warming``. The first reading
+   comes with the first update that has a complete frame (after ``1 / rate`` s);
+5. the model stage gives the 7 mid-level features and 8 emotions (model units; v2: pooled over the
+   recent patches, a weighted mean, so emotion stays the Joint layer of mid); the mid-level features are
    smoothed (:class:`~mer_live.smoother.Smoother`, time constant in seconds, held while the level is
    below the silence gate) and the sent emotions are the Joint layer applied to the smoothed mid-level
    features, which is exactly the smoothed model emotion (the layer is linear and the smoother is a
@@ -43,7 +46,7 @@ from typing import Protocol
 
 import numpy as np
 
-from . import __version__, features, labels
+from . import __version__, features, inference, labels
 from .explanation import explain
 from .model import EmotionModel
 from .rate_limit import RateLimitedLog
@@ -97,15 +100,14 @@ class Worker:
         self._silence_dbfs = float(silence_dbfs)
         self._duration_s = float(duration_s)
         self._samplerate = float(source.samplerate)
+        self._inference = inference.for_model(model=model, wait=not source.realtime)  # live: never wait on a late patch
         self._resampler = None
-        if self._samplerate != features.SAMPLE_RATE:
+        if self._samplerate != self._inference.sample_rate:
             import soxr
 
             self._resampler = soxr.ResampleStream(
-                self._samplerate, features.SAMPLE_RATE, 1, dtype="float32", quality="HQ"
+                self._samplerate, self._inference.sample_rate, 1, dtype="float32", quality="HQ"
             )
-        self._frames = features.FrameStream()
-        self._rolling = features.RollingWindow()
         self._mid = Smoother(size=labels.NUM_MID_LEVELS, time_constant_s=_checked_smoothing(seconds=smoothing_s))
         self._lock = threading.Lock()
         self._pending = {"smoothing": float(smoothing_s), "rate": _checked_rate(rate=rate), "muted": False}
@@ -211,10 +213,7 @@ class Worker:
             self._level = level_dbfs(samples=mono - np.mean(mono, dtype=np.float64))
         if self._resampler is not None:
             mono = self._resampler.resample_chunk(mono, last=last)
-        new = self._frames.process(samples=mono)
-        if last:
-            new = features.FrameBlock.concatenate(blocks=[new, self._frames.flush()])
-        self._rolling.process(block=new)
+        self._inference.process(samples=mono, last=last)
 
     def _update(self, *, started: float) -> None:
         """One update at the current stream time: model, smoothing, sinks."""
@@ -224,9 +223,9 @@ class Worker:
         self._updates += 1
         gate_open = self._level >= self._silence_dbfs
         window = None
-        if self._rolling.filled > 0:
-            window = self._rolling.window()
-            prediction = self._model.process(windows=window)
+        if self._inference.has_frames:
+            prediction = self._inference.predict()
+            window = self._inference.window
             if np.all(np.isfinite(prediction.mid[0])) and np.all(np.isfinite(prediction.emotion[0])):
                 self._raw_mid = prediction.mid[0]
                 self._raw_emotion = prediction.emotion[0]
@@ -238,13 +237,13 @@ class Worker:
                 )
         if not gate_open:
             self._state = STATE_SILENT
-        elif not self._rolling.is_full:
+        elif not self._inference.is_full:
             self._state = STATE_WARMING
         else:
             self._state = STATE_RUNNING
         reading = self._reading(is_update=True)
         reading.window = window
-        reading.frames_total = self._frames.frames_emitted
+        reading.frames_total = self._inference.frames_emitted
         self._emit(reading=reading)
         self.compute_times_s.append(time.perf_counter() - started)
 
@@ -281,8 +280,7 @@ class Worker:
     def _start_afresh(self) -> None:
         """The source reconnected (a sound card that came back): forget the old audio, so the analysis
         warms up again on the new one. The update count, the stream time and the schedule go on."""
-        self._frames.reset()
-        self._rolling.reset()
+        self._inference.reset()
         self._mid.reset()
         if self._resampler is not None:
             self._resampler.clear()
@@ -368,8 +366,7 @@ class Worker:
                 sink.close()
             except Exception as error:  # noqa: BLE001 - closing must reach every sink
                 LOG.warning("%s: close failed (%s)", type(sink).__name__, error)
-        self._frames.close()
-        self._rolling.close()
+        self._inference.close()
 
 
 def _checked_rate(*, rate: float) -> float:

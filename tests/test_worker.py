@@ -267,6 +267,7 @@ class _NonFiniteAt:
         self._bad_calls = bad_calls
         self.calls = 0
         self.weight, self.bias, self.variant = model.weight, model.bias, model.variant
+        self.front_end, self.pooling, self.input_shape = model.front_end, model.pooling, model.input_shape
 
     def process(self, *, windows: np.ndarray):
         prediction = self._model.process(windows=windows)

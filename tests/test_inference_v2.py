@@ -1,0 +1,298 @@
+"""v2 in the live worker: each 3 s patch runs once, updates pool them, streaming equals offline, the
+metadata picks the front-end, and the explanation still adds up exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mer_live import demo, features, labels, mel_features, model as model_module
+from mer_live.inference import PATCH_LAG_FRAMES, PatchInference, WindowInference, for_model
+from mer_live.model import EmotionModel, ModelError, check_joint_layer
+from mer_live.pooling import PatchPool, Pooling, pool
+from mer_live.source import ArraySource
+from mer_live.worker import Worker
+
+from v2_models import DEFAULT_POOLING, write_v2_model
+
+SR = mel_features.SAMPLE_RATE
+SECONDS = 9
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.updates = []
+
+    def process(self, *, reading) -> None:
+        if reading.is_update:
+            self.updates.append(reading)
+
+    def close(self) -> None:
+        pass
+
+
+class CountingModel:
+    """The real session, counting how many patch rows it was given."""
+
+    def __init__(self, *, model: EmotionModel) -> None:
+        self._model = model
+        self.rows = 0
+        for name in ("weight", "bias", "variant", "front_end", "pooling", "input_shape", "path"):
+            setattr(self, name, getattr(model, name))
+
+    def process(self, *, windows: np.ndarray):
+        self.rows += 1 if np.ndim(windows) == 2 else len(windows)
+        return self._model.process(windows=windows)
+
+
+@pytest.fixture(scope="module")
+def v2_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_v2_model(tmp_path_factory.mktemp("v2") / "v2.onnx")
+
+
+@pytest.fixture(scope="module")
+def v2(v2_path: Path) -> EmotionModel:
+    loaded = EmotionModel(path=v2_path)
+    check_joint_layer(model=loaded)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def audio() -> np.ndarray:
+    import soxr
+
+    piece = demo.synthesise()
+    return soxr.resample(piece, features.SAMPLE_RATE, SR).astype(np.float32)[: SECONDS * SR]
+
+
+def _run(*, model, samples: np.ndarray, samplerate: float = SR, **options) -> tuple[Recorder, Worker]:
+    recorder = Recorder()
+    source = ArraySource(samples=samples, samplerate=samplerate, fast=True)
+    worker = Worker(source=source, model=model, sinks=[recorder], **options)
+    source.start()
+    worker.run()
+    source.close()
+    assert worker.error is None
+    return recorder, worker
+
+
+def test_the_metadata_picks_the_front_end(v2: EmotionModel) -> None:
+    assert v2.front_end.kind == mel_features.KIND and v2.input_shape == (187, 96)
+    assert v2.pooling == DEFAULT_POOLING
+    assert isinstance(for_model(model=v2), PatchInference)
+    if model_module.default_model_path().is_file():
+        v1 = EmotionModel()
+        assert v1.front_end.kind == model_module.FRONTEND_V1 and v1.pooling is None
+        assert isinstance(for_model(model=v1), WindowInference)
+
+
+def test_every_update_pools_the_offline_patches_that_have_ended(v2: EmotionModel, audio: np.ndarray) -> None:
+    audio = audio[: -SR // 20]  # ends between two updates: the last update comes after the flush
+    counting = CountingModel(model=v2)
+    recorder, _ = _run(model=counting, samples=audio, rate=10.0, smoothing_s=0.0)
+    offline = mel_features.analyse(samples=audio)
+    assert recorder.updates[-1].frames_total == offline.shape[0]
+    hop = v2.pooling.patch_hop_frames
+    starts = mel_features.patch_starts(total_frames=offline.shape[0], hop_frames=hop)
+    patches = np.stack([offline[s : s + mel_features.PATCH_FRAMES] for s in starts])
+    outputs = v2.process(windows=patches)
+    rows = np.concatenate([outputs.mid, outputs.emotion], axis=1)
+    assert len(recorder.updates) >= SECONDS * 10
+    assert sum(r.frames_total < mel_features.PATCH_FRAMES for r in recorder.updates) >= 20
+    seen = [r.frames_total for r in recorder.updates]
+    for index, reading in enumerate(recorder.updates):
+        # an update pools the patches handed over at an earlier update with at most F - lag frames
+        # (an update after the end of the file, with the flushed frames: all of them)
+        flushed = index == len(seen) - 1 and reading.frames_total == offline.shape[0]
+        limit = reading.frames_total - (0 if flushed else PATCH_LAG_FRAMES)
+        frames = max([f for f in seen[: index + 1] if f <= limit], default=0)
+        if frames < mel_features.PATCH_FRAMES:
+            assert reading.state == "warming"
+            continue
+        assert reading.state == "running"
+        ended = (frames - mel_features.PATCH_FRAMES) // hop + 1
+        expected = pool(rows[:ended], pooling=v2.pooling)
+        np.testing.assert_allclose(reading.raw_mid, np.clip(labels.mid_to_unit(model_values=expected[:7]), 0, 1), atol=1e-6)
+        np.testing.assert_allclose(reading.raw_emotion, np.clip(labels.emotion_to_unit(model_values=expected[7:]), 0, 1), atol=1e-6)
+        np.testing.assert_allclose(reading.bias + reading.contributions.sum(axis=1), reading.emotion_unclipped, atol=1e-12)
+    # each real patch ran once; warm-up patches run once per patch hop of the first 3 s
+    warm_up_runs = counting.rows - len(starts)
+    assert 1 <= warm_up_runs <= mel_features.PATCH_FRAMES // hop + 1
+    assert counting.rows < len(recorder.updates) / 2
+
+
+def test_warm_up_loop_pads_the_frames_so_far(v2: EmotionModel, audio: np.ndarray) -> None:
+    recorder, _ = _run(model=v2, samples=audio[: 2 * SR], rate=10.0)
+    offline = mel_features.analyse(samples=audio[: 2 * SR])
+    first = recorder.updates[0]
+    assert first.stream_time_s == pytest.approx(0.1) and first.has_values and first.state == "warming"
+    np.testing.assert_array_equal(first.window, mel_features.loop_pad(frames=offline[: first.frames_total]))
+
+
+def test_resampled_input_and_smoothing_give_finite_explained_readings(v2: EmotionModel, audio: np.ndarray) -> None:
+    import soxr
+
+    rate_in = 44100
+    resampled = soxr.resample(audio[: 5 * SR], SR, rate_in).astype(np.float32)
+    recorder, _ = _run(model=v2, samples=resampled, samplerate=rate_in, rate=10.0, smoothing_s=1.0)
+    assert len(recorder.updates) >= 49
+    for reading in recorder.updates:
+        assert np.all(np.isfinite(reading.emotion)) and np.all((reading.mid >= 0) & (reading.mid <= 1))
+        np.testing.assert_allclose(reading.bias + reading.contributions.sum(axis=1), reading.emotion_unclipped, atol=1e-12)
+
+
+def test_pooling_weights_halve_every_halflife_and_the_ring_equals_the_batch() -> None:
+    pooling = Pooling(patch_hop_frames=31, patches=3, halflife_s=31 / mel_features.FPS)
+    np.testing.assert_allclose(pooling.weights(count=3), [0.25, 0.5, 1.0])
+    rows = np.random.default_rng(0).standard_normal((7, 5))
+    ring = PatchPool(pooling=pooling, size=5)
+    for index, row in enumerate(rows):
+        ring.process(row=row)
+        np.testing.assert_array_equal(ring.pooled(), pool(rows[: index + 1], pooling=pooling))
+    np.testing.assert_allclose(pool(rows, pooling=pooling), (0.25 * rows[4] + 0.5 * rows[5] + rows[6]) / 1.75)
+    uniform = Pooling.from_json(json.dumps({"patch_hop_frames": 62, "patches": 2, "halflife_s": None}))
+    np.testing.assert_allclose(pool(rows, pooling=uniform), rows[5:].mean(axis=0))
+
+
+@pytest.mark.parametrize("text", ['{"patch_hop_frames": 0, "patches": 4, "halflife_s": 1}', '{"patches": 4}',
+                                  '{"patch_hop_frames": 31, "patches": 4, "halflife_s": -1}', "not json"])
+def test_bad_pooling_metadata_is_refused(tmp_path: Path, v2_path: Path, text: str) -> None:
+    import onnx
+
+    proto = onnx.load(str(v2_path))
+    for entry in proto.metadata_props:
+        if entry.key == model_module.META_POOLING:
+            entry.value = text
+    onnx.save(proto, str(tmp_path / "bad.onnx"))
+    with pytest.raises(ModelError, match="pooling"):
+        EmotionModel(path=tmp_path / "bad.onnx")
+
+
+@pytest.mark.parametrize("key,change", [("n_mels", 128), ("hop_length", 512), ("kind", "musicnn-mel128")])
+def test_v2_front_end_mismatch_is_refused(tmp_path: Path, key: str, change: object) -> None:
+    frontend = dict(mel_features.FRONTEND_CONSTANTS)
+    frontend[key] = change
+    path = write_v2_model(tmp_path / "bad.onnx", frontend=frontend)
+    with pytest.raises(ModelError, match=key if key != "kind" else "unknown"):
+        EmotionModel(path=path)
+
+
+class SlowModel(CountingModel):
+    """The real session, taking ``delay_s`` longer per call (a loaded machine)."""
+
+    def __init__(self, *, model: EmotionModel, delay_s: float) -> None:
+        super().__init__(model=model)
+        self._delay_s = delay_s
+
+    def process(self, *, windows: np.ndarray):
+        import time
+
+        time.sleep(self._delay_s)
+        return super().process(windows=windows)
+
+
+def test_readings_do_not_depend_on_how_long_a_patch_takes(v2: EmotionModel, audio: np.ndarray) -> None:
+    """The patch thread changes when a result arrives, never which patches an update pools."""
+    quick, _ = _run(model=v2, samples=audio[: 5 * SR], rate=10.0, smoothing_s=1.0)
+    slow, worker = _run(model=SlowModel(model=v2, delay_s=0.15), samples=audio[: 5 * SR], rate=10.0, smoothing_s=1.0)
+    assert len(quick.updates) == len(slow.updates) >= 50
+    for a, b in zip(quick.updates, slow.updates):
+        np.testing.assert_array_equal(a.raw_mid, b.raw_mid)
+        np.testing.assert_array_equal(a.emotion, b.emotion)
+        assert a.state == b.state
+    # an update that did not have to wait for a patch computed no model itself
+    assert min(worker.compute_times_s) < 0.15
+
+
+def test_live_updates_never_wait_for_a_late_patch(v2: EmotionModel, audio: np.ndarray) -> None:
+    """Paced in real time on an overloaded machine (a patch takes longer than the 0.25 s lag), updates
+    come on time with the patches that have finished; the late ones are pooled at a later update."""
+    from mer_live import inference
+
+    delay = 2 * inference.PATCH_LAG_S
+    recorder = Recorder()
+    source = ArraySource(samples=audio[: 5 * SR], samplerate=SR, fast=False)
+    worker = Worker(source=source, model=SlowModel(model=v2, delay_s=delay), sinks=[recorder], rate=10.0)
+    source.start()
+    worker.run()
+    source.close()
+    assert worker.error is None and worker._inference.late > 0
+    times = np.array(worker.compute_times_s)
+    assert times[0] >= delay  # the first reading waits for its warm-up patch
+    assert np.median(times[1:-1]) < delay / 5  # later updates do not wait
+    running = [r for r in recorder.updates if r.state == "running"]
+    assert running and all(np.all(np.isfinite(r.emotion)) for r in recorder.updates)
+
+
+@pytest.mark.slow
+def test_the_daemon_runs_a_v2_file_with_unchanged_csv(tmp_path: Path, v2_path: Path, audio: np.ndarray) -> None:
+    """The real program: ``mer-live --model V2 --input FILE --fast --csv OUT`` gives mer-live's CSV."""
+    import subprocess
+    import sys
+
+    import soundfile
+
+    from mer_live import sinks
+
+    wav = tmp_path / "in.wav"
+    soundfile.write(str(wav), np.repeat(audio[: 6 * SR, None], 2, axis=1), SR, subtype="FLOAT")
+    out = tmp_path / "out.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "mer_live", "--input", str(wav), "--fast", "--rate", "10", "--csv", str(out),
+         "--model", str(v2_path), "--no-osc", "--no-control", "-q"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] + "\n" == sinks.CSV_HEADER
+    rows = [line.split(",") for line in lines[1:]]
+    assert len(rows) >= 60
+    values = np.array([[float(v) for v in row[4:]] for row in rows])
+    assert values.shape[1] == labels.NUM_EMOTIONS + labels.NUM_MID_LEVELS
+    assert np.all((values >= 0) & (values <= 1))
+    assert {row[2] for row in rows} == {"warming", "running"}
+
+
+def test_analyze_runs_a_v2_model_on_3_s_patches(tmp_path: Path, v2_path: Path, v2: EmotionModel, audio: np.ndarray) -> None:
+    import pandas as pd
+    import soundfile
+
+    from mer_live import analysis, features
+
+    long_file, short_file = tmp_path / "long.wav", tmp_path / "short.wav"
+    soundfile.write(str(long_file), audio[: int(7.3 * SR)], SR, subtype="FLOAT")
+    soundfile.write(str(short_file), audio[: 2 * SR], SR, subtype="FLOAT")
+    files, windows = tmp_path / "files.csv", tmp_path / "windows.csv"
+    assert analysis.main([str(long_file), str(short_file), "--model", str(v2_path), "--csv", str(files),
+                          "--window-csv", str(windows), "--quiet"]) == 0
+    per_file, per_window = pd.read_csv(files), pd.read_csv(windows)
+    frames = mel_features.analyse(samples=audio[: int(7.3 * SR)])
+    starts = features.window_starts(total_frames=len(frames), hop_frames=analysis.V2_HOP_FRAMES,
+                                    num_frames=mel_features.PATCH_FRAMES)
+    assert starts[:2] == [0, 62] and starts[-1] == len(frames) - mel_features.PATCH_FRAMES
+    assert list(per_file["num_windows"]) == [len(starts), 1] and list(per_file["padded"]) == [False, True]
+    long_rows = per_window[per_window["file"] == str(long_file)]
+    spans = (long_rows["end_s"] - long_rows["start_s"]).to_numpy()
+    np.testing.assert_allclose(spans[:-1], mel_features.PATCH_SECONDS, atol=1e-5)
+    assert long_rows["end_s"].iloc[-1] == pytest.approx(7.3, abs=1e-5)  # the last one ends with the file
+    expected = v2.process(windows=np.stack([frames[s : s + mel_features.PATCH_FRAMES] for s in starts]))
+    np.testing.assert_allclose(long_rows[list(labels.MID_LEVELS)].to_numpy(),
+                               np.clip(labels.mid_to_unit(model_values=expected.mid), 0, 1), atol=2e-6)
+    np.testing.assert_allclose(per_file[list(labels.EMOTIONS)].to_numpy()[0],
+                               long_rows[list(labels.EMOTIONS)].to_numpy().mean(axis=0), atol=2e-6)
+
+
+def test_a_machine_too_slow_for_the_model_drops_queued_patches_instead_of_piling_them_up(v2: EmotionModel, audio: np.ndarray) -> None:
+    from mer_live import inference
+
+    stage = PatchInference(model=SlowModel(model=v2, delay_s=0.2), wait=False)
+    chunk = SR // 10
+    for start in range(0, 6 * SR, chunk):  # 6 s of audio handed over at once, far faster than the model
+        stage.process(samples=audio[start : start + chunk])
+        assert len(stage._jobs) <= inference.MAX_BACKLOG
+        stage.predict()
+    assert stage.dropped > 0
+    stage.close()
