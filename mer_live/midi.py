@@ -1,6 +1,6 @@
 """MIDI control changes out: chosen values as CCs on a hardware, virtual or JACK MIDI port.
 
-A :class:`MidiMapping` (TOML, see ``docs/MIDI.md`` and ``configs/midi.toml``) maps each chosen value
+A :class:`MidiMapping` (the ``[midi]`` settings, see ``docs/MIDI.md`` and ``configs/midi.toml``) maps each chosen value
 (an emotion or a mid-level feature, 0-1 sent units) to a MIDI channel and controller number. A value is
 scaled to 0-127, or to 0-16383 for a 14-bit pair (MSB on controller ``cc`` 0-31, LSB on ``cc + 32``,
 MSB first, as the MIDI 1.0 specification orders them). :class:`CcEncoder` sends a controller only when
@@ -23,13 +23,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from . import labels
 from .rate_limit import RateLimitedLog
 from .reading import Reading
-from .settings import ConfigError, load_toml
+from .settings import MIDI_MAX_RATE_RANGE_HZ, MidiSettings
 from .sinks import LOG_INTERVAL_S, TargetStats
 
 LOG = logging.getLogger("mer_live")
@@ -42,14 +41,14 @@ LSB_OFFSET = 32
 MAX_7BIT = 127
 MAX_14BIT = 16383
 BITS_PER_BYTE = 7
-DEFAULT_MAX_RATE_HZ = 20.0
-MAX_RATE_RANGE_HZ = (0.1, 1000.0)
+DEFAULT_MAX_RATE_HZ = MidiSettings().max_rate_hz
+MAX_RATE_RANGE_HZ = MIDI_MAX_RATE_RANGE_HZ
 PORT_CHECK_S = 2.0
+CLOSE_DRAIN_S = 0.1  # rtmidi's JACK output hands messages over in the next process cycle: let it run
 CLIENT_NAME = "mer-live"
 OUTPUT_PORT_NAME = "out"
-APIS = {"alsa": "API_LINUX_ALSA", "jack": "API_UNIX_JACK"}  # --midi-api names -> rtmidi constants
+APIS = {"alsa": "API_LINUX_ALSA", "jack": "API_UNIX_JACK"}  # --midi-api names (settings.MIDI_APIS) -> rtmidi
 MAPPING_KEYS = {"max_rate_hz", "cc"}
-PORT_KEYS = {"port", "virtual", "api"}
 CONTROL_KEYS = {"value", "channel", "cc", "high_resolution"}
 
 
@@ -88,21 +87,6 @@ DEFAULT_MAPPING = MidiMapping(
 )
 
 
-@dataclass(frozen=True)
-class MidiSettings:
-    """The ``[midi]`` table: where to send (``port`` or ``virtual``, both ``""`` = no MIDI), on which
-    MIDI system (``api``: ``"alsa"``, ``"jack"`` or ``""`` for the first that works), and what."""
-
-    port: str = ""
-    virtual: str = ""
-    api: str = ""
-    mapping: MidiMapping = DEFAULT_MAPPING
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.port or self.virtual)
-
-
 def _check_int(*, value: Any, bounds: tuple[int, int], what: str) -> int:
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -117,7 +101,7 @@ def parse_mapping(*, data: dict[str, Any], source: str) -> MidiMapping:
     pair takes two)."""
     unknown = set(data) - MAPPING_KEYS
     if unknown:
-        raise MidiError(f"{source}: unknown key midi.{sorted(unknown)[0]} (known: {', '.join(sorted(MAPPING_KEYS | PORT_KEYS))})")
+        raise MidiError(f"{source}: unknown key midi.{sorted(unknown)[0]} (known: {', '.join(sorted(MAPPING_KEYS))})")
     rate = data.get("max_rate_hz", DEFAULT_MAX_RATE_HZ)
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (
         math.isfinite(rate) and MAX_RATE_RANGE_HZ[0] <= rate <= MAX_RATE_RANGE_HZ[1]
@@ -430,6 +414,8 @@ class MidiSink:
         with self._lock:
             client, self._client = self._client, None
         if client is not None:
+            if self.sent:
+                time.sleep(CLOSE_DRAIN_S)
             client.close_port()
             client.delete()
         if self._lister is not None:
@@ -437,30 +423,9 @@ class MidiSink:
             self._lister = None
 
 
-def parse_settings(*, data: dict[str, Any], source: str) -> MidiSettings:
-    """:class:`MidiSettings` from a ``[midi]`` table (port keys plus the mapping; no ``cc`` tables = the
-    default mapping). Raises :class:`MidiError`."""
-    for key in PORT_KEYS & set(data):
-        if not isinstance(data[key], str):
-            raise MidiError(f"{source}: midi.{key} must be a string, got {data[key]!r}")
-    if data.get("api", "") not in ("", *APIS):
-        raise MidiError(f"{source}: midi.api = {data['api']!r}; use {' or '.join(APIS)}, or \"\" for the first that works")
-    if data.get("port") and data.get("virtual"):
-        raise MidiError(f"{source}: midi.port and midi.virtual both set; choose --midi PORT or --midi-virtual NAME")
-    table = {key: value for key, value in data.items() if key not in PORT_KEYS}
-    mapping = parse_mapping(data=table, source=source) if "cc" in table else parse_mapping(
-        data={**table, "cc": [{"value": c.value, "channel": c.channel, "cc": c.cc} for c in DEFAULT_MAPPING.controls]},
-        source=source,
-    )
-    return MidiSettings(port=data.get("port", ""), virtual=data.get("virtual", ""), api=data.get("api", ""), mapping=mapping)
-
-
-def load_settings(*, path: str | Path) -> MidiSettings:
-    """The ``[midi]`` table of the TOML file ``path`` (raises :class:`MidiError`)."""
-    try:
-        data = load_toml(path=path)
-    except ConfigError as error:
-        raise MidiError(str(error)) from error
-    if not isinstance(data.get("midi"), dict):
-        raise MidiError(f"MIDI mapping {path}: no [midi] table; see docs/MIDI.md")
-    return parse_settings(data=data["midi"], source=f"MIDI mapping {path}")
+def mapping_from_settings(*, midi: MidiSettings) -> MidiMapping:
+    """The mapping of the ``[midi]`` settings: its ``[[midi.cc]]`` tables, or the default mapping when there
+    are none, at its ``max_rate_hz``. Raises :class:`MidiError` naming the bad table."""
+    if not midi.cc:
+        return MidiMapping(controls=DEFAULT_MAPPING.controls, max_rate_hz=float(midi.max_rate_hz))
+    return parse_mapping(data={"cc": list(midi.cc), "max_rate_hz": midi.max_rate_hz}, source="config")

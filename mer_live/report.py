@@ -30,10 +30,17 @@ from pathlib import Path
 import numpy as np
 
 from . import labels
-from .cli import EXIT_OK, EXIT_USAGE
-from .sinks import CSV_COLUMNS, STATE_NO_INPUT, STATE_RUNNING, STATE_SILENT, STATE_WARMING, STATES
+from .command import ArgumentParser, run_command
+from .exit_codes import EXIT_OK, UsageError
+from .reading import STATE_NO_INPUT, STATE_RUNNING, STATE_SILENT, STATE_WARMING, STATES
+from .sinks import CSV_COLUMNS
 
 PROG = "mer-live report"
+HELP = "draw a session (a --csv log or analyze --window-csv output) as an HTML page and a PNG"
+DESCRIPTION = (
+    "Draw a mer-live session: emotions, mid-level features and one emotion's contributions over time, with the "
+    "state as a background band; a self-contained HTML page (and a PNG), with per-section means."
+)
 KIND_LOG = "daemon log"
 KIND_WINDOWS = "analysed windows"
 WINDOW_KEY_COLUMNS = ("file", "window", "start_s", "end_s", "padded")
@@ -536,7 +543,7 @@ def report(
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the subcommand on parsed ``args``; returns the exit status."""
+    """Run the subcommand on parsed ``args``; returns the exit status (raises :class:`UsageError`)."""
     try:
         try:
             import matplotlib  # noqa: F401 - only to say how to install it
@@ -548,28 +555,13 @@ def run(args: argparse.Namespace) -> int:
         out = args.out or args.csv.with_suffix(".html")
         report(session, out=out, png=args.png, emotion=args.emotion, starts=starts, weight=weight, bias=bias)
     except ReportError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(error), prog=PROG) from error
     print(f"{PROG}: wrote {out}" + (f" and {args.png}" if args.png else ""), file=sys.stderr)
     return EXIT_OK
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        print(f"{PROG}: error: {message}; see {PROG} --help", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """``mer-live report ...`` as a program."""
-    parser = _Parser(prog=PROG, description="Draw a mer-live session (CSV log or analyze windows) as PNG/HTML.")
+    """``mer-live report`` with ``argv``; returns the exit status."""
+    parser = ArgumentParser(prog=PROG, description=DESCRIPTION)
     add_arguments(parser)
-    try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    except SystemExit as exit_request:
-        return int(exit_request.code or 0)
-    return run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return run_command(parser=parser, run=run, argv=list(sys.argv[1:] if argv is None else argv))

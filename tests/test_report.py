@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_live import labels, report
+from mer_live import cli, labels, report
 from mer_live.analysis import WINDOW_COLUMNS, FileResult, VALUE_COLUMNS, window_rows, write_csv
 from mer_live.model import default_model_path
-from mer_live.sinks import CSV_HEADER, Reading, csv_row
+from mer_live.reading import Reading
+from mer_live.sinks import CSV_HEADER, csv_row
 
 pytest.importorskip("matplotlib")
 
@@ -42,7 +43,7 @@ def _write_log(path: Path, readings: list[Reading]) -> Path:
 
 
 def _run(*args: str) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, "-m", "mer_live.report", *args], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    done = subprocess.run([sys.executable, "-m", "mer_live", "report", *args], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     return done.returncode, done.stderr
 
 
@@ -138,7 +139,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str | None, a
         _write_log(path, [_reading(stream=0.25 * k, wall=0.25 * k) for k in range(1, 9)])
     elif content is not None:
         path.write_text(content)
-    code = report.main([str(path), *args])
+    code = cli.main(["report", str(path), *args])
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("mer-live report: error: ") and needle in lines[0], lines
 
@@ -147,7 +148,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str | None, a
 def test_html_is_self_contained_with_a_section_table(tmp_path: Path) -> None:
     path = _write_log(tmp_path / "log.csv", [_reading(stream=0.25 * k, wall=0.25 * k, level=0.3 + 0.001 * k) for k in range(1, 81)])
     png = tmp_path / "r.png"
-    assert report.main([str(path), "--png", str(png), "--sections", "0:00,0:10", "--emotion", "sad"]) == 0
+    assert cli.main(["report", str(path), "--png", str(png), "--sections", "0:00,0:10", "--emotion", "sad"]) == 0
     page = (tmp_path / "log.html").read_text()
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
     assert images == ["emotions", "mid-level features", "sad: contributions"]

@@ -1,0 +1,272 @@
+"""The live meter: a full-screen view of the readings on a terminal (rich), the default readout when
+stdout is a terminal.
+
+It shows a bar for each of the 8 emotions and 7 mid-level features, the state and the input level, the
+update and overflow counts, each output (OSC target, MIDI port, CSV file) with what it sent and its
+errors, the latest log lines, and for the emotion that moved most over the last ``MOVE_WINDOW_S``
+seconds the mid-level features behind the move: because an emotion is its bias plus one contribution
+per mid-level feature (:mod:`mer_live.explanation`), its change is exactly the sum of the changes of
+those contributions, and the largest ones are named, with the direction the feature itself moved
+("happy ↓ 0.12 because minorness ↑ −0.08").
+
+:meth:`Meter.process` only keeps the reading (the analysis never waits for the terminal); a drawing
+thread redraws at most ``MAX_REDRAWS_PER_S`` times a second, and only when something new arrived.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, TextIO
+
+import numpy as np
+
+from . import labels
+from .reading import LEVEL_FLOOR_DBFS, STATE_NO_INPUT, STATE_RUNNING, STATE_SILENT, STATE_WARMING, Reading
+from .sinks import TargetStats
+
+MAX_REDRAWS_PER_S = 10.0
+MOVE_WINDOW_S = 5.0
+HISTORY_LENGTH = 512  # readings kept for the move (>= MOVE_WINDOW_S at the highest rate, 30/s)
+STEADY = 0.01  # a move smaller than this (0-1 units) is "steady"
+TOP_CONTRIBUTIONS = 3
+LOG_LINES_SHOWN = 4
+LOG_LINES_KEPT = 200
+LEVEL_RANGE_DBFS = (-60.0, 0.0)
+NAME_WIDTH = 18
+VALUE_WIDTH = 6
+MIN_BAR = 8
+EIGHTHS = " ▏▎▍▌▋▊▉█"
+STATE_STYLES = {STATE_RUNNING: "bold green", STATE_WARMING: "bold yellow", STATE_SILENT: "bold white", STATE_NO_INPUT: "bold red"}
+UP, DOWN = "↑", "↓"
+STOP_TIMEOUT_S = 2.0
+
+
+class HasStats(Protocol):
+    def stats(self) -> tuple[TargetStats, ...]: ...
+
+
+@dataclass(frozen=True)
+class Move:
+    """The emotion that moved most over ``seconds``: its change ``delta`` and the top contributions'
+    changes ``(mid-level index, change of contribution, change of the feature)``."""
+
+    emotion: int
+    delta: float
+    seconds: float
+    drivers: tuple[tuple[int, float, float], ...]
+
+
+def moved_most(*, history: Sequence[Reading], window_s: float = MOVE_WINDOW_S) -> Move | None:
+    """The biggest emotion move between the latest reading with values in ``history`` and the one
+    about ``window_s`` before it (or the oldest there is); None with fewer than two readings."""
+    valued = [r for r in history if r.has_values and r.is_update]
+    if len(valued) < 2:
+        return None
+    now = valued[-1]
+    then = next((r for r in valued if r.stream_time_s >= now.stream_time_s - window_s), valued[0])
+    if then is now:
+        then = valued[-2]
+    change = now.emotion_unclipped - then.emotion_unclipped
+    emotion = int(np.argmax(np.abs(change)))
+    contribution_change = now.contributions[emotion] - then.contributions[emotion]
+    mid_change = now.mid - then.mid
+    order = np.argsort(-np.abs(contribution_change))[:TOP_CONTRIBUTIONS]
+    drivers = tuple((int(m), float(contribution_change[m]), float(mid_change[m])) for m in order)
+    return Move(emotion=emotion, delta=float(change[emotion]), seconds=now.stream_time_s - then.stream_time_s, drivers=drivers)
+
+
+def describe_move(*, move: Move | None) -> str:
+    """``"happy ↓ 0.12 in 5.0 s because minorness ↑ −0.08, tonal_stability ↓ −0.03"``."""
+    if move is None:
+        return "waiting for readings"
+    if abs(move.delta) < STEADY:
+        return f"all emotions steady over the last {move.seconds:.1f} s"
+    arrow = UP if move.delta > 0 else DOWN
+    reasons = ", ".join(
+        f"{labels.MID_LEVELS[m]} {UP if mid_change > 0 else DOWN} {contribution:+.2f}".replace("-", "−")
+        for m, contribution, mid_change in move.drivers
+        if abs(contribution) >= STEADY / 2
+    )
+    return f"{labels.EMOTIONS[move.emotion]} {arrow} {abs(move.delta):.2f} in {move.seconds:.1f} s because {reasons}"
+
+
+def bar(*, value: float, width: int) -> str:
+    """A horizontal bar of ``width`` cells for ``value`` in 0-1 (eighth-cell resolution)."""
+    if not math.isfinite(value):
+        return " " * width
+    eighths = int(round(min(1.0, max(0.0, value)) * width * 8))
+    full, part = divmod(eighths, 8)
+    text = "█" * full + (EIGHTHS[part] if part else "")
+    return text.ljust(width)
+
+
+def render(*, reading: Reading | None, history: Sequence[Reading], outputs: Sequence[TargetStats], log_lines: Sequence[str], width: int):
+    """The screen for ``reading`` as a rich renderable (``width`` columns)."""
+    from rich.console import Group
+    from rich.text import Text
+
+    lines: list = []
+    title = Text("mer-live", style="bold reverse")
+    if reading is None:
+        return Group(title, Text("starting..."))
+    title.append("  ")
+    title.append(f" {reading.state.upper()} ", style=STATE_STYLES.get(reading.state, "bold") + " reverse")
+    if reading.muted:
+        title.append("  MUTED", style="bold magenta")
+    title.append(f"  {reading.stream_time_s:8.1f} s   updates {reading.updates}   overflows {reading.overflows}")
+    lines.append(title)
+    low, high = LEVEL_RANGE_DBFS
+    level_bar = max(MIN_BAR, width - NAME_WIDTH - VALUE_WIDTH - 10)
+    level = Text("input level".ljust(NAME_WIDTH))
+    level_style = "red" if reading.level_dbfs > -1.0 else ("dim" if reading.state == STATE_SILENT else "cyan")
+    level.append(bar(value=(reading.level_dbfs - low) / (high - low), width=level_bar), style=level_style)
+    level.append(f" {reading.level_dbfs:6.1f} dBFS" if reading.level_dbfs > LEVEL_FLOOR_DBFS else "   none")
+    lines += [level, Text("")]
+    column = max(NAME_WIDTH + VALUE_WIDTH + MIN_BAR, (width - 3) // 2)
+    bar_width = column - NAME_WIDTH - VALUE_WIDTH
+    left = [Text("emotions".ljust(column), style="bold underline")]
+    right = [Text("mid-level features", style="bold underline")]
+    for names, values, out, style in (
+        (labels.EMOTIONS, reading.emotion, left, "green"),
+        (labels.MID_LEVELS, reading.mid, right, "blue"),
+    ):
+        for index, name in enumerate(names):
+            row = Text(name.ljust(NAME_WIDTH))
+            value = math.nan if values is None or reading.muted else float(values[index])
+            row.append(bar(value=value, width=bar_width), style=style)
+            row.append(f" {value:4.2f}" if math.isfinite(value) else "    -")
+            out.append(row)
+    right.append(Text(""))
+    for left_row, right_row in zip(left, right):
+        left_row.pad_right(max(0, column - len(left_row)))
+        lines.append(Text.assemble(left_row, "   ", right_row))
+    lines.append(Text(""))
+    move = Text.assemble(("moved most  ", "bold"), describe_move(move=moved_most(history=history)))
+    move.no_wrap, move.overflow = True, "ellipsis"
+    lines.append(move)
+    lines.append(Text(""))
+    lines.append(Text("outputs", style="bold underline"))
+    if not outputs:
+        lines.append(Text("  none"))
+    for stats in outputs:
+        row = Text(f"  {stats.label}  sent {stats.sent}  ", no_wrap=True, overflow="ellipsis")
+        row.append(f"errors {stats.errors}", style="bold red" if stats.errors else "green")
+        if stats.last_error:
+            row.append(f"  ({stats.last_error})", style="red")
+        lines.append(row)
+    if log_lines:
+        lines.append(Text(""))
+        lines.append(Text("log", style="bold underline"))
+        lines.extend(Text(f"  {line}", style="yellow", no_wrap=True, overflow="ellipsis") for line in log_lines[-LOG_LINES_SHOWN:])
+    return Group(*lines)
+
+
+class _Capture(logging.Handler):
+    """Keeps formatted log lines (bounded) while the meter owns the terminal."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: collections.deque[logging.LogRecord] = collections.deque(maxlen=LOG_LINES_KEPT)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+class Meter:
+    """The full-screen meter on ``stream`` (stdout); ``outputs`` are the sinks whose ``stats()`` it shows.
+
+    While it runs, and when stderr is the same kind of terminal, the ``logger``'s messages are shown in
+    the meter instead of being printed over it; they are printed to its handlers again on close."""
+
+    def __init__(
+        self,
+        *,
+        outputs: Sequence[HasStats] = (),
+        stream: TextIO | None = None,
+        logger: logging.Logger = logging.getLogger("mer_live"),
+        max_redraws_per_s: float = MAX_REDRAWS_PER_S,
+    ) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self._outputs = list(outputs)
+        self._console = Console(file=stream or sys.stdout, highlight=False)
+        self._live = Live(console=self._console, screen=True, auto_refresh=False, redirect_stdout=False, redirect_stderr=False, transient=True)
+        self._interval = 1.0 / max_redraws_per_s
+        self._latest: Reading | None = None
+        self._history: collections.deque[Reading] = collections.deque(maxlen=HISTORY_LENGTH)
+        self._new = threading.Event()
+        self._closed = threading.Event()
+        self.redraws = 0
+        self._logger = logger
+        self._capture: _Capture | None = None
+        self._saved_handlers: list[logging.Handler] = []
+        if bool(getattr(sys.stderr, "isatty", lambda: False)()):
+            self._capture = _Capture()
+            self._saved_handlers = logger.handlers[:]
+            formatter = self._saved_handlers[0].formatter if self._saved_handlers else None
+            self._capture.setFormatter(formatter or logging.Formatter("%(message)s"))
+            logger.handlers[:] = [self._capture]
+        self._live.start()
+        self._thread = threading.Thread(target=self._draw_loop, name="mer-live-meter", daemon=True)
+        self._thread.start()
+
+    def process(self, *, reading: Reading) -> None:
+        """Keep ``reading`` for the next redraw (cheap; called on the analysis thread)."""
+        self._latest = reading
+        if reading.is_update and reading.has_values:
+            self._history.append(reading)
+        self._new.set()
+
+    def _draw_loop(self) -> None:
+        last = -math.inf
+        while not self._closed.is_set():
+            self._new.wait()
+            wait = last + self._interval - time.monotonic()
+            if wait > 0 and self._closed.wait(wait):
+                break
+            self._new.clear()
+            last = time.monotonic()
+            self._draw()
+
+    def _draw(self) -> None:
+        capture = self._capture
+        log_lines = [capture.format(r) for r in tuple(capture.records)[-LOG_LINES_SHOWN:]] if capture else []
+        outputs = [stats for output in self._outputs for stats in output.stats()]
+        try:
+            screen = render(reading=self._latest, history=tuple(self._history), outputs=outputs, log_lines=log_lines, width=self._console.width)
+            self._live.update(screen, refresh=True)
+            self.redraws += 1
+        except (OSError, ValueError):  # the terminal went away: keep analysing, stop drawing
+            self._closed.set()
+
+    def reset(self) -> None:
+        """Forget the history of readings (the move starts again)."""
+        self._history.clear()
+
+    def close(self) -> None:
+        """Stop drawing, leave the full screen, and print the log lines it held back."""
+        if self._thread is None:
+            return
+        self._closed.set()
+        self._new.set()
+        self._thread.join(STOP_TIMEOUT_S)
+        self._thread = None
+        try:
+            self._live.stop()
+        except (OSError, ValueError):
+            pass
+        if self._capture is not None:
+            self._logger.handlers[:] = self._saved_handlers
+            for record in self._capture.records:
+                for handler in self._saved_handlers:
+                    if record.levelno >= handler.level:
+                        handler.handle(record)
+            self._capture = None
