@@ -1,5 +1,5 @@
-"""The live meter: a full-screen view of the readings on a terminal (rich), the default readout when
-stdout is a terminal.
+"""The live meter: a full-screen view of the readings on a terminal, the default readout when stdout is
+a terminal.
 
 It shows a bar for each of the 8 emotions and 7 mid-level features, the state and the input level, the
 update and overflow counts, each output (OSC target, MIDI port, CSV file) with what it sent and its
@@ -10,7 +10,9 @@ those contributions, and the largest ones are named, with the direction the feat
 ("happy ↓ 0.12 because minorness ↑ −0.08").
 
 :meth:`Meter.process` only keeps the reading (the analysis never waits for the terminal); a drawing
-thread redraws at most ``MAX_REDRAWS_PER_S`` times a second, and only when something new arrived.
+thread redraws at most ``MAX_REDRAWS_PER_S`` times a second, and only when something new arrived, and
+:class:`Screen` rewrites only the lines that changed (rich gives the terminal's colours and the styles'
+escape codes), which keeps the meter's cost under 1 % of a core (``benchmarks/daemon_cpu.py --meter``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import collections
 import logging
 import math
+import os
 import sys
 import threading
 import time
@@ -107,65 +110,143 @@ def bar(*, value: float, width: int) -> str:
     return text.ljust(width)
 
 
-def render(*, reading: Reading | None, history: Sequence[Reading], outputs: Sequence[TargetStats], log_lines: Sequence[str], width: int):
-    """The screen for ``reading`` as a rich renderable (``width`` columns)."""
-    from rich.console import Group
-    from rich.text import Text
+Line = list  # one screen line: [(text, style name), ...]; style "" = plain
 
-    lines: list = []
-    title = Text("mer-live", style="bold reverse")
+
+def _cell(*, line: Line, text: str, style: str = "") -> Line:
+    line.append((text, style))
+    return line
+
+
+def render(*, reading: Reading | None, history: Sequence[Reading], outputs: Sequence[TargetStats], log_lines: Sequence[str], width: int) -> list[Line]:
+    """The screen for ``reading``: one list of ``(text, style)`` chunks per line, ``width`` columns wide."""
     if reading is None:
-        return Group(title, Text("starting..."))
-    title.append("  ")
-    title.append(f" {reading.state.upper()} ", style=STATE_STYLES.get(reading.state, "bold") + " reverse")
+        return [[("mer-live", "bold reverse")], [("starting...", "")]]
+    title: Line = [("mer-live", "bold reverse"), ("  ", ""), (f" {reading.state.upper()} ", STATE_STYLES.get(reading.state, "bold") + " reverse")]
     if reading.muted:
-        title.append("  MUTED", style="bold magenta")
-    title.append(f"  {reading.stream_time_s:8.1f} s   updates {reading.updates}   overflows {reading.overflows}")
-    lines.append(title)
+        title.append(("  MUTED", "bold magenta"))
+    title.append((f"  {reading.stream_time_s:8.1f} s   updates {reading.updates}   overflows {reading.overflows}", ""))
     low, high = LEVEL_RANGE_DBFS
     level_bar = max(MIN_BAR, width - NAME_WIDTH - VALUE_WIDTH - 10)
-    level = Text("input level".ljust(NAME_WIDTH))
     level_style = "red" if reading.level_dbfs > -1.0 else ("dim" if reading.state == STATE_SILENT else "cyan")
-    level.append(bar(value=(reading.level_dbfs - low) / (high - low), width=level_bar), style=level_style)
-    level.append(f" {reading.level_dbfs:6.1f} dBFS" if reading.level_dbfs > LEVEL_FLOOR_DBFS else "   none")
-    lines += [level, Text("")]
+    level_text = f" {reading.level_dbfs:6.1f} dBFS" if reading.level_dbfs > LEVEL_FLOOR_DBFS else "   none"
+    lines: list[Line] = [
+        title,
+        [("input level".ljust(NAME_WIDTH), ""), (bar(value=(reading.level_dbfs - low) / (high - low), width=level_bar), level_style), (level_text, "")],
+        [],
+    ]
     column = max(NAME_WIDTH + VALUE_WIDTH + MIN_BAR, (width - 3) // 2)
     bar_width = column - NAME_WIDTH - VALUE_WIDTH
-    left = [Text("emotions".ljust(column), style="bold underline")]
-    right = [Text("mid-level features", style="bold underline")]
+    left: list[Line] = [[("emotions".ljust(column), "bold underline")]]
+    right: list[Line] = [[("mid-level features", "bold underline")]]
     for names, values, out, style in (
         (labels.EMOTIONS, reading.emotion, left, "green"),
         (labels.MID_LEVELS, reading.mid, right, "blue"),
     ):
         for index, name in enumerate(names):
-            row = Text(name.ljust(NAME_WIDTH))
             value = math.nan if values is None or reading.muted else float(values[index])
-            row.append(bar(value=value, width=bar_width), style=style)
-            row.append(f" {value:4.2f}" if math.isfinite(value) else "    -")
-            out.append(row)
-    right.append(Text(""))
+            shown = f" {value:4.2f}" if math.isfinite(value) else "    -"
+            out.append([(name.ljust(NAME_WIDTH), ""), (bar(value=value, width=bar_width), style), (shown.ljust(VALUE_WIDTH), "")])
+    right.append([])
     for left_row, right_row in zip(left, right):
-        left_row.pad_right(max(0, column - len(left_row)))
-        lines.append(Text.assemble(left_row, "   ", right_row))
-    lines.append(Text(""))
-    move = Text.assemble(("moved most  ", "bold"), describe_move(move=moved_most(history=history)))
-    move.no_wrap, move.overflow = True, "ellipsis"
-    lines.append(move)
-    lines.append(Text(""))
-    lines.append(Text("outputs", style="bold underline"))
+        lines.append([*left_row, ("   ", ""), *right_row])
+    lines += [[], [("moved most  ", "bold"), (describe_move(move=moved_most(history=history)), "")], [], [("outputs", "bold underline")]]
     if not outputs:
-        lines.append(Text("  none"))
+        lines.append([("  none", "")])
     for stats in outputs:
-        row = Text(f"  {stats.label}  sent {stats.sent}  ", no_wrap=True, overflow="ellipsis")
-        row.append(f"errors {stats.errors}", style="bold red" if stats.errors else "green")
+        row: Line = [(f"  {stats.label}  sent {stats.sent}  ", ""), (f"errors {stats.errors}", "bold red" if stats.errors else "green")]
         if stats.last_error:
-            row.append(f"  ({stats.last_error})", style="red")
+            row.append((f"  ({stats.last_error})", "red"))
         lines.append(row)
     if log_lines:
-        lines.append(Text(""))
-        lines.append(Text("log", style="bold underline"))
-        lines.extend(Text(f"  {line}", style="yellow", no_wrap=True, overflow="ellipsis") for line in log_lines[-LOG_LINES_SHOWN:])
-    return Group(*lines)
+        lines += [[], [("log", "bold underline")]]
+        lines.extend([(f"  {line}", "yellow")] for line in log_lines[-LOG_LINES_SHOWN:])
+    return lines
+
+
+def plain(*, lines: Sequence[Line]) -> str:
+    """The screen as plain text (no styles), one line per line."""
+    return "\n".join("".join(text for text, _ in line) for line in lines)
+
+
+class Screen:
+    """Draws :func:`render`'s lines full-screen on a terminal: the alternate screen, the cursor hidden,
+    each line cropped to the width, and only the lines that changed since the last frame rewritten.
+    rich's :class:`~rich.console.Console` tells the colour system (none for ``NO_COLOR`` or a dumb
+    terminal) and turns each style into its escape codes, once per style."""
+
+    ENTER = "\x1b[?1049h\x1b[?25l\x1b[2J"
+    LEAVE = "\x1b[?25h\x1b[?1049l"
+
+    def __init__(self, *, stream: TextIO) -> None:
+        from rich.console import Console
+
+        self._stream = stream
+        self._console = Console(file=stream, highlight=False)
+        self._codes: dict[str, tuple[str, str]] = {}
+        self._previous: list[str] = []
+        self._size = (0, 0)
+        self._entered = False
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(columns, lines)`` of the terminal."""
+        try:
+            size = os.get_terminal_size(self._stream.fileno())
+            return size.columns, size.lines
+        except (OSError, ValueError, AttributeError):
+            return self._console.width, self._console.height
+
+    def _style(self, *, name: str) -> tuple[str, str]:
+        if name not in self._codes:
+            codes = ("", "")
+            if name and self._console.color_system is not None and not self._console.no_color:
+                from rich.style import Style
+
+                marked = Style.parse(name).render("\0", color_system=self._console.color_system)
+                codes = tuple(marked.split("\0", 1)) if "\0" in marked else ("", "")
+            self._codes[name] = codes
+        return self._codes[name]
+
+    def _line(self, *, line: Line, width: int) -> str:
+        out, room = [], width
+        for text, style in line:
+            if room <= 0:
+                break
+            text = text[:room]
+            room -= len(text)
+            start, end = self._style(name=style)
+            out.append(f"{start}{text}{end}")
+        return "".join(out)
+
+    def draw(self, *, lines: Sequence[Line]) -> int:
+        """Show ``lines``; returns the number of characters written."""
+        width, height = self.size
+        parts = []
+        if not self._entered:
+            parts.append(self.ENTER)
+            self._entered = True
+        if (width, height) != self._size:
+            self._size, self._previous = (width, height), []
+            parts.append("\x1b[2J")
+        frame = [self._line(line=line, width=width) for line in lines[:height]]
+        for row, text in enumerate(frame):
+            if row >= len(self._previous) or self._previous[row] != text:
+                parts.append(f"\x1b[{row + 1};1H{text}\x1b[K")
+        if len(frame) < len(self._previous):
+            parts.append(f"\x1b[{len(frame) + 1};1H\x1b[J")
+        self._previous = frame
+        data = "".join(parts)
+        if data:
+            self._stream.write(data)
+            self._stream.flush()
+        return len(data)
+
+    def close(self) -> None:
+        if self._entered:
+            self._entered = False
+            self._stream.write(self.LEAVE)
+            self._stream.flush()
 
 
 class _Capture(logging.Handler):
@@ -193,12 +274,8 @@ class Meter:
         logger: logging.Logger = logging.getLogger("mer_live"),
         max_redraws_per_s: float = MAX_REDRAWS_PER_S,
     ) -> None:
-        from rich.console import Console
-        from rich.live import Live
-
         self._outputs = list(outputs)
-        self._console = Console(file=stream or sys.stdout, highlight=False)
-        self._live = Live(console=self._console, screen=True, auto_refresh=False, redirect_stdout=False, redirect_stderr=False, transient=True)
+        self._screen = Screen(stream=stream or sys.stdout)
         self._interval = 1.0 / max_redraws_per_s
         self._latest: Reading | None = None
         self._history: collections.deque[Reading] = collections.deque(maxlen=HISTORY_LENGTH)
@@ -214,7 +291,6 @@ class Meter:
             formatter = self._saved_handlers[0].formatter if self._saved_handlers else None
             self._capture.setFormatter(formatter or logging.Formatter("%(message)s"))
             logger.handlers[:] = [self._capture]
-        self._live.start()
         self._thread = threading.Thread(target=self._draw_loop, name="mer-live-meter", daemon=True)
         self._thread.start()
 
@@ -241,8 +317,8 @@ class Meter:
         log_lines = [capture.format(r) for r in tuple(capture.records)[-LOG_LINES_SHOWN:]] if capture else []
         outputs = [stats for output in self._outputs for stats in output.stats()]
         try:
-            screen = render(reading=self._latest, history=tuple(self._history), outputs=outputs, log_lines=log_lines, width=self._console.width)
-            self._live.update(screen, refresh=True)
+            lines = render(reading=self._latest, history=tuple(self._history), outputs=outputs, log_lines=log_lines, width=self._screen.size[0])
+            self._screen.draw(lines=lines)
             self.redraws += 1
         except (OSError, ValueError):  # the terminal went away: keep analysing, stop drawing
             self._closed.set()
@@ -260,7 +336,7 @@ class Meter:
         self._thread.join(STOP_TIMEOUT_S)
         self._thread = None
         try:
-            self._live.stop()
+            self._screen.close()
         except (OSError, ValueError):
             pass
         if self._capture is not None:

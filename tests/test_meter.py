@@ -17,7 +17,7 @@ import pytest
 
 from mer_live import labels
 from mer_live.explanation import explain
-from mer_live.meter import MAX_REDRAWS_PER_S, Meter, bar, describe_move, moved_most, render
+from mer_live.meter import MAX_REDRAWS_PER_S, Meter, Screen, bar, describe_move, moved_most, plain, render
 from mer_live.model import default_model_path
 from mer_live.reading import Reading
 from mer_live.sinks import TargetStats
@@ -45,12 +45,8 @@ def _reading(*, t: float, minorness: float, updates: int = 1, state: str = "runn
     )
 
 
-def _text(renderable, width: int = 120) -> str:
-    from rich.console import Console
-
-    console = Console(file=io.StringIO(), width=width, record=True)
-    console.print(renderable)
-    return console.export_text()
+def _text(lines) -> str:
+    return plain(lines=lines)
 
 
 def test_bar_has_eighth_cell_resolution_and_fixed_width() -> None:
@@ -90,6 +86,18 @@ def test_the_screen_shows_every_value_the_state_and_the_outputs() -> None:
     assert "happy ↓" in text and "mer-live: hello" in text
     heartbeat = Reading(stream_time_s=1.0, wall_time=0.0, state="no-input", level_dbfs=-120.0, overflows=0, updates=0, is_update=False)
     assert "NO-INPUT" in _text(render(reading=heartbeat, history=[], outputs=[], log_lines=[], width=80))
+
+
+def test_the_screen_rewrites_only_changed_lines_and_crops_to_the_width() -> None:
+    stream = io.StringIO()
+    screen = Screen(stream=stream)
+    first = screen.draw(lines=[[("a" * 500, "")], [("same", "")]])
+    assert stream.getvalue().startswith(Screen.ENTER) and "a" * 500 not in stream.getvalue()  # cropped
+    second = screen.draw(lines=[[("b", "")], [("same", "")]])
+    assert 0 < second < first and "same" not in stream.getvalue()[-second:]
+    assert screen.draw(lines=[[("b", "")], [("same", "")]]) == 0  # nothing changed, nothing written
+    screen.close()
+    assert stream.getvalue().endswith(Screen.LEAVE)
 
 
 def test_redraws_are_limited_and_process_never_waits_for_the_terminal() -> None:
