@@ -280,11 +280,22 @@ def _wait_for(condition, timeout_s: float = START_TIMEOUT_S) -> None:
 def test_missing_port_names_the_ones_that_exist(jack_midi: JackMidi) -> None:
     from mer_live.midi import MidiSink
 
+    import sys
+
     receiver = jack_midi.dump()
     try:
         with pytest.raises(MidiError) as caught:
             MidiSink(port="no-such-synth", api="jack")
         assert "'dumper:input'" in str(caught.value) and "no-such-synth" in str(caught.value)
+        done = subprocess.run(
+            [sys.executable, "-m", "mer_live", "--demo", "--midi", "no-such-synth", "--midi-api", "jack", "--no-osc", "--no-control", "-q"],
+            env=jack_midi.env, capture_output=True, text=True, timeout=120,
+        )
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("mer-live: error: --midi 'no-such-synth'"), done.stderr
+        assert "'dumper:input'" in lines[0]
+        listing = subprocess.run([sys.executable, "-m", "mer_live", "-l"], env=jack_midi.env, capture_output=True, text=True, timeout=120)
+        assert listing.returncode == 0 and re.search(r"MIDI outputs \(jack\):\n  dumper:input", listing.stdout), listing.stdout
     finally:
         dump_messages(receiver)
 
