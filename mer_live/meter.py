@@ -2,8 +2,8 @@
 a terminal.
 
 It shows a bar for each of the 8 emotions and 7 mid-level features, the state and the input level, the
-update and overflow counts, each output (OSC target, MIDI port, CSV file) with what it sent and its
-errors, the latest log lines, and for the emotion that moved most over the last ``MOVE_WINDOW_S``
+update and overflow counts, each output (OSC target, CSV file, MIDI port) with the updates it
+delivered and dropped (the output stage's counters, :mod:`mer_live.output`), the latest log lines, and for the emotion that moved most over the last ``MOVE_WINDOW_S``
 seconds the mid-level features behind the move: because an emotion is its bias plus one contribution
 per mid-level feature (:mod:`mer_live.explanation`), its change is exactly the sum of the changes of
 those contributions, and the largest ones are named, with the direction the feature itself moved
@@ -24,7 +24,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
@@ -32,7 +32,6 @@ import numpy as np
 
 from . import labels
 from .reading import LEVEL_FLOOR_DBFS, STATE_NO_INPUT, STATE_RUNNING, STATE_SILENT, STATE_WARMING, Reading
-from .sinks import TargetStats
 
 MAX_REDRAWS_PER_S = 10.0
 MOVE_WINDOW_S = 5.0
@@ -51,8 +50,12 @@ UP, DOWN = "↑", "↓"
 STOP_TIMEOUT_S = 2.0
 
 
-class HasStats(Protocol):
-    def stats(self) -> tuple[TargetStats, ...]: ...
+class Counts(Protocol):
+    """An output's counters, as :meth:`mer_live.output.Output.counts` gives them (in updates)."""
+
+    name: str
+    delivered: int
+    dropped: int
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def _cell(*, line: Line, text: str, style: str = "") -> Line:
     return line
 
 
-def render(*, reading: Reading | None, history: Sequence[Reading], outputs: Sequence[TargetStats], log_lines: Sequence[str], width: int) -> list[Line]:
+def render(*, reading: Reading | None, history: Sequence[Reading], outputs: Sequence[Counts], log_lines: Sequence[str], width: int) -> list[Line]:
     """The screen for ``reading``: one list of ``(text, style)`` chunks per line, ``width`` columns wide."""
     if reading is None:
         return [[("mer-live", "bold reverse")], [("starting...", "")]]
@@ -153,11 +156,8 @@ def render(*, reading: Reading | None, history: Sequence[Reading], outputs: Sequ
     lines += [[], [("moved most  ", "bold"), (describe_move(move=moved_most(history=history)), "")], [], [("outputs", "bold underline")]]
     if not outputs:
         lines.append([("  none", "")])
-    for stats in outputs:
-        row: Line = [(f"  {stats.label}  sent {stats.sent}  ", ""), (f"errors {stats.errors}", "bold red" if stats.errors else "green")]
-        if stats.last_error:
-            row.append((f"  ({stats.last_error})", "red"))
-        lines.append(row)
+    for counts in outputs:
+        lines.append([(f"  {counts.name}  delivered {counts.delivered}  ", ""), (f"dropped {counts.dropped}", "bold red" if counts.dropped else "green")])
     if log_lines:
         lines += [[], [("log", "bold underline")]]
         lines.extend([(f"  {line}", "yellow")] for line in log_lines[-LOG_LINES_SHOWN:])
@@ -261,20 +261,22 @@ class _Capture(logging.Handler):
 
 
 class Meter:
-    """The full-screen meter on ``stream`` (stdout); ``outputs`` are the sinks whose ``stats()`` it shows.
+    """The full-screen meter on ``stream`` (stdout); a sink of the output stage. :meth:`watch` gives it
+    the stage's counters (every output's delivered and dropped updates) to show.
 
     While it runs, and when stderr is the same kind of terminal, the ``logger``'s messages are shown in
     the meter instead of being printed over it; they are printed to its handlers again on close."""
 
+    name = "meter"
+
     def __init__(
         self,
         *,
-        outputs: Sequence[HasStats] = (),
         stream: TextIO | None = None,
         logger: logging.Logger = logging.getLogger("mer_live"),
         max_redraws_per_s: float = MAX_REDRAWS_PER_S,
     ) -> None:
-        self._outputs = list(outputs)
+        self._counts: Callable[[], Sequence[Counts]] = tuple
         self._screen = Screen(stream=stream or sys.stdout)
         self._interval = 1.0 / max_redraws_per_s
         self._latest: Reading | None = None
@@ -293,6 +295,10 @@ class Meter:
             logger.handlers[:] = [self._capture]
         self._thread = threading.Thread(target=self._draw_loop, name="mer-live-meter", daemon=True)
         self._thread.start()
+
+    def watch(self, *, counts: Callable[[], Sequence[Counts]]) -> None:
+        """Show the outputs' counters that ``counts`` returns (called on the drawing thread)."""
+        self._counts = counts
 
     def process(self, *, reading: Reading) -> None:
         """Keep ``reading`` for the next redraw (cheap; called on the analysis thread)."""
@@ -315,7 +321,7 @@ class Meter:
     def _draw(self) -> None:
         capture = self._capture
         log_lines = [capture.format(r) for r in tuple(capture.records)[-LOG_LINES_SHOWN:]] if capture else []
-        outputs = [stats for output in self._outputs for stats in output.stats()]
+        outputs = [counts for counts in self._counts() if counts.name != self.name]
         try:
             lines = render(reading=self._latest, history=tuple(self._history), outputs=outputs, log_lines=log_lines, width=self._screen.size[0])
             self._screen.draw(lines=lines)

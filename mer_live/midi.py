@@ -29,7 +29,7 @@ from . import labels
 from .rate_limit import RateLimitedLog
 from .reading import Reading
 from .settings import MIDI_MAX_RATE_RANGE_HZ, MidiSettings
-from .sinks import LOG_INTERVAL_S, TargetStats
+from .sinks import LOG_INTERVAL_S
 
 LOG = logging.getLogger("mer_live")
 
@@ -302,13 +302,13 @@ class MidiSink:
         self._closed = threading.Event()
         self._resend = False
         self._latest: dict[str, float] | None = None
-        self.sent = 0
-        self.errors = 0
-        self.dropped = 0
+        self.messages_sent = 0
+        self.delivered = 0  # updates, as the output stage counts them (mer_live.output)
+        self.dropped = 0  # updates not sent: the port was gone, or a send failed
         self.last_error = ""
         self._lister, self.api = _open_client(api=api, name=f"{CLIENT_NAME}-watch" if port else CLIENT_NAME)
         if virtual:
-            self.label = f"MIDI virtual {CLIENT_NAME}:{virtual} ({self.api})"
+            self.name = f"MIDI virtual {CLIENT_NAME}:{virtual} ({self.api})"
             self._client = self._lister
             self._lister = None
             try:
@@ -324,7 +324,7 @@ class MidiSink:
             self._lister.delete()
             known = ", ".join(repr(name) for name in ports) or "none"
             raise MidiError(f"--midi {port!r}: no such MIDI output on {self.api} (available: {known}); see mer-live -l")
-        self.label = f"MIDI {ports[index]} ({self.api})"
+        self.name = f"MIDI {ports[index]} ({self.api})"
         self._client = self._open(index=index)
         if self._client is None:
             self._lister.delete()
@@ -350,54 +350,47 @@ class MidiSink:
                 ports = self._lister.get_ports()
             except Exception as error:  # noqa: BLE001 - e.g. the MIDI system itself went away
                 ports = []
-                self._log.log(key="list", message=f"{self.label}: cannot list MIDI ports ({error}); retrying")
+                self._log.log(key="list", message=f"{self.name}: cannot list MIDI ports ({error}); retrying")
             index = match_port(spec=self._spec, ports=ports)
             if index is None and self._client is not None:
                 with self._lock:
                     gone, self._client = self._client, None
                 gone.delete()
-                LOG.warning("%s has gone; looking for it every %g s", self.label, self._check_s)
+                LOG.warning("%s has gone; looking for it every %g s", self.name, self._check_s)
             elif index is not None and self._client is None:
                 client = self._open(index=index)
                 if client is not None:
                     with self._lock:
                         self._client, self._resend = client, True
-                    LOG.warning("%s is back; sending the current values again", self.label)
+                    LOG.warning("%s is back; sending the current values again", self.name)
 
     def process(self, *, reading: Reading) -> None:
         values = reading_values(reading=reading)
         if values is not None:
             self._latest = values
-            self._send(values=values, now=self._clock())
+            if self._send(values=values, now=self._clock()):
+                self.delivered += 1
+            else:
+                self.dropped += 1
 
-    def _send(self, *, values: dict[str, float], now: float) -> None:
+    def _send(self, *, values: dict[str, float], now: float) -> bool:
+        """Send what changed; False when the port is gone or a send failed."""
         with self._lock:
             client = self._client
             if client is None:
-                self.dropped += 1
-                return
+                return False
             if self._resend:
                 self._resend = False
                 self._encoder.reset()
             for message in self._encoder.process(values=values, now=now):
                 try:
                     client.send_message(list(message))
-                    self.sent += 1
+                    self.messages_sent += 1
                 except Exception as error:  # noqa: BLE001 - rtmidi's errors; no output may stop the daemon
-                    self.errors += 1
                     self.last_error = str(error)
-                    self._log.log(key="send", message=f"{self.label}: send failed ({error}); carrying on")
-
-    def stats(self) -> tuple[TargetStats, ...]:
-        """Messages sent, failed and dropped (port gone) so far, for the live meter."""
-        return (
-            TargetStats(
-                label=self.label,
-                sent=self.sent,
-                errors=self.errors + self.dropped,
-                last_error="port gone" if self._client is None else self.last_error,
-            ),
-        )
+                    self._log.log(key="send", message=f"{self.name}: send failed ({error}); carrying on")
+                    return False
+            return True
 
     def reset(self) -> None:
         """Send every value again with the next update."""
@@ -414,7 +407,7 @@ class MidiSink:
         with self._lock:
             client, self._client = self._client, None
         if client is not None:
-            if self.sent:
+            if self.messages_sent:
                 time.sleep(CLOSE_DRAIN_S)
             client.close_port()
             client.delete()

@@ -20,7 +20,7 @@ from mer_live.explanation import explain
 from mer_live.meter import MAX_REDRAWS_PER_S, Meter, Screen, bar, describe_move, moved_most, plain, render
 from mer_live.model import default_model_path
 from mer_live.reading import Reading
-from mer_live.sinks import TargetStats
+from mer_live.output import SinkCounts
 
 pytest.importorskip("rich")
 
@@ -74,15 +74,15 @@ def test_the_move_names_the_feature_behind_it() -> None:
 def test_the_screen_shows_every_value_the_state_and_the_outputs() -> None:
     history = [_reading(t=0.25 * k, minorness=0.2 + 0.03 * k, updates=k) for k in range(30)]
     outputs = [
-        TargetStats(label="OSC 127.0.0.1:9000", sent=30, errors=0),
-        TargetStats(label="OSC nowhere.invalid:9000", sent=0, errors=30, last_error="cannot resolve/open"),
+        SinkCounts(name="OSC 127.0.0.1:9000", delivered=30, dropped=0),
+        SinkCounts(name="OSC nowhere.invalid:9000", delivered=0, dropped=30),
     ]
     text = _text(render(reading=history[-1], history=history, outputs=outputs, log_lines=["mer-live: hello"], width=120))
     for name in (*labels.EMOTIONS, *labels.MID_LEVELS):
         assert re.search(rf"{name}\s+[█▏▎▍▌▋▊▉ ]+ \d\.\d\d", text), name
     assert "RUNNING" in text and "updates 29" in text and "overflows 2" in text and "-18.0 dBFS" in text
-    assert "OSC 127.0.0.1:9000  sent 30  errors 0" in text
-    assert "OSC nowhere.invalid:9000  sent 0  errors 30  (cannot resolve/open)" in text
+    assert "OSC 127.0.0.1:9000  delivered 30  dropped 0" in text
+    assert "OSC nowhere.invalid:9000  delivered 0  dropped 30" in text
     assert "happy ↓" in text and "mer-live: hello" in text
     heartbeat = Reading(stream_time_s=1.0, wall_time=0.0, state="no-input", level_dbfs=-120.0, overflows=0, updates=0, is_update=False)
     assert "NO-INPUT" in _text(render(reading=heartbeat, history=[], outputs=[], log_lines=[], width=80))
@@ -158,11 +158,12 @@ def test_the_real_daemon_draws_the_meter_in_a_terminal_and_restores_it(tmp_path:
                 assert re.search(rf"{name}\s+[█▏▎▍▌▋▊▉ ]+ \d\.\d\d", screen), (name, screen)
             assert re.search(r"input level\s+█+.* -\d+\.\d dBFS", screen), screen
             assert re.search(r"updates (\d+)\s+overflows 0", screen), screen
-            assert re.search(rf"OSC 127\.0\.0\.1:{port}  sent [1-9]\d*  errors 0", screen), screen
-            assert re.search(r"OSC nonexistent\.invalid:9000  sent 0  errors [1-9]\d*", screen), screen
-            assert re.search(rf"CSV {re.escape(str(tmp_path / 'run.csv'))}  sent [1-9]\d*  errors 0", screen), screen
+            assert re.search(rf"OSC 127\.0\.0\.1:{port}  delivered [1-9]\d*  dropped 0", screen), screen
+            assert re.search(r"OSC nonexistent\.invalid:9000  delivered 0  dropped [1-9]\d*", screen), screen
+            assert re.search(rf"CSV {re.escape(str(tmp_path / 'run.csv'))}  delivered [1-9]\d*  dropped 0", screen), screen
+            assert "meter  delivered" not in screen  # the meter does not list itself
             assert re.search(r"moved most\s+(\w+ [↑↓] \d\.\d\d in \d+\.\d s because \w+ [↑↓]|all emotions steady)", screen), screen
-            assert "cannot resolve" in screen  # the log line, shown in the meter instead of over it
+            assert re.search(r"\nlog\n  mer-live: \S", screen), screen  # log lines, shown in the meter instead of over it
             assert len(screen.splitlines()) <= height
             first = int(re.search(r"updates (\d+)", screen).group(1))
             time.sleep(1.5)
