@@ -33,6 +33,7 @@ from . import labels
 from .command import ArgumentParser, run_command
 from .exit_codes import EXIT_OK, UsageError
 from .reading import STATE_NO_INPUT, STATE_RUNNING, STATE_SILENT, STATE_WARMING, STATES
+from .results import FILE_HEADER, WINDOW_HEADER
 from .sinks import CSV_COLUMNS
 
 PROG = "mer-live report"
@@ -43,8 +44,7 @@ DESCRIPTION = (
 )
 KIND_LOG = "daemon log"
 KIND_WINDOWS = "analysed windows"
-WINDOW_KEY_COLUMNS = ("file", "window", "start_s", "end_s", "padded")
-WINDOW_COLUMNS = (*WINDOW_KEY_COLUMNS, *labels.EMOTIONS, *labels.MID_LEVELS)
+VALUE_NAMES = (*labels.EMOTIONS, *labels.MID_LEVELS)
 GAP_FACTOR = 4.0  # a pause longer than this many typical update intervals (and GAP_MIN_S) is no-input
 GAP_MIN_S = 2.0
 SECONDS_PER_MINUTE = 60
@@ -159,9 +159,9 @@ def load_session(*, path: str | Path, file: str | None = None) -> Session:
     header = [cell.lstrip("\ufeff") for cell in header]
     if tuple(header) == CSV_COLUMNS:
         return _load_log(path=path, rows=rows)
-    if tuple(header) == WINDOW_COLUMNS:
+    if tuple(header) == WINDOW_HEADER:
         return _load_windows(path=path, rows=rows, file=file)
-    if tuple(header[: len(WINDOW_KEY_COLUMNS) - 2]) == ("file", "duration_s", "num_windows"):
+    if tuple(header) == FILE_HEADER:
         raise ReportError(f"{path}: this is analyze's per-file summary (--csv); report needs its --window-csv output")
     raise ReportError(
         f"{path}: not a mer-live CSV (header starts {','.join(header[:4])!r}); give a mer-live --csv log "
@@ -204,16 +204,20 @@ def _load_windows(*, path: Path, rows: list[list[str]], file: str | None) -> Ses
             raise ReportError(f"{path}: holds {len(files)} files ({', '.join(files[:3])}...); choose one with --file")
         file = files[0] if files else ""
     elif file not in files:
-        raise ReportError(f"{path}: no windows of --file {file!r} (files: {', '.join(files[:5])})")
+        matches = [name for name in files if Path(name).name == file or name.endswith(file)]
+        if len(matches) != 1:
+            raise ReportError(f"{path}: no windows of --file {file!r} (files: {', '.join(files[:5])})")
+        file = matches[0]
+    end, first_value = WINDOW_HEADER.index("end_s"), WINDOW_HEADER.index(VALUE_NAMES[0])
     ends, values = [], []
     for number, row in enumerate(rows, start=2):
         if row[0] != file:
             continue
         where = f"{path}, line {number}"
-        if len(row) != len(WINDOW_COLUMNS):
-            raise ReportError(f"{where}: {len(row)} cells, expected {len(WINDOW_COLUMNS)}")
-        ends.append(_float(text=row[3], where=where))
-        values.append(_values(cells=row[len(WINDOW_KEY_COLUMNS) :], where=where))
+        if len(row) != len(WINDOW_HEADER):
+            raise ReportError(f"{where}: {len(row)} cells, expected {len(WINDOW_HEADER)}")
+        ends.append(_float(text=row[end], where=where))
+        values.append(_values(cells=row[first_value : first_value + len(VALUE_NAMES)], where=where))
     if not ends:
         raise ReportError(f"{path}: no windows; run mer-live analyze FILE --window-csv OUT first")
     table = np.asarray(values, dtype=np.float64)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from mer_live import cli, labels, report
-from mer_live.analysis import WINDOW_COLUMNS, FileResult, VALUE_COLUMNS, window_rows, write_csv
+from mer_live.results import FILE_HEADER, WINDOW_HEADER
 from mer_live.model import default_model_path
 from mer_live.reading import Reading
 from mer_live.sinks import CSV_HEADER, csv_row
@@ -73,13 +73,14 @@ def test_a_fast_run_uses_stream_time_not_the_compressed_wall_clock(tmp_path: Pat
 
 
 def test_analyze_window_csv_is_read_and_a_file_chosen(tmp_path: Path) -> None:
-    results = [
-        FileResult(path=f"take{k}.wav", duration_s=20.0, starts_s=np.arange(11.0), emotion=np.full((11, 8), 0.1 * k),
-                   mid=np.full((11, 7), 0.2), padded=False)
-        for k in (1, 2)
-    ]
+    lines = [",".join(WINDOW_HEADER)]
+    for k in (1, 2):
+        for window in range(11):
+            values = [f"{0.1 * k:.6f}"] * labels.NUM_EMOTIONS + ["0.200000"] * labels.NUM_MID_LEVELS
+            lines.append(",".join([f"/music/take{k}.wav", str(window), f"{window:.6f}", f"{window + 10.016:.6f}", "False",
+                                   "joint", "0.1.0+abc", *values]))
     path = tmp_path / "windows.csv"
-    write_csv(path=path, header=WINDOW_COLUMNS + VALUE_COLUMNS, rows=window_rows(results=results))
+    path.write_text("\n".join(lines) + "\n")
     with pytest.raises(report.ReportError, match="choose one with --file"):
         report.load_session(path=path)
     session = report.load_session(path=path, file="take2.wav")
@@ -127,7 +128,7 @@ def test_contributions_add_up_to_the_emotion() -> None:
         (CSV_HEADER, (), "no rows yet"),
         (CSV_HEADER + "2026-05-01T19:30:00+00:00,0.250,dancing,-20.00" + "," * 15 + "\n", (), "unknown state 'dancing'"),
         (CSV_HEADER + "2026-05-01T19:30:00+00:00,0.250,warming,-20.00" + "," * 15 + "\n", (), "no row carries values"),
-        ("file,duration_s,num_windows,padded,valence\n", (), "per-file summary"),
+        (",".join(FILE_HEADER) + "\n", (), "per-file summary"),
         ("LOG", ("--sections", "0:00,x"), "--sections"),
         ("LOG", ("--emotion", "joy"), "invalid choice"),
         ("LOG", ("--out", "/nonexistent/dir/r.html"), "does not exist"),
