@@ -16,12 +16,22 @@ the mono mix are included, or ``--input FILE``. ``--blas-comparison`` adds a 4/s
 default of one OpenBLAS thread per CPU (the daemon sets ``OPENBLAS_NUM_THREADS=1``). Run:
 
     python benchmarks/daemon_cpu.py --v1 V1.onnx --v2 V2.onnx --seconds 20 --out benchmarks/daemon_cpu.json
+
+``--meter`` measures the live meter instead: at each rate the daemon runs with its stdout on a
+pseudo-terminal (``METER_COLUMNS`` x ``METER_LINES``, drained by this script), once drawing the
+full-screen meter and once with ``-q`` (no readout), alternately ``--repeats`` times; the meter's cost is
+the difference of the CPU shares, and its ratio the quotient, in the same run:
+
+    python benchmarks/daemon_cpu.py --meter --seconds 20 --repeats 2 --out benchmarks/meter_cpu.json
+
+(the meter runs use the shipped default model, or ``--v2`` when given).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -48,6 +58,8 @@ REPEATS_OF_DEMO = 2
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 POLL_S = 0.05
+METER_COLUMNS, METER_LINES = 120, 40
+METER_RATES = (4.0, 10.0)
 STOP_LINE = re.compile(r"compute per update p50 ([0-9.]+) ms, p99 ([0-9.]+) ms")
 
 
@@ -76,18 +88,61 @@ def rows(path: Path) -> int:
     return max(0, path.read_bytes().count(b"\n") - 1) if path.exists() else 0
 
 
-def measure(*, input_path: Path, label: str, model: Path, rate: float, seconds: float, directory: Path, osc_port: int,
-            blas_threads: int | None = None) -> dict[str, float]:
-    csv_path = directory / f"{label}_rate_{rate:g}_blas_{blas_threads}.csv"
+class Terminal:
+    """A pseudo-terminal of ``METER_COLUMNS`` x ``METER_LINES`` for the daemon's stdout; a thread reads
+    (and drops) what is drawn on it, as a terminal emulator would."""
+
+    def __init__(self) -> None:
+        import fcntl
+        import pty
+        import struct
+        import termios
+        import threading
+
+        self.master, self.slave = pty.openpty()
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", METER_LINES, METER_COLUMNS, 0, 0))
+        self.bytes_drawn = 0
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.bytes_drawn += len(data)
+
+    def close(self) -> None:
+        os.close(self.slave)
+        self._reader.join(STOP_TIMEOUT_S)
+        os.close(self.master)
+
+
+def measure(
+    *, input_path: Path, label: str, model: Path, rate: float, seconds: float, directory: Path, osc_port: int,
+    blas_threads: int | None = None, terminal: str | None = None,
+) -> dict[str, float]:
+    """One daemon run. ``terminal``: None (stdout to /dev/null, as before), ``"meter"`` (stdout on a
+    pseudo-terminal: the meter) or ``"quiet"`` (the same terminal, ``-q``: no readout)."""
+    csv_path = directory / f"{label}_rate_{rate:g}_blas_{blas_threads}_{terminal}_{time.monotonic_ns()}.csv"
     env = dict(os.environ)
     env.pop("OPENBLAS_NUM_THREADS", None)
+    for name in ("COLUMNS", "LINES"):  # the meter takes the terminal's size
+        env.pop(name, None)
     if blas_threads is not None:
         env["OPENBLAS_NUM_THREADS"] = str(blas_threads)
     command = [
         sys.executable, "-m", "mer_live", "--input", str(input_path), "--rate", str(rate), "--threads", "1",
         "--osc", f"127.0.0.1:{osc_port}", "--csv", str(csv_path), "--no-control", "--model", str(model),
     ]
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    pty_out = Terminal() if terminal else None
+    if terminal == "quiet":
+        command.append("-q")
+    stdout = pty_out.slave if pty_out else subprocess.DEVNULL
+    child = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + START_TIMEOUT_S
     while rows(csv_path) < WARM_UP_UPDATES:
         if time.monotonic() > deadline or child.poll() is not None:
@@ -99,22 +154,26 @@ def measure(*, input_path: Path, label: str, model: Path, rate: float, seconds: 
     cpu_end, wall_end, rows_end = cpu_seconds(pid=child.pid), time.monotonic(), rows(csv_path)
     child.send_signal(signal.SIGTERM)
     _, stderr = child.communicate(timeout=STOP_TIMEOUT_S)
+    if pty_out is not None:
+        pty_out.close()
     if child.returncode != 0:
         raise RuntimeError(f"daemon failed ({child.returncode}): {stderr[-2000:]}")
     match = STOP_LINE.search(stderr)
-    if match is None:
+    if match is None and terminal != "quiet":  # -q prints warnings only, not the timing line
         raise RuntimeError(f"no timing line in the daemon's output: {stderr[-2000:]}")
     wall = wall_end - wall_start
     return {
         "model": label,
         "model_path": str(model),
         "rate_hz": rate,
+        "terminal": terminal or "none",
+        "terminal_bytes_per_s": (pty_out.bytes_drawn / wall) if pty_out else 0.0,
         "blas_threads": blas_threads or 1,
         "cpu_share_of_one_core": (cpu_end - cpu_start) / wall,
         "wall_s": wall,
         "updates_per_s_measured": (rows_end - rows_start) / wall,
-        "compute_p50_ms": float(match.group(1)),
-        "compute_p99_ms": float(match.group(2)),
+        "compute_p50_ms": float(match.group(1)) if match else math.nan,
+        "compute_p99_ms": float(match.group(2)) if match else math.nan,
     }
 
 
@@ -123,14 +182,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="measured wall time per rate")
     parser.add_argument("--input", type=Path, help="audio file to play (default: the demo piece, 44.1 kHz stereo)")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
-    parser.add_argument("--v1", type=Path, required=True, help="the v1 model file")
-    parser.add_argument("--v2", type=Path, required=True, help="the v2 model file")
+    parser.add_argument("--v1", type=Path, help="the v1 model file (required without --meter)")
+    parser.add_argument("--v2", type=Path, help="the v2 model file (required without --meter; with --meter, the model to run)")
     parser.add_argument(
         "--blas-comparison", action="store_true",
         help="also run v1 at 4/s with one OpenBLAS thread per CPU (numpy's default), to show what the daemon's "
         "OPENBLAS_NUM_THREADS=1 saves",
     )
+    parser.add_argument("--meter", action="store_true", help="measure the live meter (pseudo-terminal) against -q instead")
+    parser.add_argument("--repeats", type=int, default=2, help="with --meter: meter/no-meter pairs per rate")
     args = parser.parse_args(argv)
+    if args.meter:
+        return meter_main(args=args)
+    if args.v1 is None or args.v2 is None:
+        parser.error("--v1 and --v2 are required (unless --meter)")
     with tempfile.TemporaryDirectory() as temp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
         sink.bind(("127.0.0.1", 0))  # a receiver that never reads: sending costs what it costs live
         directory = Path(temp)
@@ -163,6 +228,57 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['model']:5} {r['rate_hz']:7g} {r['blas_threads']:8d} {r['cpu_share_of_one_core']:20.3f} "
             f"{r['cpu_ratio_vs_v1_10_per_s']:17.2f} {r['compute_p50_ms']:8.1f} {r['compute_p99_ms']:8.1f} "
             f"{r['updates_per_s_measured']:10.2f}"
+        )
+    print(f"load average at the end: {report['load_average_at_end'][0]:.2f} on {report['cpus']} CPUs")
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def meter_main(*, args: argparse.Namespace) -> int:
+    """``--meter``: at each rate, alternate runs with the meter and with -q on the same terminal."""
+    with tempfile.TemporaryDirectory() as temp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        directory = Path(temp)
+        input_path = args.input or write_input(directory=directory)
+        port = sink.getsockname()[1]
+        from mer_live.model import default_model_path
+
+        model = args.v2 or default_model_path()
+        runs = []
+        for rate in METER_RATES:
+            for _ in range(args.repeats):
+                for terminal in ("quiet", "meter"):
+                    runs.append(measure(input_path=input_path, label="meter", model=model, rate=rate, seconds=args.seconds, directory=directory,
+                                        osc_port=port, terminal=terminal))
+    summary = []
+    for rate in METER_RATES:
+        share = {
+            terminal: float(np.mean([r["cpu_share_of_one_core"] for r in runs if r["rate_hz"] == rate and r["terminal"] == terminal]))
+            for terminal in ("quiet", "meter")
+        }
+        drawn = float(np.mean([r["terminal_bytes_per_s"] for r in runs if r["rate_hz"] == rate and r["terminal"] == "meter"]))
+        summary.append({
+            "rate_hz": rate, "cpu_share_quiet": share["quiet"], "cpu_share_meter": share["meter"],
+            "meter_cost_share_of_one_core": share["meter"] - share["quiet"], "meter_cpu_ratio": share["meter"] / share["quiet"],
+            "meter_bytes_per_s": drawn,
+        })
+    report = {
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+        "input": str(args.input or "demo piece, 44.1 kHz stereo WAV"),
+        "terminal": f"{METER_COLUMNS}x{METER_LINES} pseudo-terminal",
+        "seconds_per_run": args.seconds,
+        "repeats": args.repeats,
+        "summary": summary,
+        "runs": runs,
+    }
+    print(f"{'rate/s':>7} {'CPU -q':>8} {'CPU meter':>10} {'meter cost':>11} {'ratio':>7} {'drawn KB/s':>11}")
+    for s in summary:
+        print(
+            f"{s['rate_hz']:7g} {s['cpu_share_quiet']:8.3f} {s['cpu_share_meter']:10.3f} {s['meter_cost_share_of_one_core']:11.4f} "
+            f"{s['meter_cpu_ratio']:7.2f} {s['meter_bytes_per_s'] / 1000:11.1f}"
         )
     print(f"load average at the end: {report['load_average_at_end'][0]:.2f} on {report['cpus']} CPUs")
     if args.out:

@@ -18,6 +18,7 @@ from .exit_codes import UsageError
 PROG = "mer-live"
 SUBCOMMANDS = {  # name -> module
     "analyze": "mer_live.analysis",
+    "report": "mer_live.report",
 }
 
 

@@ -29,6 +29,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import math
 import signal
@@ -168,6 +169,9 @@ def run(args: argparse.Namespace) -> int:
     if args.list_devices:
         try:
             print(list_devices())
+            from .midi import list_outputs
+
+            print(list_outputs())
         except SourceError as error:  # PortAudio missing
             raise UsageError(str(error)) from error
         return EXIT_OK
@@ -177,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
     except config.ConfigError as error:
         raise UsageError(str(error)) from error
     check_applicable(settings=settings, cli=cli)
+    settings = _midi_port(settings=settings, cli=cli)
     _setup_logging(quiet=settings.log.quiet)
     try:
         return _run_logged(settings=settings)
@@ -269,6 +274,9 @@ class Pipeline:
         with contextlib.ExitStack() as sinks_stack:  # only once the model and the input are good
             sinks = _make_sinks(settings=settings, stack=sinks_stack)
             output = Output(sinks=sinks)  # from here on the output stage closes them, each on its own thread
+            for sink in sinks:
+                if hasattr(sink, "watch"):  # the meter shows every output's delivered/dropped counts
+                    sink.watch(counts=output.counts)
             sinks_stack.pop_all()
             sinks_stack.callback(output.close)
             self._worker = Worker(
@@ -341,8 +349,31 @@ class Pipeline:
         return ANALYSIS_FAILED if worker.error else FINISHED
 
 
+def _midi_port(*, settings: Settings, cli: dict[str, dict[str, Any]]) -> Settings:
+    """``settings`` with one MIDI port: one named on the command line replaces the file's (CLI > TOML)."""
+    given, midi = cli.get("midi", {}), settings.midi
+    if "port" in given and "virtual" in given:
+        raise UsageError("--midi and --midi-virtual contradict each other: give one of them")
+    if "port" in given or "virtual" in given:
+        midi = dataclasses.replace(midi, port=given.get("port", ""), virtual=given.get("virtual", ""))
+    elif midi.enabled and midi.port and midi.virtual:
+        raise UsageError("midi.port and midi.virtual are both set: keep one of them, or give --midi or --midi-virtual")
+    return dataclasses.replace(settings, midi=midi)
+
+
+def _make_midi(*, settings: Settings):
+    from .midi import MidiError, MidiSink, mapping_from_settings
+
+    midi = settings.midi
+    try:
+        return MidiSink(mapping=mapping_from_settings(midi=midi), port=midi.port, virtual=midi.virtual, api=midi.api)
+    except MidiError as error:
+        raise UsageError(str(error)) from error
+
+
 def _make_sinks(*, settings: Settings, stack: contextlib.ExitStack) -> list:
-    """The outputs (OSC, CSV, readout); each one's ``close`` goes onto ``stack`` as soon as it exists."""
+    """The outputs (OSC, CSV, MIDI, and the meter or the readout); each one's ``close`` goes onto
+    ``stack`` as soon as it exists."""
     sinks: list = []
     if settings.osc.enabled:
         for target in settings.osc.targets:  # one sink (one lane) per target: none waits for another
@@ -354,8 +385,15 @@ def _make_sinks(*, settings: Settings, stack: contextlib.ExitStack) -> list:
             sinks.append(stack.enter_context(contextlib.closing(CsvSink(path=settings.csv.path))))
         except CsvPathError as error:
             raise UsageError(str(error)) from error
+    if settings.midi.enabled:
+        sinks.append(stack.enter_context(contextlib.closing(_make_midi(settings=settings))))
     if not settings.log.quiet:
-        sinks.append(stack.enter_context(contextlib.closing(Readout(stream=_stderr()))))
+        if sys.stdout.isatty():  # a terminal: the full-screen meter; a pipe or a file: the line readout
+            from .meter import Meter
+
+            sinks.append(stack.enter_context(contextlib.closing(Meter())))
+        else:
+            sinks.append(stack.enter_context(contextlib.closing(Readout(stream=_stderr()))))
     return sinks
 
 
@@ -376,6 +414,8 @@ def _describe_sinks(*, settings: Settings) -> list[str]:
         out.append(f"OSC {' '.join(settings.osc.targets)} {settings.osc.prefix} ({settings.osc.format})")
     if settings.csv.path:
         out.append(f"CSV {settings.csv.path}")
+    if settings.midi.enabled:
+        out.append(f"MIDI {settings.midi.port or 'virtual port ' + settings.midi.virtual}")
     return out
 
 

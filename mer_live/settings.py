@@ -62,6 +62,7 @@ def setting(
     append: bool = False,
     negative_flag: str | None = None,
     enables: bool = False,
+    tables: bool = False,
 ) -> Any:
     """A settings field with its default and its metadata.
 
@@ -70,11 +71,12 @@ def setting(
     (``hint`` replaces "use LOW to HIGH" in the error); ``choices``: the allowed strings; ``check``: raises
     ValueError for a bad value (given each item of a list). ``append``: a repeatable option building a list.
     ``negative_flag``: for a boolean ``enabled``, the option that turns it off; ``enables``: giving this
-    field's option on the command line turns its section's ``enabled`` on."""
+    field's option on the command line turns its section's ``enabled`` on. ``tables``: a TOML array of tables
+    (``[[section.key]]``, TOML only), checked by the part of mer-live that uses it."""
     metadata = {
         "help": help, "flag": flag, "short": short, "metavar": metavar, "default_help": default_help,
         "bounds": bounds, "hint": hint, "choices": choices, "check": check, "append": append,
-        "negative_flag": negative_flag, "enables": enables,
+        "negative_flag": negative_flag, "enables": enables, "tables": tables,
     }
     if isinstance(default, (list, tuple)):
         return field(default_factory=lambda: tuple(default), metadata=metadata)
@@ -189,6 +191,36 @@ class LogSettings:
     quiet: bool = setting(False, help="no live readout, warnings only", flag="--quiet", short="-q")
 
 
+MIDI_APIS = ("alsa", "jack")
+MIDI_MAX_RATE_RANGE_HZ = (0.1, 1000.0)
+
+
+def _midi_api_ok(value: str) -> None:
+    if value not in ("", *MIDI_APIS):
+        raise ValueError(f"{value!r}: use {' or '.join(MIDI_APIS)}, or \"\" for the first that works")
+
+
+@dataclass(frozen=True)
+class MidiSettings:
+    """``[midi]``: MIDI control changes out (:mod:`mer_live.midi`, ``docs/MIDI.md``)."""
+
+    enabled: bool = setting(False, help="no MIDI output", negative_flag="--no-midi")
+    port: str = setting(
+        "", help="send MIDI control changes to this output port (name or part of it, see -l); turns MIDI on",
+        flag="--midi", metavar="PORT", default_help="none", enables=True,
+    )
+    virtual: str = setting(
+        "", help="open a virtual MIDI output port NAME for other programs to connect to; turns MIDI on",
+        flag="--midi-virtual", metavar="NAME", default_help="none", enables=True,
+    )
+    api: str = setting(
+        "", help="MIDI system: alsa or jack", flag="--midi-api", metavar="API", default_help="the first that works",
+        check=_midi_api_ok,
+    )
+    max_rate_hz: float = setting(20.0, help="most control changes per second, per controller", bounds=MIDI_MAX_RATE_RANGE_HZ)
+    cc: tuple[dict, ...] = setting((), help="the mapping: [[midi.cc]] tables (value, channel, cc, high_resolution)", tables=True)
+
+
 @dataclass(frozen=True)
 class Settings:
     """All the daemon's settings; a field per TOML section."""
@@ -199,6 +231,7 @@ class Settings:
     csv: CsvSettings = field(default_factory=CsvSettings)
     control: ControlSettings = field(default_factory=ControlSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    midi: MidiSettings = field(default_factory=MidiSettings)
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         """``{section: {key: value}}`` as in the TOML file (tuples as lists)."""
@@ -277,6 +310,11 @@ def coerce(*, section: str, key: str, value: Any) -> Any:
         value = float(value) if ok else value
     elif isinstance(default, str):
         ok = isinstance(value, str)
+    elif isinstance(default, list) and fields_of(section=section)[key].metadata["tables"]:
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, dict) for v in value)
+        value = tuple(value) if ok else value
+        if not ok:
+            raise ConfigError(f"{section}.{key} must be an array of tables ([[{section}.{key}]]), got {value!r}")
     elif isinstance(default, list):
         ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
         value = tuple(value) if ok else value
@@ -296,6 +334,8 @@ def validate(*, settings: Settings) -> Settings:
                 check_value(section=section, key=key, value=getattr(part, key))
     if settings.input.demo and settings.input.file:
         raise ConfigError("input.demo and input.file both set; choose --demo or --input FILE")
+    if settings.midi.enabled and not (settings.midi.port or settings.midi.virtual):
+        raise ConfigError("midi.enabled is true but there is no port: give --midi PORT or --midi-virtual NAME")
     if settings.osc.enabled and not settings.osc.targets:
         raise ConfigError("osc.targets is empty; give at least one HOST:PORT or set osc.enabled = false")
     for section, key in ONLY_WHEN_ENABLED:
