@@ -17,6 +17,11 @@ v1 (``spectrogram``): the A2Mid2E-Joint model on 10 s windows of the log-filtere
 :mod:`mer_live.features`, hopped by 1 s; the last window ends at the last frame, and a file shorter than a
 window is loop-padded. Frames are computed once per file in streaming form (:class:`features.FrameStream`)
 and each window only normalises its 313 frames.
+
+v2 (``musicnn-mel96``, a model whose metadata says so): the model on its own unit, 3 s patches of the
+log-mel frames of :mod:`mer_live.mel_features` at 16 kHz, hopped by 62 frames (0.992 s), the last one
+ending at the last frame, a file shorter than a patch loop-padded. Rows are per patch; the live daemon's
+recency-weighted pooling is for following a stream, and a file's mean row is the plain mean.
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import features, labels
+from . import features, labels, mel_features
 from .model import META_VARIANT, META_VERSION, EmotionModel
 
 KIND_SPECTROGRAM = "spectrogram"
 HOP_SECONDS = 1.0
 HOP_FRAMES = int(round(HOP_SECONDS * features.FPS))  # 31 frames
+KIND_MEL_PATCHES = mel_features.KIND
+MEL_HOP_FRAMES = int(round(HOP_SECONDS * mel_features.FPS))  # 62 frames: 0.992 s
 DEFAULT_BATCH_WINDOWS = 16  # per ORT call: 8-32 cost the same per window; memory grows with it
 VALUE_NAMES = labels.EMOTIONS + labels.MID_LEVELS
 NUM_VALUES = len(VALUE_NAMES)
@@ -142,6 +149,90 @@ class SpectrogramWindows:
         return ready
 
 
+class MelPatchWindows:
+    """v2 front-end: mono 16 kHz audio -> batches of log-mel patches ``(batch, 187, 96)``.
+
+    Feeding a file in any chunking, then :meth:`flush`, gives exactly the patches of
+    ``mel_features.analyse`` of the whole file at ``features.window_starts(..., MEL_HOP_FRAMES, 187)``,
+    loop-padded when the file is shorter than a patch, in batches of ``batch_windows``. At most one patch
+    of frames and one batch are held.
+    """
+
+    def __init__(self, *, hop_frames: int = MEL_HOP_FRAMES, batch_windows: int = DEFAULT_BATCH_WINDOWS) -> None:
+        self._hop = int(hop_frames)
+        self._batch = max(1, int(batch_windows))
+        self._stream = mel_features.MelStream()
+        self.reset()
+
+    def reset(self) -> None:
+        self._stream.reset()
+        self._held = np.zeros((0, mel_features.NUM_BANDS), dtype=mel_features.FEATURE_DTYPE)
+        self._held_origin = 0  # absolute index of the first held frame
+        self._next_start = 0
+        self._last_start = -1
+        self._inputs: list[np.ndarray] = []
+        self._starts: list[int] = []
+        self._padded: list[bool] = []
+        self._ready: list[WindowBatch] = []
+
+    def process(self, samples: np.ndarray) -> list[WindowBatch]:
+        """Add mono ``samples`` ``(num_samples,)`` at 16 kHz; return the batches that became full."""
+        self._hold(frames=self._stream.process(samples=samples))
+        available = self._held_origin + len(self._held)
+        while self._next_start + mel_features.PATCH_FRAMES <= available:
+            self._take(start=self._next_start)
+            self._next_start += self._hop
+        keep_from = min(self._next_start, max(0, available - mel_features.PATCH_FRAMES))
+        if keep_from > self._held_origin:
+            self._held = self._held[keep_from - self._held_origin :]
+            self._held_origin = keep_from
+        return self._batches(final=False)
+
+    def flush(self) -> list[WindowBatch]:
+        """End of the file: the remaining patches (the last one ends at the last frame)."""
+        self._hold(frames=self._stream.flush())
+        total = self._held_origin + len(self._held)
+        if total == 0:
+            return []
+        starts = features.window_starts(total_frames=total, hop_frames=self._hop, num_frames=mel_features.PATCH_FRAMES)
+        for start in starts:
+            if start > self._last_start:
+                self._take(start=start)
+        return self._batches(final=True)
+
+    def close(self) -> None:
+        self._stream.close()
+        self._held = np.zeros((0, mel_features.NUM_BANDS), dtype=mel_features.FEATURE_DTYPE)
+        self._inputs, self._starts, self._padded = [], [], []
+
+    def _hold(self, *, frames: np.ndarray) -> None:
+        if len(frames):
+            self._held = np.concatenate([self._held, frames])
+
+    def _take(self, *, start: int) -> None:
+        patch = self._held[start - self._held_origin : start - self._held_origin + mel_features.PATCH_FRAMES]
+        self._padded.append(len(patch) < mel_features.PATCH_FRAMES)
+        self._inputs.append(mel_features.loop_pad(frames=patch))
+        self._starts.append(start)
+        self._last_start = start
+        if len(self._starts) == self._batch:
+            self._close_batch()
+
+    def _close_batch(self) -> None:
+        self._ready.append(WindowBatch(
+            inputs=np.stack(self._inputs),
+            starts_s=np.asarray(self._starts, dtype=np.float64) / mel_features.FPS,
+            padded=np.asarray(self._padded, dtype=bool),
+        ))
+        self._inputs, self._starts, self._padded = [], [], []
+
+    def _batches(self, *, final: bool) -> list[WindowBatch]:
+        if final and self._starts:
+            self._close_batch()
+        ready, self._ready = self._ready, []
+        return ready
+
+
 @dataclass(frozen=True)
 class Recipe:
     """What a model needs from the audio. Picklable, so that decode workers can build front-ends."""
@@ -151,10 +242,12 @@ class Recipe:
     window_span_s: float
     hop_s: float
 
-    def frontend(self, *, batch_windows: int = DEFAULT_BATCH_WINDOWS) -> SpectrogramWindows:
+    def frontend(self, *, batch_windows: int = DEFAULT_BATCH_WINDOWS) -> "SpectrogramWindows | MelPatchWindows":
         """A fresh per-file front-end."""
         if self.kind == KIND_SPECTROGRAM:
             return SpectrogramWindows(batch_windows=batch_windows)
+        if self.kind == KIND_MEL_PATCHES:
+            return MelPatchWindows(batch_windows=batch_windows)
         raise ValueError(f"unknown recipe kind {self.kind!r}")
 
 
@@ -164,6 +257,12 @@ RECIPES = {
         sample_rate=features.SAMPLE_RATE,
         window_span_s=features.NUM_FRAMES / features.FPS,
         hop_s=HOP_FRAMES / features.FPS,
+    ),
+    KIND_MEL_PATCHES: Recipe(
+        kind=KIND_MEL_PATCHES,
+        sample_rate=mel_features.SAMPLE_RATE,
+        window_span_s=mel_features.PATCH_SECONDS,
+        hop_s=MEL_HOP_FRAMES / mel_features.FPS,
     ),
 }
 
@@ -204,6 +303,6 @@ class WindowModel:
 
 
 def recipe_for(*, model: EmotionModel) -> Recipe:
-    """The recipe that feeds ``model`` (v1 models: the spectrogram recipe; :class:`EmotionModel` has
-    already checked that the model's front-end metadata matches it)."""
-    return RECIPES[KIND_SPECTROGRAM]
+    """The recipe that feeds ``model`` (v1: the spectrogram recipe; v2, the models with pooling metadata:
+    the mel-patch recipe; :class:`EmotionModel` has already checked the model's front-end metadata)."""
+    return RECIPES[KIND_MEL_PATCHES if model.pooling is not None else KIND_SPECTROGRAM]

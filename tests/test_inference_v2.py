@@ -260,29 +260,48 @@ def test_analyze_runs_a_v2_model_on_3_s_patches(tmp_path: Path, v2_path: Path, v
     import pandas as pd
     import soundfile
 
-    from mer_live import analysis, features
+    from mer_live import analysis, features, recipe
 
     long_file, short_file = tmp_path / "long.wav", tmp_path / "short.wav"
     soundfile.write(str(long_file), audio[: int(7.3 * SR)], SR, subtype="FLOAT")
     soundfile.write(str(short_file), audio[: 2 * SR], SR, subtype="FLOAT")
     files, windows = tmp_path / "files.csv", tmp_path / "windows.csv"
     assert analysis.main([str(long_file), str(short_file), "--model", str(v2_path), "--csv", str(files),
-                          "--window-csv", str(windows), "--quiet"]) == 0
-    per_file, per_window = pd.read_csv(files), pd.read_csv(windows)
+                          "--window-csv", str(windows), "--jobs", "1", "--quiet"]) == 0
+    per_file = pd.read_csv(files).set_index("file")
+    per_window = pd.read_csv(windows)
     frames = mel_features.analyse(samples=audio[: int(7.3 * SR)])
-    starts = features.window_starts(total_frames=len(frames), hop_frames=analysis.V2_HOP_FRAMES,
+    starts = features.window_starts(total_frames=len(frames), hop_frames=recipe.MEL_HOP_FRAMES,
                                     num_frames=mel_features.PATCH_FRAMES)
     assert starts[:2] == [0, 62] and starts[-1] == len(frames) - mel_features.PATCH_FRAMES
-    assert list(per_file["num_windows"]) == [len(starts), 1] and list(per_file["padded"]) == [False, True]
-    long_rows = per_window[per_window["file"] == str(long_file)]
+    long_name, short_name = str(long_file.resolve()), str(short_file.resolve())
+    assert per_file.loc[long_name, "num_windows"] == len(starts) and per_file.loc[short_name, "num_windows"] == 1
+    assert not per_file.loc[long_name, "padded"] and per_file.loc[short_name, "padded"]
+    long_rows = per_window[per_window["file"] == long_name]
     spans = (long_rows["end_s"] - long_rows["start_s"]).to_numpy()
     np.testing.assert_allclose(spans[:-1], mel_features.PATCH_SECONDS, atol=1e-5)
-    assert long_rows["end_s"].iloc[-1] == pytest.approx(7.3, abs=1e-5)  # the last one ends with the file
     expected = v2.process(windows=np.stack([frames[s : s + mel_features.PATCH_FRAMES] for s in starts]))
     np.testing.assert_allclose(long_rows[list(labels.MID_LEVELS)].to_numpy(),
                                np.clip(labels.mid_to_unit(model_values=expected.mid), 0, 1), atol=2e-6)
-    np.testing.assert_allclose(per_file[list(labels.EMOTIONS)].to_numpy()[0],
+    np.testing.assert_allclose(per_file.loc[long_name, list(labels.EMOTIONS)].to_numpy(dtype=float),
                                long_rows[list(labels.EMOTIONS)].to_numpy().mean(axis=0), atol=2e-6)
+
+
+@pytest.mark.parametrize("chunk", [1000, 16000, 10**6])
+def test_analyze_patches_do_not_depend_on_the_chunking(audio: np.ndarray, chunk: int) -> None:
+    from mer_live import features, recipe
+
+    samples = audio[: int(6.1 * SR)]
+    stream = recipe.MelPatchWindows(batch_windows=3)
+    batches = [b for start in range(0, len(samples), chunk) for b in stream.process(samples[start : start + chunk])]
+    batches += stream.flush()
+    frames = mel_features.analyse(samples=samples)
+    starts = features.window_starts(total_frames=len(frames), hop_frames=recipe.MEL_HOP_FRAMES,
+                                    num_frames=mel_features.PATCH_FRAMES)
+    np.testing.assert_array_equal(np.concatenate([b.inputs for b in batches]),
+                                  np.stack([frames[s : s + mel_features.PATCH_FRAMES] for s in starts]))
+    np.testing.assert_allclose(np.concatenate([b.starts_s for b in batches]), np.array(starts) / mel_features.FPS)
+    assert all(len(b) <= 3 for b in batches)
 
 
 def test_a_machine_too_slow_for_the_model_drops_queued_patches_instead_of_piling_them_up(v2: EmotionModel, audio: np.ndarray) -> None:
