@@ -184,7 +184,7 @@ def command_fit(*, args: argparse.Namespace, toml: dict) -> int:
         mid_correlation=soundtracks.mid_emotion_correlation(root=dataset.root), description=f"fit {config.variant}",
     )
     cv_dir = Path(args.cv_dir or section.get("cv_dir", DEFAULT_CV_DIR))
-    cv_run = section.get("cv_run") or toml.get("export", {}).get("cv_run") or run_name(config=config)
+    cv_run = toml.get("export", {}).get("cv_run") or run_name(config=config)  # [fit] has no cv_run key
     cv_metrics = _cv_metrics(summary_path=cv_dir / cv_run / SUMMARY_FILE)
     out = Path(args.out or section.get("out", DEFAULT_MODEL))
     data_hash = soundtracks.data_hash(data=dataset)

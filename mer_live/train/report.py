@@ -19,7 +19,6 @@ from ..model import META_CV_METRICS, META_DATA_HASH, META_VARIANT, META_VERSION,
 from .evaluation import SUMMARY_FILE
 
 PAPER_JOINT = "A2Mid2E-Joint"
-PAPER_A2E = "A2E"
 CV_COMMAND = "mer-live-train cv --config configs/train.toml"
 FIT_COMMAND = "mer-live-train fit --config configs/train.toml"
 EXPORT_COMMAND = "mer-live-train export --config configs/train.toml"
