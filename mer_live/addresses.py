@@ -26,7 +26,7 @@ def parse_host_port(*, spec: str, what: str = "--osc") -> tuple[str, int]:
         host = host[1:-1]
     elif ":" in host:
         raise OscSpecError(f"{what} {spec!r}: write an IPv6 host in brackets, e.g. [::1]:9000")
-    if not port_text.isdigit() or not 0 < int(port_text) <= MAX_PORT:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) <= MAX_PORT:
         raise OscSpecError(f"{what} {spec!r}: port must be a number from 1 to {MAX_PORT}")
     if not host or any(c.isspace() for c in host):
         raise OscSpecError(f"{what} {spec!r}: bad host name")

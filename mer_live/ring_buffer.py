@@ -46,11 +46,6 @@ class RingBuffer:
         return self._written
 
     @property
-    def read_count(self) -> int:
-        """Frames ever consumed by :meth:`read` / :meth:`read_into`."""
-        return self._read
-
-    @property
     def dropped(self) -> int:
         """Frames the producer had to drop because the buffer was full."""
         return self._dropped
@@ -113,19 +108,12 @@ class RingBuffer:
         count = self.read_into(out=out)
         return out[:count]
 
-    def process(self, *, frames: np.ndarray) -> int:
-        """Alias of :meth:`write`, the stage interface."""
-        return self.write(frames=frames)
-
     def reset(self) -> None:
         """Forget everything (only while neither side is running)."""
         self._written = 0
         self._read = 0
         self._dropped = 0
         self._overruns = 0
-
-    def close(self) -> None:
-        self.reset()
 
 
 _COUNTERS = ("_written", "_read", "_dropped", "_overruns", "events")

@@ -216,9 +216,6 @@ class OscSink:
         for target in self._targets:
             target.send(packets=packets, count=reading.is_update)
 
-    def reset(self) -> None:
-        """Nothing to forget (stateless apart from the sockets)."""
-
     def close(self) -> None:
         for target in self._targets:
             target.close()
@@ -402,9 +399,6 @@ class CsvSink:
                 self._log.log(key="gone", message=f"CSV {self.path}: the reader went away; rows dropped until one opens it again")
             else:
                 self._log.log(key="write", message=f"CSV {self.path}: write failed ({error.strerror}); row dropped, carrying on")
-
-    def reset(self) -> None:
-        """Nothing to forget."""
 
     def close(self) -> None:
         if self._fd is None:

@@ -84,6 +84,3 @@ class Smoother:
         self._smoothed[:] = 0.0
         self._raw[:] = 0.0
         self._has_value = False
-
-    def close(self) -> None:
-        self.reset()

@@ -139,7 +139,7 @@ def test_daemon_on_the_test_pcm_sends_osc_and_writes_csv(tmp_path: Path, shared_
     """``mer-live --device <test PCM> --osc 127.0.0.1:PORT --csv out.csv`` on a real clip, received by oscdump."""
     import soundfile
 
-    from daemon_receivers import OscDump, check_osc_run
+    from osc_receivers import OscDump, check_osc_run
 
     audio, rate = soundfile.read(str(shared_data / "soundtracks" / "audio" / "001.mp3"), dtype="float32", always_2d=True)
     assert rate == 44100  # the PCM's default rate, so the daemon opens it at the file's rate

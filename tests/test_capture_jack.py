@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from control_helpers import ControlClient, build_message
-from daemon_receivers import OscDump, free_udp_port, group_bundles
+from osc_receivers import OscDump, free_udp_port, group_bundles
 
 from mer_live.model import default_model_path
 
@@ -266,7 +266,10 @@ def test_capture_comes_back_by_itself_in_the_same_process_when_the_jack_server_r
         back = len(session.statuses())
         session.connect()
         came_back = time.monotonic()
-        session.wait_for(lambda: any(s[0] == "running" for s in session.statuses(since=back)), timeout_s=WINDOW_S + START_TIMEOUT_S, what="running again")
+        session.wait_for(  # (connecting again whenever the daemon's ports are new: a slow machine can lose a fresh stream)
+            lambda: session.feeder.connect_new_inputs() and any(s[0] == "running" for s in session.statuses(since=back)),
+            timeout_s=WINDOW_S + START_TIMEOUT_S, what="running again",
+        )
         assert time.monotonic() - came_back >= WINDOW_S - 1.0  # warmed up again on the new audio
         client.ping("after")
         after = _query(client)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from daemon_receivers import OscDump, PdReceiver, check_osc_run, group_bundles
+from osc_receivers import OscDump, PdReceiver, check_osc_run, group_bundles
 
 from mer_live import config, daemon, labels, readout, sinks
 from mer_live.model import META_FRONTEND, default_model_path

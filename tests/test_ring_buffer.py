@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -109,3 +110,42 @@ def test_producer_and_consumer_threads_without_locks_lose_and_corrupt_nothing() 
     assert not any(thread.is_alive() for thread in threads)
     np.testing.assert_array_equal(np.concatenate(received)[:, 0], np.arange(total, dtype=np.float32))
     assert ring.dropped == 0
+
+
+def _produce(name: str, capacity: int, frames: np.ndarray, block: int) -> None:
+    """Another process: write ``frames`` into the shared ring in blocks, waiting for room (drops nothing)."""
+    from mer_live.ring_buffer import SharedRingBuffer
+
+    ring = SharedRingBuffer(capacity=capacity, channels=frames.shape[1], name=name)
+    for start in range(0, len(frames), block):
+        chunk = frames[start : start + block]
+        while ring.free() < len(chunk):
+            time.sleep(0.0005)
+        ring.write(frames=chunk)
+    ring.events += 7
+    ring.detach()
+
+
+def test_a_shared_ring_buffer_carries_frames_from_another_process_bit_exactly() -> None:
+    import multiprocessing
+
+    from mer_live.ring_buffer import SharedRingBuffer
+
+    frames = np.random.default_rng(5).standard_normal((25_000, 2)).astype(np.float32)
+    ring = SharedRingBuffer(capacity=1_000, channels=2)  # much smaller than the signal: it wraps many times
+    try:
+        producer = multiprocessing.get_context("spawn").Process(target=_produce, args=(ring.name, 1_000, frames, 64))
+        producer.start()
+        received = []
+        deadline = time.monotonic() + 60
+        while sum(len(r) for r in received) < len(frames) and time.monotonic() < deadline:
+            received.append(ring.read(max_frames=300))
+            if not len(received[-1]):
+                time.sleep(0.0005)
+        producer.join(30)
+        assert producer.exitcode == 0
+        np.testing.assert_array_equal(np.concatenate(received), frames)
+        assert ring.written == len(frames) and ring.available() == 0
+        assert ring.dropped == 0 and ring.overruns == 0 and ring.events == 7  # the producer's counters, seen here
+    finally:
+        ring.unlink()

@@ -29,6 +29,7 @@ DEFAULT_CV_DIR = Path("runs/cv")
 DEFAULT_FOLDS = 5
 DEFAULT_FOLD_SEED = 2019
 DEFAULT_MODEL = Path("mer_live/models/a2mid2e_joint.onnx")  # package data: the wheel carries it
+DEFAULT_RECORDS = Path("models")  # card, metrics, benchmark, and the packaged model's training record
 DEFAULT_METRICS = Path("models/metrics.json")
 DEFAULT_CARD = Path("models/MODEL_CARD.md")
 TOML_SECTIONS = ("train", "cv", "fit", "export", "card")
@@ -53,6 +54,14 @@ def _load_toml(*, path: str | None) -> dict:
         if extra:
             raise ValueError(f"{path}: unknown key(s) in [{section}]: {', '.join(extra)}")
     return values
+
+
+def _record_path(*, model: Path, suffix: str) -> Path:
+    """Where a model's training record (``suffix`` .training.json or .pt) goes: beside it, except for the
+    packaged model (``mer_live/models/``), whose records live in ``models/`` with its card (models/README.md)."""
+    if model.resolve().parent == DEFAULT_MODEL.resolve().parent:
+        return DEFAULT_RECORDS / model.with_suffix(suffix).name
+    return model.with_suffix(suffix)
 
 
 def _train_config(*, args: argparse.Namespace, toml: dict, variant: str | None = None):
@@ -154,9 +163,10 @@ def command_export(*, args: argparse.Namespace, toml: dict) -> int:
     out = Path(args.out or section.get("out", DEFAULT_MODEL))
     export_onnx(net=net, path=out, variant=name, data_hash=record["data_hash"],
                 cv_metrics=_cv_metrics(summary_path=cv_dir / cv_run / SUMMARY_FILE))
-    shutil.copyfile(weights.with_suffix(".training.json"), out.with_suffix(".training.json"))
-    if weights.resolve() != out.with_suffix(".pt").resolve():
-        shutil.copyfile(weights, out.with_suffix(".pt"))  # the torch weights travel with the model (parity test)
+    record_path = _record_path(model=out, suffix=".training.json")
+    shutil.copyfile(weights.with_suffix(".training.json"), record_path)
+    if weights.resolve() != record_path.with_suffix(".pt").resolve():
+        shutil.copyfile(weights, record_path.with_suffix(".pt"))  # the torch weights travel with the model (parity test)
     print(f"exported {out} from {weights}")
     return 0
 
@@ -184,7 +194,7 @@ def command_fit(*, args: argparse.Namespace, toml: dict) -> int:
         mid_correlation=soundtracks.mid_emotion_correlation(root=dataset.root), description=f"fit {config.variant}",
     )
     cv_dir = Path(args.cv_dir or section.get("cv_dir", DEFAULT_CV_DIR))
-    cv_run = section.get("cv_run") or toml.get("export", {}).get("cv_run") or run_name(config=config)
+    cv_run = toml.get("export", {}).get("cv_run") or run_name(config=config)  # [fit] has no cv_run key
     cv_metrics = _cv_metrics(summary_path=cv_dir / cv_run / SUMMARY_FILE)
     out = Path(args.out or section.get("out", DEFAULT_MODEL))
     data_hash = soundtracks.data_hash(data=dataset)
@@ -197,9 +207,9 @@ def command_fit(*, args: argparse.Namespace, toml: dict) -> int:
         "history": result.history, "pseudo_info": result.pseudo_info, "data_hash": data_hash,
         "num_clips": len(dataset.clips),
     }
-    out.with_suffix(".training.json").write_text(json.dumps(training_record, indent=1))
+    _record_path(model=out, suffix=".training.json").write_text(json.dumps(training_record, indent=1))
     if args.save_torch or section.get("save_torch", False):
-        torch.save(result.net.state_dict(), out.with_suffix(".pt"))
+        torch.save(result.net.state_dict(), _record_path(model=out, suffix=".pt"))
     print(f"exported {out} (best epoch {result.best_epoch} of {result.epochs_run}, {result.seconds:.0f} s)")
     return 0
 

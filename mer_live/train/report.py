@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import string
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +21,12 @@ from ..model import META_CV_METRICS, META_DATA_HASH, META_VARIANT, META_VERSION,
 from .evaluation import SUMMARY_FILE
 
 PAPER_JOINT = "A2Mid2E-Joint"
-PAPER_A2E = "A2E"
 CV_COMMAND = "mer-live-train cv --config configs/train.toml"
 FIT_COMMAND = "mer-live-train fit --config configs/train.toml"
 EXPORT_COMMAND = "mer-live-train export --config configs/train.toml"
 BENCH_COMMAND = "python benchmarks/inference.py --out models/benchmark.json"
 CARD_COMMAND = "mer-live-train card --config configs/train.toml"
+CARD_TEMPLATE = "model_card.md"  # beside this module: the card's text, with ${fields} filled by render_card
 RECORDS_DIR = Path("models")  # card, metrics, benchmark and the training record (the .onnx is package data)
 SUMMARY_KEYS = (
     "name", "config", "num_folds", "folds_done", "clip_r_mean", "clip_r_std", "clip_r_avg",
@@ -229,179 +231,99 @@ def _size_note(*, metrics: dict, shipped_config: dict) -> list[str]:
     return [" ".join(lines), ""]
 
 
+def _fill(*, template: str, values: dict) -> str:
+    """``template`` (a Markdown file) with its ``${name}`` fields filled from ``values``. A line that is only
+    ``${name}`` takes a list of lines (none, one or many); other fields take strings."""
+    lines = []
+    for line in template.split("\n")[:-1]:  # the file ends with a newline
+        name = line[2:-1] if line.startswith("${") and line.endswith("}") and line.count("$") == 1 else None
+        if name is not None and isinstance(values.get(name), list):
+            lines.extend(values[name])
+        else:
+            lines.append(string.Template(line).substitute(values))
+    return "\n".join(lines)
+
+
+def _training_lines(*, training: dict, summary: dict | None, variant_run: str) -> list[str]:
+    """How the shipped model was trained, and whether early stopping ever triggered."""
+    if not training:
+        return []
+    config = training["config"]
+    lines = [
+        f"Trained on {training['num_train']} clips with {training['num_val']} held out for early stopping "
+        f"(best validation epoch {training['best_epoch']} of {training['epochs_run']}, at most "
+        f"{config['max_epochs']}, patience {config['patience']}; {training['seconds']:.0f} s on this CPU); "
+        f"Adam lr {config['learning_rate']:g}, batch {config['batch_size']}, "
+        f"width {training['width']:g}, dropout {config['dropout']:g}, seed {config['seed']}.",
+        "",
+    ]
+    cv_config = summary["config"] if summary else {}
+    same_model = (cv_config.get("variant") == config["variant"] and cv_config.get("width") == config["width"]
+                  and cv_config.get("max_epochs") == config["max_epochs"])
+    never_stopped = training["epochs_run"] >= config["max_epochs"]
+    if same_model and never_stopped and cv_config.get("patience", 0) >= config["max_epochs"] > config["patience"]:
+        lines += [
+            f"Early stopping never triggered, so this training is the same as under the recipe of "
+            f"`{variant_run}` (all {config['max_epochs']} epochs, the best validation epoch kept), whose CV "
+            "estimate is quoted below.",
+            "",
+        ]
+    return lines
+
+
+def _estimate_lines(*, summary: dict | None, variant_run: str, paper_joint: float | None) -> list[str]:
+    """The shipped recipe's CV estimate against the paper, with its caveat."""
+    if not summary:
+        return []
+    verdict = ""
+    if paper_joint is not None:
+        relation = "at or above" if summary["clip_r_avg"] >= paper_joint else "below"
+        verdict = f" This is {relation} the paper's A2Mid2E-Joint ({_f(paper_joint)}), the target of this work."
+    return [
+        f"Its CV estimate (from `{variant_run}`): mean r {_f(summary['clip_r_avg'], 3)} ± "
+        f"{_f(summary['clip_r_avg_fold_std'], 3)} over {len(summary['folds_done'])} of "
+        f"{summary['num_folds']} folds.{verdict}",
+        "",
+        "Caveat: the recipe (all epochs instead of early stopping) and the variant were chosen after "
+        "seeing CV scores on the same folds, so this estimate is somewhat optimistic; a nested CV "
+        "(choosing the recipe on inner splits only) would remove that bias.",
+        "",
+    ]
+
+
 def render_card(*, metrics: dict) -> str:
-    """The model card (Markdown), rendered from ``metrics`` only."""
+    """The model card (Markdown): the template ``model_card.md`` filled from ``metrics`` only."""
     shipped = metrics["shipped"]
     variant_run = shipped.get("cv_run") or shipped["variant"]
     summary = metrics["cv"].get(variant_run)
     shipped_config = summary["config"] if summary else {"variant": "", "width": 0.0, "tag": ""}
-    training = shipped.get("training", {})
     bench = metrics.get("benchmark")
     shipped_ms = bench["results"].get("shipped", {}).get("median_ms") if bench else None
-    paper_joint = metrics["paper"].get(PAPER_JOINT, {}).get("avg")
-    lines = [
-        "# Model card: mer-live A2Mid2E-Joint",
-        "",
-        f"File: `{shipped['path']}` ({shipped['size_bytes']:,} bytes), variant `{shipped['variant']}`, "
-        f"mer-live {shipped['version']}, training data hash `{shipped['data_hash']}`.",
-        "",
-        f"Every number below is in `models/metrics.json`, written together with this card by `{metrics['generated_by']}` "
-        "from the outputs of:",
-        "",
-        "```sh",
-        "mer-live-train cache                               # spectrogram cache (once)",
-        "# cross-validation runs -> runs/cv/<run>/ (each run's summary records its command):",
-        *sorted({s["command"] for s in metrics["cv"].values() if s.get("command")}),
-        f"{metrics['commands']['fit']}     # final model on all clips -> runs/final/",
-        f"{metrics['commands']['export']}  # -> mer_live/models/a2mid2e_joint.onnx with the CV summary",
-        f"{metrics['commands']['benchmark']}",
-        f"{metrics['commands']['card']}",
-        "```",
-        "",
-        "## What it is",
-        "",
-        "A VGG-style CNN after Chowdhury et al. (ISMIR 2019), \"Towards Explainable Music Emotion Recognition: "
-        "The Route via Mid-level Features\". It reads one 10 s window of the mer-live front-end "
-        "(`spectrogram`, `(batch, 313, 149)` float32, time-major: 313 frames at 31.25 fps x 149 logarithmic bands, "
-        "normalised per window) and outputs 7 mid-level features (`mid`) and, through one linear 7->8 layer, "
-        "8 emotions (`emotion`), so every emotion is an exact sum of mid-level contributions plus a bias. "
-        "Outputs are in the paper's units: emotions = mean 1-9 rating / 10; mid-level features in 0.1-1.0. "
-        "Input standardisation (per-band mean/std of the training data) is inside the model.",
-        "",
-        f"Labels: emotions {', '.join(labels.EMOTIONS)}; mid-level {', '.join(labels.MID_LEVELS)}.",
-        "",
-        "## How the mid-level layer was supervised (read this)",
-        "",
-        "**No mid-level annotations were used.** The 5,000-clip mid-level data set of the paper was not available. "
-        "The mid-level outputs get their meaning only from:",
-        "",
-        "- (a) the 7->8 layer, **initialised from the weights published on the paper's poster** (learned there with "
-        "real mid-level annotations);",
-        "- (b) **pseudo mid-level targets**: for each training clip, the best linear estimate of each mid-level "
-        "feature from the clip's 8 emotion ratings, `z_mid = C R^-1 z_emotion` in standardised units, with `C` the "
-        "poster's table of human mid-level vs emotion correlations and `R` the emotion/emotion correlation of the "
-        "training ratings; rescaled min-max to 0.1-1.0. They are computed inside each training fold from its "
-        "training clips only.",
-        "",
-        "The pseudo targets are a function of the emotion ratings, so the mid-level outputs are estimates of "
-        "*what the emotions imply about* each mid-level feature, not measurements of it. Treat the explanations "
-        "as indicative.",
-        "",
-        "Variants compared: " + "; ".join(f"`{k}` = {v}" for k, v in VARIANT_DESCRIPTIONS.items()
-                                            if any(name.startswith(k + '_w') for name in metrics['cv'])) + ".",
-        f"Shipped: the final fit of `{shipped['variant']}` (see below); its CV run is `{variant_run}`.",
-        "",
-        "Recipes: *patience 15* stops when the validation loss has not improved for 15 epochs; *patience 60* "
-        "always runs all 60 epochs. Both keep the weights of the best validation epoch.",
-        "",
-        "## Data",
-        "",
-        f"Soundtracks set 1 (Eerola & Vuoskoski 2011): {metrics['data']['num_clips']} film-music clips of 10-37 s "
-        f"with mean ratings of 8 emotions (data hash `{metrics['data']['data_hash']}`). Clip-level targets; a "
-        "training example is a random 10 s crop of a clip (clips under 10 s are loop-padded, as live).",
-        "",
-        "## Evaluation (same footing as the paper)",
-        "",
-        "k-fold cross-validation with a fixed seed (folds stratified by the clips' target category). Inside "
-        "each training fold a validation split is held out for early stopping; the test fold is never touched. "
-        "A clip's prediction is the mean over its sliding 10 s windows (hop 1 s). Pearson r per emotion per "
-        "fold; the table gives mean ± std over folds.",
-        "",
-        "### Clip-level Pearson r",
-        "",
-        *_cv_rows(metrics=metrics),
-        "",
-        *_recipe_note(metrics=metrics),
-        "### Window-level r and training effort",
-        "",
-        "Window-level r: each 10 s window's prediction against its clip's rating (mean ± std over folds).",
-        "",
-        *_window_rows(metrics=metrics),
-        "",
-        "### Mid-level consistency",
-        "",
-        "Correlation between *predicted* mid-level features and *annotated* emotions on the held-out clips (all "
-        "folds pooled), compared with the poster's table of *human* mid-level ratings vs emotions.",
-        "",
-        *_consistency_rows(metrics=metrics),
-        "",
-        "Caveat: for variants trained with the pseudo mid-level targets this agreement is largely built in, "
-        "because the targets were derived from this same table; it shows that the network learned its targets "
-        "on unseen clips, not that the mid-level outputs measure the musical qualities themselves.",
-    ]
+    commands = metrics["commands"]
+    matrix = []
     if summary and summary.get("mid_consistency"):
-        lines += [
-            "",
-            f"Matrix of `{variant_run}`, predicted (poster in brackets):",
-            "",
-            *_matrix_rows(matrix=summary["mid_consistency"]["matrix"],
-                          reference=metrics["poster_mid_emotion_correlation"]),
-        ]
-    lines += [
-        "",
-        "## Size and speed",
-        "",
-        "Inference time of one window under ONNX Runtime with one thread, from "
-        f"`{metrics['commands']['benchmark']}` (randomly initialised networks of each width, timed in the same "
-        "run; ratios against full width). The budget is 40 ms per window.",
-        "",
-        *_size_rows(metrics=metrics, shipped_config=shipped_config),
-        "",
-        *_size_note(metrics=metrics, shipped_config=shipped_config),
-        f"Shipped model: {_f(shipped_ms)} ms per window (median, one thread)." if shipped_ms is not None else "",
-        "",
-        "## The shipped model",
-        "",
-    ]
-    if training:
-        config = training["config"]
-        never_stopped = training["epochs_run"] >= config["max_epochs"]
-        lines += [
-            f"Trained on {training['num_train']} clips with {training['num_val']} held out for early stopping "
-            f"(best validation epoch {training['best_epoch']} of {training['epochs_run']}, at most "
-            f"{config['max_epochs']}, patience {config['patience']}; {training['seconds']:.0f} s on this CPU); "
-            f"Adam lr {config['learning_rate']:g}, batch {config['batch_size']}, "
-            f"width {training['width']:g}, dropout {config['dropout']:g}, seed {config['seed']}.",
-            "",
-        ]
-        cv_config = summary["config"] if summary else {}
-        same_model = (cv_config.get("variant") == config["variant"] and cv_config.get("width") == config["width"]
-                      and cv_config.get("max_epochs") == config["max_epochs"])
-        if same_model and never_stopped and cv_config.get("patience", 0) >= config["max_epochs"] > config["patience"]:
-            lines += [
-                f"Early stopping never triggered, so this training is the same as under the recipe of "
-                f"`{variant_run}` (all {config['max_epochs']} epochs, the best validation epoch kept), whose CV "
-                "estimate is quoted below.",
-                "",
-            ]
-    if summary:
-        verdict = ""
-        if paper_joint is not None:
-            relation = "at or above" if summary["clip_r_avg"] >= paper_joint else "below"
-            verdict = (f" This is {relation} the paper's A2Mid2E-Joint ({_f(paper_joint)}), the target of this work.")
-        lines += [
-            f"Its CV estimate (from `{variant_run}`): mean r {_f(summary['clip_r_avg'], 3)} ± "
-            f"{_f(summary['clip_r_avg_fold_std'], 3)} over {len(summary['folds_done'])} of "
-            f"{summary['num_folds']} folds.{verdict}",
-            "",
-            "Caveat: the recipe (all epochs instead of early stopping) and the variant were chosen after "
-            "seeing CV scores on the same folds, so this estimate is somewhat optimistic; a nested CV "
-            "(choosing the recipe on inner splits only) would remove that bias.",
-            "",
-        ]
-    weight = np.asarray(shipped["joint_weight"])
-    lines += [
-        "Its 7->8 layer (weights; poster's in brackets) and bias, as carried in the ONNX metadata:",
-        "",
-        *_matrix_rows(matrix=weight.T.tolist(), reference=np.asarray(metrics["poster_weight"]).T.tolist()),
-        "| bias | " + " | ".join(_f(b) for b in shipped["joint_bias"]) + " |",
-        "",
-        "## Limitations",
-        "",
-        "- 360 clips of film music rated by one panel; other genres, live mixes and noisy rooms are out of domain.",
-        "- Mid-level outputs are supervised only indirectly (see above).",
-        "- Predictions are of the mean listener's rating of a 10-37 s excerpt; a 10 s live window is a shorter "
-        "context than the clips the ratings describe.",
-        "",
-    ]
-    return "\n".join(lines)
+        matrix = ["", f"Matrix of `{variant_run}`, predicted (poster in brackets):", "",
+                  *_matrix_rows(matrix=summary["mid_consistency"]["matrix"], reference=metrics["poster_mid_emotion_correlation"])]
+    values = {
+        "path": shipped["path"], "size_bytes": f"{shipped['size_bytes']:,}", "variant": shipped["variant"],
+        "version": shipped["version"], "data_hash": shipped["data_hash"], "generated_by": metrics["generated_by"],
+        "cv_commands": sorted({s["command"] for s in metrics["cv"].values() if s.get("command")}),
+        "fit_command": commands["fit"], "export_command": commands["export"], "benchmark_command": commands["benchmark"],
+        "card_command": commands["card"], "emotions": ", ".join(labels.EMOTIONS), "mid_levels": ", ".join(labels.MID_LEVELS),
+        "variants_compared": "; ".join(f"`{k}` = {v}" for k, v in VARIANT_DESCRIPTIONS.items()
+                                       if any(name.startswith(k + "_w") for name in metrics["cv"])),
+        "variant_run": variant_run, "num_clips": metrics["data"]["num_clips"], "dataset_hash": metrics["data"]["data_hash"],
+        "cv_rows": _cv_rows(metrics=metrics), "recipe_note": _recipe_note(metrics=metrics),
+        "window_rows": _window_rows(metrics=metrics), "consistency_rows": _consistency_rows(metrics=metrics),
+        "matrix_block": matrix,
+        "size_rows": _size_rows(metrics=metrics, shipped_config=shipped_config),
+        "size_note": _size_note(metrics=metrics, shipped_config=shipped_config),
+        "shipped_speed": f"Shipped model: {_f(shipped_ms)} ms per window (median, one thread)." if shipped_ms is not None else "",
+        "training_block": _training_lines(training=shipped.get("training", {}), summary=summary, variant_run=variant_run),
+        "estimate_block": _estimate_lines(summary=summary, variant_run=variant_run,
+                                          paper_joint=metrics["paper"].get(PAPER_JOINT, {}).get("avg")),
+        "weight_rows": _matrix_rows(matrix=np.asarray(shipped["joint_weight"]).T.tolist(),
+                                    reference=np.asarray(metrics["poster_weight"]).T.tolist()),
+        "bias": " | ".join(_f(b) for b in shipped["joint_bias"]),
+    }
+    return _fill(template=resources.files(__package__).joinpath(CARD_TEMPLATE).read_text(encoding="utf-8"), values=values)

@@ -160,6 +160,44 @@ def build_net(
     return net
 
 
+def _train_epoch(
+    *, net: nn.Module, optimiser: torch.optim.Optimizer, loss_fn: nn.Module, blocks: list[features.FrameBlock],
+    emotion_targets: torch.Tensor, mid_targets: torch.Tensor | None, config: TrainConfig, rng: np.random.Generator,
+    device: torch.device,
+) -> float:
+    """One epoch: ``crops_per_clip`` random 10 s crops of every clip in ``blocks``, shuffled, in batches; the
+    emotion loss plus, with ``mid_targets`` ``(clips, 7)``, the weighted mid-level loss. Returns the mean loss."""
+    net.train()
+    order = np.concatenate([rng.permutation(len(blocks)) for _ in range(config.crops_per_clip)])
+    total, steps = 0.0, 0
+    for start in range(0, len(order), config.batch_size):
+        chosen = order[start : start + config.batch_size]
+        if len(chosen) < 2:  # BatchNorm needs more than one example
+            continue
+        batch = np.stack([data.random_crop(block=blocks[i], rng=rng) for i in chosen])
+        x = torch.from_numpy(batch).to(device)
+        mid, emotion = net(x)
+        loss = loss_fn(emotion, emotion_targets[chosen].to(device))
+        if mid_targets is not None:
+            loss = loss + config.mid_loss_weight * loss_fn(mid, mid_targets[chosen].to(device))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        total += float(loss.detach())
+        steps += 1
+    return total / max(steps, 1)
+
+
+def _validate(*, net: nn.Module, windows: list[np.ndarray], ratings: np.ndarray, device: torch.device) -> dict:
+    """Clip-level validation: each clip's mean prediction over its windows against ``ratings`` ``(clips, 8)``;
+    the emotion MSE (``val_loss``, what early stopping watches) and the mean Pearson r over emotions."""
+    _, emotion, _, _ = predict_clips(net=net, windows=windows, device=device)
+    return {
+        "val_loss": float(np.mean((emotion - ratings) ** 2)),
+        "val_r": float(np.nanmean([soundtracks.pearson(x=emotion[:, e], y=ratings[:, e]) for e in range(labels.NUM_EMOTIONS)])),
+    }
+
+
 def train(
     *, config: TrainConfig, blocks: list[features.FrameBlock], ratings: np.ndarray,
     train_indices: np.ndarray, val_indices: np.ndarray, poster_weight: np.ndarray,
@@ -194,34 +232,13 @@ def train(
     started = time.perf_counter()
     epochs = tqdm(range(1, config.max_epochs + 1), desc=description, unit="epoch", disable=not config.progress)
     for epoch in epochs:
-        net.train()
-        order = np.concatenate([rng.permutation(len(train_blocks)) for _ in range(config.crops_per_clip)])
-        total, steps = 0.0, 0
-        for start in range(0, len(order), config.batch_size):
-            chosen = order[start : start + config.batch_size]
-            if len(chosen) < 2:  # BatchNorm needs more than one example
-                continue
-            batch = np.stack([data.random_crop(block=train_blocks[i], rng=rng) for i in chosen])
-            x = torch.from_numpy(batch).to(device)
-            mid, emotion = net(x)
-            loss = loss_fn(emotion, emotion_targets[chosen].to(device))
-            if use_mid_loss and mid_tensor is not None:
-                loss = loss + config.mid_loss_weight * loss_fn(mid, mid_tensor[chosen].to(device))
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total += float(loss.detach())
-            steps += 1
-        record = {"epoch": epoch, "train_loss": total / max(steps, 1)}
+        record = {"epoch": epoch, "train_loss": _train_epoch(
+            net=net, optimiser=optimiser, loss_fn=loss_fn, blocks=train_blocks, emotion_targets=emotion_targets,
+            mid_targets=mid_tensor if use_mid_loss else None, config=config, rng=rng, device=device,
+        )}
         if val_windows:
-            _, val_emotion, _, _ = predict_clips(net=net, windows=val_windows, device=device)
-            val_loss = float(np.mean((val_emotion - val_ratings) ** 2))
-            record["val_loss"] = val_loss
-            record["val_r"] = float(np.nanmean(
-                [soundtracks.pearson(x=val_emotion[:, e], y=val_ratings[:, e]) for e in range(labels.NUM_EMOTIONS)]
-            ))
-        else:
-            val_loss = record["train_loss"]
+            record.update(_validate(net=net, windows=val_windows, ratings=val_ratings, device=device))
+        val_loss = record.get("val_loss", record["train_loss"])
         history.append(record)
         epochs.set_postfix(loss=f"{record['train_loss']:.4f}", val=f"{val_loss:.4f}", r=f"{record.get('val_r', 0):.3f}")
         if val_loss < best_loss:
