@@ -41,10 +41,10 @@ class WindowInference:
         self._model = model
         self._frames = features.FrameStream()
         self._rolling = features.RollingWindow()
-        self.window: np.ndarray | None = None  # the last model input (num_frames, num_bands)
 
     @property
     def frames_emitted(self) -> int:
+        """Spectrogram frames computed so far (the flushed ones included)."""
         return self._frames.frames_emitted
 
     @property
@@ -65,13 +65,11 @@ class WindowInference:
 
     def predict(self) -> Prediction:
         """The model on the current window: ``mid (1, 7)``, ``emotion (1, 8)``."""
-        self.window = self._rolling.window()
-        return self._model.process(windows=self.window)
+        return self._model.process(windows=self._rolling.window())
 
     def reset(self) -> None:
         self._frames.reset()
         self._rolling.reset()
-        self.window = None
 
     def close(self) -> None:
         self._frames.close()
@@ -117,10 +115,10 @@ class PatchInference:
         self._final = False
         self.patches_run = 0  # model inputs run (real patches and warm-up patches)
         self.non_finite = 0  # patches whose output was not finite (left out of the pool)
-        self.window: np.ndarray | None = None  # the last model input (PATCH_FRAMES, NUM_BANDS)
 
     @property
     def frames_emitted(self) -> int:
+        """Log-mel frames computed so far (the flushed ones included)."""
         return self._stream.frames_emitted
 
     @property
@@ -180,7 +178,6 @@ class PatchInference:
             self.dropped += 1
         self._jobs.append((self._executor.submit(self._model.process, windows=batch), warm_up, self.frames_emitted))
         self.patches_run += len(batch)
-        self.window = batch[-1]
 
     def _collect(self, *, upto_frames: int, wait: bool) -> None:
         """Pool the outputs of the jobs handed over by ``upto_frames`` frames, in order, waiting for them
@@ -232,7 +229,6 @@ class PatchInference:
         self._warm_up_frames = None
         self._real_submitted = 0
         self._final = False
-        self.window = None
 
     def close(self) -> None:
         self._drain()

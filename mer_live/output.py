@@ -162,10 +162,9 @@ class Output:
         return sum(counts.dropped for counts in self.counts())
 
     def process(self, *, reading: Reading) -> None:
-        """Hand ``reading`` to every lane, stamped with the total dropped so far; never blocks.
-        The model input (``reading.window``) stays behind: no sink uses it, and queues stay small."""
+        """Hand ``reading`` to every lane, stamped with the total dropped so far; never blocks."""
         counts = self.counts()
-        stamped = dataclasses.replace(reading, window=None, dropped=sum(c.dropped for c in counts))
+        stamped = dataclasses.replace(reading, dropped=sum(c.dropped for c in counts))
         for index, (lane, count) in enumerate(zip(self._lanes, counts)):
             lane.offer(reading=stamped)
             if count.dropped > self._reported[index]:

@@ -6,7 +6,7 @@ A leaf module (numpy only): the worker makes readings, every sink consumes them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,8 +26,7 @@ class Reading:
     ``raw_emotion`` / ``raw_mid``: the unsmoothed values, clipped; ``contributions`` ``(8, 7)`` and
     ``bias`` ``(8,)``: the explanation of the (smoothed) emotions, so that
     ``bias + contributions.sum(axis=1) == emotion_unclipped``. All None until the model has produced a
-    first reading. ``window`` ``(NUM_FRAMES, NUM_BANDS)`` is the model input of this update (kept for
-    checks; sinks ignore it), and ``frames_total`` the number of spectrogram frames computed so far. ``is_update`` is False for a status-only heartbeat.
+    first reading. ``is_update`` is False for a status-only heartbeat.
     ``dropped``: updates the outputs could not deliver so far, summed over them (set by
     :class:`~mer_live.output.Output`).
     """
@@ -47,8 +46,6 @@ class Reading:
     raw_mid: np.ndarray | None = None
     contributions: np.ndarray | None = None
     bias: np.ndarray | None = None
-    window: np.ndarray | None = field(default=None, repr=False)
-    frames_total: int = 0
     dropped: int = 0
 
     @property

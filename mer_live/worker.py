@@ -222,10 +222,8 @@ class Worker:
         self._last_update_s = stream_time
         self._updates += 1
         gate_open = self._level >= self._silence_dbfs
-        window = None
         if self._inference.has_frames:
             prediction = self._inference.predict()
-            window = self._inference.window
             if np.all(np.isfinite(prediction.mid[0])) and np.all(np.isfinite(prediction.emotion[0])):
                 self._raw_mid = prediction.mid[0]
                 self._raw_emotion = prediction.emotion[0]
@@ -241,10 +239,7 @@ class Worker:
             self._state = STATE_WARMING
         else:
             self._state = STATE_RUNNING
-        reading = self._reading(is_update=True)
-        reading.window = window
-        reading.frames_total = self._inference.frames_emitted
-        self._emit(reading=reading)
+        self._emit(reading=self._reading(is_update=True))
         self.compute_times_s.append(time.perf_counter() - started)
 
     def _reading(self, *, is_update: bool, state: str | None = None) -> Reading:

@@ -87,24 +87,31 @@ import numpy as np
 from mer_live.model import EmotionModel, check_joint_layer
 from mer_live.source import CaptureSource
 from mer_live.worker import Worker
-windows, frames = [], []
-class Keep:
+inputs, frames = [], []
+class Recording:  # the model, keeping every input (one window per update)
+    def __init__(self, model):
+        self._model = model
+        for name in ("weight", "bias", "variant", "front_end", "pooling", "input_shape", "path"):
+            setattr(self, name, getattr(model, name))
+    def process(self, *, windows):
+        inputs.append(np.array(windows, copy=True))
+        return self._model.process(windows=windows)
+class Keep:  # keeps the model stage's frame count at each update
     def process(self, *, reading):
-        if reading.is_update and reading.window is not None:
-            windows.append(reading.window)
-            frames.append(reading.frames_total)
+        if reading.is_update:
+            frames.append(worker._inference.frames_emitted)
     def close(self):
         pass
 model = EmotionModel()
 check_joint_layer(model=model)
 source = CaptureSource(device={pcm!r}, channel=0, samplerate={rate})
-worker = Worker(source=source, model=model, sinks=[Keep()], rate=4.0, duration_s={seconds})
+worker = Worker(source=source, model=Recording(model), sinks=[Keep()], rate=4.0, duration_s={seconds})
 source.start()
 worker.start()
 worker.finished.wait(60)
 source.close()
 worker.stop()
-np.save({out!r}, np.stack(windows))
+np.save({out!r}, np.stack(inputs))
 print(json.dumps({{"frames": frames, "error": worker.error}}))
 """
 

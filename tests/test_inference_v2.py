@@ -16,6 +16,7 @@ from mer_live.pooling import PatchPool, Pooling, pool
 from mer_live.source import ArraySource
 from mer_live.worker import Worker
 
+from recording_model import RecordingModel
 from v2_models import DEFAULT_POOLING, write_v2_model
 
 SR = mel_features.SAMPLE_RATE
@@ -23,29 +24,22 @@ SECONDS = 9
 
 
 class Recorder:
+    """Keeps every update, and the frame count of the worker's model stage (``stage``, attached by
+    :func:`_run`) at each (``frames``)."""
+
     def __init__(self) -> None:
         self.updates = []
+        self.frames: list[int] = []
+        self.stage = None
 
     def process(self, *, reading) -> None:
         if reading.is_update:
             self.updates.append(reading)
+            if self.stage is not None:
+                self.frames.append(self.stage.frames_emitted)
 
     def close(self) -> None:
         pass
-
-
-class CountingModel:
-    """The real session, counting how many patch rows it was given."""
-
-    def __init__(self, *, model: EmotionModel) -> None:
-        self._model = model
-        self.rows = 0
-        for name in ("weight", "bias", "variant", "front_end", "pooling", "input_shape", "path"):
-            setattr(self, name, getattr(model, name))
-
-    def process(self, *, windows: np.ndarray):
-        self.rows += 1 if np.ndim(windows) == 2 else len(windows)
-        return self._model.process(windows=windows)
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +66,7 @@ def _run(*, model, samples: np.ndarray, samplerate: float = SR, **options) -> tu
     recorder = Recorder()
     source = ArraySource(samples=samples, samplerate=samplerate, fast=True)
     worker = Worker(source=source, model=model, sinks=[recorder], **options)
+    recorder.stage = worker._inference
     source.start()
     worker.run()
     source.close()
@@ -91,23 +86,23 @@ def test_the_metadata_picks_the_front_end(v2: EmotionModel) -> None:
 
 def test_every_update_pools_the_offline_patches_that_have_ended(v2: EmotionModel, audio: np.ndarray) -> None:
     audio = audio[: -SR // 20]  # ends between two updates: the last update comes after the flush
-    counting = CountingModel(model=v2)
+    counting = RecordingModel(model=v2)
     recorder, _ = _run(model=counting, samples=audio, rate=10.0, smoothing_s=0.0)
     offline = mel_features.analyse(samples=audio)
-    assert recorder.updates[-1].frames_total == offline.shape[0]
+    assert len(recorder.frames) == len(recorder.updates) and recorder.frames[-1] == offline.shape[0]
     hop = v2.pooling.patch_hop_frames
     starts = mel_features.patch_starts(total_frames=offline.shape[0], hop_frames=hop)
     patches = np.stack([offline[s : s + mel_features.PATCH_FRAMES] for s in starts])
     outputs = v2.process(windows=patches)
     rows = np.concatenate([outputs.mid, outputs.emotion], axis=1)
     assert len(recorder.updates) >= SECONDS * 10
-    assert sum(r.frames_total < mel_features.PATCH_FRAMES for r in recorder.updates) >= 20
-    seen = [r.frames_total for r in recorder.updates]
+    seen = recorder.frames
+    assert sum(frames < mel_features.PATCH_FRAMES for frames in seen) >= 20
     for index, reading in enumerate(recorder.updates):
         # an update pools the patches handed over at an earlier update with at most F - lag frames
         # (an update after the end of the file, with the flushed frames: all of them)
-        flushed = index == len(seen) - 1 and reading.frames_total == offline.shape[0]
-        limit = reading.frames_total - (0 if flushed else PATCH_LAG_FRAMES)
+        flushed = index == len(seen) - 1 and seen[index] == offline.shape[0]
+        limit = seen[index] - (0 if flushed else PATCH_LAG_FRAMES)
         frames = max([f for f in seen[: index + 1] if f <= limit], default=0)
         if frames < mel_features.PATCH_FRAMES:
             assert reading.state == "warming"
@@ -125,11 +120,14 @@ def test_every_update_pools_the_offline_patches_that_have_ended(v2: EmotionModel
 
 
 def test_warm_up_loop_pads_the_frames_so_far(v2: EmotionModel, audio: np.ndarray) -> None:
-    recorder, _ = _run(model=v2, samples=audio[: 2 * SR], rate=10.0)
+    recording = RecordingModel(model=v2)
+    recorder, _ = _run(model=recording, samples=audio[: 2 * SR], rate=10.0)
     offline = mel_features.analyse(samples=audio[: 2 * SR])
     first = recorder.updates[0]
     assert first.stream_time_s == pytest.approx(0.1) and first.has_values and first.state == "warming"
-    np.testing.assert_array_equal(first.window, mel_features.loop_pad(frames=offline[: first.frames_total]))
+    # the first model input: the warm-up patch of the first update, the frames so far loop-padded
+    assert recording.inputs[0].shape == (1, mel_features.PATCH_FRAMES, mel_features.NUM_BANDS)
+    np.testing.assert_array_equal(recording.inputs[0][0], mel_features.loop_pad(frames=offline[: recorder.frames[0]]))
 
 
 def test_resampled_input_and_smoothing_give_finite_explained_readings(v2: EmotionModel, audio: np.ndarray) -> None:
@@ -180,7 +178,7 @@ def test_v2_front_end_mismatch_is_refused(tmp_path: Path, key: str, change: obje
         EmotionModel(path=path)
 
 
-class SlowModel(CountingModel):
+class SlowModel(RecordingModel):
     """The real session, taking ``delay_s`` longer per call (a loaded machine)."""
 
     def __init__(self, *, model: EmotionModel, delay_s: float) -> None:

@@ -18,20 +18,28 @@ from mer_live.source import ArraySource
 from mer_live import worker as worker_module
 from mer_live.worker import MAX_ABS_SAMPLE, Worker
 
+from recording_model import RecordingModel
+
 SR = features.SAMPLE_RATE
 HEARTBEAT_DEADLINE_S = 30.0
 
 
 class Recorder:
-    """A sink that keeps every reading (and can act on the worker after a given update)."""
+    """A sink that keeps every reading (and can act on the worker after a given update). Once
+    :func:`_run` has attached the worker's model stage (``stage``), it also keeps the stage's frame
+    count at each update (``frames``)."""
 
     def __init__(self, *, after: int | None = None, action=None) -> None:
         self.readings: list[Reading] = []
+        self.frames: list[int] = []
+        self.stage = None
         self._after = after
         self._action = action
 
     def process(self, *, reading: Reading) -> None:
         self.readings.append(reading)
+        if reading.is_update and self.stage is not None:
+            self.frames.append(self.stage.frames_emitted)
         if self._action is not None and reading.is_update and reading.updates == self._after:
             self._action()
 
@@ -61,6 +69,7 @@ def _run(*, model: EmotionModel, samples: np.ndarray, samplerate: float = SR, re
     recorder = recorder or Recorder()
     source = ArraySource(samples=samples, samplerate=samplerate, fast=True, channel=channel)
     worker = Worker(source=source, model=model, sinks=[recorder], **options)
+    recorder.stage = worker._inference
     source.start()
     worker.run()
     source.close()
@@ -78,16 +87,17 @@ def _offline_window(*, block: features.FrameBlock, frames: int) -> np.ndarray:
 
 
 def test_every_model_input_equals_the_offline_window_of_the_same_samples(model: EmotionModel, clip: np.ndarray) -> None:
-    recorder, _ = _run(model=model, samples=clip, rate=4.0)
+    recording = RecordingModel(model=model)
+    recorder, _ = _run(model=recording, samples=clip, rate=4.0)
     offline = features.analyse(samples=clip)
-    windows = [r for r in recorder.updates if r.window is not None]
-    assert len(windows) == len(recorder.updates) >= 14 * 4
-    for reading in windows:
-        assert reading.frames_total <= offline.num_frames
-        np.testing.assert_array_equal(reading.window, _offline_window(block=offline, frames=reading.frames_total))
-    states = [r.state for r in windows]
+    # the model ran once at every update
+    assert len(recording.inputs) == len(recorder.frames) == len(recorder.updates) >= 14 * 4
+    for window, frames in zip(recording.inputs, recorder.frames, strict=True):
+        assert frames <= offline.num_frames
+        np.testing.assert_array_equal(window, _offline_window(block=offline, frames=frames))
+    states = [r.state for r in recorder.updates]
     assert states[0] == "warming" and states[-1] == "running"
-    assert all(r.state == "warming" for r in windows if r.frames_total < features.NUM_FRAMES)
+    assert all(r.state == "warming" for r, frames in zip(recorder.updates, recorder.frames) if frames < features.NUM_FRAMES)
 
 
 def test_resampled_input_goes_through_one_streaming_resampler(model: EmotionModel, clip: np.ndarray) -> None:
@@ -95,11 +105,13 @@ def test_resampled_input_goes_through_one_streaming_resampler(model: EmotionMode
 
     rate_in = 44100
     stereo = np.stack([soxr.resample(clip[: 6 * SR], SR, rate_in), np.zeros(6 * rate_in, np.float32)[: len(soxr.resample(clip[: 6 * SR], SR, rate_in))]], axis=1)
-    recorder, _ = _run(model=model, samples=stereo, samplerate=rate_in, rate=4.0, channel=0)
+    recording = RecordingModel(model=model)
+    recorder, _ = _run(model=recording, samples=stereo, samplerate=rate_in, rate=4.0, channel=0)
     stream = soxr.ResampleStream(rate_in, SR, 1, dtype="float32", quality="HQ")
     offline = features.analyse(samples=stream.resample_chunk(np.ascontiguousarray(stereo[:, 0]), last=True))
-    for reading in recorder.updates[:-1]:
-        np.testing.assert_allclose(reading.window, _offline_window(block=offline, frames=reading.frames_total), atol=1e-5)
+    assert len(recording.inputs) == len(recorder.frames) == len(recorder.updates)
+    for window, frames in zip(recording.inputs[:-1], recorder.frames[:-1], strict=True):
+        np.testing.assert_allclose(window, _offline_window(block=offline, frames=frames), atol=1e-5)
 
 
 def test_updates_follow_stream_time_exactly_and_stop_at_duration(model: EmotionModel, clip: np.ndarray) -> None:
@@ -154,14 +166,17 @@ def test_silence_from_the_start_sends_no_values(model: EmotionModel) -> None:
 def test_channel_choice_and_mono_mix(model: EmotionModel, clip: np.ndarray) -> None:
     left, right = clip[: 3 * SR], clip[SR : 4 * SR]
     stereo = np.stack([left, right], axis=1)
-    picked, _ = _run(model=model, samples=stereo, channel=1, rate=4.0)
-    alone, _ = _run(model=model, samples=right, rate=4.0)
-    mixed, _ = _run(model=model, samples=stereo, rate=4.0)
-    mono, _ = _run(model=model, samples=features.to_mono(audio=stereo), rate=4.0)
-    for a, b in zip(picked.updates, alone.updates, strict=True):
-        np.testing.assert_array_equal(a.window, b.window)
-    for a, b in zip(mixed.updates, mono.updates, strict=True):
-        np.testing.assert_array_equal(a.window, b.window)
+    inputs = {name: RecordingModel(model=model) for name in ("picked", "alone", "mixed", "mono")}
+    picked, _ = _run(model=inputs["picked"], samples=stereo, channel=1, rate=4.0)
+    alone, _ = _run(model=inputs["alone"], samples=right, rate=4.0)
+    mixed, _ = _run(model=inputs["mixed"], samples=stereo, rate=4.0)
+    mono, _ = _run(model=inputs["mono"], samples=features.to_mono(audio=stereo), rate=4.0)
+    for name, recorder in (("picked", picked), ("alone", alone), ("mixed", mixed), ("mono", mono)):
+        assert len(inputs[name].inputs) == len(recorder.updates) > 0
+    for a, b in zip(inputs["picked"].inputs, inputs["alone"].inputs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(inputs["mixed"].inputs, inputs["mono"].inputs, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_control_changes_apply_between_updates(model: EmotionModel, clip: np.ndarray) -> None:
@@ -302,10 +317,12 @@ def test_huge_finite_samples_are_clipped_before_the_features(model: EmotionModel
     huge = (clip[: 4 * SR] * np.float32(1e30)).astype(np.float32)
     with np.errstate(over="ignore"):
         assert np.all(np.isfinite(huge)) and not np.all(np.isfinite(np.square(huge)))  # would overflow float32
-    recorder, _ = _run(model=model, samples=huge, rate=4.0)
-    assert len(recorder.updates) >= 15
+    recording = RecordingModel(model=model)
+    recorder, _ = _run(model=recording, samples=huge, rate=4.0)
+    assert len(recording.inputs) == len(recorder.updates) >= 15
+    assert all(np.all(np.isfinite(window)) for window in recording.inputs)
     for reading in recorder.updates:
-        assert reading.has_values and np.all(np.isfinite(reading.emotion)) and np.all(np.isfinite(reading.window))
+        assert reading.has_values and np.all(np.isfinite(reading.emotion))
         assert reading.level_dbfs == pytest.approx(20 * np.log10(MAX_ABS_SAMPLE), abs=6.0)
 
 
