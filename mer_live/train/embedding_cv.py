@@ -28,7 +28,7 @@ from .. import labels, soundtracks
 from . import folds as folds_module
 from . import pooling
 from .embeddings import PATCH_FRAMES, PATCH_HOP_SECONDS, FPS, ClipEmbeddings
-from .heads import HeadConfig, clip_predictions, head_input, predict_patches, train_head
+from .heads import HeadConfig, head_input, predict_patches, train_head
 from .training import split_validation
 
 RIDGE = "ridge"
@@ -39,6 +39,7 @@ PATCH_SECONDS = PATCH_FRAMES / FPS
 POOLING_GRID = ((1, 0.0), (4, 0.5), (8, 0.5), (8, 1.0), (12, 1.0), (20, 2.0), (20, 0.0))
 SUMMARY_FILE = "summary.json"
 PREDICTIONS_FILE = "predictions.npz"
+CANDIDATE_DIR = "candidates"
 
 
 def _r(*, predicted: np.ndarray, actual: np.ndarray) -> list[float]:
@@ -90,93 +91,141 @@ def pooling_name(*, patches: int, halflife_s: float) -> str:
     return f"k{patches}_h{halflife_s:g}"
 
 
+def _cross_validate_candidate(
+    *, config: HeadConfig, name: str, sets: dict[str, list[ClipEmbeddings]], ratings: np.ndarray,
+    test_folds: list[np.ndarray], poster: np.ndarray, correlation: np.ndarray, protocol: str, progress: bool,
+) -> dict:
+    """One head candidate over every fold of one protocol: out-of-fold predictions and per-fold numbers."""
+    oof = np.zeros((len(ratings), labels.NUM_EMOTIONS))
+    oof_mid = np.zeros((len(ratings), labels.NUM_MID_LEVELS))
+    per_fold, live, inner, details = [], [], [], []
+    for index, test in enumerate(test_folds):
+        rest = np.sort(np.concatenate([f for k, f in enumerate(test_folds) if k != index]))
+        train_indices, val_indices = split_validation(indices=rest, fraction=config.validation_fraction,
+                                                      seed=config.seed + index)
+        started = time.perf_counter()
+        trained = train_head(config=replace(config), sets=sets, ratings=ratings, train_indices=train_indices,
+                             val_indices=val_indices, poster_weight=poster, mid_correlation=correlation)
+        inputs = [head_input(clip=sets["clean"][i], kind=config.kind) for i in test]
+        patch_mid, patch_emotion = predict_patches(net=trained.net, inputs=inputs)
+        oof[test] = np.stack([e.mean(axis=0) for e in patch_emotion])
+        oof_mid[test] = np.stack([m.mean(axis=0) for m in patch_mid])
+        per_fold.append(_r(predicted=oof[test], actual=ratings[test]))
+        live.append(live_r(patch_emotion=patch_emotion, ratings=ratings[test]))
+        inner.append(trained.best_val_r)
+        details.append({"best_epoch": trained.best_epoch, "epochs_run": trained.epochs_run,
+                        "seconds": time.perf_counter() - started})
+        if progress:
+            print(f"{protocol} fold {index + 1}/{len(test_folds)} {name}: r {np.mean(per_fold[-1]):.3f} "
+                  f"(inner {trained.best_val_r:.3f}, epoch {trained.best_epoch}/{trained.epochs_run}, "
+                  f"{details[-1]['seconds']:.0f} s)", flush=True)
+    return {"config": config.to_dict(), "per_fold": per_fold, "live": live, "inner_val_r": inner, "folds": details,
+            "oof_emotion": oof.tolist(), "oof_mid": oof_mid.tolist()}
+
+
+def _ridge_candidate(*, features: np.ndarray, ratings: np.ndarray, test_folds: list[np.ndarray], seed: int) -> dict:
+    oof = np.zeros_like(ratings)
+    per_fold, alphas = [], []
+    for index, test in enumerate(test_folds):
+        rest = np.sort(np.concatenate([f for k, f in enumerate(test_folds) if k != index]))
+        oof[test], chosen = ridge_predict(x_train=features[rest], y_train=ratings[rest], x_test=features[test],
+                                          seed=seed + index)
+        per_fold.append(_r(predicted=oof[test], actual=ratings[test]))
+        alphas.append([float(a) for a in chosen])
+    return {"per_fold": per_fold, "alphas": alphas, "oof_emotion": oof.tolist()}
+
+
+def _entry(*, record: dict, ratings: np.ndarray, pooling_grid: list[str]) -> dict:
+    fold_r = np.array(record["per_fold"])
+    entry = {
+        "clip_r_mean": dict(zip(labels.EMOTIONS, fold_r.mean(axis=0).tolist())),
+        "clip_r_std": dict(zip(labels.EMOTIONS, fold_r.std(axis=0).tolist())),
+        "clip_r_avg": float(fold_r.mean()),
+        "clip_r_avg_fold_std": float(fold_r.mean(axis=1).std()),
+        "clip_r_avg_per_fold": fold_r.mean(axis=1).tolist(),
+        "pooled_oof_r": dict(zip(labels.EMOTIONS, _r(predicted=np.array(record["oof_emotion"]), actual=ratings))),
+    }
+    if "live" in record:
+        entry["live_r_avg"] = {pool: float(np.mean([np.mean(fold[pool]) for fold in record["live"]])) for pool in pooling_grid}
+        entry["live_r_mean"] = {pool: dict(zip(labels.EMOTIONS, np.mean([fold[pool] for fold in record["live"]], axis=0).tolist()))
+                                for pool in pooling_grid}
+        entry["inner_val_r"] = record["inner_val_r"]
+        entry["folds"] = record["folds"]
+        entry["config"] = record["config"]
+    if "alphas" in record:
+        entry["alphas"] = record["alphas"]
+    return entry
+
+
 def run(
     *, dataset: soundtracks.Soundtracks, sets: dict[str, list[ClipEmbeddings]], candidates: dict[str, HeadConfig],
     protocols: tuple[str, ...], num_folds: int, fold_seed: int, out_dir: Path, command: str = "",
     progress: bool = True,
 ) -> dict:
-    """Cross-validate the ridge baseline and every head candidate under each protocol; write the summary."""
+    """Cross-validate the ridge baseline and the head candidates under each protocol; write the summary.
+
+    Each candidate's folds are stored in ``out_dir/candidates/<protocol>_<name>.json`` as soon as they are
+    done; a later call with other candidates (same folds) adds to the run, and the summary covers every
+    candidate stored so far whose settings are unchanged.
+    """
+    out_dir = Path(out_dir)
+    store = out_dir / CANDIDATE_DIR
+    store.mkdir(parents=True, exist_ok=True)
     ratings = dataset.ratings
     poster = soundtracks.poster_weights(root=dataset.root)
     correlation = soundtracks.mid_emotion_correlation(root=dataset.root)
     clean_features = np.stack([clip_features(clip=c) for c in sets["clean"]])
-    summary: dict = {"command": command, "num_clips": len(ratings), "num_folds": num_folds, "fold_seed": fold_seed,
-                     "pooling_grid": [pooling_name(patches=k, halflife_s=h) for k, h in POOLING_GRID],
+    pooling_grid = [pooling_name(patches=k, halflife_s=h) for k, h in POOLING_GRID]
+    previous = json.loads((out_dir / SUMMARY_FILE).read_text()) if (out_dir / SUMMARY_FILE).is_file() else {}
+    commands = [c for c in previous.get("commands", []) if c != command] + ([command] if command else [])
+    summary: dict = {"commands": commands, "num_clips": len(ratings), "num_folds": num_folds, "fold_seed": fold_seed,
+                     "ids": dataset.ids, "pooling_grid": pooling_grid,
                      "pooling_step_times": {
                          pooling_name(patches=k, halflife_s=h): pooling.step_times(
                              patches=k, hop_s=PATCH_HOP_SECONDS, halflife_s=h, patch_s=PATCH_SECONDS)
                          for k, h in POOLING_GRID},
-                     "candidates": {name: config.to_dict() for name, config in candidates.items()},
                      "protocols": {}}
     predictions: dict[str, np.ndarray] = {}
     for protocol in protocols:
         test_folds = folds_module.protocol_folds(dataset=dataset, protocol=protocol, num_folds=num_folds, seed=fold_seed)
+        fold_ids = [[dataset.ids[i] for i in fold] for fold in test_folds]
+        records = {RIDGE: _ridge_candidate(features=clean_features, ratings=ratings, test_folds=test_folds, seed=fold_seed)}
+        for name, config in candidates.items():
+            path = store / f"{protocol}_{name}.json"
+            stored = json.loads(path.read_text()) if path.is_file() else None
+            if stored and stored["config"] == config.to_dict() and stored.get("fold_ids") == fold_ids:
+                records[name] = stored
+                continue
+            record = _cross_validate_candidate(config=config, name=name, sets=sets, ratings=ratings,
+                                               test_folds=test_folds, poster=poster, correlation=correlation,
+                                               protocol=protocol, progress=progress)
+            record["fold_ids"] = fold_ids
+            path.write_text(json.dumps(record))
+            records[name] = record
+        for path in sorted(store.glob(f"{protocol}_*.json")):  # candidates of earlier calls on the same folds
+            name = path.stem[len(protocol) + 1 :]
+            if name not in records:
+                stored = json.loads(path.read_text())
+                if stored.get("fold_ids") == fold_ids:
+                    records[name] = stored
         result: dict = {"fold_sizes": [len(f) for f in test_folds], "candidates": {}}
-        oof = {name: np.zeros((len(ratings), labels.NUM_EMOTIONS)) for name in [RIDGE, *candidates]}
-        oof_mid = {name: np.zeros((len(ratings), labels.NUM_MID_LEVELS)) for name in candidates}
-        per_fold = {name: [] for name in [RIDGE, *candidates]}
-        live = {name: [] for name in candidates}
-        inner_r = {name: [] for name in candidates}
-        details = {name: [] for name in candidates}
-        for index, test in enumerate(test_folds):
-            rest = np.sort(np.concatenate([f for k, f in enumerate(test_folds) if k != index]))
-            ridge_pred, alphas = ridge_predict(x_train=clean_features[rest], y_train=ratings[rest],
-                                               x_test=clean_features[test], seed=fold_seed + index)
-            oof[RIDGE][test] = ridge_pred
-            per_fold[RIDGE].append(_r(predicted=ridge_pred, actual=ratings[test]))
-            for name, config in candidates.items():
-                train_indices, val_indices = split_validation(
-                    indices=rest, fraction=config.validation_fraction, seed=config.seed + index)
-                started = time.perf_counter()
-                trained = train_head(config=replace(config), sets=sets, ratings=ratings, train_indices=train_indices,
-                                     val_indices=val_indices, poster_weight=poster, mid_correlation=correlation)
-                inputs = [head_input(clip=sets["clean"][i], kind=config.kind) for i in test]
-                clip_mid, clip_emotion = clip_predictions(net=trained.net, inputs=inputs)
-                _, patch_emotion = predict_patches(net=trained.net, inputs=inputs)
-                oof[name][test] = clip_emotion
-                oof_mid[name][test] = clip_mid
-                per_fold[name].append(_r(predicted=clip_emotion, actual=ratings[test]))
-                live[name].append(live_r(patch_emotion=patch_emotion, ratings=ratings[test]))
-                inner_r[name].append(trained.best_val_r)
-                details[name].append({"best_epoch": trained.best_epoch, "epochs_run": trained.epochs_run,
-                                      "seconds": time.perf_counter() - started})
-                if progress:
-                    print(f"{protocol} fold {index + 1}/{num_folds} {name}: r {np.mean(per_fold[name][-1]):.3f} "
-                          f"(inner {trained.best_val_r:.3f}, epoch {trained.best_epoch}/{trained.epochs_run}, "
-                          f"{details[name][-1]['seconds']:.0f} s)", flush=True)
-            if progress:
-                print(f"{protocol} fold {index + 1}/{num_folds} ridge: r {np.mean(per_fold[RIDGE][-1]):.3f} "
-                      f"(alphas {sorted(set(alphas))})", flush=True)
-        for name in [RIDGE, *candidates]:
-            fold_r = np.array(per_fold[name])
-            entry = {
-                "clip_r_mean": dict(zip(labels.EMOTIONS, fold_r.mean(axis=0).tolist())),
-                "clip_r_std": dict(zip(labels.EMOTIONS, fold_r.std(axis=0).tolist())),
-                "clip_r_avg": float(fold_r.mean()),
-                "clip_r_avg_fold_std": float(fold_r.mean(axis=1).std()),
-                "clip_r_avg_per_fold": fold_r.mean(axis=1).tolist(),
-                "pooled_oof_r": dict(zip(labels.EMOTIONS, _r(predicted=oof[name], actual=ratings))),
-            }
-            if name in candidates:
-                entry["live_r_avg"] = {
-                    pool: float(np.mean([np.mean(fold[pool]) for fold in live[name]])) for pool in summary["pooling_grid"]}
-                entry["live_r_mean"] = {
-                    pool: dict(zip(labels.EMOTIONS, np.mean([fold[pool] for fold in live[name]], axis=0).tolist()))
-                    for pool in summary["pooling_grid"]}
-                entry["inner_val_r"] = inner_r[name]
-                entry["folds"] = details[name]
-                predictions[f"{protocol}/{name}/mid"] = oof_mid[name]
-            predictions[f"{protocol}/{name}/emotion"] = oof[name]
-            result["candidates"][name] = entry
-        # nested: per outer fold, the head candidate with the best inner-validation r
-        picks = [max(candidates, key=lambda n: inner_r[n][k]) for k in range(num_folds)]
-        nested = np.array([per_fold[name][k] for k, name in enumerate(picks)])
-        result["nested"] = {"picks": picks, "clip_r_avg": float(nested.mean()),
-                            "clip_r_mean": dict(zip(labels.EMOTIONS, nested.mean(axis=0).tolist())),
-                            "clip_r_avg_fold_std": float(nested.mean(axis=1).std())}
+        for name, record in records.items():
+            result["candidates"][name] = _entry(record=record, ratings=ratings, pooling_grid=pooling_grid)
+            predictions[f"{protocol}/{name}/emotion"] = np.array(record["oof_emotion"])
+            if "oof_mid" in record:
+                predictions[f"{protocol}/{name}/mid"] = np.array(record["oof_mid"])
+        heads_run = [name for name in records if name != RIDGE]
+        if heads_run:  # nested: per outer fold, the head candidate with the best inner-validation r
+            picks = [max(heads_run, key=lambda n: records[n]["inner_val_r"][k]) for k in range(num_folds)]
+            nested = np.array([records[name]["per_fold"][k] for k, name in enumerate(picks)])
+            result["nested"] = {"candidates": heads_run, "picks": picks, "clip_r_avg": float(nested.mean()),
+                                "clip_r_mean": dict(zip(labels.EMOTIONS, nested.mean(axis=0).tolist())),
+                                "clip_r_avg_fold_std": float(nested.mean(axis=1).std())}
         summary["protocols"][protocol] = result
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+        if progress:
+            for name, entry in result["candidates"].items():
+                print(f"{protocol} {name}: clip r {entry['clip_r_avg']:.3f} ± {entry['clip_r_avg_fold_std']:.3f}",
+                      flush=True)
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     np.savez(out_dir / PREDICTIONS_FILE, ids=np.array(dataset.ids), ratings=ratings, **predictions)
     return summary

@@ -46,11 +46,11 @@ class HeadConfig:
     learning_rate: float = 1e-3
     backend_learning_rate: float = 1e-4
     weight_decay: float = 1e-4
-    batch_clips: int = 16
+    batch_clips: int = 32
     crops_per_clip: int = 4
     max_crop_patches: int = 20
-    max_epochs: int = 200
-    patience: int = 25
+    max_epochs: int = 100
+    patience: int = 15
     mid_loss_weight: float = 1.0
     augmented_sets: tuple[str, ...] = ()
     clean_probability: float = 0.5  # with augmented sets: chance that a crop comes from the clean set

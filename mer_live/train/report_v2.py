@@ -126,9 +126,9 @@ def _cv_table(*, metrics: dict, protocol: str) -> list[str]:
             label = f"**{name}** (shipped)" if name == shipped else name
             rows.append(f"| {label} | " + " | ".join(cells)
                         + f" | **{_f(entry['clip_r_avg'], 3)} ± {_f(entry['clip_r_avg_fold_std'], 3)}** |")
-        nested = result["nested"]
+        nested = result.get("nested", {"clip_r_mean": {}, "clip_r_avg": None, "clip_r_avg_fold_std": None})
         rows.append("| nested choice (inner-validation pick per fold) | "
-                    + " | ".join(_f(nested["clip_r_mean"][e]) for e in labels.EMOTIONS)
+                    + " | ".join(_f(nested["clip_r_mean"].get(e)) for e in labels.EMOTIONS)
                     + f" | {_f(nested['clip_r_avg'], 3)} ± {_f(nested['clip_r_avg_fold_std'], 3)} |")
     v1 = metrics.get("cv", {}).get(V1_RUN)
     if protocol == "paper" and v1:
@@ -205,7 +205,7 @@ def render_v2_card(*, metrics: dict) -> str:
         "```sh",
         ".tfvenv/bin/python mer_live/train/convert_musicnn.py --out models/musicnn --check-audio ../shared/data/soundtracks/audio/001.mp3  # once, TensorFlow venv",
         "mer-live-train embed --sets clean,aug1,aug2        # musicnn patch embeddings, cached",
-        cv.get("command") or "mer-live-train cv2 --config configs/train_v2.toml",
+        *(cv.get("commands") or ["mer-live-train cv2 --config configs/train_v2.toml"]),
         training.get("command") or "mer-live-train fit2 --config configs/train_v2.toml",
         "python benchmarks/responsiveness.py --out benchmarks/responsiveness.json",
         "python benchmarks/daemon_cpu.py --out benchmarks/daemon_cpu.json",
