@@ -33,7 +33,7 @@ DEFAULT_RECORDS = Path("models")  # card, metrics, benchmark, and the packaged m
 DEFAULT_METRICS = Path("models/metrics.json")
 DEFAULT_CARD = Path("models/MODEL_CARD.md")
 DEFAULT_V2_CV_DIR = Path("runs/v2cv")
-DEFAULT_V2_MODEL = Path("models/musicnn_joint.onnx")
+DEFAULT_V2_MODEL = Path("mer_live/models/musicnn_joint.onnx")  # package data, beside v1
 TOML_SECTIONS = ("train", "cv", "fit", "export", "card", "v2")
 SECTION_KEYS = {
     "cv": ("variants", "folds", "fold_seed", "out", "limit_clips"),
@@ -427,7 +427,7 @@ def _parser() -> argparse.ArgumentParser:
     fit2.add_argument("--limit-clips", dest="limit_clips", type=int, help="use only N clips (smoke tests)")
     fit2.add_argument("--max-epochs", dest="max_epochs", type=int)
     fit2.add_argument("--cv-dir", dest="cv_dir", help="the cv2 run whose summary goes into the metadata")
-    fit2.add_argument("--out", help="ONNX path (default models/musicnn_joint.onnx)")
+    fit2.add_argument("--out", help="ONNX path (default mer_live/models/musicnn_joint.onnx)")
     fit = sub.add_parser("fit", help="train on all clips and export ONNX")
     common(fit, training=True)
     fit.add_argument("--variant")
@@ -444,7 +444,7 @@ def _parser() -> argparse.ArgumentParser:
     card2 = sub.add_parser("card2", help="v2: add the v2 section to models/metrics.json and render the card")
     common(card2, training=False)
     card2.add_argument("--cv-dir", dest="cv_dir", help="the cv2 run folder (default runs/v2cv)")
-    card2.add_argument("--model", help="the v2 ONNX file (default models/musicnn_joint.onnx)")
+    card2.add_argument("--model", help="the v2 ONNX file (default mer_live/models/musicnn_joint.onnx)")
     card2.add_argument("--v1-model", dest="v1_model", default=str(DEFAULT_MODEL), help="the v1 ONNX file")
     card2.add_argument("--responsiveness", default="benchmarks/responsiveness.json")
     card2.add_argument("--daemon-cpu", dest="daemon_cpu", default="benchmarks/daemon_cpu.json")

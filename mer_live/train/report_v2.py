@@ -196,7 +196,7 @@ def render_v2_card(*, metrics: dict) -> str:
         "# Model card: mer-live v2 (musicnn + A2Mid2E-Joint head)",
         "",
         f"File: `{shipped['path']}` ({shipped['size_bytes']:,} bytes), variant `{shipped['variant']}`, mer-live "
-        f"{shipped['version']}, training data hash `{shipped['data_hash']}`. v1 (`models/a2mid2e_joint.onnx`, card "
+        f"{shipped['version']}, training data hash `{shipped['data_hash']}`. v1 (`mer_live/models/a2mid2e_joint.onnx`, card "
         "in `models/MODEL_CARD_v1.md`) stays loadable with `--model`.",
         "",
         f"Every number below is in `models/metrics.json` (section `v2`), written with this card by `{v2['generated_by']}` "
@@ -308,7 +308,7 @@ def render_v2_card(*, metrics: dict) -> str:
         "## Licence",
         "",
         "The backbone is MTT_musicnn from musicnn 0.1.0, © 2019 Music Technology Group, Universitat Pompeu Fabra "
-        "(Jordi Pons, Xavier Serra), under the ISC licence; the notice is in `models/musicnn/LICENSE-musicnn.md` "
+        "(Jordi Pons, Xavier Serra), under the ISC licence; the notice is in `mer_live/models/LICENSE-musicnn.md` (and `models/musicnn/`) "
         "and in the ONNX metadata (`mer_live.licence`), and must travel with the weights. musicnn's authors trained "
         "it on MagnaTagATune (audio from Magnatune). The heads and the code are mer-live's (MIT). The Soundtracks "
         "ratings and clips (Eerola & Vuoskoski 2011) are used for training and evaluation only and are not "
