@@ -41,7 +41,7 @@ SECTION_KEYS = {
     "export": ("weights", "out", "cv_dir", "cv_run"),
     "card": ("cv_dir", "model", "benchmark", "shipped_run", "metrics", "card"),
     "v2": ("protocols", "folds", "fold_seed", "out", "sets", "candidates", "limit_clips", "ship", "pooling",
-           "model", "validation_fraction"),
+           "model", "records", "validation_fraction"),
 }  # [train] is checked against TrainConfig's fields; [v2.candidates.*] against HeadConfig's
 TRAIN_OVERRIDES = ("variant", "width", "max_epochs", "patience", "seed", "threads", "device", "learning_rate", "tag")
 
@@ -226,8 +226,10 @@ def command_fit2(*, args: argparse.Namespace, toml: dict) -> int:
         "epochs_run": result.epochs_run, "seconds": result.seconds, "best_val_r": result.best_val_r,
         "pseudo_info": result.pseudo_info, "data_hash": data_hash, "command": args.command_line,
     }
-    out.with_suffix(".training.json").write_text(json.dumps(record, indent=1))
-    torch.save(result.net.state_dict(), out.with_suffix(".pt"))
+    records = Path(args.records or section.get("records") or out.parent)
+    records.mkdir(parents=True, exist_ok=True)
+    (records / out.with_suffix(".training.json").name).write_text(json.dumps(record, indent=1))
+    torch.save(result.net.state_dict(), records / out.with_suffix(".pt").name)
     print(f"exported {out} ({name}; best epoch {result.best_epoch} of {result.epochs_run}, {result.seconds:.0f} s)")
     return 0
 
@@ -374,6 +376,7 @@ def command_card2(*, args: argparse.Namespace, toml: dict) -> int:
     metrics = build_v2_metrics(
         metrics=metrics, cv_dir=Path(args.cv_dir or section.get("out", DEFAULT_V2_CV_DIR)),
         model_path=Path(args.model or section.get("model", DEFAULT_V2_MODEL)),
+        records=Path(args.records) if args.records else (Path(section["records"]) if "records" in section else None),
         responsiveness=Path(args.responsiveness), daemon_cpu=Path(args.daemon_cpu),
         validity=not args.no_validity, v1_model_path=Path(args.v1_model), command=args.command_line,
     )
@@ -428,6 +431,7 @@ def _parser() -> argparse.ArgumentParser:
     fit2.add_argument("--max-epochs", dest="max_epochs", type=int)
     fit2.add_argument("--cv-dir", dest="cv_dir", help="the cv2 run whose summary goes into the metadata")
     fit2.add_argument("--out", help="ONNX path (default mer_live/models/musicnn_joint.onnx)")
+    fit2.add_argument("--records", help="folder for the .pt weights and .training.json (default: the ONNX's)")
     fit = sub.add_parser("fit", help="train on all clips and export ONNX")
     common(fit, training=True)
     fit.add_argument("--variant")
@@ -445,6 +449,7 @@ def _parser() -> argparse.ArgumentParser:
     common(card2, training=False)
     card2.add_argument("--cv-dir", dest="cv_dir", help="the cv2 run folder (default runs/v2cv)")
     card2.add_argument("--model", help="the v2 ONNX file (default mer_live/models/musicnn_joint.onnx)")
+    card2.add_argument("--records", help="folder of the v2 .training.json (default: the ONNX's)")
     card2.add_argument("--v1-model", dest="v1_model", default=str(DEFAULT_MODEL), help="the v1 ONNX file")
     card2.add_argument("--responsiveness", default="benchmarks/responsiveness.json")
     card2.add_argument("--daemon-cpu", dest="daemon_cpu", default="benchmarks/daemon_cpu.json")

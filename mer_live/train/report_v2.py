@@ -42,7 +42,8 @@ def _f(value, digits: int = 2) -> str:
 
 
 def build_v2_metrics(
-    *, metrics: dict, cv_dir: Path, model_path: Path, responsiveness: Path | None, daemon_cpu: Path | None,
+    *, metrics: dict, cv_dir: Path, model_path: Path, records: Path | None, responsiveness: Path | None,
+    daemon_cpu: Path | None,
     validity: bool, v1_model_path: Path | None, command: str,
 ) -> dict:
     """``metrics`` (v1's ``metrics.json``) with the ``v2`` section filled in."""
@@ -51,7 +52,7 @@ def build_v2_metrics(
     summary = json.loads((Path(cv_dir) / SUMMARY_FILE).read_text())
     proto = onnx.load(str(model_path), load_external_data=False)
     meta = {p.key: p.value for p in proto.metadata_props}
-    training_path = Path(model_path).with_suffix(".training.json")
+    training_path = (Path(records) if records else Path(model_path).parent) / Path(model_path).with_suffix(".training.json").name
     training = json.loads(training_path.read_text()) if training_path.is_file() else {}
     shipped = {
         "path": str(model_path),
