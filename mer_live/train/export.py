@@ -122,11 +122,11 @@ def export_v2(
 
     Input ``mel`` ``(batch, 187, 96)``; outputs ``mid`` ``(batch, 7)`` and ``emotion`` ``(batch, 8)`` per patch.
     """
-    from .heads import FINETUNE
+    from .heads import input_names
 
     net = net.cpu().eval()
     backbone = onnx.load(str(backbone_path))
-    names = ["max_pool", "mean_pool"] if net.kind == FINETUNE else ["penultimate"]
+    names = input_names(kind=net.kind)
     sizes = {"max_pool": 753, "mean_pool": 753, "penultimate": 200}
     examples = tuple(torch.zeros(1, sizes[name]) for name in names)
     buffer = io.BytesIO()

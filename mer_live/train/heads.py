@@ -4,6 +4,8 @@ Two kinds (``HeadConfig.kind``):
 
 * ``frozen``: the backbone's ``penultimate`` ``(200,)`` is standardised and mapped to the 7 mid-level
   outputs by a linear layer (``hidden = 0``) or a one-hidden-layer MLP;
+* ``pools``: the frozen ``max_pool`` and ``mean_pool`` ``(1506,)`` (the input of musicnn's back-end), standardised,
+  then the same head as ``frozen``;
 * ``finetune``: musicnn's own back-end (batch norm, dense 1506->200 + ReLU, batch norm; initialised from
   ``models/musicnn/musicnn_mtt_backend.npz``) is trained too, on the interleaved ``max_pool``/``mean_pool``
   ``(1506,)``, at a smaller learning rate; then the same head as ``frozen``.
@@ -32,7 +34,9 @@ from .embeddings import BACKBONE_PATH, ClipEmbeddings
 
 FROZEN = "frozen"
 FINETUNE = "finetune"
-KINDS = (FROZEN, FINETUNE)
+POOLS = "pools"
+KINDS = (FROZEN, FINETUNE, POOLS)
+INPUT_SIZES = {FROZEN: 200, FINETUNE: 200, POOLS: 1506}  # width of the standardised features the head reads
 BACKEND_PATH = BACKBONE_PATH.with_name("musicnn_mtt_backend.npz")
 STD_FLOOR = 1e-3
 EVAL_BATCH = 4096
@@ -77,6 +81,11 @@ def head_input(*, clip: ClipEmbeddings, kind: str) -> np.ndarray:
     return clip.penultimate if kind == FROZEN else interleaved(clip=clip)
 
 
+def input_names(*, kind: str) -> list[str]:
+    """The backbone outputs the head reads (the merged ONNX file wires them)."""
+    return ["penultimate"] if kind == FROZEN else ["max_pool", "mean_pool"]
+
+
 class Backend(nn.Module):
     """musicnn's back-end as inference-mode affine batch norms around a trainable dense layer."""
 
@@ -109,22 +118,23 @@ class Backend(nn.Module):
 class PatchHead(nn.Module):
     """``(batch, D)`` patch embeddings -> ``(mid (batch, 7), emotion (batch, 8))``."""
 
-    def __init__(self, *, kind: str, hidden: int, dropout: float, penultimate_size: int = 200) -> None:
+    def __init__(self, *, kind: str, hidden: int, dropout: float) -> None:
         super().__init__()
         self.kind = kind
+        feature_size = INPUT_SIZES[kind]
         self.backend = Backend() if kind == FINETUNE else None
-        self.register_buffer("feature_mean", torch.zeros(penultimate_size))
-        self.register_buffer("feature_std", torch.ones(penultimate_size))
+        self.register_buffer("feature_mean", torch.zeros(feature_size))
+        self.register_buffer("feature_std", torch.ones(feature_size))
         self.dropout = nn.Dropout(dropout)
         if hidden > 0:
-            self.mid_head = nn.Sequential(nn.Linear(penultimate_size, hidden), nn.ReLU(), nn.Dropout(dropout),
+            self.mid_head = nn.Sequential(nn.Linear(feature_size, hidden), nn.ReLU(), nn.Dropout(dropout),
                                           nn.Linear(hidden, labels.NUM_MID_LEVELS))
         else:
-            self.mid_head = nn.Linear(penultimate_size, labels.NUM_MID_LEVELS)
+            self.mid_head = nn.Linear(feature_size, labels.NUM_MID_LEVELS)
         self.emotion_head = nn.Linear(labels.NUM_MID_LEVELS, labels.NUM_EMOTIONS)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The standardised 200-d embedding of each patch."""
+        """The standardised features of each patch ``(batch, INPUT_SIZES[kind])``."""
         if self.backend is not None:
             x = self.backend(x)
         return (x - self.feature_mean) / self.feature_std
@@ -134,7 +144,7 @@ class PatchHead(nn.Module):
         return mid, self.emotion_head(mid)
 
     def set_standardisation(self, *, inputs: np.ndarray) -> None:
-        """Mean and std of the (pre-standardisation) 200-d features over training patches ``inputs``."""
+        """Mean and std of the (pre-standardisation) features over training patches ``inputs``."""
         with torch.no_grad():
             x = torch.from_numpy(np.asarray(inputs, dtype=np.float32))
             if self.backend is not None:
