@@ -199,7 +199,7 @@ def test_tiny_v2_card_renders(tiny_v2: dict[str, Path]) -> None:
     rendered = _train_cli("card2", "--cv-dir", str(tiny_v2["cv"]), "--model", str(tiny_v2["onnx"]),
                           "--metrics", str(folder / "metrics.json"), "--card", str(folder / "CARD.md"),
                           "--responsiveness", str(folder / "none.json"), "--daemon-cpu", str(folder / "none.json"),
-                          "--no-validity")
+                          "--validity", str(folder / "none.json"))
     assert rendered.returncode == 0, rendered.stderr[-2000:]
     metrics = json.loads((folder / "metrics.json").read_text())
     card = (folder / "CARD.md").read_text()

@@ -7,7 +7,9 @@ Subcommands:
 * ``fit``: train one variant on all clips (early stopping on a held-out validation split) and export ONNX;
 * ``export``: re-export the weights saved by ``fit --save-torch`` (e.g. once the CV summary exists);
 * ``card``: collect CV summaries, the shipped model's metadata and the benchmark into ``models/metrics.json``
-  and render ``models/MODEL_CARD.md`` from it.
+  and render v1's card ``models/MODEL_CARD_v1.md`` from it;
+* ``embed``, ``cv2``, ``fit2``, ``card2``: model v2 (musicnn patch embeddings, heads, both CV protocols, one
+  merged ONNX file, ``models/MODEL_CARD.md``); see ``configs/train_v2.toml``.
 
 Settings: command-line options > the TOML file given by ``--config`` > built-in defaults.
 """
@@ -31,7 +33,8 @@ DEFAULT_FOLD_SEED = 2019
 DEFAULT_MODEL = Path("mer_live/models/a2mid2e_joint.onnx")  # package data: the wheel carries it
 DEFAULT_RECORDS = Path("models")  # card, metrics, benchmark, and the packaged model's training record
 DEFAULT_METRICS = Path("models/metrics.json")
-DEFAULT_CARD = Path("models/MODEL_CARD.md")
+DEFAULT_CARD = Path("models/MODEL_CARD.md")  # the v2 card (card2); v1's card is MODEL_CARD_v1.md
+DEFAULT_V1_CARD = Path("models/MODEL_CARD_v1.md")
 DEFAULT_V2_CV_DIR = Path("runs/v2cv")
 DEFAULT_V2_MODEL = Path("mer_live/models/musicnn_joint.onnx")  # package data, beside v1
 TOML_SECTIONS = ("train", "cv", "fit", "export", "card", "v2")
@@ -358,8 +361,12 @@ def command_card(*, args: argparse.Namespace, toml: dict) -> int:
         shipped_run=args.shipped_run or section.get("shipped_run"),
     )
     metrics_path = Path(args.metrics or section.get("metrics", DEFAULT_METRICS))
+    if metrics_path.is_file():  # the v2 section (mer-live-train card2) is kept
+        previous = json.loads(metrics_path.read_text())
+        if "v2" in previous:
+            metrics["v2"] = previous["v2"]
     metrics_path.write_text(json.dumps(metrics, indent=1))
-    card_path = Path(args.card or section.get("card", DEFAULT_CARD))
+    card_path = Path(args.card or section.get("card", DEFAULT_V1_CARD))
     card_path.write_text(render_card(metrics=metrics))
     print(f"wrote {metrics_path} and {card_path}")
     return 0
@@ -378,7 +385,7 @@ def command_card2(*, args: argparse.Namespace, toml: dict) -> int:
         model_path=Path(args.model or section.get("model", DEFAULT_V2_MODEL)),
         records=Path(args.records) if args.records else (Path(section["records"]) if "records" in section else None),
         responsiveness=Path(args.responsiveness), daemon_cpu=Path(args.daemon_cpu),
-        validity=not args.no_validity, v1_model_path=Path(args.v1_model), command=args.command_line,
+        validity=Path(args.validity), command=args.command_line,
     )
     metrics_path.write_text(json.dumps(metrics, indent=1))
     card_path = Path(args.card or DEFAULT_CARD)
@@ -450,14 +457,13 @@ def _parser() -> argparse.ArgumentParser:
     card2.add_argument("--cv-dir", dest="cv_dir", help="the cv2 run folder (default runs/v2cv)")
     card2.add_argument("--model", help="the v2 ONNX file (default mer_live/models/musicnn_joint.onnx)")
     card2.add_argument("--records", help="folder of the v2 .training.json (default: the ONNX's)")
-    card2.add_argument("--v1-model", dest="v1_model", default=str(DEFAULT_MODEL), help="the v1 ONNX file")
     card2.add_argument("--responsiveness", default="benchmarks/responsiveness.json")
     card2.add_argument("--daemon-cpu", dest="daemon_cpu", default="benchmarks/daemon_cpu.json")
-    card2.add_argument("--no-validity", dest="no_validity", action="store_true",
-                       help="skip the mid-level validity (librosa descriptors of every clip)")
+    card2.add_argument("--validity", default="models/mid_validity.json",
+                       help="JSON of `python -m mer_live.train.descriptors --model V1 --cv RUN --out FILE`")
     card2.add_argument("--metrics")
     card2.add_argument("--card")
-    card = sub.add_parser("card", help="write models/metrics.json and models/MODEL_CARD.md")
+    card = sub.add_parser("card", help="v1: write models/metrics.json and models/MODEL_CARD_v1.md")
     common(card, training=False)
     card.add_argument("--cv-dir", dest="cv_dir")
     card.add_argument("--model")

@@ -157,6 +157,17 @@ def _entry(*, record: dict, ratings: np.ndarray, pooling_grid: list[str]) -> dic
     return entry
 
 
+def _write_fold_files(*, folder: Path, fold_ids: list[list[str]], dataset: soundtracks.Soundtracks, record: dict) -> None:
+    """``fold<k>.json`` with ``test_ids``, ``clip_mid`` and ``clip_emotion`` (the out-of-fold predictions)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    row = {clip_id: i for i, clip_id in enumerate(dataset.ids)}
+    for index, ids in enumerate(fold_ids):
+        rows = [row[i] for i in ids]
+        (folder / f"fold{index}.json").write_text(json.dumps({
+            "fold": index, "test_ids": ids, "clip_mid": [record["oof_mid"][r] for r in rows],
+            "clip_emotion": [record["oof_emotion"][r] for r in rows]}))
+
+
 def run(
     *, dataset: soundtracks.Soundtracks, sets: dict[str, list[ClipEmbeddings]], candidates: dict[str, HeadConfig],
     protocols: tuple[str, ...], num_folds: int, fold_seed: int, out_dir: Path, command: str = "",
@@ -165,7 +176,8 @@ def run(
     """Cross-validate the ridge baseline and the head candidates under each protocol; write the summary.
 
     Each candidate's folds are stored in ``out_dir/candidates/<protocol>_<name>.json`` as soon as they are
-    done; a later call with other candidates (same folds) adds to the run, and the summary covers every
+    done (and its out-of-fold predictions as ``out_dir/<protocol>_<name>/fold<k>.json``, the layout of
+    ``mer-live-train cv`` runs that ``python -m mer_live.train.descriptors --cv`` reads); a later call with other candidates (same folds) adds to the run, and the summary covers every
     candidate stored so far whose settings are unchanged.
     """
     out_dir = Path(out_dir)
@@ -214,6 +226,10 @@ def run(
             predictions[f"{protocol}/{name}/emotion"] = np.array(record["oof_emotion"])
             if "oof_mid" in record:
                 predictions[f"{protocol}/{name}/mid"] = np.array(record["oof_mid"])
+        for name, record in records.items():  # per-fold files as `mer-live-train cv` writes them (for descriptors --cv)
+            if "oof_mid" in record:
+                _write_fold_files(folder=out_dir / f"{protocol}_{name}", fold_ids=fold_ids, dataset=dataset,
+                                  record=record)
         heads_run = [name for name in records if name != RIDGE]
         if heads_run:  # nested: per outer fold, the head candidate with the best inner-validation r
             picks = [max(heads_run, key=lambda n: records[n]["inner_val_r"][k]) for k in range(num_folds)]

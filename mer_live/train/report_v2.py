@@ -3,7 +3,7 @@
 ``mer-live-train card2`` reads the v2 CV run (``runs/v2cv/summary.json`` and ``predictions.npz``), the
 shipped v2 ONNX file's metadata and training record, the runtime benchmarks (``benchmarks/responsiveness.json``,
 ``benchmarks/daemon_cpu.json``) when present, and the mid-level validity of held-out predictions
-(:mod:`.descriptors`); it keeps the v1 sections of ``metrics.json`` (``cv``, ``shipped``, ``benchmark``: the
+(``python -m mer_live.train.descriptors --model V1 --cv RUN --out FILE``); it keeps the v1 sections of ``metrics.json`` (``cv``, ``shipped``, ``benchmark``: the
 v1 CV runs are not repeated) and adds a ``v2`` section. The card is rendered from ``metrics.json`` alone.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, labels, soundtracks
-from .embedding_cv import PREDICTIONS_FILE, SUMMARY_FILE
+from .. import __version__, labels
+from .embedding_cv import SUMMARY_FILE
 
 V1_RUN = "joint_ab_w0.25_full60"  # the CV run of the shipped v1 model (models/metrics.json "cv")
 PROTOCOL_TITLES = {"paper": "paper protocol (5 folds stratified by target emotion; v1's folds)",
@@ -33,6 +33,8 @@ GOALS = {"album": 0.80, "paper": 0.82}
 HUMAN_CEILING_GOAL = 0.91
 VALIDITY_GOAL = 5
 CARD_COMMAND = "mer-live-train card2 --config configs/train_v2.toml"
+VALIDITY_COMMAND = ("python -m mer_live.train.descriptors --model mer_live/models/a2mid2e_joint.onnx "
+                    "--cv runs/v2cv/album_<shipped candidate> --out models/mid_validity.json")
 
 
 def _f(value, digits: int = 2) -> str:
@@ -44,7 +46,7 @@ def _f(value, digits: int = 2) -> str:
 def build_v2_metrics(
     *, metrics: dict, cv_dir: Path, model_path: Path, records: Path | None, responsiveness: Path | None,
     daemon_cpu: Path | None,
-    validity: bool, v1_model_path: Path | None, command: str,
+    validity: Path | None, command: str,
 ) -> dict:
     """``metrics`` (v1's ``metrics.json``) with the ``v2`` section filled in."""
     import onnx
@@ -76,41 +78,19 @@ def build_v2_metrics(
         "responsiveness": json.loads(Path(responsiveness).read_text()) if responsiveness and Path(responsiveness).is_file() else None,
         "daemon_cpu": json.loads(Path(daemon_cpu).read_text()) if daemon_cpu and Path(daemon_cpu).is_file() else None,
     }
-    if validity:
-        v2["mid_validity"] = mid_validity(cv_dir=Path(cv_dir), candidate=training.get("candidate"),
-                                          v1_model_path=v1_model_path)
+    if validity and Path(validity).is_file():
+        v2["mid_validity"] = _validity(tables=json.loads(Path(validity).read_text()))
     return {**metrics, "v2": v2}
 
 
-def mid_validity(*, cv_dir: Path, candidate: str | None, v1_model_path: Path | None) -> dict:
-    """Mid-level outputs against librosa signal descriptors: v2 out-of-fold (album protocol), v1 in-sample."""
-    from .descriptors import mid_level_validity
-
-    stored = np.load(Path(cv_dir) / PREDICTIONS_FILE)
-    ids = [str(i) for i in stored["ids"]]
+def _validity(*, tables: dict) -> dict:
+    """The tables written by ``python -m mer_live.train.descriptors --model V1 --cv RUN --out FILE``, keyed
+    ``v1`` (a model file, in-sample) and ``v2`` (a CV run folder, out-of-fold)."""
     result = {}
-    key = f"album/{candidate}/mid"
-    if candidate and key in stored:
-        result["v2"] = {"held_out": True, "protocol": "album", "candidate": candidate,
-                        "table": mid_level_validity(stored[key], clip_ids=ids)}
-    if v1_model_path is not None and Path(v1_model_path).is_file():
-        result["v1"] = {"held_out": False, "table": mid_level_validity(_v1_clip_mid(path=v1_model_path, ids=ids),
-                                                                         clip_ids=ids)}
+    for title, table in tables.items():
+        key = "v2" if "out-of-fold" in title else "v1"
+        result[key] = {"source": title, "held_out": key == "v2", "table": table}
     return result
-
-
-def _v1_clip_mid(*, path: Path, ids: list[str]) -> np.ndarray:
-    """The shipped v1 model's clip-level mid outputs (mean over 10 s windows, hop 1 s) on every clip."""
-    from ..model import EmotionModel
-    from . import cache, data
-
-    model = EmotionModel(path=path)
-    by_id = {clip.clip_id: clip for clip in soundtracks.load().clips}
-    rows = []
-    for clip_id in ids:
-        windows, _ = data.clip_windows(block=cache.frames_for(path=by_id[clip_id].path))
-        rows.append(model.process(windows=windows).mid.mean(axis=0))
-    return np.stack(rows)
 
 
 # ------------------------------------------------------------------------------------------------ rendering
@@ -176,7 +156,7 @@ def _validity_rows(*, metrics: dict) -> list[str]:
     for feature in labels.MID_LEVELS:
         entry = first["features"][feature]
         cells = [_f(validity[m]["table"]["features"][feature]["r"]) for m in models]
-        rows.append(f"| {feature} | {entry.get('descriptor', '')} | {'+' if entry.get('sign', 1) > 0 else '-'} | "
+        rows.append(f"| {feature} | {entry.get('descriptor', '')} | {'+' if entry.get('expected_sign', 1) > 0 else '-'} | "
                     + " | ".join(cells) + " |")
     rows.append("| **passing (sign · r ≥ 0.3)** | | | " + " | ".join(
         f"**{validity[m]['table']['passing']} / 7**" for m in models) + " |")
@@ -280,8 +260,9 @@ def render_v2_card(*, metrics: dict) -> str:
         "",
         "## Mid-level validity against the signal",
         "",
-        "Each mid-level output against an independent librosa descriptor of the clip (`mer_live/train/descriptors.py`): "
-        "Pearson r over the 360 clips. v2: out-of-fold predictions of the album-grouped CV (held out). v1: the "
+        "Each mid-level output against an independent librosa descriptor of the clip (`mer_live/train/descriptors.py`, "
+        f"`{VALIDITY_COMMAND}`): Pearson r over the 360 clips. v2: out-of-fold predictions of the album-grouped CV "
+        "of the shipped candidate (held out). v1: the "
         "shipped v1 model on all clips (it was trained on every clip, so its numbers are in-sample with respect to "
         "the emotion ratings; the descriptors were never training targets of either model).",
         "",
