@@ -186,6 +186,34 @@ def _v2_cv_metrics(*, summary_path: Path, candidate: str, pooling_name: str) -> 
     return metrics
 
 
+PARITY_CLIPS = 3
+
+
+def onnx_parity(*, net, model_path: Path, clips: list[Path]) -> dict:
+    """Largest |ONNX Runtime (merged file, from mel) - torch (head on the backbone's embeddings)| on real clips."""
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    from .embeddings import Backbone, load_audio, log_mel, patches
+    from .heads import head_input
+
+    session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    backbone = Backbone()
+    worst = {"mid": 0.0, "emotion": 0.0}
+    count = 0
+    net.eval()
+    for path in clips:
+        mel = patches(mel=log_mel(samples=load_audio(path=path)))
+        mid, emotion = session.run(["mid", "emotion"], {"mel": mel})
+        with torch.no_grad():
+            torch_mid, torch_emotion = net(torch.from_numpy(head_input(clip=backbone.process(batch=mel), kind=net.kind)))
+        worst["mid"] = max(worst["mid"], float(np.abs(mid - torch_mid.numpy()).max()))
+        worst["emotion"] = max(worst["emotion"], float(np.abs(emotion - torch_emotion.numpy()).max()))
+        count += len(mel)
+    return {"max_abs": worst, "num_patches": count, "num_clips": len(clips)}
+
+
 def command_fit2(*, args: argparse.Namespace, toml: dict) -> int:
     """Train the chosen v2 candidate on all clips (early stopping on a held-out split) and export it."""
     import numpy as np
@@ -223,8 +251,10 @@ def command_fit2(*, args: argparse.Namespace, toml: dict) -> int:
     data_hash = soundtracks.data_hash(data=dataset)
     export_v2(net=result.net, path=out, backbone_path=BACKBONE_PATH, variant=f"musicnn_{name}",
               data_hash=data_hash, pooling=pooling, cv_metrics=cv_metrics, frontend=FRONTEND_CONSTANTS)
+    parity = onnx_parity(net=result.net, model_path=out, clips=[dataset.clips[i].path for i in val_indices[:PARITY_CLIPS]])
     record = {
         "candidate": name, "config": config.to_dict(), "pooling": pooling, "num_clips": len(dataset.clips),
+        "onnx_vs_torch": parity,
         "num_train": int(len(train_indices)), "num_val": int(len(val_indices)), "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run, "seconds": result.seconds, "best_val_r": result.best_val_r,
         "pseudo_info": result.pseudo_info, "data_hash": data_hash, "command": args.command_line,

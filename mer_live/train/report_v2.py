@@ -279,6 +279,11 @@ def render_v2_card(*, metrics: dict) -> str:
         f"out for early stopping (best epoch {training.get('best_epoch')} of {training.get('epochs_run')}, "
         f"{_f(training.get('seconds'), 0)} s on this CPU).",
         "",
+        *([f"The exported file (backbone graph + head, from `mel`) against the torch head on the backbone's "
+           f"embeddings, on {training['onnx_vs_torch']['num_patches']} patches of "
+           f"{training['onnx_vs_torch']['num_clips']} validation clips: largest |difference| "
+           f"{training['onnx_vs_torch']['max_abs']['mid']:.1e} (mid), {training['onnx_vs_torch']['max_abs']['emotion']:.1e} "
+           "(emotion).", ""] if training.get("onnx_vs_torch") else []),
         "Its 7→8 layer (poster's weights in brackets) and bias, as carried in the ONNX metadata:",
         "",
         "| mid-level | " + " | ".join(labels.EMOTIONS) + " |",
