@@ -2,8 +2,8 @@
 
 A clip is read, mixed to mono and resampled to 16 kHz; its log-mel spectrogram is librosa's
 ``melspectrogram(sr=16000, n_fft=512, hop_length=256, n_mels=96)`` (``center=True``, zero padding, power
-2, Slaney mel), time-major, then ``log10(1 + 10000 * S)`` in float32 (librosa is the reference the
-runtime's numpy front-end is tested against). Patches of ``PATCH_FRAMES`` = 187 frames (2.99 s) start
+2, Slaney mel), time-major, then ``log10(1 + 10000 * S)`` in float32 (librosa is the reference that the
+run-time numpy front-end, :mod:`mer_live.mel_features`, equals to float32 rounding; the constants are its). Patches of ``PATCH_FRAMES`` = 187 frames (2.99 s) start
 every ``PATCH_HOP_FRAMES`` = 31 frames (0.496 s); the backbone (``models/musicnn/musicnn_mtt.onnx``, ONNX
 Runtime, one thread) maps each patch to ``max_pool`` and ``mean_pool`` ``(753,)`` each and
 ``penultimate`` ``(200,)``.
@@ -26,16 +26,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .. import mel_features
 from . import cache
 
-SAMPLE_RATE = 16000
-FFT_SIZE = 512
-HOP_SIZE = 256
-NUM_BANDS = 96
-LOG_SCALE = 10000.0
-PATCH_FRAMES = 187
+SAMPLE_RATE = mel_features.SAMPLE_RATE
+FFT_SIZE = mel_features.FFT_SIZE
+HOP_SIZE = mel_features.HOP_SIZE
+NUM_BANDS = mel_features.NUM_BANDS
+LOG_SCALE = mel_features.LOG_SCALE
+PATCH_FRAMES = mel_features.PATCH_FRAMES
 PATCH_HOP_FRAMES = 31
-FPS = SAMPLE_RATE / HOP_SIZE  # 62.5 frames per second
+FPS = mel_features.FPS  # 62.5 frames per second
 PATCH_HOP_SECONDS = PATCH_HOP_FRAMES / FPS  # 0.496 s
 AUGMENTED_HOP_FRAMES = 2 * PATCH_HOP_FRAMES  # augmented sets: half the patches, half the backbone time
 POOL_SIZE = 753
@@ -48,21 +49,7 @@ CACHE_FORMAT = 1
 BATCH = 32
 CLEAN = "clean"
 
-FRONTEND_CONSTANTS: dict[str, float | int | str] = {
-    "kind": "musicnn-mel96",
-    "sample_rate": SAMPLE_RATE,
-    "n_fft": FFT_SIZE,
-    "hop_length": HOP_SIZE,
-    "n_mels": NUM_BANDS,
-    "fmin_hz": 0.0,
-    "fmax_hz": SAMPLE_RATE / 2.0,
-    "window": "hann",
-    "power": 2.0,
-    "mel_scale": "slaney",
-    "mel_norm": "slaney",
-    "magnitude": "log10(1 + 10000 * S)",
-    "patch_frames": PATCH_FRAMES,
-}
+FRONTEND_CONSTANTS = mel_features.FRONTEND_CONSTANTS  # the run-time front-end the model is trained for
 
 # augmentation ranges (one stage-like chain per clip)
 GAIN_DB = (-18.0, 6.0)

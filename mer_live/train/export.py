@@ -92,7 +92,6 @@ def export_onnx(
 # ------------------------------------------------------------------------------------------------------ v2
 
 V2_INPUT = "mel"
-META_POOLING = "mer_live.pooling"  # JSON {"patch_hop_frames", "patches", "halflife_s"}, as mer_live.pooling reads it
 META_LICENCE = "mer_live.licence"
 V2_LICENCE = ("Contains MTT_musicnn from musicnn 0.1.0, (c) Music Technology Group, Universitat Pompeu Fabra "
               "2019 (Jordi Pons, Xavier Serra), ISC licence: permission to use, copy, modify and/or distribute "
@@ -122,12 +121,13 @@ def export_v2(
 
     Input ``mel`` ``(batch, 187, 96)``; outputs ``mid`` ``(batch, 7)`` and ``emotion`` ``(batch, 8)`` per patch.
     """
+    from .embeddings import PENULTIMATE_SIZE, POOL_SIZE
     from .heads import input_names
 
     net = net.cpu().eval()
     backbone = onnx.load(str(backbone_path))
     names = input_names(kind=net.kind)
-    sizes = {"max_pool": 753, "mean_pool": 753, "penultimate": 200}
+    sizes = {"max_pool": POOL_SIZE, "mean_pool": POOL_SIZE, "penultimate": PENULTIMATE_SIZE}
     examples = tuple(torch.zeros(1, sizes[name]) for name in names)
     buffer = io.BytesIO()
     with torch.no_grad():
@@ -158,7 +158,7 @@ def export_v2(
         model.META_DATA_HASH: data_hash,
         model.META_CV_METRICS: json.dumps(cv_metrics),
         model.META_VERSION: __version__,
-        META_POOLING: json.dumps(pooling),
+        model.META_POOLING: json.dumps(pooling),
         META_LICENCE: V2_LICENCE,
     }
     del merged.metadata_props[:]

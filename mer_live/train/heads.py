@@ -30,13 +30,13 @@ from torch import nn
 
 from .. import labels
 from . import data
-from .embeddings import BACKBONE_PATH, ClipEmbeddings
+from .embeddings import BACKBONE_PATH, PENULTIMATE_SIZE, POOL_SIZE, ClipEmbeddings
 
 FROZEN = "frozen"
 FINETUNE = "finetune"
 POOLS = "pools"
 KINDS = (FROZEN, FINETUNE, POOLS)
-INPUT_SIZES = {FROZEN: 200, FINETUNE: 200, POOLS: 1506}  # width of the standardised features the head reads
+INPUT_SIZES = {FROZEN: PENULTIMATE_SIZE, FINETUNE: PENULTIMATE_SIZE, POOLS: 2 * POOL_SIZE}  # width of the standardised features the head reads
 BACKEND_PATH = BACKBONE_PATH.with_name("musicnn_mtt_backend.npz")
 STD_FLOOR = 1e-3
 EVAL_BATCH = 4096
