@@ -179,7 +179,7 @@ def convert(*, out: Path, check_audio: Path | None) -> dict:
     report = {
         "model": MODEL,
         "num_patches": int(len(patches)),
-        "check_audio": str(check_audio) if check_audio else "uniform noise",
+        "check_audio": check_audio.name if check_audio else "uniform noise",
         "onnx_vs_tensorflow_max_rel": {n: difference(converted[n], reference[n]) for n in OUTPUTS},
         "backend_npz_vs_tensorflow_max_rel": {
             n: difference(rebuilt[n], reference[n]) for n in ("penultimate", "taggram")},
