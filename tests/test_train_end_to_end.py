@@ -119,3 +119,91 @@ def test_export_command_adds_the_cv_summary(tiny_run: dict[str, Path]) -> None:
     np.testing.assert_array_equal(after.weight, before.weight)
     windows = np.random.default_rng(0).uniform(0, 1, (2, 313, 149)).astype(np.float32)
     np.testing.assert_array_equal(after.process(windows=windows).emotion, before.process(windows=windows).emotion)
+
+
+# ------------------------------------------------------------------------------------------- v2 (musicnn)
+
+V2_CI_CONFIG = PROJECT_ROOT / "configs" / "train_v2_ci.toml"
+V2_PARITY_TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def tiny_v2(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """cv2 then fit2 of configs/train_v2_ci.toml (8 clips, 2 epochs) with the committed backbone."""
+    folder = tmp_path_factory.mktemp("tiny_v2")
+    crossed = _train_cli("cv2", "--config", str(V2_CI_CONFIG), "--out", str(folder / "cv"), "--no-progress")
+    assert crossed.returncode == 0, crossed.stderr[-2000:]
+    fitted = _train_cli("fit2", "--config", str(V2_CI_CONFIG), "--cv-dir", str(folder / "cv"),
+                        "--out", str(folder / "tiny_v2.onnx"), "--no-progress")
+    assert fitted.returncode == 0, fitted.stderr[-2000:]
+    return {"folder": folder, "cv": folder / "cv", "onnx": folder / "tiny_v2.onnx", "torch": folder / "tiny_v2.pt"}
+
+
+def test_tiny_v2_cv_reports_both_protocols(tiny_v2: dict[str, Path], shared_data: Path) -> None:
+    from mer_live.train import folds
+
+    summary = json.loads((tiny_v2["cv"] / "summary.json").read_text())
+    assert set(summary["protocols"]) == {"paper", "album"}
+    for result in summary["protocols"].values():
+        assert set(result["candidates"]) == {"ridge", "frozen", "finetune"}
+        assert sum(result["fold_sizes"]) == 8
+        finetune = result["candidates"]["finetune"]
+        assert set(finetune["clip_r_mean"]) == set(labels.EMOTIONS)
+        assert set(finetune["live_r_avg"]) == set(summary["pooling_grid"])
+        assert all(f["epochs_run"] <= 2 for f in finetune["folds"])
+    dataset = soundtracks.load(root=shared_data)
+    subset = dataset.subset(indices=list(range(0, 360, 45))[:8])
+    grouped = folds.protocol_folds(dataset=subset, protocol="album", num_folds=2, seed=1)
+    albums = folds.albums(dataset=subset)
+    assert not {albums[i] for i in grouped[0]} & {albums[i] for i in grouped[1]}
+    stored = np.load(tiny_v2["cv"] / "predictions.npz")
+    assert stored["album/finetune/mid"].shape == (8, labels.NUM_MID_LEVELS)
+
+
+def test_tiny_v2_onnx_matches_torch_and_keeps_the_contract(tiny_v2: dict[str, Path], shared_data: Path) -> None:
+    import onnxruntime
+
+    from mer_live.train import embeddings, heads
+
+    session = onnxruntime.InferenceSession(str(tiny_v2["onnx"]), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    assert [i.name for i in session.get_inputs()] == ["mel"]
+    assert session.get_inputs()[0].shape[1:] == [187, 96]
+    assert json.loads(meta["mer_live.frontend"]) == embeddings.FRONTEND_CONSTANTS
+    assert json.loads(meta["mer_live.pooling"]) == {"patch_hop_frames": 31, "patches": 4, "halflife_s": 0.5}
+    assert "ISC" in meta["mer_live.licence"]
+    cv_metrics = json.loads(meta["mer_live.cv_metrics"])
+    assert set(cv_metrics) >= {"paper", "album"} and cv_metrics["candidate"] == "finetune"
+    net = heads.PatchHead(kind="finetune", hidden=0, dropout=0.0)
+    net.load_state_dict(torch.load(tiny_v2["torch"], weights_only=True))
+    net.eval()
+    clip = soundtracks.load(root=shared_data).clips[int(PARITY_CLIPS[1])]
+    mel = embeddings.patches(mel=embeddings.log_mel(samples=embeddings.load_audio(path=clip.path)))
+    mid, emotion = session.run(["mid", "emotion"], {"mel": mel})
+    backbone = embeddings.Backbone().process(batch=mel)
+    with torch.no_grad():
+        torch_mid, torch_emotion = net(torch.from_numpy(heads.head_input(clip=backbone, kind="finetune")))
+    np.testing.assert_allclose(mid, torch_mid.numpy(), atol=V2_PARITY_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(emotion, torch_emotion.numpy(), atol=V2_PARITY_TOLERANCE, rtol=0)
+    weight = np.asarray(json.loads(meta["mer_live.joint_weight"]))
+    bias = np.asarray(json.loads(meta["mer_live.joint_bias"]))
+    np.testing.assert_allclose(emotion, mid @ weight.T + bias, atol=1e-5, rtol=0)  # explanations add up
+    assert mid.shape == (len(mel), labels.NUM_MID_LEVELS)
+
+
+def test_tiny_v2_card_renders(tiny_v2: dict[str, Path]) -> None:
+    import shutil
+
+    folder = tiny_v2["folder"]
+    shutil.copyfile(PROJECT_ROOT / "models" / "metrics.json", folder / "metrics.json")
+    rendered = _train_cli("card2", "--cv-dir", str(tiny_v2["cv"]), "--model", str(tiny_v2["onnx"]),
+                          "--metrics", str(folder / "metrics.json"), "--card", str(folder / "CARD.md"),
+                          "--responsiveness", str(folder / "none.json"), "--daemon-cpu", str(folder / "none.json"),
+                          "--validity", str(folder / "none.json"))
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    card = (folder / "CARD.md").read_text()
+    album = metrics["v2"]["cv"]["protocols"]["album"]["candidates"]["finetune"]
+    assert f"{album['clip_r_avg']:.3f}" in card
+    assert "grouped by album" in card and "human ceiling" in card and "ISC" in card
+    assert metrics["v2"]["shipped"]["pooling"]["patches"] == 4

@@ -7,7 +7,9 @@ Subcommands:
 * ``fit``: train one variant on all clips (early stopping on a held-out validation split) and export ONNX;
 * ``export``: re-export the weights saved by ``fit --save-torch`` (e.g. once the CV summary exists);
 * ``card``: collect CV summaries, the shipped model's metadata and the benchmark into ``models/metrics.json``
-  and render ``models/MODEL_CARD.md`` from it.
+  and render v1's card ``models/MODEL_CARD_v1.md`` from it;
+* ``embed``, ``cv2``, ``fit2``, ``card2``: model v2 (musicnn patch embeddings, heads, both CV protocols, one
+  merged ONNX file, ``models/MODEL_CARD.md``); see ``configs/train_v2.toml``.
 
 Settings: command-line options > the TOML file given by ``--config`` > built-in defaults.
 """
@@ -31,14 +33,19 @@ DEFAULT_FOLD_SEED = 2019
 DEFAULT_MODEL = Path("mer_live/models/a2mid2e_joint.onnx")  # package data: the wheel carries it
 DEFAULT_RECORDS = Path("models")  # card, metrics, benchmark, and the packaged model's training record
 DEFAULT_METRICS = Path("models/metrics.json")
-DEFAULT_CARD = Path("models/MODEL_CARD.md")
-TOML_SECTIONS = ("train", "cv", "fit", "export", "card")
+DEFAULT_CARD = Path("models/MODEL_CARD.md")  # the v2 card (card2); v1's card is MODEL_CARD_v1.md
+DEFAULT_V1_CARD = Path("models/MODEL_CARD_v1.md")
+DEFAULT_V2_CV_DIR = Path("runs/v2cv")
+DEFAULT_V2_MODEL = Path("mer_live/models/musicnn_joint.onnx")  # package data, beside v1
+TOML_SECTIONS = ("train", "cv", "fit", "export", "card", "v2")
 SECTION_KEYS = {
     "cv": ("variants", "folds", "fold_seed", "out", "limit_clips"),
     "fit": ("out", "save_torch", "cv_dir", "validation_fraction", "limit_clips"),
     "export": ("weights", "out", "cv_dir", "cv_run"),
     "card": ("cv_dir", "model", "benchmark", "shipped_run", "metrics", "card"),
-}  # [train] is checked against TrainConfig's fields
+    "v2": ("protocols", "folds", "fold_seed", "out", "sets", "candidates", "limit_clips", "ship", "pooling",
+           "model", "records", "validation_fraction"),
+}  # [train] is checked against TrainConfig's fields; [v2.candidates.*] against HeadConfig's
 TRAIN_OVERRIDES = ("variant", "width", "max_epochs", "patience", "seed", "threads", "device", "learning_rate", "tag")
 
 
@@ -99,6 +106,164 @@ def command_cache(*, args: argparse.Namespace, toml: dict) -> int:
     dataset = soundtracks.load()
     blocks = _blocks(dataset=dataset, progress=not args.no_progress)
     print(f"cached {len(blocks)} clips, {sum(b.num_frames for b in blocks)} frames")
+    return 0
+
+
+def command_embed(*, args: argparse.Namespace, toml: dict) -> int:
+    from . import embeddings
+
+    dataset = soundtracks.load()
+    for set_name in args.sets.split(","):
+        clips = embeddings.load_set(paths=[clip.path for clip in dataset.clips], set_name=set_name,
+                                    progress=not args.no_progress)
+        print(f"{set_name}: {len(clips)} clips, {sum(c.num_patches for c in clips)} patches", flush=True)
+    return 0
+
+
+def _head_candidates(*, section: dict) -> dict:
+    from .heads import HeadConfig
+
+    candidates = {}
+    for name, values in section.get("candidates", {}).items():
+        known = {f.name for f in dataclasses.fields(HeadConfig)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown head setting(s) in [v2.candidates.{name}]: {', '.join(unknown)}")
+        candidates[name] = HeadConfig(**values)
+    if not candidates:
+        raise ValueError("[v2] needs at least one [v2.candidates.NAME] table")
+    return candidates
+
+
+def _embedding_sets(*, dataset: soundtracks.Soundtracks, names: list[str], progress: bool) -> dict:
+    from . import embeddings
+
+    return {name: embeddings.load_set(paths=[clip.path for clip in dataset.clips], set_name=name, progress=progress)
+            for name in names}
+
+
+def command_cv2(*, args: argparse.Namespace, toml: dict) -> int:
+    from .embedding_cv import run
+
+    section = toml.get("v2", {})
+    candidates = _head_candidates(section=section)
+    wanted = set(args.candidates.split(",")) if args.candidates else set(candidates)
+    candidates = {name: config for name, config in candidates.items() if name in wanted}
+    if args.max_epochs is not None:
+        candidates = {name: dataclasses.replace(c, max_epochs=args.max_epochs) for name, c in candidates.items()}
+    dataset = _dataset(section=section, args=args)
+    needed = sorted({"clean", *(s for c in candidates.values() for s in c.augmented_sets)})
+    sets = _embedding_sets(dataset=dataset, names=needed, progress=not args.no_progress)
+    summary = run(
+        dataset=dataset, sets=sets, candidates=candidates,
+        protocols=tuple(args.protocols.split(",") if args.protocols else section.get("protocols", ["paper", "album"])),
+        num_folds=int(args.folds or section.get("folds", DEFAULT_FOLDS)),
+        fold_seed=int(section.get("fold_seed", DEFAULT_FOLD_SEED)),
+        out_dir=Path(args.out or section.get("out", DEFAULT_V2_CV_DIR)), command=args.command_line,
+        progress=not args.no_progress,
+    )
+    for protocol, result in summary["protocols"].items():
+        if "nested" in result:
+            print(f"{protocol} nested: clip r {result['nested']['clip_r_avg']:.3f} picks {result['nested']['picks']}")
+    return 0
+
+
+V2_CV_KEYS = ("clip_r_avg", "clip_r_avg_fold_std", "clip_r_mean", "live_r_avg")
+
+
+def _v2_cv_metrics(*, summary_path: Path, candidate: str, pooling_name: str) -> dict:
+    """The candidate's headline CV numbers per protocol, for the ONNX metadata ({} if there is no summary)."""
+    if not summary_path.is_file():
+        return {}
+    summary = json.loads(summary_path.read_text())
+    metrics = {"candidate": candidate, "num_folds": summary["num_folds"], "pooling": pooling_name}
+    for protocol, result in summary["protocols"].items():
+        entry = result["candidates"].get(candidate)
+        if entry is None:
+            continue
+        metrics[protocol] = {key: entry[key] for key in V2_CV_KEYS if key in entry}
+        metrics[protocol]["live_r_avg"] = entry.get("live_r_avg", {}).get(pooling_name)
+    return metrics
+
+
+PARITY_CLIPS = 3
+
+
+def onnx_parity(*, net, model_path: Path, clips: list[Path]) -> dict:
+    """Largest |ONNX Runtime (merged file, from mel) - torch (head on the backbone's embeddings)| on real clips."""
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    from .embeddings import Backbone, load_audio, log_mel, patches
+    from .heads import head_input
+
+    session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    backbone = Backbone()
+    worst = {"mid": 0.0, "emotion": 0.0}
+    count = 0
+    net.eval()
+    for path in clips:
+        mel = patches(mel=log_mel(samples=load_audio(path=path)))
+        mid, emotion = session.run(["mid", "emotion"], {"mel": mel})
+        with torch.no_grad():
+            torch_mid, torch_emotion = net(torch.from_numpy(head_input(clip=backbone.process(batch=mel), kind=net.kind)))
+        worst["mid"] = max(worst["mid"], float(np.abs(mid - torch_mid.numpy()).max()))
+        worst["emotion"] = max(worst["emotion"], float(np.abs(emotion - torch_emotion.numpy()).max()))
+        count += len(mel)
+    return {"max_abs": worst, "num_patches": count, "num_clips": len(clips)}
+
+
+def command_fit2(*, args: argparse.Namespace, toml: dict) -> int:
+    """Train the chosen v2 candidate on all clips (early stopping on a held-out split) and export it."""
+    import numpy as np
+    import torch
+
+    from .embedding_cv import SUMMARY_FILE, pooling_name
+    from .embeddings import BACKBONE_PATH, FRONTEND_CONSTANTS, PATCH_HOP_FRAMES
+    from .export import export_v2
+    from .heads import train_head
+    from .training import split_validation
+
+    section = toml.get("v2", {})
+    candidates = _head_candidates(section=section)
+    name = args.candidate or section.get("ship")
+    if name not in candidates:
+        raise ValueError(f"no candidate {name!r} in [v2.candidates]; choose with --candidate or ship = NAME")
+    config = candidates[name]
+    if args.max_epochs is not None:
+        config = dataclasses.replace(config, max_epochs=args.max_epochs)
+    chosen_pooling = section.get("pooling", {"patches": 8, "halflife_s": 0.5})
+    pooling = {"patch_hop_frames": PATCH_HOP_FRAMES, "patches": int(chosen_pooling["patches"]),
+               "halflife_s": float(chosen_pooling["halflife_s"])}
+    dataset = _dataset(section=section, args=args)
+    sets = _embedding_sets(dataset=dataset, names=["clean", *config.augmented_sets], progress=not args.no_progress)
+    fraction = float(section.get("validation_fraction", config.validation_fraction))
+    train_indices, val_indices = split_validation(indices=np.arange(len(dataset.clips)), fraction=fraction,
+                                                  seed=config.seed)
+    result = train_head(config=config, sets=sets, ratings=dataset.ratings, train_indices=train_indices,
+                        val_indices=val_indices, poster_weight=soundtracks.poster_weights(root=dataset.root),
+                        mid_correlation=soundtracks.mid_emotion_correlation(root=dataset.root))
+    cv_dir = Path(args.cv_dir or section.get("out", DEFAULT_V2_CV_DIR))
+    cv_metrics = _v2_cv_metrics(summary_path=cv_dir / SUMMARY_FILE, candidate=name,
+                                pooling_name=pooling_name(patches=pooling["patches"], halflife_s=pooling["halflife_s"]))
+    out = Path(args.out or section.get("model", DEFAULT_V2_MODEL))
+    data_hash = soundtracks.data_hash(data=dataset)
+    export_v2(net=result.net, path=out, backbone_path=BACKBONE_PATH, variant=f"musicnn_{name}",
+              data_hash=data_hash, pooling=pooling, cv_metrics=cv_metrics, frontend=FRONTEND_CONSTANTS)
+    parity = onnx_parity(net=result.net, model_path=out, clips=[dataset.clips[i].path for i in val_indices[:PARITY_CLIPS]])
+    record = {
+        "candidate": name, "config": config.to_dict(), "pooling": pooling, "num_clips": len(dataset.clips),
+        "onnx_vs_torch": parity,
+        "num_train": int(len(train_indices)), "num_val": int(len(val_indices)), "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run, "seconds": result.seconds, "best_val_r": result.best_val_r,
+        "pseudo_info": result.pseudo_info, "data_hash": data_hash, "command": args.command_line,
+    }
+    records = Path(args.records or section.get("records") or out.parent)
+    records.mkdir(parents=True, exist_ok=True)
+    (records / out.with_suffix(".training.json").name).write_text(json.dumps(record, indent=1))
+    torch.save(result.net.state_dict(), records / out.with_suffix(".pt").name)
+    print(f"exported {out} ({name}; best epoch {result.best_epoch} of {result.epochs_run}, {result.seconds:.0f} s)")
     return 0
 
 
@@ -226,9 +391,35 @@ def command_card(*, args: argparse.Namespace, toml: dict) -> int:
         shipped_run=args.shipped_run or section.get("shipped_run"),
     )
     metrics_path = Path(args.metrics or section.get("metrics", DEFAULT_METRICS))
+    if metrics_path.is_file():  # the v2 section (mer-live-train card2) is kept
+        previous = json.loads(metrics_path.read_text())
+        if "v2" in previous:
+            metrics["v2"] = previous["v2"]
     metrics_path.write_text(json.dumps(metrics, indent=1))
-    card_path = Path(args.card or section.get("card", DEFAULT_CARD))
+    card_path = Path(args.card or section.get("card", DEFAULT_V1_CARD))
     card_path.write_text(render_card(metrics=metrics))
+    print(f"wrote {metrics_path} and {card_path}")
+    return 0
+
+
+def command_card2(*, args: argparse.Namespace, toml: dict) -> int:
+    from .report_v2 import build_v2_metrics, render_v2_card
+
+    section = toml.get("v2", {})
+    metrics_path = Path(args.metrics or DEFAULT_METRICS)
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    if "data" not in metrics:
+        raise ValueError(f"{metrics_path}: no v1 metrics (data, paper rows) to extend; run `mer-live-train card` first")
+    metrics = build_v2_metrics(
+        metrics=metrics, cv_dir=Path(args.cv_dir or section.get("out", DEFAULT_V2_CV_DIR)),
+        model_path=Path(args.model or section.get("model", DEFAULT_V2_MODEL)),
+        records=Path(args.records) if args.records else (Path(section["records"]) if "records" in section else None),
+        responsiveness=Path(args.responsiveness), daemon_cpu=Path(args.daemon_cpu),
+        validity=Path(args.validity), command=args.command_line,
+    )
+    metrics_path.write_text(json.dumps(metrics, indent=1))
+    card_path = Path(args.card or DEFAULT_CARD)
+    card_path.write_text(render_v2_card(metrics=metrics))
     print(f"wrote {metrics_path} and {card_path}")
     return 0
 
@@ -252,6 +443,9 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--tag", help="suffix of the CV run name (to compare recipes)")
 
     common(sub.add_parser("cache", help="build the spectrogram cache"), training=False)
+    embed = sub.add_parser("embed", help="cache musicnn patch embeddings (clean and augmented sets)")
+    common(embed, training=False)
+    embed.add_argument("--sets", default="clean", help="comma-separated: clean, or names of augmented sets")
     cv = sub.add_parser("cv", help="k-fold cross-validation")
     common(cv, training=True)
     cv.add_argument("--variant", dest="variant_list", action="append", help="variant (repeatable)")
@@ -259,6 +453,22 @@ def _parser() -> argparse.ArgumentParser:
     cv.add_argument("--fold-seed", dest="fold_seed", type=int)
     cv.add_argument("--only-folds", dest="only_folds", help="comma-separated fold indices")
     cv.add_argument("--out", help="output folder (default runs/cv)")
+    cv2 = sub.add_parser("cv2", help="v2: CV of the musicnn heads under both protocols ([v2] section)")
+    common(cv2, training=False)
+    cv2.add_argument("--limit-clips", dest="limit_clips", type=int, help="use only N clips (smoke tests)")
+    cv2.add_argument("--folds", type=int)
+    cv2.add_argument("--max-epochs", dest="max_epochs", type=int)
+    cv2.add_argument("--protocols", help="comma-separated: paper, album")
+    cv2.add_argument("--candidates", help="comma-separated candidate names (default: all of [v2.candidates])")
+    cv2.add_argument("--out", help="output folder (default runs/v2cv)")
+    fit2 = sub.add_parser("fit2", help="v2: train the chosen head on all clips and export one ONNX file")
+    common(fit2, training=False)
+    fit2.add_argument("--candidate", help="candidate name (default: ship in [v2])")
+    fit2.add_argument("--limit-clips", dest="limit_clips", type=int, help="use only N clips (smoke tests)")
+    fit2.add_argument("--max-epochs", dest="max_epochs", type=int)
+    fit2.add_argument("--cv-dir", dest="cv_dir", help="the cv2 run whose summary goes into the metadata")
+    fit2.add_argument("--out", help="ONNX path (default mer_live/models/musicnn_joint.onnx)")
+    fit2.add_argument("--records", help="folder for the .pt weights and .training.json (default: the ONNX's)")
     fit = sub.add_parser("fit", help="train on all clips and export ONNX")
     common(fit, training=True)
     fit.add_argument("--variant")
@@ -272,7 +482,18 @@ def _parser() -> argparse.ArgumentParser:
     exporter.add_argument("--cv-dir", dest="cv_dir")
     exporter.add_argument("--cv-run", dest="cv_run", help="CV run whose summary goes into the metadata "
                           "(default: the run name of the recorded training config)")
-    card = sub.add_parser("card", help="write models/metrics.json and models/MODEL_CARD.md")
+    card2 = sub.add_parser("card2", help="v2: add the v2 section to models/metrics.json and render the card")
+    common(card2, training=False)
+    card2.add_argument("--cv-dir", dest="cv_dir", help="the cv2 run folder (default runs/v2cv)")
+    card2.add_argument("--model", help="the v2 ONNX file (default mer_live/models/musicnn_joint.onnx)")
+    card2.add_argument("--records", help="folder of the v2 .training.json (default: the ONNX's)")
+    card2.add_argument("--responsiveness", default="benchmarks/responsiveness.json")
+    card2.add_argument("--daemon-cpu", dest="daemon_cpu", default="benchmarks/daemon_cpu.json")
+    card2.add_argument("--validity", default="models/mid_validity.json",
+                       help="JSON of `python -m mer_live.train.descriptors --model V1 --cv RUN --out FILE`")
+    card2.add_argument("--metrics")
+    card2.add_argument("--card")
+    card = sub.add_parser("card", help="v1: write models/metrics.json and models/MODEL_CARD_v1.md")
     common(card, training=False)
     card.add_argument("--cv-dir", dest="cv_dir")
     card.add_argument("--model")
@@ -283,7 +504,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"cache": command_cache, "cv": command_cv, "fit": command_fit, "export": command_export,
+COMMANDS = {"cache": command_cache, "embed": command_embed, "cv2": command_cv2, "fit2": command_fit2, "card2": command_card2, "cv": command_cv, "fit": command_fit, "export": command_export,
             "card": command_card}
 
 

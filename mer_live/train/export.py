@@ -87,3 +87,91 @@ def export_onnx(
     onnx.save(proto, str(temporary))
     temporary.replace(path)
     return path
+
+
+# ------------------------------------------------------------------------------------------------------ v2
+
+V2_INPUT = "mel"
+META_LICENCE = "mer_live.licence"
+V2_LICENCE = ("Contains MTT_musicnn from musicnn 0.1.0, (c) Music Technology Group, Universitat Pompeu Fabra "
+              "2019 (Jordi Pons, Xavier Serra), ISC licence: permission to use, copy, modify and/or distribute "
+              "for any purpose with or without fee, provided the copyright notice and this permission notice "
+              "appear in all copies; provided AS IS without warranty. Heads trained by mer-live (MIT) on the "
+              "Soundtracks data set (Eerola & Vuoskoski 2011).")
+
+
+class _HeadExportable(torch.nn.Module):
+    """The v2 head with the backbone's outputs as inputs (named as in the backbone graph)."""
+
+    def __init__(self, *, net) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if len(inputs) == 2:  # max_pool, mean_pool -> musicnn's interleaved back-end input
+            inputs = (torch.stack(inputs, dim=-1).flatten(start_dim=1),)
+        return self.net(inputs[0])
+
+
+def export_v2(
+    *, net, path: Path, backbone_path: Path, variant: str, data_hash: str, pooling: dict, cv_metrics: dict,
+    frontend: dict,
+) -> Path:
+    """One ONNX file: the musicnn backbone graph joined to the torch head (``onnx.compose``).
+
+    Input ``mel`` ``(batch, 187, 96)``; outputs ``mid`` ``(batch, 7)`` and ``emotion`` ``(batch, 8)`` per patch.
+    """
+    from .embeddings import PENULTIMATE_SIZE, POOL_SIZE
+    from .heads import input_names
+
+    net = net.cpu().eval()
+    backbone = onnx.load(str(backbone_path))
+    names = input_names(kind=net.kind)
+    sizes = {"max_pool": POOL_SIZE, "mean_pool": POOL_SIZE, "penultimate": PENULTIMATE_SIZE}
+    examples = tuple(torch.zeros(1, sizes[name]) for name in names)
+    buffer = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(
+            _HeadExportable(net=net).eval(), examples, buffer, input_names=names,
+            output_names=[model.OUTPUT_MID, model.OUTPUT_EMOTION],
+            dynamic_axes={**{name: {0: BATCH_AXIS} for name in names},
+                          model.OUTPUT_MID: {0: BATCH_AXIS}, model.OUTPUT_EMOTION: {0: BATCH_AXIS}},
+            opset_version=OPSET, dynamo=False,
+        )
+    head = onnx.load_from_string(buffer.getvalue())
+    head = onnx.compose.add_prefix(head, prefix="head/", rename_inputs=False, rename_outputs=False)
+    head.ir_version = backbone.ir_version
+    merged = onnx.compose.merge_models(
+        backbone, head, io_map=[(name, name) for name in names],
+        outputs=[model.OUTPUT_MID, model.OUTPUT_EMOTION],
+    )
+    weight = net.emotion_head.weight.detach().double()
+    bias = net.emotion_head.bias.detach().double()
+    metadata = {
+        model.META_FRONTEND: json.dumps(frontend),
+        model.META_EMOTIONS: json.dumps(list(labels.EMOTIONS)),
+        model.META_MID_LEVELS: json.dumps(list(labels.MID_LEVELS)),
+        model.META_UNITS: json.dumps(model.UNITS),
+        model.META_JOINT_WEIGHT: json.dumps(weight.tolist()),
+        model.META_JOINT_BIAS: json.dumps(bias.tolist()),
+        model.META_VARIANT: variant,
+        model.META_DATA_HASH: data_hash,
+        model.META_CV_METRICS: json.dumps(cv_metrics),
+        model.META_VERSION: __version__,
+        model.META_POOLING: json.dumps(pooling),
+        META_LICENCE: V2_LICENCE,
+    }
+    del merged.metadata_props[:]
+    for key, value in metadata.items():
+        entry = merged.metadata_props.add()
+        entry.key, entry.value = key, value
+    merged.producer_name = "mer-live"
+    merged.producer_version = __version__
+    merged.doc_string = V2_LICENCE
+    onnx.checker.check_model(merged)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    onnx.save(merged, str(temporary))
+    temporary.replace(path)
+    return path

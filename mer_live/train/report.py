@@ -3,7 +3,7 @@
 ``mer-live-train card`` reads the CV summaries (``runs/cv/<run>/summary.json``), the shipped ONNX model's
 metadata and training record, the inference benchmark (``benchmarks/inference.py --out``), the paper's
 table and the two panels' ratings (human ceiling), writes ``models/metrics.json`` and renders
-``models/MODEL_CARD.md`` from that JSON alone.
+``models/MODEL_CARD_v1.md`` (v1) from that JSON alone; the v2 card is :mod:`.report_v2`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,284 @@
+"""v2 heads on musicnn patch embeddings: per patch -> 7 mid-level -> linear 7->8 emotions (torch).
+
+Two kinds (``HeadConfig.kind``):
+
+* ``frozen``: the backbone's ``penultimate`` ``(200,)`` is standardised and mapped to the 7 mid-level
+  outputs by a linear layer (``hidden = 0``) or a one-hidden-layer MLP;
+* ``pools``: the frozen ``max_pool`` and ``mean_pool`` ``(1506,)`` (the input of musicnn's back-end), standardised,
+  then the same head as ``frozen``;
+* ``finetune``: musicnn's own back-end (batch norm, dense 1506->200 + ReLU, batch norm; initialised from
+  ``models/musicnn/musicnn_mtt_backend.npz``) is trained too, on the interleaved ``max_pool``/``mean_pool``
+  ``(1506,)``, at a smaller learning rate; then the same head as ``frozen``.
+
+Both end in the Joint layer ``nn.Linear(7, 8)`` initialised from the poster's weights, and the mid-level
+outputs are supervised with pseudo mid-level targets (v1's recipe "ab"). Pooling over patches is a
+weighted mean of per-patch outputs (see :mod:`.pooling`): a training example is a random run of 1 to
+``max_crop_patches`` consecutive patches of one clip (from the clean or an augmented embedding set),
+pooled uniformly, against the clip's ratings.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import labels
+from . import data
+from .embeddings import BACKBONE_PATH, PENULTIMATE_SIZE, POOL_SIZE, ClipEmbeddings
+
+FROZEN = "frozen"
+FINETUNE = "finetune"
+POOLS = "pools"
+KINDS = (FROZEN, FINETUNE, POOLS)
+INPUT_SIZES = {FROZEN: PENULTIMATE_SIZE, FINETUNE: PENULTIMATE_SIZE, POOLS: 2 * POOL_SIZE}  # width of the standardised features the head reads
+BACKEND_PATH = BACKBONE_PATH.with_name("musicnn_mtt_backend.npz")
+STD_FLOOR = 1e-3
+EVAL_BATCH = 4096
+
+
+@dataclass
+class HeadConfig:
+    kind: str = FROZEN
+    hidden: int = 0
+    dropout: float = 0.3
+    learning_rate: float = 1e-3
+    backend_learning_rate: float = 1e-4
+    weight_decay: float = 1e-4
+    batch_clips: int = 32
+    crops_per_clip: int = 4
+    max_crop_patches: int = 20
+    max_epochs: int = 100
+    patience: int = 15
+    mid_loss_weight: float = 1.0
+    augmented_sets: tuple[str, ...] = ()
+    clean_probability: float = 0.5  # with augmented sets: chance that a crop comes from the clean set
+    validation_fraction: float = 0.1
+    seed: int = 20190101
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown head kind {self.kind!r}; choose from {', '.join(KINDS)}")
+        self.augmented_sets = tuple(self.augmented_sets)
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values["augmented_sets"] = list(self.augmented_sets)
+        return values
+
+
+def interleaved(*, clip: ClipEmbeddings) -> np.ndarray:
+    """musicnn's back-end input ``(num_patches, 1506)``: max and mean pools interleaved (see convert_musicnn)."""
+    return np.stack([clip.max_pool, clip.mean_pool], axis=-1).reshape(clip.num_patches, -1)
+
+
+def head_input(*, clip: ClipEmbeddings, kind: str) -> np.ndarray:
+    return clip.penultimate if kind == FROZEN else interleaved(clip=clip)
+
+
+def input_names(*, kind: str) -> list[str]:
+    """The backbone outputs the head reads (the merged ONNX file wires them)."""
+    return ["penultimate"] if kind == FROZEN else ["max_pool", "mean_pool"]
+
+
+class Backend(nn.Module):
+    """musicnn's back-end as inference-mode affine batch norms around a trainable dense layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        weights = np.load(BACKEND_PATH)
+        eps = float(weights["epsilon"])
+
+        def folded(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+            scale = weights[f"{prefix}_gamma"] / np.sqrt(weights[f"{prefix}_moving_variance"] + eps)
+            shift = weights[f"{prefix}_beta"] - weights[f"{prefix}_moving_mean"] * scale
+            return torch.tensor(scale, dtype=torch.float32), torch.tensor(shift, dtype=torch.float32)
+
+        scale_in, shift_in = folded("bn_in")
+        self.register_buffer("scale_in", scale_in)
+        self.register_buffer("shift_in", shift_in)
+        self.dense = nn.Linear(scale_in.numel(), weights["dense_bias"].size)
+        with torch.no_grad():
+            self.dense.weight.copy_(torch.tensor(weights["dense_kernel"].T))
+            self.dense.bias.copy_(torch.tensor(weights["dense_bias"]))
+        scale_out, shift_out = folded("bn_out")
+        self.scale_out = nn.Parameter(scale_out)
+        self.shift_out = nn.Parameter(shift_out)
+
+    def forward(self, pools: torch.Tensor) -> torch.Tensor:
+        x = pools * self.scale_in + self.shift_in
+        return torch.relu(self.dense(x)) * self.scale_out + self.shift_out
+
+
+class PatchHead(nn.Module):
+    """``(batch, D)`` patch embeddings -> ``(mid (batch, 7), emotion (batch, 8))``."""
+
+    def __init__(self, *, kind: str, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.kind = kind
+        feature_size = INPUT_SIZES[kind]
+        self.backend = Backend() if kind == FINETUNE else None
+        self.register_buffer("feature_mean", torch.zeros(feature_size))
+        self.register_buffer("feature_std", torch.ones(feature_size))
+        self.dropout = nn.Dropout(dropout)
+        if hidden > 0:
+            self.mid_head = nn.Sequential(nn.Linear(feature_size, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                          nn.Linear(hidden, labels.NUM_MID_LEVELS))
+        else:
+            self.mid_head = nn.Linear(feature_size, labels.NUM_MID_LEVELS)
+        self.emotion_head = nn.Linear(labels.NUM_MID_LEVELS, labels.NUM_EMOTIONS)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The standardised features of each patch ``(batch, INPUT_SIZES[kind])``."""
+        if self.backend is not None:
+            x = self.backend(x)
+        return (x - self.feature_mean) / self.feature_std
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mid = self.mid_head(self.dropout(self.features(x)))
+        return mid, self.emotion_head(mid)
+
+    def set_standardisation(self, *, inputs: np.ndarray) -> None:
+        """Mean and std of the (pre-standardisation) features over training patches ``inputs``."""
+        with torch.no_grad():
+            x = torch.from_numpy(np.asarray(inputs, dtype=np.float32))
+            if self.backend is not None:
+                x = self.backend(x)
+            self.feature_mean.copy_(x.mean(dim=0))
+            self.feature_std.copy_(torch.clamp(x.std(dim=0), min=STD_FLOOR))
+
+    def init_joint(self, *, weight: np.ndarray, mid_mean: np.ndarray, emotion_mean: np.ndarray) -> None:
+        last = self.mid_head[-1] if isinstance(self.mid_head, nn.Sequential) else self.mid_head
+        w = torch.tensor(weight, dtype=torch.float32)
+        m = torch.tensor(mid_mean, dtype=torch.float32)
+        with torch.no_grad():
+            last.bias.copy_(m)
+            last.weight.mul_(0.1)
+            self.emotion_head.weight.copy_(w)
+            self.emotion_head.bias.copy_(torch.tensor(emotion_mean, dtype=torch.float32) - w @ m)
+
+
+@dataclass
+class HeadResult:
+    net: PatchHead
+    best_epoch: int
+    epochs_run: int
+    seconds: float
+    best_val_r: float
+    history: list[dict] = field(default_factory=list)
+    pseudo_info: dict = field(default_factory=dict)
+
+
+def predict_patches(*, net: PatchHead, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per-patch ``mid`` and ``emotion`` of each clip (float64), in eval mode."""
+    net.eval()
+    counts = [len(x) for x in inputs]
+    stacked = torch.from_numpy(np.concatenate(inputs).astype(np.float32))
+    mids, emotions = [], []
+    with torch.no_grad():
+        for start in range(0, len(stacked), EVAL_BATCH):
+            mid, emotion = net(stacked[start : start + EVAL_BATCH])
+            mids.append(mid.double().numpy())
+            emotions.append(emotion.double().numpy())
+    bounds = np.cumsum([0] + counts)
+    mid, emotion = np.concatenate(mids), np.concatenate(emotions)
+    return ([mid[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
+            [emotion[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+
+
+def clip_predictions(*, net: PatchHead, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-clip predictions (uniform mean over each clip's patches): ``(clips, 7)``, ``(clips, 8)``."""
+    mids, emotions = predict_patches(net=net, inputs=inputs)
+    return np.stack([m.mean(axis=0) for m in mids]), np.stack([e.mean(axis=0) for e in emotions])
+
+
+def _mean_r(*, predicted: np.ndarray, actual: np.ndarray) -> float:
+    values = [np.corrcoef(predicted[:, e], actual[:, e])[0, 1] for e in range(actual.shape[1])]
+    return float(np.nanmean(values))
+
+
+def train_head(
+    *, config: HeadConfig, sets: dict[str, list[ClipEmbeddings]], ratings: np.ndarray, train_indices: np.ndarray,
+    val_indices: np.ndarray, poster_weight: np.ndarray, mid_correlation: np.ndarray, threads: int = 1,
+) -> HeadResult:
+    """Train on ``train_indices`` (clean + augmented sets), early-stop on the clean clip-level emotion MSE of
+    ``val_indices`` (or run ``max_epochs`` when there are none)."""
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(config.seed)
+    set_names = ["clean", *config.augmented_sets]
+    inputs = {name: [head_input(clip=sets[name][i], kind=config.kind) for i in range(len(ratings))]
+              for name in set_names}
+    train_ratings = ratings[train_indices]
+    mid_targets, pseudo_info = data.pseudo_mid_targets(ratings=train_ratings, correlation=mid_correlation)
+    net = PatchHead(kind=config.kind, hidden=config.hidden, dropout=config.dropout)
+    net.set_standardisation(inputs=np.concatenate([inputs["clean"][i] for i in train_indices]))
+    net.init_joint(weight=poster_weight, mid_mean=mid_targets.mean(axis=0), emotion_mean=train_ratings.mean(axis=0))
+    groups = [{"params": [p for n, p in net.named_parameters() if not n.startswith("backend.")],
+               "lr": config.learning_rate}]
+    if net.backend is not None:
+        groups.append({"params": list(net.backend.parameters()), "lr": config.backend_learning_rate})
+    optimiser = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    emotion_targets = torch.tensor(train_ratings, dtype=torch.float32)
+    mid_tensor = torch.tensor(mid_targets, dtype=torch.float32)
+    val_inputs = [inputs["clean"][i] for i in val_indices]
+    val_ratings = ratings[val_indices]
+
+    best = (math.inf, copy.deepcopy(net.state_dict()), 0, float("nan"))
+    stale, history = 0, []
+    started = time.perf_counter()
+    for epoch in range(1, config.max_epochs + 1):
+        net.train()
+        order = np.concatenate([rng.permutation(len(train_indices)) for _ in range(config.crops_per_clip)])
+        total, steps = 0.0, 0
+        for start in range(0, len(order), config.batch_clips):
+            chosen = order[start : start + config.batch_clips]
+            rows, segment, weight = [], [], []
+            for slot, local in enumerate(chosen):
+                name = "clean"
+                if config.augmented_sets and rng.random() >= config.clean_probability:
+                    name = config.augmented_sets[int(rng.integers(len(config.augmented_sets)))]
+                clip = inputs[name][train_indices[local]]
+                length = int(rng.integers(1, min(config.max_crop_patches, len(clip)) + 1))
+                first = int(rng.integers(0, len(clip) - length + 1))
+                rows.append(clip[first : first + length])
+                segment += [slot] * length
+                weight += [1.0 / length] * length
+            x = torch.from_numpy(np.concatenate(rows).astype(np.float32))
+            seg = torch.tensor(segment)
+            w = torch.tensor(weight, dtype=torch.float32)[:, None]
+            mid, emotion = net(x)
+            pooled_mid = torch.zeros(len(chosen), labels.NUM_MID_LEVELS).index_add_(0, seg, w * mid)
+            pooled_emotion = torch.zeros(len(chosen), labels.NUM_EMOTIONS).index_add_(0, seg, w * emotion)
+            picked = torch.from_numpy(chosen)
+            loss = nn.functional.mse_loss(pooled_emotion, emotion_targets[picked])
+            loss = loss + config.mid_loss_weight * nn.functional.mse_loss(pooled_mid, mid_tensor[picked])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach())
+            steps += 1
+        record = {"epoch": epoch, "train_loss": total / max(steps, 1)}
+        if val_inputs:
+            _, val_emotion = clip_predictions(net=net, inputs=val_inputs)
+            record["val_loss"] = float(np.mean((val_emotion - val_ratings) ** 2))
+            record["val_r"] = _mean_r(predicted=val_emotion, actual=val_ratings)
+            criterion = record["val_loss"]
+        else:
+            criterion = -epoch  # no validation: keep the last epoch
+        history.append(record)
+        if criterion < best[0]:
+            best, stale = (criterion, copy.deepcopy(net.state_dict()), epoch, record.get("val_r", float("nan"))), 0
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    net.load_state_dict(best[1])
+    net.eval()
+    return HeadResult(net=net, best_epoch=best[2], epochs_run=len(history), seconds=time.perf_counter() - started,
+                      best_val_r=best[3], history=history, pseudo_info=pseudo_info)

@@ -1,0 +1,69 @@
+"""v2 training pieces that need no data run: folds, pooling, the ported musicnn back-end (fast)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mer_live.train import embeddings, folds, heads, pooling
+from mer_live.train.convert_musicnn import interleave
+
+
+def test_group_folds_keep_every_group_in_one_fold_and_balance_sizes() -> None:
+    rng = np.random.default_rng(3)
+    groups = [f"album{int(g)}" for g in rng.integers(0, 40, 300)]
+    test_folds = folds.make_group_folds(groups=groups, num_folds=5, seed=2019)
+    assert sorted(np.concatenate(test_folds).tolist()) == list(range(300))
+    owners = {}
+    for index, fold in enumerate(test_folds):
+        for i in fold:
+            assert owners.setdefault(groups[i], index) == index
+    sizes = [len(f) for f in test_folds]
+    assert max(sizes) - min(sizes) <= max(groups.count(g) for g in set(groups))
+    assert [f.tolist() for f in folds.make_group_folds(groups=groups, num_folds=5, seed=2019)] == [f.tolist() for f in test_folds]
+
+
+def test_album_folds_of_the_soundtracks(shared_data: Path) -> None:
+    from mer_live import soundtracks
+
+    dataset = soundtracks.load(root=shared_data)
+    albums = folds.albums(dataset=dataset)
+    test_folds = folds.protocol_folds(dataset=dataset, protocol=folds.ALBUM, num_folds=5, seed=2019)
+    seen = [{albums[i] for i in fold} for fold in test_folds]
+    assert all(not (a & b) for k, a in enumerate(seen) for b in seen[k + 1 :])
+    assert sum(len(f) for f in test_folds) == len(dataset.clips) == 360
+    with pytest.raises(ValueError, match="unknown CV protocol"):
+        folds.protocol_folds(dataset=dataset, protocol="random", num_folds=5, seed=1)
+
+
+def test_recency_weights_and_streamed_pooling() -> None:
+    weights = pooling.recency_weights(count=3, hop_s=0.5, halflife_s=0.5)
+    np.testing.assert_allclose(weights, np.array([0.25, 0.5, 1.0]) / 1.75)
+    np.testing.assert_allclose(pooling.recency_weights(count=4, hop_s=0.5, halflife_s=0.0), np.full(4, 0.25))
+    rows = np.arange(10, dtype=np.float64)[:, None]
+    pooled = pooling.pool_stream(rows=rows, patches=2, hop_s=0.5, halflife_s=0.0)
+    np.testing.assert_allclose(pooled[:, 0], [0.0, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5])
+
+
+def test_longer_pooling_follows_a_step_later() -> None:
+    quick = pooling.step_times(patches=8, hop_s=0.496, halflife_s=0.5, patch_s=2.992)
+    slow = pooling.step_times(patches=8, hop_s=0.496, halflife_s=2.0, patch_s=2.992)
+    one = pooling.step_times(patches=1, hop_s=0.496, halflife_s=0.0, patch_s=2.992)
+    assert one["t50_s"] < quick["t50_s"] < slow["t50_s"]
+    assert quick["t50_s"] < quick["t90_s"]
+    assert 1.5 < one["t50_s"] < 2.0  # half a 3 s patch, plus on average half a patch hop
+
+
+def test_ported_backend_reproduces_the_backbone_penultimate_layer() -> None:
+    """The torch back-end (from musicnn_mtt_backend.npz) on the backbone's pools equals its penultimate output."""
+    rng = np.random.default_rng(0)
+    mel = rng.uniform(0.0, 3.0, (3, embeddings.PATCH_FRAMES, embeddings.NUM_BANDS)).astype(np.float32)
+    out = embeddings.Backbone().process(batch=mel)
+    pools = interleave(max_pool=out.max_pool, mean_pool=out.mean_pool)
+    np.testing.assert_array_equal(pools, heads.interleaved(clip=out))
+    with torch.no_grad():
+        penultimate = heads.Backend()(torch.from_numpy(pools)).numpy()
+    np.testing.assert_allclose(penultimate, out.penultimate, atol=1e-4 * max(1.0, float(np.abs(out.penultimate).max())))
