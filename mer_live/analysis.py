@@ -31,7 +31,7 @@ from tqdm import tqdm
 from .catalogue import AUDIO_EXTENSIONS, FileResult, analyse_files, file_key, find_files
 from .command import ArgumentParser, run_command
 from .exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
-from .model import ModelError, default_model_path
+from .model import ModelError, resolve_model
 from .recipe import DEFAULT_BATCH_WINDOWS, WindowModel
 from .results import JOURNAL_SUFFIX, Journal, ResultsError, parquet_available, render
 
@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="worker processes (default: all cores, %(default)s)")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH_WINDOWS,
                         help="windows per model call (default %(default)s); results do not depend on it")
-    parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped model or $MER_MODEL)")
+    parser.add_argument("--model", help="ONNX model file, or a shipped model: v1 or v2 (default: v1 or $MER_MODEL)")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per job (default 1)")
     parser.add_argument("--ray", nargs="?", const=RAY_LOCAL, metavar="ADDRESS",
                         help="run on a Ray cluster (ADDRESS, or 'auto'; alone: a local Ray); needs mer-live[ray]")
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     problem = _check_outputs(args)
     if problem is not None:
         raise UsageError(problem, prog=PROG)
-    model_path = args.model if args.model is not None else default_model_path()
+    model_path = resolve_model(args.model)
     try:
         model = WindowModel(path=model_path, threads=1)  # validates the model once, here
     except ModelError as error:

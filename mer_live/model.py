@@ -37,6 +37,8 @@ OUTPUT_MID = "mid"
 OUTPUT_EMOTION = "emotion"
 MIN_OPSET = 17
 DEFAULT_MODEL_NAME = "a2mid2e_joint.onnx"
+# The models shipped inside the package, by the short name that --model also takes.
+SHIPPED_MODELS = {"v1": DEFAULT_MODEL_NAME, "v2": "musicnn_joint.onnx"}
 SHIPPED_MODEL_DIR = "models"  # inside the package: mer_live/models/ (see models/README.md)
 MODEL_ENV = "MER_MODEL"
 JOINT_TOLERANCE = 1e-3  # model units: the graph's emotion vs the metadata's Joint layer
@@ -72,11 +74,22 @@ class ModelError(RuntimeError):
     """A model file that is missing, unreadable, or disagrees with this front-end."""
 
 
-def shipped_model_path() -> Path | Traversable:
-    """The model shipped inside the package, ``mer_live/models/a2mid2e_joint.onnx`` (package data: the
-    wheel carries it). A :class:`~pathlib.Path` for every installed or editable package; another
-    :class:`~importlib.resources.abc.Traversable` only when the package is imported from a zip file."""
-    return resources.files(__package__) / SHIPPED_MODEL_DIR / DEFAULT_MODEL_NAME
+def shipped_model_path(name: str = "v1") -> Path | Traversable:
+    """The shipped model ``name`` (a key of ``SHIPPED_MODELS``; ``v1``, the default, is
+    ``mer_live/models/a2mid2e_joint.onnx``), package data that the wheel carries. A :class:`~pathlib.Path`
+    for every installed or editable package; another :class:`~importlib.resources.abc.Traversable` only
+    when the package is imported from a zip file."""
+    return resources.files(__package__) / SHIPPED_MODEL_DIR / SHIPPED_MODELS[name]
+
+
+def resolve_model(spec: str | Path | None) -> Path | Traversable:
+    """What ``--model`` names: a shipped model's short name (``v1``, ``v2``), a file path, or, when
+    ``spec`` is None or empty, :func:`default_model_path`."""
+    if spec is None or str(spec) == "":
+        return default_model_path()
+    if isinstance(spec, str) and spec in SHIPPED_MODELS:
+        return shipped_model_path(spec)
+    return Path(spec)
 
 
 def default_model_path() -> Path | Traversable:
@@ -161,9 +174,11 @@ class EmotionModel:
     def __init__(self, *, path: str | Path | None = None, threads: int = 1) -> None:
         import onnxruntime
 
-        self.path = Path(path) if path is not None else default_model_path()
+        self.path = resolve_model(path)
         if not self.path.is_file():
-            raise ModelError(f"{self.path}: model file not found; pass --model PATH or set {MODEL_ENV}")
+            raise ModelError(
+                f"{self.path}: model file not found; pass --model PATH (or {', '.join(SHIPPED_MODELS)}) or set {MODEL_ENV}"
+            )
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = max(1, int(threads))
         options.inter_op_num_threads = 1

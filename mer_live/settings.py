@@ -127,7 +127,8 @@ class AnalysisSettings:
     )
     threads: int = setting(1, help="ONNX Runtime threads", flag="--threads", metavar="N", bounds=THREADS_RANGE)
     model: str = setting(
-        "", help="model file", flag="--model", metavar="PATH", default_help="the shipped model or $MER_MODEL"
+        "", help="model file, or a shipped model: v1 or v2", flag="--model", metavar="PATH",
+        default_help="the shipped v1 model or $MER_MODEL"
     )
 
 

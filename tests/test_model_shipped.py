@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from csv import DictReader
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mer_live import labels, soundtracks
-from mer_live.model import EmotionModel, default_model_path
+from mer_live import labels, mel_features, soundtracks
+from mer_live.model import SHIPPED_MODELS, EmotionModel, default_model_path, resolve_model, shipped_model_path
 from mer_live.train import cache, data
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 HAPPY_CLIP = "001"  # rated happy 7.33, sad 1.00
 SAD_CLIP = "031"  # rated happy 1.00, sad 7.67
+RUN_TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +66,33 @@ def test_shipped_onnx_matches_its_torch_weights_on_real_clips(shipped: EmotionMo
         mid, emotion = net(torch.from_numpy(windows))
     np.testing.assert_allclose(prediction.emotion, emotion.numpy(), atol=1e-4, rtol=0)
     np.testing.assert_allclose(prediction.mid, mid.numpy(), atol=1e-4, rtol=0)
+
+
+def test_model_names_v1_and_v2_pick_the_shipped_files(tmp_path: Path) -> None:
+    assert resolve_model("v1") == shipped_model_path() == default_model_path()
+    assert resolve_model("") == resolve_model(None) == default_model_path()
+    v2 = EmotionModel(path="v2")
+    assert Path(str(v2.path)).name == SHIPPED_MODELS["v2"] and v2.front_end.kind == mel_features.KIND
+    assert Path(str(resolve_model(str(tmp_path / "v2")))) == tmp_path / "v2"  # a path is a path, even so named
+
+
+def test_analyze_and_the_daemon_take_a_shipped_model_name(tmp_path: Path) -> None:
+    from tests.osc_receivers import mer_live_command
+
+    csv = tmp_path / "demo.csv"
+    done = subprocess.run(
+        [*mer_live_command(), "--demo", "--fast", "--duration", "4", "--model", "v2", "--no-osc", "--no-control",
+         "--csv", str(csv), "-q"],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stderr
+    with csv.open(newline="") as handle:
+        rows = list(DictReader(handle))
+    assert len(rows) == 16  # 4 s at the default 4 updates/s
+    energy = [float(row["energy"]) for row in rows]
+    assert all(0.0 <= value <= 1.0 for value in energy) and len(set(energy)) > 1
+    missing = subprocess.run(
+        [*mer_live_command(), "analyze", "--model", "v3", str(csv)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+    )
+    lines = missing.stderr.strip().splitlines()
+    assert missing.returncode == 2 and len(lines) == 1 and "v1, v2" in lines[0], missing.stderr
