@@ -72,14 +72,20 @@ def export_onnx(
             opset_version=OPSET,
             dynamo=False,
         )
-    proto = onnx.load_from_string(buffer.getvalue())
+    return _save(onnx.load_from_string(buffer.getvalue()), path=path, metadata=metadata)
+
+
+def _save(proto: onnx.ModelProto, *, path: str | Path, metadata: dict[str, str], doc_string: str = "") -> Path:
+    """Stamp ``metadata`` (replacing any) and mer-live as producer on ``proto``, check it, and write it to
+    ``path`` atomically (a temporary file renamed into place)."""
     del proto.metadata_props[:]
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
-        entry.key = key
-        entry.value = value
+        entry.key, entry.value = key, value
     proto.producer_name = "mer-live"
     proto.producer_version = __version__
+    if doc_string:
+        proto.doc_string = doc_string
     onnx.checker.check_model(proto)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,17 +167,4 @@ def export_v2(
         model.META_POOLING: json.dumps(pooling),
         META_LICENCE: V2_LICENCE,
     }
-    del merged.metadata_props[:]
-    for key, value in metadata.items():
-        entry = merged.metadata_props.add()
-        entry.key, entry.value = key, value
-    merged.producer_name = "mer-live"
-    merged.producer_version = __version__
-    merged.doc_string = V2_LICENCE
-    onnx.checker.check_model(merged)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    onnx.save(merged, str(temporary))
-    temporary.replace(path)
-    return path
+    return _save(merged, path=path, metadata=metadata, doc_string=V2_LICENCE)
