@@ -363,7 +363,9 @@ def _cpu_rows(*, report: dict) -> list[str]:
     rows = ["| model | updates/s | CPU share of one core | ratio vs v1 at 10/s | compute per update p50 / p99 ms |",
             "|---|---|---|---|---|"]
     for entry in report["results"]:
-        rows.append(f"| {entry['model']} | {entry['rate_hz']:g} | {_f(entry['cpu_share_of_one_core'], 3)} | "
+        blas = entry.get("blas_threads", 1)
+        label = entry["model"] if blas == 1 else f"{entry['model']}, {blas} OpenBLAS threads (numpy's default)"
+        rows.append(f"| {label} | {entry['rate_hz']:g} | {_f(entry['cpu_share_of_one_core'], 3)} | "
                     f"{_f(entry.get('cpu_ratio_vs_v1_10_per_s'))} | {_f(entry['compute_p50_ms'], 1)} / "
                     f"{_f(entry['compute_p99_ms'], 1)} |")
     return rows
