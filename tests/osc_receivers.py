@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_packet import OscPacket
 
 from mer_live import labels
 from mer_live.labels import EMOTIONS, MID_LEVELS
@@ -595,3 +596,83 @@ def check_osc_run(*, messages: list[Message], prefix: str, typed: bool = True) -
         for index, name in enumerate(labels.MID_LEVELS):
             assert abs(values[f"{prefix}/mid/{name}"][0] - mid[index]) < IDENTITY_TOLERANCE
     return with_values
+
+
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux; Python's socket module lacks the name
+
+
+class OscReceiver:
+    """A real UDP receiver (a big socket buffer, read on a thread) that parses OSC with python-osc and
+    keeps ``(arrival time, address, args)`` for every message."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)  # beyond rmem_max (root)
+        except OSError:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.1)
+        self.port = self.socket.getsockname()[1]
+        self.messages: list[tuple[float, str, list]] = []
+        self.datagrams = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                datagram = self.socket.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            now = time.monotonic()
+            parsed = [(now, t.message.address, list(t.message.params)) for t in OscPacket(datagram).messages]
+            with self._lock:
+                self.datagrams += 1
+                self.messages.extend(parsed)
+
+    def statuses(self) -> list[tuple[float, list]]:
+        with self._lock:
+            return [(when, args) for when, address, args in self.messages if address == "/mer/status"]
+
+    def update_times(self) -> list[float]:
+        """Arrival times of the bundles that carry values (one per update; the first update of a
+        run, before the first complete spectrogram frame, has none)."""
+        with self._lock:
+            return [when for when, address, _ in self.messages if address == "/mer/emotion"]
+
+    def update_numbers(self) -> set[int]:
+        """The update counts seen in ``/mer/status`` (heartbeats repeat the last one)."""
+        return {int(args[3]) for _, args in self.statuses()}
+
+    def wait_for(self, predicate, *, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self):
+                return True
+            time.sleep(0.02)
+        return predicate(self)
+
+    def since(self, start: float) -> list[tuple[float, str, list]]:
+        """Every message that arrived at or after ``start`` (``time.monotonic()``)."""
+        with self._lock:
+            return [entry for entry in self.messages if entry[0] >= start]
+
+    def wait_for_messages(self, *, address: str, count: int, start: float, timeout: float) -> list:
+        """At least ``count`` messages to ``address`` since ``start``; AssertionError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [entry for entry in self.since(start) if entry[1] == address]
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"{address}: fewer than {count} since the mark")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+        self.socket.close()

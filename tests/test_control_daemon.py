@@ -7,16 +7,13 @@ talks to ``--control`` over UDP and watches the effect in the daemon's own outpu
 from __future__ import annotations
 
 import random
-import socket
 import statistics
-import threading
 import time
 
 import numpy as np
 import pytest
 from control_helpers import ControlClient, build_bundle, build_message
-from osc_receivers import DaemonProcess, free_udp_port
-from pythonosc.osc_packet import OscPacket
+from osc_receivers import DaemonProcess, OscReceiver, free_udp_port
 
 FIRST_UPDATE_TIMEOUT_S = 15.0
 START_RATE_HZ = 4.0
@@ -24,50 +21,6 @@ FAST_RATE_HZ = 10.0
 JUNK_DATAGRAMS = 300
 JUNK_SEED = 20261122
 JUNK_BURST = 50
-
-
-class OutputRecorder:
-    """Receives the daemon's OSC on a real UDP socket: (arrival time, address, params) per message."""
-
-    def __init__(self) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.settimeout(0.1)
-        self.port = self.socket.getsockname()[1]
-        self.messages: list[tuple[float, str, list]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                datagram, _ = self.socket.recvfrom(65_535)
-            except socket.timeout:
-                continue
-            now = time.monotonic()
-            with self._lock:
-                for timed in OscPacket(datagram).messages:
-                    self.messages.append((now, timed.message.address, list(timed.message.params)))
-
-    def since(self, start: float) -> list[tuple[float, str, list]]:
-        with self._lock:
-            return [entry for entry in self.messages if entry[0] >= start]
-
-    def wait_for(self, *, address: str, count: int, start: float, timeout: float) -> list:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [entry for entry in self.since(start) if entry[1] == address]
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"{address}: fewer than {count} since the mark")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.socket.close()
 
 
 def update_intervals(entries: list) -> list[float]:
@@ -90,14 +43,14 @@ def query(client: ControlClient) -> dict:
 
 @pytest.fixture
 def live_daemon():
-    recorder = OutputRecorder()
+    recorder = OscReceiver()
     control_port = free_udp_port()
     daemon = DaemonProcess(args=["--demo", "--duration", "30", "--osc", f"127.0.0.1:{recorder.port}",
                                  "--control", f"127.0.0.1:{control_port}", "--rate", str(START_RATE_HZ),
                                  "--smoothing", "0", "-q"])
     client = ControlClient(port=control_port)
     try:
-        recorder.wait_for(address="/mer/status", count=1, start=0.0, timeout=FIRST_UPDATE_TIMEOUT_S)
+        recorder.wait_for_messages(address="/mer/status", count=1, start=0.0, timeout=FIRST_UPDATE_TIMEOUT_S)
         yield daemon, recorder, client
     finally:
         client.close()
@@ -120,14 +73,14 @@ def test_control_port_of_the_real_daemon(live_daemon) -> None:
 
     # smoothing 0: the sent values are the raw values
     mark = time.monotonic()
-    recorder.wait_for(address="/mer/emotion", count=4, start=mark, timeout=5)
+    recorder.wait_for_messages(address="/mer/emotion", count=4, start=mark, timeout=5)
     before = recorder.since(mark)
 
     # rate 4 -> 10 updates per second, visible in the arrival times
     mark = time.monotonic()
     client.send(build_message("/mer/rate", FAST_RATE_HZ))
     client.ping(1)
-    recorder.wait_for(address="/mer/emotion", count=12, start=mark, timeout=5)
+    recorder.wait_for_messages(address="/mer/emotion", count=12, start=mark, timeout=5)
     after_rate = recorder.since(mark)
     slow = statistics.median(update_intervals(before))
     fast = statistics.median(update_intervals(after_rate)[2:])  # skip the switch-over
@@ -138,7 +91,7 @@ def test_control_port_of_the_real_daemon(live_daemon) -> None:
     mark = time.monotonic()
     client.send(build_message("/mer/smoothing", 20.0))
     client.ping(2)
-    recorder.wait_for(address="/mer/emotion", count=8, start=mark, timeout=5)
+    recorder.wait_for_messages(address="/mer/emotion", count=8, start=mark, timeout=5)
     after_smoothing = recorder.since(mark)
 
     def variation_ratio(entries: list) -> float:
@@ -164,21 +117,21 @@ def test_control_port_of_the_real_daemon(live_daemon) -> None:
     mark = time.monotonic()
     client.send(build_message("/mer/reset"))
     client.ping(3)
-    recorder.wait_for(address="/mer/emotion", count=1, start=mark + 0.15, timeout=5)
+    recorder.wait_for_messages(address="/mer/emotion", count=1, start=mark + 0.15, timeout=5)
 
     # mute: only /mer/status goes out; unmute: values again
     client.send(build_message("/mer/mute", 1))
     client.ping(4)
     time.sleep(0.3)  # let an update that was already on its way arrive
     mark = time.monotonic()
-    statuses = recorder.wait_for(address="/mer/status", count=5, start=mark, timeout=5)
+    statuses = recorder.wait_for_messages(address="/mer/status", count=5, start=mark, timeout=5)
     assert {address for _, address, _ in recorder.since(mark)} == {"/mer/status"}
     assert len({params[3] for _, _, params in statuses}) >= 2, "status must keep counting while muted"
     assert query(client)["muted"] == 1
     client.send(build_message("/mer/mute", 0))
     client.ping(5)
     mark = time.monotonic()
-    recorder.wait_for(address="/mer/emotion", count=2, start=mark, timeout=5)
+    recorder.wait_for_messages(address="/mer/emotion", count=2, start=mark, timeout=5)
 
     # a burst of junk: random bytes and mangled OSC; the daemon still answers and is unchanged
     generator = random.Random(JUNK_SEED)

@@ -36,6 +36,7 @@ import numpy as np
 import pytest
 import soundfile
 from control_helpers import RecordingTarget, build_bundle, build_message
+from osc_receivers import OscReceiver
 from pythonosc.osc_packet import OscPacket
 
 from mer_live import config, daemon
@@ -49,7 +50,6 @@ SMALL_PIPE_BYTES = 4096  # one page: the FIFO is full after ~20 CSV rows
 RUN_TIMEOUT_S = 60.0
 FINAL_STATUS_WITHIN_S = 1.0
 LONG_NAME = "x" * 300  # over NAME_MAX (255 bytes)
-SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux; Python's socket module lacks the name
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -102,68 +102,6 @@ def _finish(process: subprocess.Popen, *, timeout: float = RUN_TIMEOUT_S) -> tup
         process.kill()
         _, err = process.communicate()
         return None, err
-
-
-class OscReceiver:
-    """A real UDP receiver (a big socket buffer, read on a thread) that parses OSC with python-osc and
-    keeps ``(arrival time, address, args)`` for every message."""
-
-    def __init__(self) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            self.socket.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)  # beyond rmem_max (root)
-        except OSError:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        self.socket.bind((LOOPBACK, 0))
-        self.socket.settimeout(0.1)
-        self.port = self.socket.getsockname()[1]
-        self.messages: list[tuple[float, str, list]] = []
-        self.datagrams = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                datagram = self.socket.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            now = time.monotonic()
-            parsed = [(now, t.message.address, list(t.message.params)) for t in OscPacket(datagram).messages]
-            with self._lock:
-                self.datagrams += 1
-                self.messages.extend(parsed)
-
-    def statuses(self) -> list[tuple[float, list]]:
-        with self._lock:
-            return [(when, args) for when, address, args in self.messages if address == "/mer/status"]
-
-    def update_times(self) -> list[float]:
-        """Arrival times of the bundles that carry values (one per update; the first update of a
-        run, before the first complete spectrogram frame, has none)."""
-        with self._lock:
-            return [when for when, address, _ in self.messages if address == "/mer/emotion"]
-
-    def update_numbers(self) -> set[int]:
-        """The update counts seen in ``/mer/status`` (heartbeats repeat the last one)."""
-        return {int(args[3]) for _, args in self.statuses()}
-
-    def wait_for(self, predicate, *, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate(self):
-                return True
-            time.sleep(0.02)
-        return predicate(self)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2.0)
-        self.socket.close()
 
 
 @pytest.fixture
