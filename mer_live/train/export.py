@@ -22,10 +22,18 @@ def metadata_for(
     """The ``metadata_props`` of an exported model (all values are strings, JSON where structured)."""
     if not net.is_joint:
         raise ValueError("only Joint models carry the mid-level layer the runtime needs")
-    weight = net.emotion_head.weight.detach().cpu().double()
-    bias = net.emotion_head.bias.detach().cpu().double()
+    return _contract_metadata(frontend=features.FRONTEND_CONSTANTS, emotion_head=net.emotion_head, variant=variant,
+                              data_hash=data_hash, cv_metrics=cv_metrics)
+
+
+def _contract_metadata(*, frontend: dict, emotion_head: torch.nn.Linear, variant: str, data_hash: str,
+                       cv_metrics: dict | None) -> dict[str, str]:
+    """The metadata every mer-live model carries: front-end, label orders, units, the Joint 7->8 layer
+    (``emotion_head``: weight ``(8, 7)``, bias ``(8,)``), variant, data hash, CV metrics and version."""
+    weight = emotion_head.weight.detach().cpu().double()
+    bias = emotion_head.bias.detach().cpu().double()
     return {
-        model.META_FRONTEND: json.dumps(features.FRONTEND_CONSTANTS),
+        model.META_FRONTEND: json.dumps(frontend),
         model.META_EMOTIONS: json.dumps(list(labels.EMOTIONS)),
         model.META_MID_LEVELS: json.dumps(list(labels.MID_LEVELS)),
         model.META_UNITS: json.dumps(model.UNITS),
@@ -151,20 +159,8 @@ def export_v2(
         backbone, head, io_map=[(name, name) for name in names],
         outputs=[model.OUTPUT_MID, model.OUTPUT_EMOTION],
     )
-    weight = net.emotion_head.weight.detach().double()
-    bias = net.emotion_head.bias.detach().double()
-    metadata = {
-        model.META_FRONTEND: json.dumps(frontend),
-        model.META_EMOTIONS: json.dumps(list(labels.EMOTIONS)),
-        model.META_MID_LEVELS: json.dumps(list(labels.MID_LEVELS)),
-        model.META_UNITS: json.dumps(model.UNITS),
-        model.META_JOINT_WEIGHT: json.dumps(weight.tolist()),
-        model.META_JOINT_BIAS: json.dumps(bias.tolist()),
-        model.META_VARIANT: variant,
-        model.META_DATA_HASH: data_hash,
-        model.META_CV_METRICS: json.dumps(cv_metrics),
-        model.META_VERSION: __version__,
-        model.META_POOLING: json.dumps(pooling),
-        META_LICENCE: V2_LICENCE,
-    }
+    metadata = _contract_metadata(frontend=frontend, emotion_head=net.emotion_head, variant=variant,
+                                  data_hash=data_hash, cv_metrics=cv_metrics)
+    metadata[model.META_POOLING] = json.dumps(pooling)
+    metadata[META_LICENCE] = V2_LICENCE
     return _save(merged, path=path, metadata=metadata, doc_string=V2_LICENCE)
