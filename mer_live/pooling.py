@@ -67,10 +67,16 @@ class Pooling:
 
     def weights(self, *, count: int) -> np.ndarray:
         """Weights of the last ``count`` patches, oldest first, ``(count,)``; the newest has weight 1."""
-        if self.halflife_s is None:
-            return np.ones(count, dtype=np.float64)
-        ages = (count - 1 - np.arange(count)) * self.hop_seconds
-        return 0.5 ** (ages / self.halflife_s)
+        return recency_weights(count=count, hop_s=self.hop_seconds, halflife_s=self.halflife_s)
+
+
+def recency_weights(*, count: int, hop_s: float, halflife_s: float | None) -> np.ndarray:
+    """Weights ``(count,)`` of patches ``hop_s`` apart, oldest first: the newest has weight 1, and a
+    weight halves every ``halflife_s`` seconds of age (None or 0: equal weights). Not normalised."""
+    if not halflife_s:
+        return np.ones(count, dtype=np.float64)
+    ages = (count - 1 - np.arange(count)) * hop_s
+    return 0.5 ** (ages / halflife_s)
 
 
 def pool(outputs: np.ndarray, *, pooling: Pooling) -> np.ndarray:
