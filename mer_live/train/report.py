@@ -91,7 +91,8 @@ def build_metrics(
     }
 
 
-def _f(value: float | None, digits: int = 2) -> str:
+def format_value(value: float | None, digits: int = 2) -> str:
+    """``value`` with ``digits`` decimals for the cards; ``n/a`` for None or NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{value:.{digits}f}"
@@ -101,17 +102,23 @@ def _cv_rows(*, metrics: dict) -> list[str]:
     header = "| model | " + " | ".join(labels.EMOTIONS) + " | mean |"
     rows = [header, "|" + "---|" * (len(labels.EMOTIONS) + 2)]
     for name, summary in metrics["cv"].items():
-        cells = [f"{_f(summary['clip_r_mean'][e])} ± {_f(summary['clip_r_std'][e])}" for e in labels.EMOTIONS]
+        cells = [f"{format_value(summary['clip_r_mean'][e])} ± {format_value(summary['clip_r_std'][e])}" for e in labels.EMOTIONS]
         folds = f"{len(summary['folds_done'])}/{summary['num_folds']} folds"
         recipe = f"≤ {summary['config']['max_epochs']} epochs, patience {summary['config']['patience']}"
         rows.append(f"| **{name}** (ours, CV, {folds}, {recipe}) | " + " | ".join(cells)
-                    + f" | **{_f(summary['clip_r_avg'], 3)} ± {_f(summary['clip_r_avg_fold_std'], 3)}** |")
-    for name, values in metrics["paper"].items():
-        rows.append(f"| {name} (paper) | " + " | ".join(_f(values[e]) for e in labels.EMOTIONS)
-                    + f" | {_f(values['avg'])} |")
+                    + f" | **{format_value(summary['clip_r_avg'], 3)} ± {format_value(summary['clip_r_avg_fold_std'], 3)}** |")
+    return rows + reference_rows(metrics=metrics, paper_label="paper")
+
+
+def reference_rows(*, metrics: dict, paper_label: str) -> list[str]:
+    """Table rows for the paper's results (``<name> (<paper_label>)``) and the human ceiling, per emotion."""
+    rows = []
+    for name, values in metrics.get("paper", {}).items():
+        rows.append(f"| {name} ({paper_label}) | " + " | ".join(format_value(values[e]) for e in labels.EMOTIONS)
+                    + f" | {format_value(values['avg'])} |")
     ceiling = metrics["data"]["human_ceiling"]
     rows.append(f"| human ceiling (set 1 vs set 2, {int(ceiling['num_clips'])} clips) | "
-                + " | ".join(_f(ceiling[e]) for e in labels.EMOTIONS) + f" | {_f(ceiling['mean'])} |")
+                + " | ".join(format_value(ceiling[e]) for e in labels.EMOTIONS) + f" | {format_value(ceiling['mean'])} |")
     return rows
 
 
@@ -119,8 +126,8 @@ def _window_rows(*, metrics: dict) -> list[str]:
     rows = ["| run | clip-level r | window-level r | best epochs per fold | train s per fold |", "|---|---|---|---|---|"]
     for name, s in metrics["cv"].items():
         rows.append(
-            f"| {name} | {_f(s['clip_r_avg'], 3)} ± {_f(s['clip_r_avg_fold_std'], 3)} | "
-            f"{_f(s['window_r_avg'], 3)} ± {_f(s['window_r_avg_fold_std'], 3)} | "
+            f"| {name} | {format_value(s['clip_r_avg'], 3)} ± {format_value(s['clip_r_avg_fold_std'], 3)} | "
+            f"{format_value(s['window_r_avg'], 3)} ± {format_value(s['window_r_avg_fold_std'], 3)} | "
             f"{', '.join(str(e) for e in s['best_epochs'])} | {', '.join(f'{t:.0f}' for t in s['train_seconds'])} |"
         )
     return rows
@@ -132,8 +139,8 @@ def _consistency_rows(*, metrics: dict) -> list[str]:
     for name, s in metrics["cv"].items():
         c = s.get("mid_consistency")
         if c:
-            rows.append(f"| {name} | {_f(c['mean_abs_diff'])} | {_f(100 * c['sign_agreement'], 0)} % | "
-                        f"{c['num_cells']} | {_f(c['mean_abs_diff_all_cells'])} |")
+            rows.append(f"| {name} | {format_value(c['mean_abs_diff'])} | {format_value(100 * c['sign_agreement'], 0)} % | "
+                        f"{c['num_cells']} | {format_value(c['mean_abs_diff_all_cells'])} |")
     return rows
 
 
@@ -141,9 +148,9 @@ def _matrix_rows(*, matrix: list[list[float]], reference: list[list[float]] | No
     rows = ["| mid-level | " + " | ".join(labels.EMOTIONS) + " |", "|" + "---|" * (len(labels.EMOTIONS) + 1)]
     for m, name in enumerate(labels.MID_LEVELS):
         if reference is None:
-            cells = [_f(matrix[m][e]) for e in range(labels.NUM_EMOTIONS)]
+            cells = [format_value(matrix[m][e]) for e in range(labels.NUM_EMOTIONS)]
         else:
-            cells = [f"{_f(matrix[m][e])} ({_f(reference[m][e])})" for e in range(labels.NUM_EMOTIONS)]
+            cells = [f"{format_value(matrix[m][e])} ({format_value(reference[m][e])})" for e in range(labels.NUM_EMOTIONS)]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return rows
 
@@ -167,7 +174,7 @@ def _size_rows(*, metrics: dict, shipped_config: dict) -> list[str]:
             continue
         summary = _run_for(metrics=metrics, variant=shipped_config["variant"], width=entry["width"],
                            tag=shipped_config.get("tag", ""))
-        accuracy = (f"{_f(summary['clip_r_avg'], 3)} ({len(summary['folds_done'])}/{summary['num_folds']} folds)"
+        accuracy = (f"{format_value(summary['clip_r_avg'], 3)} ({len(summary['folds_done'])}/{summary['num_folds']} folds)"
                     if summary else "not cross-validated")
         if summary and len(summary["folds_done"]) < summary["num_folds"] and shipped_config.get("width"):
             shipped_run = _run_for(metrics=metrics, variant=shipped_config["variant"], width=shipped_config["width"],
@@ -176,9 +183,9 @@ def _size_rows(*, metrics: dict, shipped_config: dict) -> list[str]:
                     if shipped_run else [None])
             if all(v is not None for v in same):
                 accuracy += (f"; width {shipped_config['width']:g} on the same fold(s): "
-                             f"{_f(float(np.mean(same)), 3)}")
-        rows.append(f"| {entry['width']:g} | {entry['parameters']:,} | {_f(entry['median_ms'])} | "
-                    f"{_f(entry['ratio_vs_full_width'], 3)} | {accuracy} |")
+                             f"{format_value(float(np.mean(same)), 3)}")
+        rows.append(f"| {entry['width']:g} | {entry['parameters']:,} | {format_value(entry['median_ms'])} | "
+                    f"{format_value(entry['ratio_vs_full_width'], 3)} | {accuracy} |")
     return rows
 
 
@@ -278,10 +285,10 @@ def _estimate_lines(*, summary: dict | None, variant_run: str, paper_joint: floa
     verdict = ""
     if paper_joint is not None:
         relation = "at or above" if summary["clip_r_avg"] >= paper_joint else "below"
-        verdict = f" This is {relation} the paper's A2Mid2E-Joint ({_f(paper_joint)}), the target of this work."
+        verdict = f" This is {relation} the paper's A2Mid2E-Joint ({format_value(paper_joint)}), the target of this work."
     return [
-        f"Its CV estimate (from `{variant_run}`): mean r {_f(summary['clip_r_avg'], 3)} ± "
-        f"{_f(summary['clip_r_avg_fold_std'], 3)} over {len(summary['folds_done'])} of "
+        f"Its CV estimate (from `{variant_run}`): mean r {format_value(summary['clip_r_avg'], 3)} ± "
+        f"{format_value(summary['clip_r_avg_fold_std'], 3)} over {len(summary['folds_done'])} of "
         f"{summary['num_folds']} folds.{verdict}",
         "",
         "Caveat: the recipe (all epochs instead of early stopping) and the variant were chosen after "
@@ -318,12 +325,12 @@ def render_card(*, metrics: dict) -> str:
         "matrix_block": matrix,
         "size_rows": _size_rows(metrics=metrics, shipped_config=shipped_config),
         "size_note": _size_note(metrics=metrics, shipped_config=shipped_config),
-        "shipped_speed": f"Shipped model: {_f(shipped_ms)} ms per window (median, one thread)." if shipped_ms is not None else "",
+        "shipped_speed": f"Shipped model: {format_value(shipped_ms)} ms per window (median, one thread)." if shipped_ms is not None else "",
         "training_block": _training_lines(training=shipped.get("training", {}), summary=summary, variant_run=variant_run),
         "estimate_block": _estimate_lines(summary=summary, variant_run=variant_run,
                                           paper_joint=metrics["paper"].get(PAPER_JOINT, {}).get("avg")),
         "weight_rows": _matrix_rows(matrix=np.asarray(shipped["joint_weight"]).T.tolist(),
                                     reference=np.asarray(metrics["poster_weight"]).T.tolist()),
-        "bias": " | ".join(_f(b) for b in shipped["joint_bias"]),
+        "bias": " | ".join(format_value(b) for b in shipped["joint_bias"]),
     }
     return _fill(template=resources.files(__package__).joinpath(CARD_TEMPLATE).read_text(encoding="utf-8"), values=values)

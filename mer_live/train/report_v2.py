@@ -10,13 +10,13 @@ v1 CV runs are not repeated) and adds a ``v2`` section. The card is rendered fro
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__, labels
 from .embedding_cv import SUMMARY_FILE
+from .report import format_value, reference_rows
 
 V1_RUN = "joint_ab_w0.25_full60"  # the CV run of the shipped v1 model (models/metrics.json "cv")
 PROTOCOL_TITLES = {"paper": "paper protocol (5 folds stratified by target emotion; v1's folds)",
@@ -36,12 +36,6 @@ SANITY_KEY = "descriptor_sanity"  # per descriptor: its largest |r| with the rat
 # profile agrees with the human mid-level ratings' profile (no model involved)
 VALIDITY_COMMAND = ("python -m mer_live.train.descriptors --model mer_live/models/a2mid2e_joint.onnx "
                     "--cv runs/v2cv/album_<shipped candidate> --out models/mid_validity.json")
-
-
-def _f(value, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.{digits}f}"
 
 
 def build_v2_metrics(
@@ -107,28 +101,22 @@ def _cv_table(*, metrics: dict, protocol: str) -> list[str]:
     shipped = v2["shipped"]["training"].get("candidate")
     if result:
         for name, entry in result["candidates"].items():
-            cells = [f"{_f(entry['clip_r_mean'][e])} ± {_f(entry['clip_r_std'][e])}" for e in labels.EMOTIONS]
+            cells = [f"{format_value(entry['clip_r_mean'][e])} ± {format_value(entry['clip_r_std'][e])}" for e in labels.EMOTIONS]
             label = f"**{name}** (shipped)" if name == shipped else name
             rows.append(f"| {label} | " + " | ".join(cells)
-                        + f" | **{_f(entry['clip_r_avg'], 3)} ± {_f(entry['clip_r_avg_fold_std'], 3)}** |")
+                        + f" | **{format_value(entry['clip_r_avg'], 3)} ± {format_value(entry['clip_r_avg_fold_std'], 3)}** |")
         nested = result.get("nested", {"clip_r_mean": {}, "clip_r_avg": None, "clip_r_avg_fold_std": None})
         rows.append("| nested choice (inner-validation pick per fold) | "
-                    + " | ".join(_f(nested["clip_r_mean"].get(e)) for e in labels.EMOTIONS)
-                    + f" | {_f(nested['clip_r_avg'], 3)} ± {_f(nested['clip_r_avg_fold_std'], 3)} |")
+                    + " | ".join(format_value(nested["clip_r_mean"].get(e)) for e in labels.EMOTIONS)
+                    + f" | {format_value(nested['clip_r_avg'], 3)} ± {format_value(nested['clip_r_avg_fold_std'], 3)} |")
     v1 = metrics.get("cv", {}).get(V1_RUN)
     if protocol == "paper" and v1:
         rows.append(f"| v1 VGG `{V1_RUN}` (earlier CV run, same folds) | "
-                    + " | ".join(f"{_f(v1['clip_r_mean'][e])} ± {_f(v1['clip_r_std'][e])}" for e in labels.EMOTIONS)
-                    + f" | {_f(v1['clip_r_avg'], 3)} ± {_f(v1['clip_r_avg_fold_std'], 3)} |")
+                    + " | ".join(f"{format_value(v1['clip_r_mean'][e])} ± {format_value(v1['clip_r_std'][e])}" for e in labels.EMOTIONS)
+                    + f" | {format_value(v1['clip_r_avg'], 3)} ± {format_value(v1['clip_r_avg_fold_std'], 3)} |")
     elif protocol == "album":
         rows.append("| v1 VGG | not run under this protocol (see below) | | | | | | | | |")
-    for name, values in metrics.get("paper", {}).items():
-        rows.append(f"| {name} (paper, its own split) | " + " | ".join(_f(values[e]) for e in labels.EMOTIONS)
-                    + f" | {_f(values['avg'])} |")
-    ceiling = metrics["data"]["human_ceiling"]
-    rows.append(f"| human ceiling (set 1 vs set 2, {int(ceiling['num_clips'])} clips) | "
-                + " | ".join(_f(ceiling[e]) for e in labels.EMOTIONS) + f" | {_f(ceiling['mean'])} |")
-    return rows
+    return rows + reference_rows(metrics=metrics, paper_label="paper, its own split")
 
 
 def _live_table(*, metrics: dict) -> list[str]:
@@ -140,11 +128,11 @@ def _live_table(*, metrics: dict) -> list[str]:
         f"live r {p}" for p in cv["protocols"]) + " |", "|---|---|" + "---|" * len(cv["protocols"])]
     for pool in cv["pooling_grid"]:
         times = cv["pooling_step_times"][pool]
-        cells = [_f(result["candidates"][shipped]["live_r_avg"][pool], 3) if shipped in result["candidates"] else "n/a"
+        cells = [format_value(result["candidates"][shipped]["live_r_avg"][pool], 3) if shipped in result["candidates"] else "n/a"
                  for result in cv["protocols"].values()]
         patches, halflife = pool[1:].split("_h")
         mark = " (shipped)" if int(patches) == chosen.get("patches") and float(halflife) == float(chosen.get("halflife_s") or 0) else ""
-        rows.append(f"| {patches} patches, {halflife} s{mark} | {_f(times['t50_s'])} / {_f(times['t90_s'])} | "
+        rows.append(f"| {patches} patches, {halflife} s{mark} | {format_value(times['t50_s'])} / {format_value(times['t90_s'])} | "
                     + " | ".join(cells) + " |")
     return rows
 
@@ -160,10 +148,10 @@ def _validity_rows(*, metrics: dict) -> list[str]:
     first = validity[models[0]]["table"]
     for feature in labels.MID_LEVELS:
         entry = first["features"][feature]
-        cells = [_f(validity[m]["table"]["features"][feature]["r"]) for m in models]
+        cells = [format_value(validity[m]["table"]["features"][feature]["r"]) for m in models]
         profile = sanity.get(feature, {}).get("agreement_with_human_profile")
         rows.append(f"| {feature} | {entry.get('descriptor', '')} | {'+' if entry.get('expected_sign', 1) > 0 else '-'} | "
-                    + " | ".join(cells) + f" | {_f(profile)} |")
+                    + " | ".join(cells) + f" | {format_value(profile)} |")
     rows.append("| **passing (sign · r ≥ 0.3)** | | | " + " | ".join(
         f"**{validity[m]['table']['passing']} / 7**" for m in models) + " | |")
     return rows
@@ -258,11 +246,11 @@ def render_v2_card(*, metrics: dict) -> str:
         "",
         "| goal | target | v2 (shipped candidate) |",
         "|---|---|---|",
-        f"| CV mean r, grouped by album | ≥ {GOALS['album']:.2f} | {_f(album.get('clip_r_avg'), 3)} "
+        f"| CV mean r, grouped by album | ≥ {GOALS['album']:.2f} | {format_value(album.get('clip_r_avg'), 3)} "
         f"({'met' if album.get('clip_r_avg', 0) >= GOALS['album'] else 'not met'}) |",
-        f"| CV mean r, paper protocol | ≥ {GOALS['paper']:.2f} | {_f(paper.get('clip_r_avg'), 3)} "
+        f"| CV mean r, paper protocol | ≥ {GOALS['paper']:.2f} | {format_value(paper.get('clip_r_avg'), 3)} "
         f"({'met' if paper.get('clip_r_avg', 0) >= GOALS['paper'] else 'not met'}) |",
-        f"| human ceiling, set 1 vs set 2 panels (reference) | | {_f(metrics['data']['human_ceiling']['mean'])} |",
+        f"| human ceiling, set 1 vs set 2 panels (reference) | | {format_value(metrics['data']['human_ceiling']['mean'])} |",
         "",
         "### Live output: pooling against responsiveness",
         "",
@@ -301,7 +289,7 @@ def render_v2_card(*, metrics: dict) -> str:
         "",
         f"Candidate `{candidate}`, trained on {training.get('num_train')} clips with {training.get('num_val')} held "
         f"out for early stopping (best epoch {training.get('best_epoch')} of {training.get('epochs_run')}, "
-        f"{_f(training.get('seconds'), 0)} s on this CPU).",
+        f"{format_value(training.get('seconds'), 0)} s on this CPU).",
         "",
         *([f"The exported file (backbone graph + head, from `mel`) against the torch head on the backbone's "
            f"embeddings, on {training['onnx_vs_torch']['num_patches']} patches of "
@@ -312,9 +300,9 @@ def render_v2_card(*, metrics: dict) -> str:
         "",
         "| mid-level | " + " | ".join(labels.EMOTIONS) + " |",
         "|" + "---|" * (labels.NUM_EMOTIONS + 1),
-        *[f"| {name} | " + " | ".join(f"{_f(weight[e][m])} ({_f(poster[e][m])})" for e in range(labels.NUM_EMOTIONS)) + " |"
+        *[f"| {name} | " + " | ".join(f"{format_value(weight[e][m])} ({format_value(poster[e][m])})" for e in range(labels.NUM_EMOTIONS)) + " |"
           for m, name in enumerate(labels.MID_LEVELS)],
-        "| bias | " + " | ".join(_f(b) for b in shipped["joint_bias"]) + " |",
+        "| bias | " + " | ".join(format_value(b) for b in shipped["joint_bias"]) + " |",
         "",
         "## Licence",
         "",
@@ -353,8 +341,8 @@ def _responsiveness_rows(*, report: dict) -> list[str]:
             cells, jitters = [], []
             for m in models:
                 out = report["results"][m].get(name, {}).get("outputs", {}).get(output, {})
-                cells.append(f"{_f(out.get('t50_mean_s'), 1)} / {_f(out.get('t90_mean_s'), 1)} ({out.get('steps_measured', 0)})")
-                jitters.append(_f(out.get("jitter"), 3))
+                cells.append(f"{format_value(out.get('t50_mean_s'), 1)} / {format_value(out.get('t90_mean_s'), 1)} ({out.get('steps_measured', 0)})")
+                jitters.append(format_value(out.get("jitter"), 3))
             rows.append(f"| {name} | {output} | " + " | ".join(cells) + " | " + " | ".join(jitters) + " |")
     return rows
 
@@ -365,9 +353,9 @@ def _cpu_rows(*, report: dict) -> list[str]:
     for entry in report["results"]:
         blas = entry.get("blas_threads", 1)
         label = entry["model"] if blas == 1 else f"{entry['model']}, {blas} OpenBLAS threads (numpy's default)"
-        rows.append(f"| {label} | {entry['rate_hz']:g} | {_f(entry['cpu_share_of_one_core'], 3)} | "
-                    f"{_f(entry.get('cpu_ratio_vs_v1_10_per_s'))} | {_f(entry['compute_p50_ms'], 1)} / "
-                    f"{_f(entry['compute_p99_ms'], 1)} |")
+        rows.append(f"| {label} | {entry['rate_hz']:g} | {format_value(entry['cpu_share_of_one_core'], 3)} | "
+                    f"{format_value(entry.get('cpu_ratio_vs_v1_10_per_s'))} | {format_value(entry['compute_p50_ms'], 1)} / "
+                    f"{format_value(entry['compute_p99_ms'], 1)} |")
     return rows
 
 
