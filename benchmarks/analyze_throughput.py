@@ -11,7 +11,12 @@ On the first ``--clips`` Soundtracks clips (sorted by name, from ``$MER_DATA_DIR
    A2Mid2E-Joint VGG (width 1.0, untrained weights) in torch eager mode;
 4. optionally (``--ray``), a real local Ray cluster of one node against two (1 CPU each), on the same clips;
 5. an estimate of how long ``--tracks`` tracks of ``--track-minutes`` take on N cores, from the measured
-   per-core cost (CPU ms per window of the ``--jobs 1`` run; a track of L s has about L - 9 windows).
+   per-core cost (CPU ms per window of the ``--jobs 1`` run; a v1 track of L s has about L - 9 windows,
+   a v2 track about L - 2 patches).
+
+``--model`` picks the model (``v1``, the default here, or ``v2``, or a path): the profile and the window
+counts follow the model's recipe (:mod:`mer_live.recipe`: v1's 10 s windows or v2's 3 s patches, both at
+a 1 s hop). The seed's path is v1's, so it runs with a v1 model only.
 
 Wall-clock numbers depend on what else the machine runs (its load average is recorded); CPU seconds
 (this process and its children) are steadier, and the per-window ratio against the seed uses them.
@@ -20,6 +25,7 @@ Speed is reported as ratios within this run, against the seed's path (per window
 Run (the README's table):
 
     python benchmarks/analyze_throughput.py --ray --out benchmarks/analyze_throughput.json
+    python benchmarks/analyze_throughput.py --model v2 --no-seed --out benchmarks/analyze_throughput_v2.json
 """
 
 from __future__ import annotations
@@ -47,8 +53,8 @@ import numpy as np
 from mer_live import features
 from mer_live.catalogue import analyse_files
 from mer_live.decoder import FileDecoder
-from mer_live.model import default_model_path
-from mer_live.recipe import DEFAULT_BATCH_WINDOWS, HOP_FRAMES, RECIPES, WindowModel
+from mer_live.model import resolve_model
+from mer_live.recipe import DEFAULT_BATCH_WINDOWS, HOP_FRAMES, WindowModel
 
 DEFAULT_CLIPS = 40
 SEED_HOP_SAMPLES = int(round(features.HOP_SIZE))  # librosa needs an integer hop: 706
@@ -87,7 +93,7 @@ def profile(paths: list[Path], *, model_path: Path) -> dict:
     import soxr
 
     model = WindowModel(path=model_path)
-    recipe = RECIPES["spectrogram"]
+    recipe = model.recipe
     seconds = dict.fromkeys(("decode", "resample", "frontend", "model", "output"), 0.0)
     audio_s, windows = 0.0, 0
     for path in paths:
@@ -208,16 +214,18 @@ def run_ray(paths: list[Path], *, model_path: Path, nodes: int, audio_s: float, 
             "files_per_s": len(paths) / wall}
 
 
-def estimate(*, cpu_ms_per_window: float, tracks: int, track_minutes: float) -> list[dict]:
-    """Hours for ``tracks`` tracks on N cores: a track of L s has about L - 9 windows (10 s, 1 s hop), at
-    the measured CPU cost per window (conservative: a clip's decode costs more per window than a track's)."""
-    windows = tracks * max(1.0, track_minutes * 60.0 - (features.WINDOW_SECONDS - 1.0))
+def estimate(*, cpu_ms_per_window: float, span_s: float, tracks: int, track_minutes: float) -> list[dict]:
+    """Hours for ``tracks`` tracks on N cores: a track of L s has about L - (span - 1) windows of ``span_s``
+    seconds at a 1 s hop, at the measured CPU cost per window (conservative: a clip's decode costs more
+    per window than a track's)."""
+    windows = tracks * max(1.0, track_minutes * 60.0 - (span_s - 1.0))
     cpu_hours = windows * cpu_ms_per_window / MS / SECONDS_PER_HOUR
     return [{"cores": n, "hours": cpu_hours / n} for n in CORE_COUNTS]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="v1", help="v1 (default), v2 or an ONNX file")
     parser.add_argument("--clips", type=int, default=DEFAULT_CLIPS)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--ray", action="store_true", help="also 1 node against 2 nodes on a local Ray cluster")
@@ -227,23 +235,27 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     args = parser.parse_args()
     paths = clips(args.clips)
-    model_path = default_model_path()
-    audio_s, windows = 0.0, 0
+    model_path = Path(str(resolve_model(args.model)))
+    recipe = WindowModel(path=model_path).recipe
+    if args.seed and recipe.sample_rate != features.SAMPLE_RATE:
+        args.seed = False  # the seed's path is v1's
+        print("  (the seed's path is v1's: skipped for this model)")
+    audio_s = 0.0
     for path in paths:
-        with FileDecoder(path, sample_rate=features.SAMPLE_RATE) as decoder:
+        with FileDecoder(path, sample_rate=recipe.sample_rate) as decoder:
             for _ in decoder.blocks():
                 pass
             audio_s += decoder.duration_s
-            windows += len(features.window_starts(
-                total_frames=features.frame_count(num_samples=decoder.samples_out), hop_frames=HOP_FRAMES))
     report: dict = {
         "benchmark": "benchmarks/analyze_throughput.py", "command": "python " + " ".join(sys.argv),
         "machine": {"processor": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                     "python": platform.python_version(), "load_average_at_start": os.getloadavg()},
-        "clips": len(paths), "audio_s": audio_s, "windows": windows,
+        "model": {"path": str(model_path), "recipe": recipe.kind, "window_s": recipe.window_span_s, "hop_s": recipe.hop_s},
+        "clips": len(paths), "audio_s": audio_s,
     }
-    print(f"{len(paths)} clips, {audio_s:.1f} s of audio, {windows} windows", flush=True)
     report["profile"] = profile(paths, model_path=model_path)
+    report["windows"] = windows = report["profile"]["windows"]
+    print(f"{len(paths)} clips, {audio_s:.1f} s of audio, {windows} windows of {recipe.window_span_s:.1f} s", flush=True)
     for name, stage in report["profile"]["stages"].items():
         print(f"  profile {name:9s} {stage['ms_per_window']:6.2f} ms/window ({100 * stage['share']:4.1f} %)")
     report["mer_live_jobs1"] = run_mer_live(paths, model_path=model_path, jobs=1, audio_s=audio_s, windows=windows)
@@ -270,7 +282,7 @@ def main() -> None:
     per_window = report["mer_live_jobs1"]["cpu_ms_per_window"]
     report["estimate"] = {"tracks": args.tracks, "track_minutes": args.track_minutes,
                           "cpu_ms_per_window": per_window,
-                          "by_cores": estimate(cpu_ms_per_window=per_window, tracks=args.tracks,
+                          "by_cores": estimate(cpu_ms_per_window=per_window, span_s=recipe.window_span_s, tracks=args.tracks,
                                                track_minutes=args.track_minutes)}
     for row in report["estimate"]["by_cores"]:
         print(f"  {args.tracks} tracks of {args.track_minutes:g} min on {row['cores']} cores: {row['hours']:.1f} h")

@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="worker processes (default: all cores, %(default)s)")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH_WINDOWS,
                         help="windows per model call (default %(default)s); results do not depend on it")
-    parser.add_argument("--model", help="ONNX model file, or a shipped model: v1 or v2 (default: v1 or $MER_MODEL)")
+    parser.add_argument("--model", help="ONNX model file, or a shipped model: v1 or v2 (default: v2 or $MER_MODEL)")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per job (default 1)")
     parser.add_argument("--ray", nargs="?", const=RAY_LOCAL, metavar="ADDRESS",
                         help="run on a Ray cluster (ADDRESS, or 'auto'; alone: a local Ray); needs mer-live[ray]")

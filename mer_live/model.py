@@ -36,9 +36,9 @@ FRONTEND_V2 = mel_features.KIND
 OUTPUT_MID = "mid"
 OUTPUT_EMOTION = "emotion"
 MIN_OPSET = 17
-DEFAULT_MODEL_NAME = "a2mid2e_joint.onnx"
 # The models shipped inside the package, by the short name that --model also takes.
-SHIPPED_MODELS = {"v1": DEFAULT_MODEL_NAME, "v2": "musicnn_joint.onnx"}
+SHIPPED_MODELS = {"v1": "a2mid2e_joint.onnx", "v2": "musicnn_joint.onnx"}
+DEFAULT_MODEL = "v2"  # what runs without --model or $MER_MODEL
 SHIPPED_MODEL_DIR = "models"  # inside the package: mer_live/models/ (see models/README.md)
 MODEL_ENV = "MER_MODEL"
 JOINT_TOLERANCE = 1e-3  # model units: the graph's emotion vs the metadata's Joint layer
@@ -74,9 +74,10 @@ class ModelError(RuntimeError):
     """A model file that is missing, unreadable, or disagrees with this front-end."""
 
 
-def shipped_model_path(name: str = "v1") -> Path | Traversable:
-    """The shipped model ``name`` (a key of ``SHIPPED_MODELS``; ``v1``, the default, is
-    ``mer_live/models/a2mid2e_joint.onnx``), package data that the wheel carries. A :class:`~pathlib.Path`
+def shipped_model_path(name: str = DEFAULT_MODEL) -> Path | Traversable:
+    """The shipped model ``name`` (a key of ``SHIPPED_MODELS``; ``v2``, the default, is
+    ``mer_live/models/musicnn_joint.onnx``, ``v1`` is ``mer_live/models/a2mid2e_joint.onnx``), package
+    data that the wheel carries. A :class:`~pathlib.Path`
     for every installed or editable package; another :class:`~importlib.resources.abc.Traversable` only
     when the package is imported from a zip file."""
     return resources.files(__package__) / SHIPPED_MODEL_DIR / SHIPPED_MODELS[name]

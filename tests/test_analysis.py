@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mer_live import analysis, features, labels
 from mer_live.catalogue import analyse_file, find_files
-from mer_live.model import default_model_path
+from mer_live.model import MODEL_ENV, shipped_model_path
 from mer_live.recipe import RECIPES, SpectrogramWindows, WindowModel
 from mer_live.results import FILE_HEADER, JOURNAL_SUFFIX, WINDOW_HEADER
 
@@ -62,10 +62,16 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def shipped_model() -> Path:
-    path = default_model_path()
+    """v1, whose windows these tests count (v2's analyze: tests/test_inference_v2.py)."""
+    path = shipped_model_path("v1")
     if not path.is_file():
         pytest.fail(f"the shipped model {path} is missing")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _v1_by_default(shipped_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MODEL_ENV, str(shipped_model))
 
 
 def test_good_files_give_per_file_and_per_window_rows(audio_files: dict[str, Path], shipped_model: Path,

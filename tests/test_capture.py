@@ -102,7 +102,7 @@ class Keep:  # keeps the model stage's frame count at each update
             frames.append(worker._inference.frames_emitted)
     def close(self):
         pass
-model = EmotionModel()
+model = EmotionModel(path="v1")
 check_joint_layer(model=model)
 source = CaptureSource(device={pcm!r}, channel=0, samplerate={rate})
 worker = Worker(source=source, model=Recording(model), sinks=[Keep()], rate=4.0, duration_s={seconds})

@@ -17,7 +17,7 @@ import pytest
 from osc_receivers import OscDump, PdReceiver, check_osc_run, group_bundles
 
 from mer_live import config, daemon, labels, readout, sinks
-from mer_live.model import META_FRONTEND, default_model_path
+from mer_live.model import META_FRONTEND, default_model_path, shipped_model_path
 from mer_live.reading import STATES, Reading
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -189,7 +189,7 @@ def test_missing_and_invalid_model_files(capsys: pytest.CaptureFixture, tmp_path
 @needs_model
 def test_model_whose_metadata_disagrees_with_the_front_end(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     onnx = pytest.importorskip("onnx")
-    proto = onnx.load(str(default_model_path()))
+    proto = onnx.load(str(shipped_model_path("v1")))
     for prop in proto.metadata_props:
         if prop.key == META_FRONTEND:
             frontend = json.loads(prop.value)
@@ -315,9 +315,11 @@ def test_a_stuck_sink_delays_neither_the_others_nor_shutdown(capsys: pytest.Capt
 
 
 @needs_model
-def test_a_stuck_worker_gets_no_final_status_and_its_outputs_stay_open(capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The worker thread wedged (here in the model) at shutdown: the daemon must not send the final
-    status nor close the outputs under it; it says so and exits 1."""
+@pytest.mark.parametrize(("model_name", "model_thread"), [("v1", "mer-live-worker"), ("v2", "mer-live-patches")])
+def test_a_stuck_worker_gets_no_final_status_and_its_outputs_stay_open(model_name: str, model_thread: str, capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker thread wedged (here in the model: v1 runs it on the worker thread, v2 on its patch
+    thread) at shutdown: the daemon must not send the final status nor close the outputs under it; it
+    says so and exits 1."""
     import threading
 
     from mer_live import model as model_module
@@ -329,7 +331,7 @@ def test_a_stuck_worker_gets_no_final_status_and_its_outputs_stay_open(capsys: p
     real_process = model_module.EmotionModel.process
 
     def stuck_process(self, *, windows):
-        if threading.current_thread().name == "mer-live-worker":
+        if threading.current_thread().name.startswith(model_thread):
             threading.Timer(0.3, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
             release.wait(30.0)
         return real_process(self, windows=windows)
@@ -337,11 +339,11 @@ def test_a_stuck_worker_gets_no_final_status_and_its_outputs_stay_open(capsys: p
     monkeypatch.setattr(model_module.EmotionModel, "process", stuck_process)
     csv = tmp_path / "out.csv"
     try:
-        code = daemon.main(["--demo", "--no-osc", "--no-control", "--csv", str(csv), "-q"])
+        code = daemon.main(["--demo", "--model", model_name, "--no-osc", "--no-control", "--csv", str(csv), "-q"])
     finally:
         release.set()
         for thread in threading.enumerate():
-            if thread.name == "mer-live-worker":
+            if thread.name.startswith(("mer-live-worker", "mer-live-patches")):
                 thread.join(30.0)  # let it finish before tmp_path goes
     err = capsys.readouterr().err
     assert code == 1 and "did not stop" in err, err

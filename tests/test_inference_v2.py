@@ -79,7 +79,7 @@ def test_the_metadata_picks_the_front_end(v2: EmotionModel) -> None:
     assert v2.pooling == DEFAULT_POOLING
     assert isinstance(for_model(model=v2), PatchInference)
     if model_module.default_model_path().is_file():
-        v1 = EmotionModel()
+        v1 = EmotionModel(path="v1")
         assert v1.front_end.kind == model_module.FRONTEND_V1 and v1.pooling is None
         assert isinstance(for_model(model=v1), WindowInference)
 

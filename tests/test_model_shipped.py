@@ -23,7 +23,7 @@ RUN_TIMEOUT_S = 120
 
 @pytest.fixture(scope="module")
 def shipped() -> EmotionModel:
-    return EmotionModel(path=default_model_path())
+    return EmotionModel(path="v1")
 
 
 def test_shipped_model_is_a_trained_joint_model(shipped: EmotionModel, shared_data: Path) -> None:
@@ -69,7 +69,8 @@ def test_shipped_onnx_matches_its_torch_weights_on_real_clips(shipped: EmotionMo
 
 
 def test_model_names_v1_and_v2_pick_the_shipped_files(tmp_path: Path) -> None:
-    assert resolve_model("v1") == shipped_model_path() == default_model_path()
+    assert resolve_model("v2") == shipped_model_path() == default_model_path()  # v2 is the default
+    assert Path(str(resolve_model("v1"))).name == SHIPPED_MODELS["v1"]
     assert resolve_model("") == resolve_model(None) == default_model_path()
     v2 = EmotionModel(path="v2")
     assert Path(str(v2.path)).name == SHIPPED_MODELS["v2"] and v2.front_end.kind == mel_features.KIND

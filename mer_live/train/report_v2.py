@@ -180,7 +180,7 @@ def render_v2_card(*, metrics: dict) -> str:
         "",
         f"File: `{shipped['path']}` ({shipped['size_bytes']:,} bytes), variant `{shipped['variant']}`, mer-live "
         f"{shipped['version']}, training data hash `{shipped['data_hash']}`. v1 (`mer_live/models/a2mid2e_joint.onnx`, card "
-        "in `models/MODEL_CARD_v1.md`) is still the run-time default; v2 runs with `--model`.",
+        "in `models/MODEL_CARD_v1.md`) stays loadable with `--model v1`; v2 is the run-time default.",
         "",
         f"Every number below is in `models/metrics.json` (section `v2`), written with this card by `{v2['generated_by']}` "
         "from the outputs of:",
