@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from mer_live import features, labels
 from mer_live.train import data
-from mer_live.train.evaluation import make_folds, mid_consistency
+from mer_live.train.evaluation import mid_consistency
+from mer_live.train.folds import make_folds
 from mer_live.train.training import split_validation
 
 

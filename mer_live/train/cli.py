@@ -282,7 +282,7 @@ def command_cv(*, args: argparse.Namespace, toml: dict) -> int:
         config = _train_config(args=args, toml=toml, variant=variant)
         summary = cross_validate(
             config=config, dataset=dataset, blocks=blocks, num_folds=int(folds), fold_seed=int(fold_seed),
-            out_dir=out_dir, only_folds=only, command=getattr(args, "command_line", ""),
+            out_dir=out_dir, only_folds=only, command=getattr(args, "command_line", ""), protocol=args.protocol,
         )
         print(f"{summary['name']}: folds {summary['folds_done']} clip r {summary['clip_r_avg']:.3f} "
               f"± {summary['clip_r_avg_fold_std']:.3f}, window r {summary['window_r_avg']:.3f}", flush=True)
@@ -452,6 +452,8 @@ def _parser() -> argparse.ArgumentParser:
     cv.add_argument("--folds", type=int)
     cv.add_argument("--fold-seed", dest="fold_seed", type=int)
     cv.add_argument("--only-folds", dest="only_folds", help="comma-separated fold indices")
+    cv.add_argument("--protocol", default="paper", choices=("paper", "album"),
+                    help="folds stratified by target emotion (paper, default) or grouped by album")
     cv.add_argument("--out", help="output folder (default runs/cv)")
     cv2 = sub.add_parser("cv2", help="v2: CV of the musicnn heads under both protocols ([v2] section)")
     common(cv2, training=False)

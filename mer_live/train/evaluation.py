@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import features, labels, soundtracks
 from . import data
+from . import folds as folds_module
 from .training import TrainConfig, predict_clips, split_validation, train
 
 CONSISTENCY_THRESHOLD = 0.3
@@ -36,18 +37,6 @@ def run_name(*, config: TrainConfig) -> str:
     """``<variant>_w<width>`` plus ``_<tag>`` when the config has a tag."""
     name = f"{config.variant}_w{config.width:g}"
     return f"{name}_{config.tag}" if config.tag else name
-
-
-def make_folds(*, targets: list[str], num_folds: int, seed: int) -> list[np.ndarray]:
-    """Test indices of each fold, stratified by the clips' TARGET category, seeded."""
-    rng = np.random.default_rng(seed)
-    assignment = np.zeros(len(targets), dtype=np.int64)
-    offset = 0
-    for category in sorted(set(targets)):
-        members = rng.permutation([i for i, t in enumerate(targets) if t == category])
-        assignment[members] = (np.arange(len(members)) + offset) % num_folds
-        offset += len(members)
-    return [np.flatnonzero(assignment == k) for k in range(num_folds)]
 
 
 def per_emotion_r(*, predicted: np.ndarray, actual: np.ndarray) -> list[float]:
@@ -166,12 +155,15 @@ def _claim(*, lock: Path) -> bool:
 def cross_validate(
     *, config: TrainConfig, dataset: soundtracks.Soundtracks, blocks: list[features.FrameBlock],
     num_folds: int, fold_seed: int, out_dir: Path, only_folds: list[int] | None = None, command: str = "",
+    protocol: str = folds_module.PAPER,
 ) -> dict:
-    """Run (or resume) the folds of one configuration; write per-fold JSON and ``summary.json``."""
+    """Run (or resume) the folds of one configuration; write per-fold JSON and ``summary.json``.
+    ``protocol``: the folds (:func:`.folds.protocol_folds`: ``paper``, stratified by target, or ``album``)."""
     folder = Path(out_dir) / run_name(config=config)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / CONFIG_FILE).write_text(json.dumps({**config.to_dict(), "num_folds": num_folds, "fold_seed": fold_seed}, indent=1))
-    folds = make_folds(targets=[clip.target for clip in dataset.clips], num_folds=num_folds, seed=fold_seed)
+    (folder / CONFIG_FILE).write_text(json.dumps(
+        {**config.to_dict(), "num_folds": num_folds, "fold_seed": fold_seed, "protocol": protocol}, indent=1))
+    folds = folds_module.protocol_folds(dataset=dataset, protocol=protocol, num_folds=num_folds, seed=fold_seed)
     wanted = range(num_folds) if only_folds is None else only_folds
     for index in wanted:
         path = folder / FOLD_FILE.format(index=index)

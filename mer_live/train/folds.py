@@ -1,6 +1,6 @@
 """The two cross-validation protocols: the paper's (stratified by target emotion) and grouped by album.
 
-* ``paper``: 5 folds stratified by the clips' TARGET category, seeded (:func:`evaluation.make_folds`, the
+* ``paper``: 5 folds stratified by the clips' TARGET category, seeded (:func:`make_folds`, the
   folds of the v1 CV run);
 * ``album``: 5 folds in which every album of ``set1_tracklist.csv`` (47 albums) lies in one fold only, so
   no film has clips on both sides of a split. Albums are shuffled with the seed, then placed largest
@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from .. import soundtracks
-from .evaluation import make_folds
 
 TRACKLIST_FILE = "set1_tracklist.csv"
 TRACKLIST_ID_COLUMN = "Nro"
@@ -36,6 +35,18 @@ def albums(*, dataset: soundtracks.Soundtracks) -> list[str]:
     if missing:
         raise soundtracks.DataError(f"{path}: no album for clip(s) {', '.join(missing[:5])}")
     return [by_id[clip.clip_id] for clip in dataset.clips]
+
+
+def make_folds(*, targets: list[str], num_folds: int, seed: int) -> list[np.ndarray]:
+    """Test indices of each fold, stratified by the clips' TARGET category, seeded."""
+    rng = np.random.default_rng(seed)
+    assignment = np.zeros(len(targets), dtype=np.int64)
+    offset = 0
+    for category in sorted(set(targets)):
+        members = rng.permutation([i for i, t in enumerate(targets) if t == category])
+        assignment[members] = (np.arange(len(members)) + offset) % num_folds
+        offset += len(members)
+    return [np.flatnonzero(assignment == k) for k in range(num_folds)]
 
 
 def make_group_folds(*, groups: list[str], num_folds: int, seed: int) -> list[np.ndarray]:
