@@ -48,6 +48,7 @@ import numpy as np
 RUNS = (("v1", 4.0), ("v1", 10.0), ("v2", 10.0))
 BASELINE = ("v1", 10.0)
 BLAS_RUN = ("v1", 4.0)
+REUSE_RUN = ("v2", 10.0)
 GOAL_CPU_SHARE = 0.10
 GOAL_P99_MS = 30.0
 WARM_UP_UPDATES = 8
@@ -60,6 +61,7 @@ STOP_TIMEOUT_S = 30.0
 POLL_S = 0.05
 METER_COLUMNS, METER_LINES = 120, 40
 METER_RATES = (4.0, 10.0)
+PATCH_REUSE_ENV = "MER_PATCH_REUSE"  # mer_live.model.PATCH_REUSE_ENV ("0": every v2 patch run whole)
 STOP_LINE = re.compile(r"compute per update p50 ([0-9.]+) ms, p99 ([0-9.]+) ms")
 
 
@@ -123,7 +125,7 @@ class Terminal:
 
 def measure(
     *, input_path: Path, label: str, model: Path, rate: float, seconds: float, directory: Path, osc_port: int,
-    blas_threads: int | None = None, terminal: str | None = None,
+    blas_threads: int | None = None, terminal: str | None = None, patch_reuse: bool = True,
 ) -> dict[str, float]:
     """One daemon run. ``terminal``: None (stdout to /dev/null, as before), ``"meter"`` (stdout on a
     pseudo-terminal: the meter) or ``"quiet"`` (the same terminal, ``-q``: no readout)."""
@@ -134,6 +136,9 @@ def measure(
         env.pop(name, None)
     if blas_threads is not None:
         env["OPENBLAS_NUM_THREADS"] = str(blas_threads)
+    env.pop(PATCH_REUSE_ENV, None)
+    if not patch_reuse:
+        env[PATCH_REUSE_ENV] = "0"
     command = [
         sys.executable, "-m", "mer_live", "--input", str(input_path), "--rate", str(rate), "--threads", "1",
         "--osc", f"127.0.0.1:{osc_port}", "--csv", str(csv_path), "--no-control", "--model", str(model),
@@ -169,6 +174,7 @@ def measure(
         "terminal": terminal or "none",
         "terminal_bytes_per_s": (pty_out.bytes_drawn / wall) if pty_out else 0.0,
         "blas_threads": blas_threads or 1,
+        "patch_reuse": patch_reuse if label == "v2" else None,
         "cpu_share_of_one_core": (cpu_end - cpu_start) / wall,
         "wall_s": wall,
         "updates_per_s_measured": (rows_end - rows_start) / wall,
@@ -189,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also run v1 at 4/s with one OpenBLAS thread per CPU (numpy's default), to show what the daemon's "
         "OPENBLAS_NUM_THREADS=1 saves",
     )
+    parser.add_argument(
+        "--reuse-comparison", action="store_true",
+        help="also run v2 at 10/s with MER_PATCH_REUSE=0 (every patch through the whole model), to show what "
+        "reusing the frame-local branch rows of overlapping patches saves",
+    )
     parser.add_argument("--meter", action="store_true", help="measure the live meter (pseudo-terminal) against -q instead")
     parser.add_argument("--repeats", type=int, default=2, help="with --meter: meter/no-meter pairs per rate")
     args = parser.parse_args(argv)
@@ -202,13 +213,15 @@ def main(argv: list[str] | None = None) -> int:
         input_path = args.input or write_input(directory=directory)
         port = sink.getsockname()[1]
         models = {"v1": args.v1, "v2": args.v2}
-        runs = [(label, rate, None) for label, rate in RUNS]
+        runs = [(label, rate, None, True) for label, rate in RUNS]
+        if args.reuse_comparison:
+            runs.append((*REUSE_RUN, None, False))
         if args.blas_comparison:
-            runs.append((*BLAS_RUN, os.cpu_count()))
+            runs.append((*BLAS_RUN, os.cpu_count(), True))
         results = [
             measure(input_path=input_path, label=label, model=models[label], rate=rate, seconds=args.seconds,
-                    directory=directory, osc_port=port, blas_threads=blas)
-            for label, rate, blas in runs
+                    directory=directory, osc_port=port, blas_threads=blas, patch_reuse=reuse)
+            for label, rate, blas, reuse in runs
         ]
     baseline = next(r for r in results if (r["model"], r["rate_hz"]) == BASELINE and r["blas_threads"] == 1)
     for result in results:
@@ -221,11 +234,12 @@ def main(argv: list[str] | None = None) -> int:
         "input": str(args.input or "demo piece, 44.1 kHz stereo WAV"),
         "results": results,
     }
-    print(f"{'model':5} {'rate/s':>7} {'BLAS thr':>8} {'CPU share of 1 core':>20} {'ratio vs v1 10/s':>17} {'p50 ms':>8} "
+    print(f"{'model':5} {'rate/s':>7} {'BLAS thr':>8} {'reuse':>5} {'CPU share of 1 core':>20} {'ratio vs v1 10/s':>17} {'p50 ms':>8} "
           f"{'p99 ms':>8} {'updates/s':>10}")
     for r in results:
         print(
-            f"{r['model']:5} {r['rate_hz']:7g} {r['blas_threads']:8d} {r['cpu_share_of_one_core']:20.3f} "
+            f"{r['model']:5} {r['rate_hz']:7g} {r['blas_threads']:8d} {'-' if r['patch_reuse'] is None else 'yes' if r['patch_reuse'] else 'no':>5} "
+            f"{r['cpu_share_of_one_core']:20.3f} "
             f"{r['cpu_ratio_vs_v1_10_per_s']:17.2f} {r['compute_p50_ms']:8.1f} {r['compute_p99_ms']:8.1f} "
             f"{r['updates_per_s_measured']:10.2f}"
         )

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import features, labels, mel_features
+from . import features, labels, mel_features, patch_model
 from .pooling import Pooling
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ SHIPPED_MODELS = {"v1": "a2mid2e_joint.onnx", "v2": "musicnn_joint.onnx"}
 DEFAULT_MODEL = "v2"  # what runs without --model or $MER_MODEL
 SHIPPED_MODEL_DIR = "models"  # inside the package: mer_live/models/ (see models/README.md)
 MODEL_ENV = "MER_MODEL"
+PATCH_REUSE_ENV = "MER_PATCH_REUSE"  # "0": run every v2 patch whole (benchmarks/daemon_cpu.py compares both)
 JOINT_TOLERANCE = 1e-3  # model units: the graph's emotion vs the metadata's Joint layer
 CHECK_SEED = 1234
 
@@ -170,7 +171,12 @@ def _check_metadata(*, path: Path, metadata: dict[str, str]) -> tuple[np.ndarray
 
 
 class EmotionModel:
-    """An ONNX Runtime session over a validated mer-live model (stateless: no reset needed)."""
+    """An ONNX Runtime session over a validated mer-live model. Its outputs depend on its input only (no
+    reset needed). A v2 model whose graph has frame-local branches (musicnn's timbral convolutions) runs
+    patches through a :class:`~mer_live.patch_model.PatchRunner`: a patch that overlaps the one before
+    reuses those branches' rows for the shared frames, with outputs bit for bit the whole model's
+    (checked at load; see :mod:`mer_live.patch_model`). :attr:`incremental` tells which;
+    ``MER_PATCH_REUSE=0`` in the environment turns the reuse off."""
 
     def __init__(self, *, path: str | Path | None = None, threads: int = 1) -> None:
         import onnxruntime
@@ -184,8 +190,10 @@ class EmotionModel:
         options.intra_op_num_threads = max(1, int(threads))
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        self._options = options
         # a file on disk by name; a model inside a zip-imported package by its bytes
         model = str(self.path) if isinstance(self.path, Path) else self.path.read_bytes()
+        self._runner: patch_model.PatchRunner | None = None
         try:
             self._session = onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types for bad files
@@ -202,6 +210,24 @@ class EmotionModel:
         outputs = {o.name for o in self._session.get_outputs()}
         if not {OUTPUT_MID, OUTPUT_EMOTION} <= outputs:
             raise ModelError(f"{self.path}: model outputs must include {OUTPUT_MID!r} and {OUTPUT_EMOTION!r}")
+        if self.pooling is not None and os.environ.get(PATCH_REUSE_ENV, "1") != "0":  # v2: patches overlap, live and in analyze
+            self._runner = patch_model.split(
+                model_bytes=self.path.read_bytes(), make_session=self._make_session, full=self._run_whole
+            )
+
+    def _make_session(self, model: bytes):
+        import onnxruntime
+
+        return onnxruntime.InferenceSession(model, sess_options=self._options, providers=["CPUExecutionProvider"])
+
+    def _run_whole(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mid, emotion = self._session.run([OUTPUT_MID, OUTPUT_EMOTION], {self.front_end.input_name: batch})
+        return mid, emotion
+
+    @property
+    def incremental(self) -> bool:
+        """Whether patches run through a :class:`~mer_live.patch_model.PatchRunner` (v2 with frame-local branches)."""
+        return self._runner is not None
 
     @property
     def variant(self) -> str:
@@ -217,7 +243,10 @@ class EmotionModel:
         batch = np.asarray(windows, dtype=np.float32)
         if batch.ndim == 2:
             batch = batch[None]
-        mid, emotion = self._session.run([OUTPUT_MID, OUTPUT_EMOTION], {self.front_end.input_name: batch})
+        if self._runner is not None and batch.shape[1:] == self.input_shape:
+            mid, emotion = self._runner.process(windows=batch)
+        else:
+            mid, emotion = self._run_whole(batch)
         return Prediction(mid=mid.astype(np.float64), emotion=emotion.astype(np.float64))
 
     def warm_up(self) -> None:
@@ -225,6 +254,9 @@ class EmotionModel:
         self.process(windows=np.zeros((1, *self.input_shape), dtype=np.float32))
 
     def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+        self._runner = None
         self._session = None
 
 

@@ -58,6 +58,12 @@ def write_v2_model(path: Path, *, pooling: Pooling = DEFAULT_POOLING, seed: int 
          helper.make_tensor_value_info("emotion", TensorProto.FLOAT, ["batch", emotions])],
         initialisers,
     )
+    return _save(graph, path, pooling=pooling, frontend=frontend, joint_weight=joint_weight, joint_bias=joint_bias,
+                 variant="synthetic-v2")
+
+
+def _save(graph, path: Path, *, pooling: Pooling, frontend: dict | None, joint_weight: np.ndarray, joint_bias: np.ndarray,
+          variant: str) -> Path:
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     proto.ir_version = 8
     metadata = {
@@ -67,7 +73,7 @@ def write_v2_model(path: Path, *, pooling: Pooling = DEFAULT_POOLING, seed: int 
         model.META_UNITS: json.dumps(model.UNITS),
         model.META_JOINT_WEIGHT: json.dumps(joint_weight.astype(np.float64).tolist()),
         model.META_JOINT_BIAS: json.dumps(joint_bias.astype(np.float64).tolist()),
-        model.META_VARIANT: "synthetic-v2",
+        model.META_VARIANT: variant,
         model.META_POOLING: pooling.to_json(),
     }
     for key, value in metadata.items():
@@ -77,3 +83,78 @@ def write_v2_model(path: Path, *, pooling: Pooling = DEFAULT_POOLING, seed: int 
     path = Path(path)
     onnx.save(proto, str(path))
     return path
+
+
+# (name, filters, time kernel, band kernel, time pads before/after): two timbral branches (frame-local, one
+# with less context) and one temporal branch (32 frames, asymmetric padding: not frame-local), as in musicnn
+MUSICNN_LIKE_BRANCHES = (("timbral_a", 8, 7, 38, (3, 3)), ("timbral_b", 8, 5, 67, (2, 2)), ("temporal", 4, 32, 1, (15, 16)))
+MUSICNN_LIKE_LOCAL = ("timbral_a_out", "timbral_b_out")
+
+
+def write_musicnn_like_model(path: Path, *, pooling: Pooling = DEFAULT_POOLING, seed: int = 0) -> Path:
+    """A small v2 model with musicnn's layout, as tf2onnx exports it: ``mel`` -> a fixed-length reshape
+    to ``(batch, 1, 187, 96)`` -> input batch norm -> branches (Conv -> Relu -> BatchNormalization ->
+    MaxPool over the bands -> Squeeze, ``(batch, C, 187)``; see ``MUSICNN_LIKE_BRANCHES``) -> Concat -> a
+    7-frame "mid-end" Conv over the concatenated features (not frame-local: it reads every branch) ->
+    max and mean over time -> Gemm -> ``mid`` -> the Joint layer -> ``emotion``."""
+    rng = np.random.default_rng(seed)
+    bands, frames = mel_features.NUM_BANDS, mel_features.PATCH_FRAMES
+    mids, emotions = labels.NUM_MID_LEVELS, labels.NUM_EMOTIONS
+    joint_weight = (rng.standard_normal((emotions, mids)) * 0.1).astype(np.float32)
+    joint_bias = rng.uniform(0.3, 0.6, emotions).astype(np.float32)
+
+    def constant(name: str, value) -> str:
+        initialisers.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def batch_norm(name: str, source: str, channels: int) -> str:
+        ins = [constant(f"{name}_{part}", value.astype(np.float32)) for part, value in (
+            ("scale", rng.uniform(0.5, 1.5, channels)), ("bias", rng.uniform(-0.1, 0.1, channels)),
+            ("mean", rng.uniform(-0.1, 0.1, channels)), ("var", rng.uniform(0.5, 1.5, channels)))]
+        nodes.append(helper.make_node("BatchNormalization", [source, *ins], [name], epsilon=1e-3))
+        return name
+
+    initialisers: list = []
+    nodes: list = []
+    shape = constant("patch_shape", np.array([-1, 1, frames, bands], dtype=np.int64))
+    nodes.append(helper.make_node("Unsqueeze", ["mel", constant("axis_3", np.array([3], dtype=np.int64))], ["expanded"]))
+    nodes.append(helper.make_node("Reshape", ["expanded", shape], ["reshaped"]))
+    normalised = batch_norm("input_bn", "reshaped", 1)
+    nodes.append(helper.make_node("Reshape", [normalised, shape], ["patch"]))
+    branch_outputs = []
+    for name, filters, time_kernel, band_kernel, (before, after) in MUSICNN_LIKE_BRANCHES:
+        weight = constant(f"{name}_w", (rng.standard_normal((filters, 1, time_kernel, band_kernel)) * 0.05).astype(np.float32))
+        bias = constant(f"{name}_b", rng.uniform(-0.1, 0.1, filters).astype(np.float32))
+        nodes.append(helper.make_node("Conv", ["patch", weight, bias], [f"{name}_conv"], kernel_shape=[time_kernel, band_kernel],
+                                      pads=[before, 0, after, 0], strides=[1, 1], dilations=[1, 1], group=1))
+        nodes.append(helper.make_node("Relu", [f"{name}_conv"], [f"{name}_relu"]))
+        normed = batch_norm(f"{name}_bn", f"{name}_relu", filters)
+        width = bands - band_kernel + 1
+        nodes.append(helper.make_node("MaxPool", [normed], [f"{name}_pool"], kernel_shape=[1, width], strides=[1, width]))
+        nodes.append(helper.make_node("Squeeze", [f"{name}_pool", "axis_3"], [f"{name}_out"]))
+        branch_outputs.append(f"{name}_out")
+    channels = sum(branch[1] for branch in MUSICNN_LIKE_BRANCHES)
+    nodes.append(helper.make_node("Concat", branch_outputs, ["front"], axis=1))  # (batch, C, 187)
+    nodes.append(helper.make_node("Transpose", ["front"], ["front_t"], perm=[0, 2, 1]))
+    nodes.append(helper.make_node("Unsqueeze", ["front_t", constant("axis_1", np.array([1], dtype=np.int64))], ["mid_in"]))
+    mid_filters = 6
+    nodes.append(helper.make_node("Conv", ["mid_in", constant("midend_w", (rng.standard_normal((mid_filters, 1, 7, channels)) * 0.05).astype(np.float32))],
+                                  ["midend_conv"], kernel_shape=[7, channels], pads=[3, 0, 3, 0]))
+    nodes.append(helper.make_node("Relu", ["midend_conv"], ["midend_relu"]))
+    nodes.append(helper.make_node("Squeeze", ["midend_relu", "axis_3"], ["midend"]))  # (batch, 6, 187)
+    nodes.append(helper.make_node("ReduceMax", ["front"], ["front_max"], axes=[2], keepdims=0))
+    nodes.append(helper.make_node("ReduceMean", ["midend"], ["midend_mean"], axes=[2], keepdims=0))
+    nodes.append(helper.make_node("Concat", ["front_max", "midend_mean"], ["pooled"], axis=1))
+    head = (rng.standard_normal((mids, channels + mid_filters)) * 0.02).astype(np.float32)
+    nodes.append(helper.make_node("Gemm", ["pooled", constant("head_w", head), constant("head_b", np.full(mids, 0.5, dtype=np.float32))],
+                                  ["mid"], transB=1))
+    nodes.append(helper.make_node("Gemm", ["mid", constant("joint_w", joint_weight), constant("joint_b", joint_bias)], ["emotion"], transB=1))
+    graph = helper.make_graph(
+        nodes, "musicnn_like_v2",
+        [helper.make_tensor_value_info("mel", TensorProto.FLOAT, ["batch", frames, bands])],
+        [helper.make_tensor_value_info("mid", TensorProto.FLOAT, ["batch", mids]),
+         helper.make_tensor_value_info("emotion", TensorProto.FLOAT, ["batch", emotions])],
+        initialisers,
+    )
+    return _save(graph, path, pooling=pooling, frontend=None, joint_weight=joint_weight, joint_bias=joint_bias,
+                 variant="musicnn-like-v2")
