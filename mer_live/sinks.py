@@ -12,18 +12,18 @@ every sink on its own thread behind a bounded queue (:mod:`mer_live.output`).
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import socket
 import stat
+import struct
 import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from . import labels
 from .addresses import check_prefix
@@ -75,30 +75,43 @@ def osc_messages(*, reading: Reading, prefix: str) -> list[tuple[str, list[float
     return messages
 
 
-def _build_message(*, address: str, arguments: list[float | int | str]):
-    builder = OscMessageBuilder(address=address)
-    for argument in arguments:
-        if isinstance(argument, str):
-            builder.add_arg(argument, OscMessageBuilder.ARG_TYPE_STRING)
-        elif isinstance(argument, int):
-            builder.add_arg(argument, OscMessageBuilder.ARG_TYPE_INT)
-        else:
-            builder.add_arg(float(argument), OscMessageBuilder.ARG_TYPE_FLOAT)
-    return builder.build()
+OSC_ALIGN = 4  # OSC strings and blobs are padded with NULs to a multiple of 4 bytes
+OSC_BUNDLE_HEAD = b"#bundle\x00" + struct.pack(">Q", 1)  # "#bundle", then the time tag 1: immediately
+_INT32 = struct.Struct(">i")
+
+
+def _osc_string(text: str) -> bytes:
+    """An OSC string: UTF-8, then 1 to 4 NULs up to a multiple of 4 bytes."""
+    data = text.encode("utf-8")
+    return data + b"\x00" * (OSC_ALIGN - len(data) % OSC_ALIGN)
+
+
+@functools.lru_cache(maxsize=256)
+def _osc_head(address: str, tags: str) -> bytes:
+    """Address and type tag string of a message (the same few dozen for every reading: cached)."""
+    return _osc_string(address) + _osc_string("," + tags)
+
+
+def osc_message(*, address: str, arguments: list[float | int | str]) -> bytes:
+    """One OSC 1.0 message datagram: strings as ``s``, ints as ``i`` (int32), anything else as ``f``
+    (float32), big-endian; byte for byte what python-osc's ``OscMessageBuilder`` gives (tested), without
+    its parse of the datagram it has just built."""
+    tags = "".join("s" if isinstance(a, str) else "i" if isinstance(a, int) else "f" for a in arguments)
+    if tags == "f" * len(arguments):
+        return _osc_head(address, tags) + struct.pack(f">{len(arguments)}f", *arguments)
+    body = [
+        _osc_string(a) if tag == "s" else _INT32.pack(a) if tag == "i" else struct.pack(">f", a)
+        for tag, a in zip(tags, arguments)
+    ]
+    return _osc_head(address, tags) + b"".join(body)
 
 
 def osc_packets(*, reading: Reading, prefix: str, fmt: str) -> list[bytes]:
-    """The datagrams of one reading: one bundle (immediate timetag) or one datagram per message."""
-    messages = [
-        _build_message(address=address, arguments=arguments)
-        for address, arguments in osc_messages(reading=reading, prefix=prefix)
-    ]
+    """The datagrams of one reading: one bundle (immediate time tag) or one datagram per message."""
+    messages = [osc_message(address=address, arguments=arguments) for address, arguments in osc_messages(reading=reading, prefix=prefix)]
     if fmt == OSC_FORMAT_MESSAGES:
-        return [message.dgram for message in messages]
-    bundle = OscBundleBuilder(IMMEDIATELY)
-    for message in messages:
-        bundle.add_content(message)
-    return [bundle.build().dgram]
+        return messages
+    return [OSC_BUNDLE_HEAD + b"".join(_INT32.pack(len(message)) + message for message in messages)]
 
 
 class _UdpTarget:

@@ -394,3 +394,44 @@ def test_a_host_name_is_looked_up_in_the_background_and_then_served() -> None:
     assert sink.delivered >= 1
     sink.close()
     receiver.close()
+
+
+def _python_osc_packets(*, reading: Reading, prefix: str, fmt: str) -> list[bytes]:
+    """The reference: python-osc's builders (which parse each datagram they build)."""
+    from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    messages = []
+    for address, arguments in sinks.osc_messages(reading=reading, prefix=prefix):
+        builder = OscMessageBuilder(address=address)
+        for argument in arguments:
+            kind = "s" if isinstance(argument, str) else "i" if isinstance(argument, int) else "f"
+            builder.add_arg(argument, kind)
+        messages.append(builder.build())
+    if fmt == "messages":
+        return [message.dgram for message in messages]
+    bundle = OscBundleBuilder(IMMEDIATELY)
+    for message in messages:
+        bundle.add_content(message)
+    return [bundle.build().dgram]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32), min_size=95, max_size=95),  # 56 + 8 + 8 + 7 + 8 + 7 + 1
+    state=st.text(min_size=0, max_size=12),
+    counters=st.tuples(st.integers(0, 2**31 - 1), st.integers(0, 2**31 - 1), st.integers(0, 2**31 - 1)),
+    prefix=st.sampled_from(["/mer", "/a", "/stage/left", "/émotion"]),
+    muted=st.booleans(),
+    fmt=st.sampled_from(["bundle", "messages"]),
+)
+def test_the_osc_datagrams_are_byte_for_byte_python_oscs(values, state, counters, prefix, muted, fmt) -> None:
+    """The sink's own OSC encoder (no parse of what it has just built) against python-osc's builders."""
+    v = np.array(values)
+    reading = Reading(stream_time_s=1.0, wall_time=0.0, state=state, level_dbfs=float(v[-1]), overflows=counters[0],
+                      updates=counters[1], muted=muted, dropped=counters[2])
+    reading.contributions = v[:56].reshape(8, 7)
+    reading.emotion, reading.raw_emotion, reading.bias = v[56:64], v[64:72], v[79:87]
+    reading.mid, reading.raw_mid = v[72:79], v[87:94]
+    reading.emotion_unclipped = reading.emotion
+    assert sinks.osc_packets(reading=reading, prefix=prefix, fmt=fmt) == _python_osc_packets(reading=reading, prefix=prefix, fmt=fmt)
