@@ -11,11 +11,21 @@ daemon's own exit line gives the per-update compute time (read, resample, frames
 and p99. Every run is reported as a ratio to v1 at 10/s, measured in the same invocation. Goal (issue
 7): at 10/s, at most 10 % of one core and p99 at most 30 ms.
 
+What is counted: the daemon process, all its threads (the worker, the patch thread, the file feeder,
+one lane thread per output, the main thread), from ``/proc/PID/stat``; not its child processes. With
+``--input FILE`` there is none: the feeder thread reads the file (43 blocks of 1024 frames a second) where
+a sound card's capture child (:mod:`mer_live.capture`) would run live, so the file's reading is counted
+and PortAudio's callback is not.
+
 The input is the demo piece (``mer_live.demo``) written as a 44.1 kHz stereo WAV, so resampling and
 the mono mix are included, or ``--input FILE``. ``--blas-comparison`` adds a 4/s run with numpy's
-default of one OpenBLAS thread per CPU (the daemon sets ``OPENBLAS_NUM_THREADS=1``). Run:
+default of one OpenBLAS thread per CPU (the daemon sets ``OPENBLAS_NUM_THREADS=1``).
+``--reuse-comparison`` adds a v2 run with ``MER_PATCH_REUSE=0``: every patch through the whole model, as
+before :mod:`mer_live.patch_model`, in the same invocation. ``--per-thread`` also reports each thread's
+share (names from ``py-spy dump``, which must be installed; CPU from ``/proc/PID/task``). Run:
 
-    python benchmarks/daemon_cpu.py --v1 V1.onnx --v2 V2.onnx --seconds 20 --out benchmarks/daemon_cpu.json
+    python benchmarks/daemon_cpu.py --v1 V1.onnx --v2 V2.onnx --seconds 20 --reuse-comparison --per-thread \
+        --out benchmarks/daemon_cpu.json
 
 ``--meter`` measures the live meter instead: at each rate the daemon runs with its stdout on a
 pseudo-terminal (``METER_COLUMNS`` x ``METER_LINES``, drained by this script), once drawing the
@@ -62,6 +72,7 @@ POLL_S = 0.05
 METER_COLUMNS, METER_LINES = 120, 40
 METER_RATES = (4.0, 10.0)
 PATCH_REUSE_ENV = "MER_PATCH_REUSE"  # mer_live.model.PATCH_REUSE_ENV ("0": every v2 patch run whole)
+THREAD_LINE = re.compile(r'^Thread (\d+) \([^)]*\): "([^"]*)"', re.MULTILINE)
 STOP_LINE = re.compile(r"compute per update p50 ([0-9.]+) ms, p99 ([0-9.]+) ms")
 
 
@@ -70,6 +81,29 @@ def cpu_seconds(*, pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(*, pid: int) -> dict[int, float]:
+    """User + system CPU seconds of each thread of process ``pid``, by thread id, from /proc."""
+    seconds = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # the thread ended
+            continue
+        seconds[int(task.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+def thread_names(*, pid: int) -> dict[int, str]:
+    """Python thread names by thread id, from ``py-spy dump`` (Python does not name its OS threads)."""
+    import shutil
+
+    if shutil.which("py-spy") is None:
+        raise RuntimeError("--per-thread needs py-spy (pip install py-spy)")
+    dump = subprocess.run(["py-spy", "dump", "-p", str(pid), "--nonblocking"], capture_output=True, text=True,
+                          timeout=START_TIMEOUT_S).stdout
+    return {int(m.group(1)): m.group(2) for m in THREAD_LINE.finditer(dump)}
 
 
 def write_input(*, directory: Path) -> Path:
@@ -125,7 +159,7 @@ class Terminal:
 
 def measure(
     *, input_path: Path, label: str, model: Path, rate: float, seconds: float, directory: Path, osc_port: int,
-    blas_threads: int | None = None, terminal: str | None = None, patch_reuse: bool = True,
+    blas_threads: int | None = None, terminal: str | None = None, patch_reuse: bool = True, per_thread: bool = False,
 ) -> dict[str, float]:
     """One daemon run. ``terminal``: None (stdout to /dev/null, as before), ``"meter"`` (stdout on a
     pseudo-terminal: the meter) or ``"quiet"`` (the same terminal, ``-q``: no readout)."""
@@ -154,9 +188,12 @@ def measure(
             child.kill()
             raise RuntimeError(f"daemon did not start: {child.stderr.read()[-2000:]}")
         time.sleep(POLL_S)
+    names = thread_names(pid=child.pid) if per_thread else {}
+    threads_start = thread_cpu_seconds(pid=child.pid) if per_thread else {}
     cpu_start, wall_start, rows_start = cpu_seconds(pid=child.pid), time.monotonic(), rows(csv_path)
     time.sleep(seconds)
     cpu_end, wall_end, rows_end = cpu_seconds(pid=child.pid), time.monotonic(), rows(csv_path)
+    threads_end = thread_cpu_seconds(pid=child.pid) if per_thread else {}
     child.send_signal(signal.SIGTERM)
     _, stderr = child.communicate(timeout=STOP_TIMEOUT_S)
     if pty_out is not None:
@@ -167,6 +204,11 @@ def measure(
     if match is None and terminal != "quiet":  # -q prints warnings only, not the timing line
         raise RuntimeError(f"no timing line in the daemon's output: {stderr[-2000:]}")
     wall = wall_end - wall_start
+    threads: dict[str, float] = {}
+    for tid, end in threads_end.items():  # threads named alike (one per output lane) are kept apart by id
+        name = names.get(tid, f"thread {tid}")  # an unnamed thread: not Python's (OpenBLAS, ONNX Runtime)
+        name = " ".join(name.split()[:2]) if name.startswith("mer-live-output") else name  # not the target's address or path
+        threads[name if name not in threads else f"{name} ({tid})"] = (end - threads_start.get(tid, 0.0)) / wall
     return {
         "model": label,
         "model_path": str(model),
@@ -180,6 +222,7 @@ def measure(
         "updates_per_s_measured": (rows_end - rows_start) / wall,
         "compute_p50_ms": float(match.group(1)) if match else math.nan,
         "compute_p99_ms": float(match.group(2)) if match else math.nan,
+        **({"threads_share_of_one_core": dict(sorted(threads.items(), key=lambda item: -item[1]))} if per_thread else {}),
     }
 
 
@@ -199,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
         "--reuse-comparison", action="store_true",
         help="also run v2 at 10/s with MER_PATCH_REUSE=0 (every patch through the whole model), to show what "
         "reusing the frame-local branch rows of overlapping patches saves",
+    )
+    parser.add_argument(
+        "--per-thread", action="store_true",
+        help="also report each thread's CPU share (thread names from py-spy dump, CPU from /proc/PID/task)",
     )
     parser.add_argument("--meter", action="store_true", help="measure the live meter (pseudo-terminal) against -q instead")
     parser.add_argument("--repeats", type=int, default=2, help="with --meter: meter/no-meter pairs per rate")
@@ -220,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.append((*BLAS_RUN, os.cpu_count(), True))
         results = [
             measure(input_path=input_path, label=label, model=models[label], rate=rate, seconds=args.seconds,
-                    directory=directory, osc_port=port, blas_threads=blas, patch_reuse=reuse)
+                    directory=directory, osc_port=port, blas_threads=blas, patch_reuse=reuse, per_thread=args.per_thread)
             for label, rate, blas, reuse in runs
         ]
     baseline = next(r for r in results if (r["model"], r["rate_hz"]) == BASELINE and r["blas_threads"] == 1)
@@ -243,6 +290,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['cpu_ratio_vs_v1_10_per_s']:17.2f} {r['compute_p50_ms']:8.1f} {r['compute_p99_ms']:8.1f} "
             f"{r['updates_per_s_measured']:10.2f}"
         )
+    for r in results:
+        if "threads_share_of_one_core" in r:
+            reuse = "" if r["patch_reuse"] is None else f", patch reuse {'on' if r['patch_reuse'] else 'off'}"
+            print(f"{r['model']} at {r['rate_hz']:g}/s{reuse}: " + ", ".join(
+                f"{name} {share:.4f}" for name, share in r["threads_share_of_one_core"].items() if share > 0))
     print(f"load average at the end: {report['load_average_at_end'][0]:.2f} on {report['cpus']} CPUs")
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
