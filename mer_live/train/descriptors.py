@@ -173,6 +173,135 @@ def describe(samples: np.ndarray, *, rate: int = DESCRIPTOR_RATE) -> np.ndarray:
     return np.array([values[name] for name in labels.MID_LEVELS], dtype=np.float64)
 
 
+# ---------------------------------------------------------------------------------------- descriptor variants
+# Declared before any was computed: alternatives within the issue's family for the three descriptors whose
+# emotion profile disagrees with the human mid-level ratings' (rhythm_complexity, rhythm_stability,
+# dissonance). A variant replaces the current descriptor ONLY by the model-free profile check
+# (:func:`choose_variants`), never by how well any model tracks it.
+VARIANT_VERSION = "variants-1"
+CURRENT_VARIANT = {"rhythm_complexity": "ioi_entropy", "rhythm_stability": "acf_clarity", "dissonance": "roughness"}
+VARIANT_NAMES = {
+    "rhythm_complexity": {
+        "ioi_entropy": "onset-interval entropy (bits, 16 log bins 50 ms-2 s)",
+        "ioi_entropy_fine": "onset-interval entropy (bits, 32 log bins 25 ms-2 s)",
+        "ioi_entropy_relative": "entropy of onset intervals over their median (bits, 16 log bins 1/8-8)",
+        "ioi_entropy_weighted": "onset-interval entropy, intervals weighted by onset strength (bits)",
+    },
+    "rhythm_stability": {
+        "acf_clarity": "tempogram peak clarity (30-240 BPM, whole-clip autocorrelation)",
+        "tempogram_clarity_local": "local tempogram peak clarity (30-240 BPM, 8.9 s windows, mean over frames)",
+        "fourier_tempogram_peak_ratio": "Fourier tempogram peak over mean (30-240 BPM, mean over frames)",
+    },
+    "dissonance": {
+        "roughness": "sensory roughness of spectral peaks",
+        "spectral_flatness": "spectral flatness (mean over non-silent frames)",
+    },
+}
+VARIANT_MARGIN = 0.1  # a variant must beat the current descriptor's profile agreement by this much
+VARIANT_MIN_ABS_R = 0.1  # ... and correlate with some rated emotion at least this much (else its profile is noise)
+TEMPOGRAM_WINDOW = 384  # onset frames (8.9 s at hop 512)
+
+
+def _entropy_bits(*, values: np.ndarray, bins: np.ndarray, weights: np.ndarray | None = None) -> float:
+    histogram, _ = np.histogram(values, bins=bins, weights=weights)
+    if histogram.sum() <= 0:
+        return 0.0
+    p = histogram[histogram > 0] / histogram.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def describe_variants(samples: np.ndarray, *, rate: int = DESCRIPTOR_RATE) -> dict[str, float]:
+    """The new variants of :data:`VARIANT_NAMES` of one clip (the current ones are in :func:`describe`).
+
+    ``samples``: mono ``(num_samples,)`` at ``rate``. Returns ``{variant name: value}``.
+    """
+    import librosa
+
+    y = np.asarray(samples, dtype=np.float32)
+    magnitude = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP))
+    envelope = librosa.onset.onset_strength(S=librosa.amplitude_to_db(magnitude, ref=np.max), sr=rate, hop_length=HOP)
+    onsets = librosa.onset.onset_detect(onset_envelope=envelope, sr=rate, hop_length=HOP, units="frames")
+    intervals = np.diff(librosa.frames_to_time(onsets, sr=rate, hop_length=HOP))
+    relative = intervals / np.median(intervals) if len(intervals) else intervals
+    values = {
+        "ioi_entropy_fine": _entropy_bits(values=intervals, bins=np.geomspace(0.025, 2.0, 33)),
+        "ioi_entropy_relative": _entropy_bits(values=relative, bins=np.geomspace(1 / 8, 8, 17)),
+        "ioi_entropy_weighted": _entropy_bits(values=intervals, bins=INTERVAL_BINS,
+                                              weights=envelope[onsets[1:]] if len(onsets) > 1 else None),
+    }
+    frame_rate = rate / HOP
+    tempogram = librosa.feature.tempogram(onset_envelope=envelope, sr=rate, hop_length=HOP, win_length=TEMPOGRAM_WINDOW)
+    lags = np.arange(tempogram.shape[0])
+    bpm = np.where(lags > 0, 60.0 * frame_rate / np.maximum(lags, 1), np.inf)
+    in_range = (bpm >= TEMPO_RANGE_BPM[0]) & (bpm <= TEMPO_RANGE_BPM[1])
+    values["tempogram_clarity_local"] = float(np.mean(tempogram[in_range].max(axis=0)))
+    fourier = np.abs(librosa.feature.fourier_tempogram(onset_envelope=envelope, sr=rate, hop_length=HOP,
+                                                       win_length=TEMPOGRAM_WINDOW))
+    tempi = librosa.fourier_tempo_frequencies(sr=rate, hop_length=HOP, win_length=TEMPOGRAM_WINDOW)
+    band = fourier[(tempi >= TEMPO_RANGE_BPM[0]) & (tempi <= TEMPO_RANGE_BPM[1])]
+    values["fourier_tempogram_peak_ratio"] = float(np.mean(band.max(axis=0) / np.maximum(band.mean(axis=0), 1e-12)))
+    frame_db = librosa.amplitude_to_db(magnitude.max(axis=0), ref=float(magnitude.max()) or 1.0)
+    flatness = librosa.feature.spectral_flatness(S=magnitude)[0]
+    loud = frame_db > SILENT_FRAME_DB
+    values["spectral_flatness"] = float(np.mean(flatness[loud])) if loud.any() else 0.0
+    return values
+
+
+def variants_for(*, path: Path, directory: Path | None = None) -> dict[str, float]:
+    """:func:`describe_variants` of one clip, cached beside the descriptors (JSON)."""
+    from .. import features
+
+    directory = cache.cache_dir() if directory is None else Path(directory)
+    version = hashlib.sha256(json.dumps([VARIANT_VERSION, DESCRIPTOR_RATE, HOP, N_FFT]).encode()).hexdigest()[:16]
+    target = directory / f"{cache.file_hash(path=path)}-{version}.variants.json"
+    if target.is_file():
+        return json.loads(target.read_text())
+    values = describe_variants(features.load_audio(path=path, target_rate=DESCRIPTOR_RATE), rate=DESCRIPTOR_RATE)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(json.dumps(values))
+    temporary.replace(target)
+    return values
+
+
+def profile_check(values: np.ndarray, *, ratings: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """A descriptor ``(n_clips,)`` against the rated emotions ``(n_clips, 8)``: its largest |r| with them and the
+    agreement of its 8 r's with the human mid-level rating's profile ``reference`` ``(8,)`` (no model)."""
+    profile = np.array([soundtracks.pearson(x=values, y=ratings[:, e]) for e in range(ratings.shape[1])])
+    return {"max_abs_r_with_emotions": float(np.max(np.abs(profile))),
+            "agreement_with_human_profile": float(soundtracks.pearson(x=profile, y=reference))}
+
+
+def choose_variants(checks: dict[str, dict[str, dict[str, float]]]) -> dict[str, str]:
+    """The declared rule: per feature, the variant with the highest profile agreement among those whose largest
+    |r| with the emotions is >= VARIANT_MIN_ABS_R; it replaces the current descriptor only if its agreement
+    beats the current one's by >= VARIANT_MARGIN. ``checks``: feature -> variant -> :func:`profile_check`."""
+    chosen = {}
+    for feature, by_variant in checks.items():
+        current = CURRENT_VARIANT[feature]
+        usable = {name: c for name, c in by_variant.items() if c["max_abs_r_with_emotions"] >= VARIANT_MIN_ABS_R}
+        best = max(usable, key=lambda n: usable[n]["agreement_with_human_profile"], default=current)
+        gain = by_variant[best]["agreement_with_human_profile"] - by_variant[current]["agreement_with_human_profile"]
+        chosen[feature] = best if best != current and gain >= VARIANT_MARGIN else current
+    return chosen
+
+
+def variant_checks(*, root: Path | None = None, directory: Path | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """:func:`profile_check` of every variant of :data:`VARIANT_NAMES` over the 360 clips (current ones included)."""
+    data = soundtracks.load(root=root)
+    _, current = clip_descriptors(root=root, directory=directory)
+    extra = [variants_for(path=clip.path, directory=directory) for clip in data.clips]
+    reference = soundtracks.mid_emotion_correlation(root=data.root)
+    checks: dict[str, dict[str, dict[str, float]]] = {}
+    for feature, variants in VARIANT_NAMES.items():
+        index = labels.MID_LEVELS.index(feature)
+        checks[feature] = {}
+        for name in variants:
+            values = current[:, index] if name == CURRENT_VARIANT[feature] else np.array([v[name] for v in extra])
+            checks[feature][name] = profile_check(values, ratings=data.ratings, reference=reference[index])
+    return checks
+
+
 def _cache_file(*, path: Path, directory: Path) -> Path:
     version = hashlib.sha256(json.dumps([DESCRIPTOR_VERSION, DESCRIPTOR_RATE, HOP, N_FFT]).encode()).hexdigest()[:16]
     return directory / f"{cache.file_hash(path=path)}-{version}.descriptors.npy"
@@ -330,9 +459,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv", type=Path, action="append", default=[],
                         help="validity of the out-of-fold predictions of this mer-live-train cv run folder (repeatable)")
     parser.add_argument("--out", type=Path, help="write the validity tables as JSON here")
+    parser.add_argument("--variants", action="store_true",
+                        help="compute the declared descriptor variants and print the model-free profile check")
     args = parser.parse_args(argv)
     handlers = [logging.FileHandler(args.log)] if args.log else [logging.StreamHandler(sys.stderr)]
     logging.basicConfig(level=logging.INFO, handlers=handlers, format="%(asctime)s %(message)s")
+    if args.variants:
+        checks = variant_checks()
+        chosen = choose_variants(checks)
+        for feature, by_variant in checks.items():
+            for name, check in by_variant.items():
+                mark = " <- chosen" if chosen[feature] == name else ""
+                print(f"{feature:18} {name:30} max|r| {check['max_abs_r_with_emotions']:.2f} "
+                      f"agreement {check['agreement_with_human_profile']:+.2f}{mark}")
+        if args.out:
+            args.out.write_text(json.dumps({"checks": checks, "chosen": chosen}, indent=1) + "\n")
+        return 0
     if args.model or args.cv:
         tables = {}
         for path in args.model:
