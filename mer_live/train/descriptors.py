@@ -58,7 +58,7 @@ HOP = 512
 N_FFT = 2048
 VALIDITY_GOAL_R = 0.3
 EXPECTED_SIGN = {mid: 1 for mid in labels.MID_LEVELS}  # every descriptor grows with its feature
-DESCRIPTOR_NAMES = {
+BASE_DESCRIPTOR_NAMES = {  # the first descriptors (:func:`describe`); three are replaced, see SELECTED_VARIANT
     "melodiousness": "harmonicity (HPSS harmonic energy share)",
     "articulation": "onset sharpness (onset peak / median onset strength)",
     "rhythm_complexity": "onset-interval entropy (bits)",
@@ -199,6 +199,12 @@ VARIANT_NAMES = {
 }
 VARIANT_MARGIN = 0.1  # a variant must beat the current descriptor's profile agreement by this much
 VARIANT_MIN_ABS_R = 0.1  # ... and correlate with some rated emotion at least this much (else its profile is noise)
+# The rule's outcome (``python -m mer_live.train.descriptors --variants --out models/descriptor_variants.json``):
+# the validity descriptors from now on. rhythm_complexity's choice still disagrees with the human profile.
+SELECTED_VARIANT = {"rhythm_complexity": "ioi_entropy_fine", "rhythm_stability": "fourier_tempogram_peak_ratio",
+                    "dissonance": "spectral_flatness"}
+DESCRIPTOR_NAMES = {name: VARIANT_NAMES[name][SELECTED_VARIANT[name]] if name in SELECTED_VARIANT else description
+                    for name, description in BASE_DESCRIPTOR_NAMES.items()}
 TEMPOGRAM_WINDOW = 384  # onset frames (8.9 s at hop 512)
 
 
@@ -289,7 +295,7 @@ def choose_variants(checks: dict[str, dict[str, dict[str, float]]]) -> dict[str,
 def variant_checks(*, root: Path | None = None, directory: Path | None = None) -> dict[str, dict[str, dict[str, float]]]:
     """:func:`profile_check` of every variant of :data:`VARIANT_NAMES` over the 360 clips (current ones included)."""
     data = soundtracks.load(root=root)
-    _, current = clip_descriptors(root=root, directory=directory)
+    _, current = base_clip_descriptors(root=root, directory=directory)
     extra = [variants_for(path=clip.path, directory=directory) for clip in data.clips]
     reference = soundtracks.mid_emotion_correlation(root=data.root)
     checks: dict[str, dict[str, dict[str, float]]] = {}
@@ -323,16 +329,42 @@ def descriptors_for(*, path: Path, directory: Path | None = None) -> np.ndarray:
     return values
 
 
-def clip_descriptors(*, clip_ids: list[str] | None = None, root: Path | None = None,
-                     directory: Path | None = None) -> tuple[list[str], np.ndarray]:
-    """Descriptors of the Soundtracks set-1 clips ``clip_ids`` (default all 360): ``(ids, (n, 7))``."""
+def describe_selected(samples: np.ndarray, *, rate: int = DESCRIPTOR_RATE) -> np.ndarray:
+    """The validity descriptors (:data:`DESCRIPTOR_NAMES`) of one clip, ``(7,)`` in MID_LEVELS order:
+    :func:`describe` with the :data:`SELECTED_VARIANT` columns replaced."""
+    return _selected(base=describe(samples, rate=rate), variants=describe_variants(samples, rate=rate))
+
+
+def _selected(*, base: np.ndarray, variants: dict[str, float]) -> np.ndarray:
+    values = np.array(base, dtype=np.float64)
+    for name, variant in SELECTED_VARIANT.items():
+        values[labels.MID_LEVELS.index(name)] = variants[variant]
+    return values
+
+
+def _clips(*, clip_ids: list[str] | None, root: Path | None) -> tuple[list[str], list[Path]]:
     data = soundtracks.load(root=root)
     by_id = {clip.clip_id: clip for clip in data.clips}
     ids = list(clip_ids) if clip_ids is not None else data.ids
     unknown = [i for i in ids if i not in by_id]
     if unknown:
         raise ValueError(f"unknown Soundtracks clip id(s): {', '.join(unknown[:5])}")
-    return ids, np.stack([descriptors_for(path=by_id[i].path, directory=directory) for i in ids])
+    return ids, [by_id[i].path for i in ids]
+
+
+def base_clip_descriptors(*, clip_ids: list[str] | None = None, root: Path | None = None,
+                          directory: Path | None = None) -> tuple[list[str], np.ndarray]:
+    """:func:`describe` (the first descriptors, :data:`BASE_DESCRIPTOR_NAMES`) of set-1 clips: ``(ids, (n, 7))``."""
+    ids, paths = _clips(clip_ids=clip_ids, root=root)
+    return ids, np.stack([descriptors_for(path=path, directory=directory) for path in paths])
+
+
+def clip_descriptors(*, clip_ids: list[str] | None = None, root: Path | None = None,
+                     directory: Path | None = None) -> tuple[list[str], np.ndarray]:
+    """The validity descriptors of the Soundtracks set-1 clips ``clip_ids`` (default all 360): ``(ids, (n, 7))``."""
+    ids, paths = _clips(clip_ids=clip_ids, root=root)
+    return ids, np.stack([_selected(base=descriptors_for(path=path, directory=directory),
+                                    variants=variants_for(path=path, directory=directory)) for path in paths])
 
 
 def validity_table(mid: np.ndarray, descriptors: np.ndarray) -> dict:

@@ -9,7 +9,11 @@ them) and predicts the held-out fold. Reported per candidate and protocol:
 * live r for each pooling candidate (``pooling.POOLING_GRID``): the output after every patch, pooled over
   the last patches with recency weights, against the clip's rating, all positions of a fold pooled;
 * a nested figure: in each outer fold, the head candidate with the best inner-validation r is picked and
-  its outer-fold r reported, so that the choice among candidates is itself cross-validated.
+  its outer-fold r reported, so that the choice among candidates is itself cross-validated;
+* mid-level validity (:mod:`.descriptors`): the out-of-fold clip-level mid-level outputs against the
+  clips' signal descriptors, r per feature and how many of 7 pass (``sign * r >= 0.3``);
+* the declared choice (:func:`declared_choice`) and its nested twin, which applies the same rule in each
+  outer fold to the inner-validation clips (their r and their mid-level validity) only.
 
 Candidates: ``ridge`` (per-clip mean and std of the frozen penultimate layer, ridge regression with the
 penalty chosen by inner CV: the baseline of the issue) and the heads of :mod:`.heads`.
@@ -25,10 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import labels, soundtracks
+from . import descriptors as descriptors_module
 from . import folds as folds_module
 from . import pooling
 from .embeddings import PATCH_FRAMES, PATCH_HOP_SECONDS, FPS, ClipEmbeddings
-from .heads import HeadConfig, head_input, predict_patches, train_head
+from .heads import HeadConfig, clip_predictions, head_input, predict_patches, train_head
 from .training import split_validation
 
 RIDGE = "ridge"
@@ -40,6 +45,24 @@ POOLING_GRID = ((1, 0.0), (4, 0.5), (8, 0.5), (8, 1.0), (12, 1.0), (20, 2.0), (2
 SUMMARY_FILE = "summary.json"
 PREDICTIONS_FILE = "predictions.npz"
 CANDIDATE_DIR = "candidates"
+# The declared rule for choosing the shipped head (fixed before the descriptor-target candidates were run):
+# among the head candidates whose album-grouped clip-level mean r is within CHOICE_R_TOLERANCE of the best
+# head's, the one whose held-out mid-level outputs pass the validity goal for the most features; ties by r.
+CHOICE_R_TOLERANCE = 0.01
+MIN_VALIDITY_CLIPS = 3
+
+
+def declared_choice(*, r: dict[str, float], passing: dict[str, int]) -> str:
+    """The rule above: ``r`` and ``passing`` (validity features passed, of 7) per head candidate."""
+    best = max(r.values())
+    close = [name for name in r if r[name] >= best - CHOICE_R_TOLERANCE]
+    return max(close, key=lambda name: (passing[name], r[name]))
+
+
+def _validity_passing(*, mid: np.ndarray, descriptors: np.ndarray) -> int:
+    if len(mid) < MIN_VALIDITY_CLIPS:
+        return 0
+    return descriptors_module.validity_table(mid, descriptors)["passing"]
 
 
 def _r(*, predicted: np.ndarray, actual: np.ndarray) -> list[float]:
@@ -94,18 +117,26 @@ def pooling_name(*, patches: int, halflife_s: float) -> str:
 def _cross_validate_candidate(
     *, config: HeadConfig, name: str, sets: dict[str, list[ClipEmbeddings]], ratings: np.ndarray,
     test_folds: list[np.ndarray], poster: np.ndarray, correlation: np.ndarray, protocol: str, progress: bool,
+    descriptors: np.ndarray,
 ) -> dict:
-    """One head candidate over every fold of one protocol: out-of-fold predictions and per-fold numbers."""
+    """One head candidate over every fold of one protocol: out-of-fold predictions and per-fold numbers.
+
+    ``descriptors`` ``(num_clips, 7)``: auxiliary targets (training clips only) and the inner-validation
+    clips' mid-level validity (for the nested declared choice); the test fold's are never read here."""
     oof = np.zeros((len(ratings), labels.NUM_EMOTIONS))
     oof_mid = np.zeros((len(ratings), labels.NUM_MID_LEVELS))
-    per_fold, live, inner, details = [], [], [], []
+    per_fold, live, inner, inner_validity, details = [], [], [], [], []
     for index, test in enumerate(test_folds):
         rest = np.sort(np.concatenate([f for k, f in enumerate(test_folds) if k != index]))
         train_indices, val_indices = split_validation(indices=rest, fraction=config.validation_fraction,
                                                       seed=config.seed + index)
         started = time.perf_counter()
         trained = train_head(config=replace(config), sets=sets, ratings=ratings, train_indices=train_indices,
-                             val_indices=val_indices, poster_weight=poster, mid_correlation=correlation)
+                             val_indices=val_indices, poster_weight=poster, mid_correlation=correlation,
+                             descriptors=descriptors)
+        val_mid, _ = clip_predictions(net=trained.net, inputs=[head_input(clip=sets["clean"][i], kind=config.kind)
+                                                               for i in val_indices])
+        inner_validity.append(_validity_passing(mid=val_mid, descriptors=descriptors[val_indices]))
         inputs = [head_input(clip=sets["clean"][i], kind=config.kind) for i in test]
         patch_mid, patch_emotion = predict_patches(net=trained.net, inputs=inputs)
         oof[test] = np.stack([e.mean(axis=0) for e in patch_emotion])
@@ -119,7 +150,8 @@ def _cross_validate_candidate(
             print(f"{protocol} fold {index + 1}/{len(test_folds)} {name}: r {np.mean(per_fold[-1]):.3f} "
                   f"(inner {trained.best_val_r:.3f}, epoch {trained.best_epoch}/{trained.epochs_run}, "
                   f"{details[-1]['seconds']:.0f} s)", flush=True)
-    return {"config": config.to_dict(), "per_fold": per_fold, "live": live, "inner_val_r": inner, "folds": details,
+    return {"config": config.to_dict(), "per_fold": per_fold, "live": live, "inner_val_r": inner,
+            "inner_val_validity_passing": inner_validity, "folds": details,
             "oof_emotion": oof.tolist(), "oof_mid": oof_mid.tolist()}
 
 
@@ -135,7 +167,7 @@ def _ridge_candidate(*, features: np.ndarray, ratings: np.ndarray, test_folds: l
     return {"per_fold": per_fold, "alphas": alphas, "oof_emotion": oof.tolist()}
 
 
-def _entry(*, record: dict, ratings: np.ndarray, pooling_grid: list[str]) -> dict:
+def _entry(*, record: dict, ratings: np.ndarray, pooling_grid: list[str], descriptors: np.ndarray) -> dict:
     fold_r = np.array(record["per_fold"])
     entry = {
         "clip_r_mean": dict(zip(labels.EMOTIONS, fold_r.mean(axis=0).tolist())),
@@ -154,6 +186,8 @@ def _entry(*, record: dict, ratings: np.ndarray, pooling_grid: list[str]) -> dic
         entry["config"] = record["config"]
     if "alphas" in record:
         entry["alphas"] = record["alphas"]
+    if "oof_mid" in record:
+        entry["validity"] = descriptors_module.validity_table(np.array(record["oof_mid"]), descriptors)
     return entry
 
 
@@ -186,6 +220,7 @@ def run(
     ratings = dataset.ratings
     poster = soundtracks.poster_weights(root=dataset.root)
     correlation = soundtracks.mid_emotion_correlation(root=dataset.root)
+    _, descriptors = descriptors_module.clip_descriptors(clip_ids=dataset.ids, root=dataset.root)
     clean_features = np.stack([clip_features(clip=c) for c in sets["clean"]])
     pooling_grid = [pooling_name(patches=k, halflife_s=h) for k, h in POOLING_GRID]
     previous = json.loads((out_dir / SUMMARY_FILE).read_text()) if (out_dir / SUMMARY_FILE).is_file() else {}
@@ -210,7 +245,7 @@ def run(
                 continue
             record = _cross_validate_candidate(config=config, name=name, sets=sets, ratings=ratings,
                                                test_folds=test_folds, poster=poster, correlation=correlation,
-                                               protocol=protocol, progress=progress)
+                                               protocol=protocol, progress=progress, descriptors=descriptors)
             record["fold_ids"] = fold_ids
             path.write_text(json.dumps(record))
             records[name] = record
@@ -222,7 +257,8 @@ def run(
                     records[name] = stored
         result: dict = {"fold_sizes": [len(f) for f in test_folds], "candidates": {}}
         for name, record in records.items():
-            result["candidates"][name] = _entry(record=record, ratings=ratings, pooling_grid=pooling_grid)
+            result["candidates"][name] = _entry(record=record, ratings=ratings, pooling_grid=pooling_grid,
+                                                descriptors=descriptors)
             predictions[f"{protocol}/{name}/emotion"] = np.array(record["oof_emotion"])
             if "oof_mid" in record:
                 predictions[f"{protocol}/{name}/mid"] = np.array(record["oof_mid"])
@@ -237,11 +273,23 @@ def run(
             result["nested"] = {"candidates": heads_run, "picks": picks, "clip_r_avg": float(nested.mean()),
                                 "clip_r_mean": dict(zip(labels.EMOTIONS, nested.mean(axis=0).tolist())),
                                 "clip_r_avg_fold_std": float(nested.mean(axis=1).std())}
+            # nested declared choice: the rule applied per outer fold to the inner-validation clips only
+            picks = [declared_choice(r={n: records[n]["inner_val_r"][k] for n in heads_run},
+                                     passing={n: records[n]["inner_val_validity_passing"][k] for n in heads_run})
+                     for k in range(num_folds)]
+            nested = np.array([records[name]["per_fold"][k] for k, name in enumerate(picks)])
+            result["nested_declared"] = {"candidates": heads_run, "picks": picks, "clip_r_avg": float(nested.mean()),
+                                         "clip_r_mean": dict(zip(labels.EMOTIONS, nested.mean(axis=0).tolist())),
+                                         "clip_r_avg_fold_std": float(nested.mean(axis=1).std())}
+            heads = {n: result["candidates"][n] for n in heads_run}
+            result["declared_choice"] = declared_choice(r={n: e["clip_r_avg"] for n, e in heads.items()},
+                                                        passing={n: e["validity"]["passing"] for n, e in heads.items()})
         summary["protocols"][protocol] = result
         if progress:
             for name, entry in result["candidates"].items():
-                print(f"{protocol} {name}: clip r {entry['clip_r_avg']:.3f} ± {entry['clip_r_avg_fold_std']:.3f}",
-                      flush=True)
+                validity = f", validity {entry['validity']['passing']}/7" if "validity" in entry else ""
+                print(f"{protocol} {name}: clip r {entry['clip_r_avg']:.3f} ± {entry['clip_r_avg_fold_std']:.3f}"
+                      f"{validity}", flush=True)
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     np.savez(out_dir / PREDICTIONS_FILE, ids=np.array(dataset.ids), ratings=ratings, **predictions)
     return summary

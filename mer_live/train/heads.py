@@ -11,7 +11,10 @@ Two kinds (``HeadConfig.kind``):
   ``(1506,)``, at a smaller learning rate; then the same head as ``frozen``.
 
 Both end in the Joint layer ``nn.Linear(7, 8)`` initialised from the poster's weights, and the mid-level
-outputs are supervised with pseudo mid-level targets (v1's recipe "ab"). Pooling over patches is a
+outputs are supervised with pseudo mid-level targets (v1's recipe "ab"). With ``descriptor_loss_weight``
+> 0 the pooled mid-level outputs are also pulled towards the clip's signal descriptors
+(:mod:`.descriptors`, auxiliary targets): each descriptor standardised over the training clips only and
+mapped to the pseudo target's mean and spread, so both mid-level terms share units. Pooling over patches is a
 weighted mean of per-patch outputs (see :mod:`.pooling`): a training example is a random run of 1 to
 ``max_crop_patches`` consecutive patches of one clip (from the clean or an augmented embedding set),
 pooled uniformly, against the clip's ratings.
@@ -56,6 +59,7 @@ class HeadConfig:
     max_epochs: int = 100
     patience: int = 15
     mid_loss_weight: float = 1.0
+    descriptor_loss_weight: float = 0.0  # auxiliary targets: the clip's signal descriptors (training clips only)
     augmented_sets: tuple[str, ...] = ()
     clean_probability: float = 0.5  # with augmented sets: chance that a crop comes from the clean set
     validation_fraction: float = 0.1
@@ -197,6 +201,15 @@ def clip_predictions(*, net: PatchHead, inputs: list[np.ndarray]) -> tuple[np.nd
     return np.stack([m.mean(axis=0) for m in mids]), np.stack([e.mean(axis=0) for e in emotions])
 
 
+def descriptor_targets(*, descriptors: np.ndarray, mid_targets: np.ndarray) -> np.ndarray:
+    """Auxiliary mid-level targets ``(n_train, 7)`` from the TRAINING clips' descriptors ``(n_train, 7)``: each
+    column standardised over these clips, then given the mean and std of the pseudo targets ``mid_targets``
+    ``(n_train, 7)`` (model units), so that the two mid-level loss terms are on one scale."""
+    descriptors = np.asarray(descriptors, dtype=np.float64)
+    z = (descriptors - descriptors.mean(axis=0)) / np.maximum(descriptors.std(axis=0), np.finfo(np.float64).eps)
+    return mid_targets.mean(axis=0) + mid_targets.std(axis=0) * z
+
+
 def _mean_r(*, predicted: np.ndarray, actual: np.ndarray) -> float:
     values = [np.corrcoef(predicted[:, e], actual[:, e])[0, 1] for e in range(actual.shape[1])]
     return float(np.nanmean(values))
@@ -205,9 +218,16 @@ def _mean_r(*, predicted: np.ndarray, actual: np.ndarray) -> float:
 def train_head(
     *, config: HeadConfig, sets: dict[str, list[ClipEmbeddings]], ratings: np.ndarray, train_indices: np.ndarray,
     val_indices: np.ndarray, poster_weight: np.ndarray, mid_correlation: np.ndarray, threads: int = 1,
+    descriptors: np.ndarray | None = None,
 ) -> HeadResult:
     """Train on ``train_indices`` (clean + augmented sets), early-stop on the clean clip-level emotion MSE of
-    ``val_indices`` (or run ``max_epochs`` when there are none)."""
+    ``val_indices`` (or run ``max_epochs`` when there are none).
+
+    ``descriptors``: ``(num_clips, 7)`` signal descriptors of every clip, needed when
+    ``config.descriptor_loss_weight`` > 0; only the rows of ``train_indices`` are read.
+    """
+    if config.descriptor_loss_weight > 0 and descriptors is None:
+        raise ValueError("descriptor_loss_weight > 0 needs the clips' descriptors")
     torch.manual_seed(config.seed)
     torch.set_num_threads(threads)
     rng = np.random.default_rng(config.seed)
@@ -226,6 +246,10 @@ def train_head(
     optimiser = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     emotion_targets = torch.tensor(train_ratings, dtype=torch.float32)
     mid_tensor = torch.tensor(mid_targets, dtype=torch.float32)
+    aux_tensor = None
+    if config.descriptor_loss_weight > 0:
+        aux = descriptor_targets(descriptors=np.asarray(descriptors)[train_indices], mid_targets=mid_targets)
+        aux_tensor = torch.tensor(aux, dtype=torch.float32)
     val_inputs = [inputs["clean"][i] for i in val_indices]
     val_ratings = ratings[val_indices]
 
@@ -258,6 +282,8 @@ def train_head(
             picked = torch.from_numpy(chosen)
             loss = nn.functional.mse_loss(pooled_emotion, emotion_targets[picked])
             loss = loss + config.mid_loss_weight * nn.functional.mse_loss(pooled_mid, mid_tensor[picked])
+            if aux_tensor is not None:
+                loss = loss + config.descriptor_loss_weight * nn.functional.mse_loss(pooled_mid, aux_tensor[picked])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
