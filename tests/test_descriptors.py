@@ -100,3 +100,35 @@ def test_descriptor_sanity_compares_emotion_profiles_with_the_human_table(shared
     monkeypatch.setattr(descriptors, "clip_descriptors", lambda **_: (data.ids, fake))
     sanity = descriptors.descriptor_sanity(root=shared_data)
     assert all(row["agreement_with_human_profile"] > 0.8 for row in sanity.values())
+
+
+def _selected(signal: np.ndarray, name: str) -> float:
+    return float(descriptors.describe_selected(signal.astype(np.float32))[labels.MID_LEVELS.index(name)])
+
+
+def test_selected_variants_move_the_expected_way() -> None:
+    """The replacement descriptors: regular pulses are clearer in the tempogram and less varied in their
+    intervals than irregular ones; noise is flatter than a harmonic tone (the dissonance proxy)."""
+    seconds = 10.0
+    regular = _notes(onsets=np.arange(0.1, seconds, 0.5), seconds=seconds)
+    irregular = _notes(onsets=np.cumsum(np.random.default_rng(1).uniform(0.1, 0.9, size=20)), seconds=seconds)
+    assert _selected(regular, "rhythm_stability") > _selected(irregular, "rhythm_stability")
+    assert _selected(irregular, "rhythm_complexity") > _selected(regular, "rhythm_complexity")
+    noise = np.random.default_rng(0).standard_normal(int(SECONDS * RATE)) * 0.1
+    assert _selected(noise, "dissonance") > _selected(_tone(frequencies=[440.0]), "dissonance")
+    assert descriptors.DESCRIPTOR_NAMES["dissonance"] == descriptors.VARIANT_NAMES["dissonance"]["spectral_flatness"]
+
+
+def test_variant_rule_needs_a_margin_and_some_correlation_with_the_emotions() -> None:
+    def check(r: float, agreement: float) -> dict[str, float]:
+        return {"max_abs_r_with_emotions": r, "agreement_with_human_profile": agreement}
+
+    checks = {
+        "rhythm_complexity": {"ioi_entropy": check(0.3, 0.10), "ioi_entropy_fine": check(0.3, 0.15)},  # below margin
+        "rhythm_stability": {"acf_clarity": check(0.3, -0.2), "tempogram_clarity_local": check(0.05, 0.9),  # too weak
+                             "fourier_tempogram_peak_ratio": check(0.3, 0.5)},
+        "dissonance": {"roughness": check(0.2, -0.6), "spectral_flatness": check(0.4, 0.9)},
+    }
+    assert descriptors.choose_variants(checks) == {"rhythm_complexity": "ioi_entropy",
+                                                   "rhythm_stability": "fourier_tempogram_peak_ratio",
+                                                   "dissonance": "spectral_flatness"}

@@ -67,3 +67,51 @@ def test_ported_backend_reproduces_the_backbone_penultimate_layer() -> None:
     with torch.no_grad():
         penultimate = heads.Backend()(torch.from_numpy(pools)).numpy()
     np.testing.assert_allclose(penultimate, out.penultimate, atol=1e-4 * max(1.0, float(np.abs(out.penultimate).max())))
+
+
+def test_descriptor_targets_share_the_pseudo_targets_units() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal((50, 7)) * 5.0 + 2.0
+    mid = rng.uniform(0.1, 1.0, (50, 7))
+    targets = heads.descriptor_targets(descriptors=values, mid_targets=mid)
+    np.testing.assert_allclose(targets.mean(axis=0), mid.mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(targets.std(axis=0), mid.std(axis=0), atol=1e-12)
+    np.testing.assert_allclose([np.corrcoef(targets[:, k], values[:, k])[0, 1] for k in range(7)], 1.0, atol=1e-12)
+
+
+def test_descriptor_weight_without_descriptors_is_refused() -> None:
+    config = heads.HeadConfig(kind="frozen", descriptor_loss_weight=1.0)
+    with pytest.raises(ValueError, match="descriptors"):
+        heads.train_head(config=config, sets={}, ratings=np.zeros((4, 8)), train_indices=np.arange(4),
+                         val_indices=np.arange(0), poster_weight=np.zeros((8, 7)), mid_correlation=np.zeros((7, 8)))
+
+
+def test_declared_choice_prefers_validity_within_the_tolerance() -> None:
+    from mer_live.train.embedding_cv import declared_choice
+
+    r = {"a": 0.770, "b": 0.762, "c": 0.740}
+    assert declared_choice(r=r, passing={"a": 2, "b": 4, "c": 7}) == "b"  # c is too far below the best r
+    assert declared_choice(r=r, passing={"a": 3, "b": 3, "c": 7}) == "a"  # ties by r
+
+
+@pytest.mark.parametrize("hidden", [0, 4])
+def test_merged_heads_average_the_mid_level_outputs_and_keep_one_joint_layer(hidden: int) -> None:
+    torch.manual_seed(0)
+    nets = [heads.PatchHead(kind="frozen", hidden=hidden, dropout=0.3) for _ in range(3)]
+    for net in nets:
+        with torch.no_grad():
+            net.feature_mean.fill_(0.5)
+            net.feature_std.fill_(2.0)
+            net.emotion_head.weight.normal_()
+        net.eval()
+    merged = heads.merge_heads(nets)
+    x = torch.randn(5, embeddings.PENULTIMATE_SIZE)
+    with torch.no_grad():
+        mid, emotion = merged(x)
+        mids = torch.stack([net(x)[0] for net in nets])
+    torch.testing.assert_close(mid, mids.mean(dim=0), atol=1e-5, rtol=0)
+    weight = torch.stack([net.emotion_head.weight for net in nets]).mean(dim=0)
+    bias = torch.stack([net.emotion_head.bias for net in nets]).mean(dim=0)
+    torch.testing.assert_close(emotion, mid @ weight.T + bias, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError):
+        heads.HeadConfig(kind="finetune", seeds=2)

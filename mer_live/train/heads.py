@@ -14,7 +14,12 @@ Both end in the Joint layer ``nn.Linear(7, 8)`` initialised from the poster's we
 outputs are supervised with pseudo mid-level targets (v1's recipe "ab"). With ``descriptor_loss_weight``
 > 0 the pooled mid-level outputs are also pulled towards the clip's signal descriptors
 (:mod:`.descriptors`, auxiliary targets): each descriptor standardised over the training clips only and
-mapped to the pseudo target's mean and spread, so both mid-level terms share units. Pooling over patches is a
+mapped to the pseudo target's mean and spread, so both mid-level terms share units.
+
+With ``seeds`` > 1 (``frozen``/``pools`` only), that many heads are trained from different seeds and merged
+into ONE head (:func:`merge_heads`): their hidden units side by side, the mid-level outputs averaged exactly,
+and one Joint 7->8 layer, the mean of theirs. The emotions are that layer applied to the averaged mid-level
+outputs, so ``/mer/explain`` stays exact (they are not the average of the members' emotions). Pooling over patches is a
 weighted mean of per-patch outputs (see :mod:`.pooling`): a training example is a random run of 1 to
 ``max_crop_patches`` consecutive patches of one clip (from the clean or an augmented embedding set),
 pooled uniformly, against the clip's ratings.
@@ -25,7 +30,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -64,11 +69,14 @@ class HeadConfig:
     clean_probability: float = 0.5  # with augmented sets: chance that a crop comes from the clean set
     validation_fraction: float = 0.1
     seed: int = 20190101
+    seeds: int = 1  # > 1: that many heads (seed, seed + 1, ...) merged into one (frozen and pools kinds)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown head kind {self.kind!r}; choose from {', '.join(KINDS)}")
         self.augmented_sets = tuple(self.augmented_sets)
+        if self.seeds < 1 or (self.seeds > 1 and self.kind == FINETUNE):
+            raise ValueError(f"seeds = {self.seeds}: must be >= 1, and 1 for the {FINETUNE} kind")
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -215,7 +223,70 @@ def _mean_r(*, predicted: np.ndarray, actual: np.ndarray) -> float:
     return float(np.nanmean(values))
 
 
+def merge_heads(nets: list[PatchHead]) -> PatchHead:
+    """One head whose mid-level output is exactly the mean of ``nets``' (same kind, width and standardisation;
+    no trainable back-end), with the mean of their Joint 7->8 layers."""
+    first = nets[0]
+    if first.backend is not None or any(n.kind != first.kind for n in nets):
+        raise ValueError("only heads of one frozen/pools kind can be merged")
+    if any(not torch.equal(n.feature_mean, first.feature_mean) or not torch.equal(n.feature_std, first.feature_std)
+           for n in nets):
+        raise ValueError("heads to merge must share their input standardisation")
+    count = len(nets)
+    layered = isinstance(first.mid_head, nn.Sequential)
+    hidden = first.mid_head[0].out_features * count if layered else 0
+    merged = PatchHead(kind=first.kind, hidden=hidden, dropout=first.dropout.p)
+    with torch.no_grad():
+        merged.feature_mean.copy_(first.feature_mean)
+        merged.feature_std.copy_(first.feature_std)
+        if layered:
+            merged.mid_head[0].weight.copy_(torch.cat([n.mid_head[0].weight for n in nets], dim=0))
+            merged.mid_head[0].bias.copy_(torch.cat([n.mid_head[0].bias for n in nets]))
+            merged.mid_head[-1].weight.copy_(torch.cat([n.mid_head[-1].weight for n in nets], dim=1) / count)
+            merged.mid_head[-1].bias.copy_(torch.stack([n.mid_head[-1].bias for n in nets]).mean(dim=0))
+        else:
+            merged.mid_head.weight.copy_(torch.stack([n.mid_head.weight for n in nets]).mean(dim=0))
+            merged.mid_head.bias.copy_(torch.stack([n.mid_head.bias for n in nets]).mean(dim=0))
+        merged.emotion_head.weight.copy_(torch.stack([n.emotion_head.weight for n in nets]).mean(dim=0))
+        merged.emotion_head.bias.copy_(torch.stack([n.emotion_head.bias for n in nets]).mean(dim=0))
+    merged.eval()
+    return merged
+
+
 def train_head(
+    *, config: HeadConfig, sets: dict[str, list[ClipEmbeddings]], ratings: np.ndarray, train_indices: np.ndarray,
+    val_indices: np.ndarray, poster_weight: np.ndarray, mid_correlation: np.ndarray, threads: int = 1,
+    descriptors: np.ndarray | None = None,
+) -> HeadResult:
+    """Train on ``train_indices`` (clean + augmented sets), early-stop on the clean clip-level emotion MSE of
+    ``val_indices`` (or run ``max_epochs`` when there are none); with ``config.seeds`` > 1, one head per seed
+    (each early-stopped on its own) merged by :func:`merge_heads`.
+
+    ``descriptors``: ``(num_clips, 7)`` signal descriptors of every clip, needed when
+    ``config.descriptor_loss_weight`` > 0; only the rows of ``train_indices`` are read.
+    """
+    if config.seeds == 1:
+        return _train_single(config=config, sets=sets, ratings=ratings, train_indices=train_indices,
+                             val_indices=val_indices, poster_weight=poster_weight, mid_correlation=mid_correlation,
+                             threads=threads, descriptors=descriptors)
+    members = [_train_single(config=replace(config, seed=config.seed + k, seeds=1), sets=sets, ratings=ratings,
+                             train_indices=train_indices, val_indices=val_indices, poster_weight=poster_weight,
+                             mid_correlation=mid_correlation, threads=threads, descriptors=descriptors)
+               for k in range(config.seeds)]
+    net = merge_heads([m.net for m in members])
+    val_r = float("nan")
+    if len(val_indices):
+        _, val_emotion = clip_predictions(net=net, inputs=[head_input(clip=sets["clean"][i], kind=config.kind)
+                                                           for i in val_indices])
+        val_r = _mean_r(predicted=val_emotion, actual=ratings[val_indices])
+    return HeadResult(net=net, best_epoch=members[0].best_epoch, epochs_run=max(m.epochs_run for m in members),
+                      seconds=sum(m.seconds for m in members), best_val_r=val_r,
+                      history=[{"seed": config.seed + k, "best_epoch": m.best_epoch, "epochs_run": m.epochs_run,
+                                "best_val_r": m.best_val_r} for k, m in enumerate(members)],
+                      pseudo_info=members[0].pseudo_info)
+
+
+def _train_single(
     *, config: HeadConfig, sets: dict[str, list[ClipEmbeddings]], ratings: np.ndarray, train_indices: np.ndarray,
     val_indices: np.ndarray, poster_weight: np.ndarray, mid_correlation: np.ndarray, threads: int = 1,
     descriptors: np.ndarray | None = None,

@@ -28,12 +28,16 @@ CANDIDATE_TEXT = {
     "finetune_linear": "musicnn back-end (dense 1506->200) fine-tuned -> linear 200->7 mid -> Joint 7->8",
     "frozen_mlp_aug": "frozen_mlp trained with the stage-like augmented sets",
     "finetune_linear_aug": "finetune_linear trained with the stage-like augmented sets",
+    "pools_mlp": "frozen musicnn max_pool + mean_pool (1506) -> MLP ->64->7 mid -> Joint 7->8",
+    "pools_mlp_aug": "pools_mlp trained with the stage-like augmented sets",
 }
+DESCRIPTOR_SUFFIX = "_desc"  # round-3 candidates: <recipe>_desc<weight>, the descriptors as auxiliary targets
 GOALS = {"album": 0.80, "paper": 0.82}
 VALIDITY_GOAL = 5
 CARD_COMMAND = "mer-live-train card2 --config configs/train_v2.toml"
 SANITY_KEY = "descriptor_sanity"  # per descriptor: its largest |r| with the rated emotions, and how its emotion
 # profile agrees with the human mid-level ratings' profile (no model involved)
+DESCRIPTOR_VARIANTS = Path("models/descriptor_variants.json")  # the model-free variant check and choice
 VALIDITY_COMMAND = ("python -m mer_live.train.descriptors --model mer_live/models/a2mid2e_joint.onnx "
                     "--cv runs/v2cv/album_<shipped candidate> --out models/mid_validity.json")
 
@@ -75,6 +79,8 @@ def build_v2_metrics(
     }
     if validity and Path(validity).is_file():
         v2["mid_validity"] = _validity(tables=json.loads(Path(validity).read_text()))
+    if DESCRIPTOR_VARIANTS.is_file():
+        v2["descriptor_variants"] = json.loads(DESCRIPTOR_VARIANTS.read_text())
     return {**metrics, "v2": v2}
 
 
@@ -97,26 +103,44 @@ def _validity(*, tables: dict) -> dict:
 def _cv_table(*, metrics: dict, protocol: str) -> list[str]:
     v2 = metrics["v2"]
     result = v2["cv"]["protocols"].get(protocol)
-    rows = ["| model | " + " | ".join(labels.EMOTIONS) + " | mean ± fold std |", "|" + "---|" * (len(labels.EMOTIONS) + 2)]
+    rows = ["| model | " + " | ".join(labels.EMOTIONS) + " | mean ± fold std | mid-level validity (held out) |",
+            "|" + "---|" * (len(labels.EMOTIONS) + 3)]
     shipped = v2["shipped"]["training"].get("candidate")
     if result:
         for name, entry in result["candidates"].items():
             cells = [f"{format_value(entry['clip_r_mean'][e])} ± {format_value(entry['clip_r_std'][e])}" for e in labels.EMOTIONS]
             label = f"**{name}** (shipped)" if name == shipped else name
+            passing = f"{entry['validity']['passing']} / 7" if "validity" in entry else "no mid-level"
             rows.append(f"| {label} | " + " | ".join(cells)
-                        + f" | **{format_value(entry['clip_r_avg'], 3)} ± {format_value(entry['clip_r_avg_fold_std'], 3)}** |")
-        nested = result.get("nested", {"clip_r_mean": {}, "clip_r_avg": None, "clip_r_avg_fold_std": None})
-        rows.append("| nested choice (inner-validation pick per fold) | "
-                    + " | ".join(format_value(nested["clip_r_mean"].get(e)) for e in labels.EMOTIONS)
-                    + f" | {format_value(nested['clip_r_avg'], 3)} ± {format_value(nested['clip_r_avg_fold_std'], 3)} |")
+                        + f" | **{format_value(entry['clip_r_avg'], 3)} ± {format_value(entry['clip_r_avg_fold_std'], 3)}** | {passing} |")
+        for key, text in (("nested", "nested choice (inner-validation r, per fold)"),
+                          ("nested_declared", "nested declared rule (inner-validation r and validity, per fold)")):
+            nested = result.get(key)
+            if nested:
+                rows.append(f"| {text}: {', '.join(sorted(set(nested['picks'])))} | "
+                            + " | ".join(format_value(nested["clip_r_mean"].get(e)) for e in labels.EMOTIONS)
+                            + f" | {format_value(nested['clip_r_avg'], 3)} ± {format_value(nested['clip_r_avg_fold_std'], 3)} | |")
     v1 = metrics.get("cv", {}).get(V1_RUN)
     if protocol == "paper" and v1:
         rows.append(f"| v1 VGG `{V1_RUN}` (earlier CV run, same folds) | "
                     + " | ".join(f"{format_value(v1['clip_r_mean'][e])} ± {format_value(v1['clip_r_std'][e])}" for e in labels.EMOTIONS)
                     + f" | {format_value(v1['clip_r_avg'], 3)} ± {format_value(v1['clip_r_avg_fold_std'], 3)} |")
     elif protocol == "album":
-        rows.append("| v1 VGG | not run under this protocol (see below) | | | | | | | | |")
-    return rows + reference_rows(metrics=metrics, paper_label="paper, its own split")
+        rows.append("| v1 VGG | not run under this protocol (see below) | | | | | | | | | |")
+    return rows + [row + " |" for row in reference_rows(metrics=metrics, paper_label="paper, its own split")]
+
+
+def _candidate_validity_rows(*, metrics: dict, protocol: str = "album") -> list[str]:
+    """Per head candidate: r of each out-of-fold mid-level output with its descriptor (one protocol)."""
+    result = metrics["v2"]["cv"]["protocols"].get(protocol, {})
+    entries = {name: e["validity"] for name, e in result.get("candidates", {}).items() if "validity" in e}
+    if not entries:
+        return ["(not computed)"]
+    rows = ["| model | " + " | ".join(labels.MID_LEVELS) + " | passing |", "|" + "---|" * (labels.NUM_MID_LEVELS + 2)]
+    for name, table in entries.items():
+        rows.append(f"| {name} | " + " | ".join(format_value(table["features"][f]["r"]) for f in labels.MID_LEVELS)
+                    + f" | {table['passing']} / 7 |")
+    return rows
 
 
 def _live_table(*, metrics: dict) -> list[str]:
@@ -233,6 +257,16 @@ def render_v2_card(*, metrics: dict) -> str:
         "the album-grouped figure.** The *nested* row picks, in each outer fold, the candidate with the best inner-validation r, "
         "so it is an estimate of the whole selection procedure that the choice did not see.",
         "",
+        "Round 3 (`*_desc<weight>`: the validity descriptors as auxiliary mid-level targets, weight 0.3, 1 or 3, "
+        "each descriptor standardised over the training clips of the fold only) and its rule were declared in "
+        "`configs/train_v2.toml` before their results: among the head candidates whose album-grouped mean r is "
+        "within 0.01 of the best head's, the one whose held-out mid-level outputs pass the validity goal for the "
+        "most features, ties by r"
+        + (f" (this run: **{cv['protocols']['album'].get('declared_choice')}**)" if cv["protocols"].get("album", {}).get("declared_choice") else "")
+        + ". The *nested declared rule* row applies that rule in each outer fold to the inner-validation clips "
+        "only (their emotion r and their mid-level validity), so it estimates the rule itself. The last column: how "
+        "many of the 7 out-of-fold mid-level outputs pass the validity goal below.",
+        "",
     ]
     for protocol in cv["protocols"]:
         lines += [f"### Clip-level r, {PROTOCOL_TITLES.get(protocol, protocol)}", "", *_cv_table(metrics=metrics, protocol=protocol), ""]
@@ -269,7 +303,19 @@ def render_v2_card(*, metrics: dict) -> str:
         f"`{VALIDITY_COMMAND}`): Pearson r over the 360 clips. v2: out-of-fold predictions of the album-grouped CV "
         "of the shipped candidate (held out). v1: the "
         "shipped v1 model on all clips (it was trained on every clip, so its numbers are in-sample with respect to "
-        "the emotion ratings; the descriptors were never training targets of either model).",
+        "the emotion ratings; the descriptors were never its training targets). "
+        + (f"The shipped v2 head was trained with the descriptors of its training clips as auxiliary targets (weight "
+           f"{training['config']['descriptor_loss_weight']:g}): its r is held out (the test clips' descriptors were never "
+           "seen) but measures how well it learned to predict the descriptors, not an independent agreement."
+           if training.get("config", {}).get("descriptor_loss_weight") else
+           "The shipped v2 head never saw the descriptors."),
+        "",
+        "Three descriptors were replaced before any round-3 model was trained, by a model-free rule declared before "
+        "computing the variants (`python -m mer_live.train.descriptors --variants --out models/descriptor_variants.json`): "
+        "within the issue's family, the variant whose correlations with the 8 rated emotions agree best with the "
+        "human mid-level ratings' (the last column), if it beats the first descriptor by 0.1 and correlates with some "
+        "emotion at |r| ≥ 0.1. Chosen: " + ", ".join(f"{k}: {v}" for k, v in metrics["v2"].get("descriptor_variants", {}).get("chosen", {}).items())
+        + ".",
         "",
         *_validity_rows(metrics=metrics),
         "",
@@ -279,6 +325,11 @@ def render_v2_card(*, metrics: dict) -> str:
         "human ratings on these clips, so a low r there says as much about the descriptor as about the model. "
         f"**Goal of issue 7: r ≥ 0.3 in the expected direction for at least {VALIDITY_GOAL} of 7: "
         + _validity_verdict(metrics=metrics) + "**",
+        "",
+        "Every head candidate, album-grouped out-of-fold mid-level outputs against the same descriptors "
+        "(`cv2` summary, `validity`):",
+        "",
+        *_candidate_validity_rows(metrics=metrics),
         "",
     ]
     lines += _benchmark_lines(metrics=metrics)
@@ -317,7 +368,9 @@ def render_v2_card(*, metrics: dict) -> str:
         "",
         "- 360 film-music clips rated by one panel. The pretrained backbone has heard pop, rock and electronic music, "
         "but the emotion head has only been fitted to film music.",
-        "- Mid-level outputs are supervised only indirectly (pseudo targets from emotion ratings).",
+        "- Mid-level outputs are supervised only indirectly (pseudo targets from emotion ratings"
+        + (", and signal descriptors as auxiliary targets)." if training.get("config", {}).get("descriptor_loss_weight") else ").")
+        + " The rhythm_complexity descriptor still disagrees with the human ratings' emotion profile.",
         "- A 3 s patch is much shorter than the 10-37 s excerpts the ratings describe; the live output trades "
         "context for speed (table above).",
         "",
