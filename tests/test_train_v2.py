@@ -115,3 +115,4 @@ def test_merged_heads_average_the_mid_level_outputs_and_keep_one_joint_layer(hid
     torch.testing.assert_close(emotion, mid @ weight.T + bias, atol=1e-5, rtol=0)
     with pytest.raises(ValueError):
         heads.HeadConfig(kind="finetune", seeds=2)
+    assert declared_choice(r={"a": float("nan"), "b": 0.1}, passing={"a": 7, "b": 0}) == "b"  # nan r: never close

@@ -54,9 +54,10 @@ MIN_VALIDITY_CLIPS = 3
 
 def declared_choice(*, r: dict[str, float], passing: dict[str, int]) -> str:
     """The rule above: ``r`` and ``passing`` (validity features passed, of 7) per head candidate."""
-    best = max(r.values())
-    close = [name for name in r if r[name] >= best - CHOICE_R_TOLERANCE]
-    return max(close, key=lambda name: (passing[name], r[name]))
+    score = {name: value if np.isfinite(value) else -np.inf for name, value in r.items()}  # nan: a constant output
+    best = max(score.values())
+    close = [name for name in score if score[name] >= best - CHOICE_R_TOLERANCE]
+    return max(close, key=lambda name: (passing[name], score[name]))
 
 
 def _validity_passing(*, mid: np.ndarray, descriptors: np.ndarray) -> int:
