@@ -259,6 +259,8 @@ def command_fit2(*, args: argparse.Namespace, toml: dict) -> int:
         "epochs_run": result.epochs_run, "seconds": result.seconds, "best_val_r": result.best_val_r,
         "pseudo_info": result.pseudo_info, "data_hash": data_hash, "command": args.command_line,
     }
+    if config.seeds > 1:
+        record["members"] = result.history  # per seed: best epoch, epochs run, validation r
     records = Path(args.records or section.get("records") or out.parent)
     records.mkdir(parents=True, exist_ok=True)
     (records / out.with_suffix(".training.json").name).write_text(json.dumps(record, indent=1))

@@ -30,6 +30,9 @@ CANDIDATE_TEXT = {
     "finetune_linear_aug": "finetune_linear trained with the stage-like augmented sets",
     "pools_mlp": "frozen musicnn max_pool + mean_pool (1506) -> MLP ->64->7 mid -> Joint 7->8",
     "pools_mlp_aug": "pools_mlp trained with the stage-like augmented sets",
+    "frozen_mlp_aug_s5": ("frozen_mlp_aug trained from 5 seeds and merged into one head: the five MLPs side by side "
+                          "(200->320->7), their mid-level outputs averaged exactly, one Joint 7->8 layer (the mean of "
+                          "the five)"),
 }
 DESCRIPTOR_SUFFIX = "_desc"  # round-3 candidates: <recipe>_desc<weight>, the descriptors as auxiliary targets
 GOALS = {"album": 0.80, "paper": 0.82}
@@ -38,6 +41,7 @@ CARD_COMMAND = "mer-live-train card2 --config configs/train_v2.toml"
 SANITY_KEY = "descriptor_sanity"  # per descriptor: its largest |r| with the rated emotions, and how its emotion
 # profile agrees with the human mid-level ratings' profile (no model involved)
 DESCRIPTOR_VARIANTS = Path("models/descriptor_variants.json")  # the model-free variant check and choice
+VARIANTS_COMMAND = "python -m mer_live.train.descriptors --variants --out models/descriptor_variants.json"
 VALIDITY_COMMAND = ("python -m mer_live.train.descriptors --model mer_live/models/a2mid2e_joint.onnx "
                     "--cv runs/v2cv/album_<shipped candidate> --out models/mid_validity.json")
 
@@ -50,7 +54,8 @@ def build_v2_metrics(
     """``metrics`` (v1's ``metrics.json``) with the ``v2`` section filled in."""
     import onnx
 
-    summary = json.loads((Path(cv_dir) / SUMMARY_FILE).read_text())
+    summary = _carry_over(summary=json.loads((Path(cv_dir) / SUMMARY_FILE).read_text()),
+                          previous=metrics.get("v2", {}).get("cv"))
     proto = onnx.load(str(model_path), load_external_data=False)
     meta = {p.key: p.value for p in proto.metadata_props}
     training_path = (Path(records) if records else Path(model_path).parent) / Path(model_path).with_suffix(".training.json").name
@@ -84,6 +89,28 @@ def build_v2_metrics(
     return {**metrics, "v2": v2}
 
 
+EARLIER_KEY = "earlier_run"  # a candidate entry kept from the previous card's CV run (same folds), not rerun
+
+
+def _carry_over(*, summary: dict, previous: dict | None) -> dict:
+    """``summary`` plus the candidates of the previous card's CV run that this run did not repeat, on the same
+    folds (same fold seed, count and sizes), each marked ``earlier_run``; their commands are kept too."""
+    if not previous or (previous.get("num_folds"), previous.get("fold_seed")) != (summary["num_folds"], summary["fold_seed"]):
+        return summary
+    carried = False
+    for protocol, result in summary["protocols"].items():
+        old = previous.get("protocols", {}).get(protocol, {})
+        if old.get("fold_sizes") != result.get("fold_sizes"):
+            continue
+        for name, entry in old.get("candidates", {}).items():
+            if name not in result["candidates"]:
+                result["candidates"][name] = {**entry, EARLIER_KEY: True}
+                carried = True
+    if carried:
+        summary["earlier_commands"] = previous.get("earlier_commands") or previous.get("commands", [])
+    return summary
+
+
 def _validity(*, tables: dict) -> dict:
     """The tables written by ``python -m mer_live.train.descriptors --model V1 --cv RUN --out FILE``, keyed
     ``v1`` (a model file, in-sample) and ``v2`` (a CV run folder, out-of-fold)."""
@@ -110,7 +137,10 @@ def _cv_table(*, metrics: dict, protocol: str) -> list[str]:
         for name, entry in result["candidates"].items():
             cells = [f"{format_value(entry['clip_r_mean'][e])} ± {format_value(entry['clip_r_std'][e])}" for e in labels.EMOTIONS]
             label = f"**{name}** (shipped)" if name == shipped else name
-            passing = f"{entry['validity']['passing']} / 7" if "validity" in entry else "no mid-level"
+            if entry.get(EARLIER_KEY):
+                label += " (earlier run, same folds; not rerun)"
+            passing = (f"{entry['validity']['passing']} / 7" if "validity" in entry else
+                       "not computed" if entry.get(EARLIER_KEY) else "no mid-level")
             rows.append(f"| {label} | " + " | ".join(cells)
                         + f" | **{format_value(entry['clip_r_avg'], 3)} ± {format_value(entry['clip_r_avg_fold_std'], 3)}** | {passing} |")
         for key, text in (("nested", "nested choice (inner-validation r, per fold)"),
@@ -124,7 +154,7 @@ def _cv_table(*, metrics: dict, protocol: str) -> list[str]:
     if protocol == "paper" and v1:
         rows.append(f"| v1 VGG `{V1_RUN}` (earlier CV run, same folds) | "
                     + " | ".join(f"{format_value(v1['clip_r_mean'][e])} ± {format_value(v1['clip_r_std'][e])}" for e in labels.EMOTIONS)
-                    + f" | {format_value(v1['clip_r_avg'], 3)} ± {format_value(v1['clip_r_avg_fold_std'], 3)} |")
+                    + f" | {format_value(v1['clip_r_avg'], 3)} ± {format_value(v1['clip_r_avg_fold_std'], 3)} | |")
     elif protocol == "album":
         rows.append("| v1 VGG | not run under this protocol (see below) | | | | | | | | | |")
     return rows + [row + " |" for row in reference_rows(metrics=metrics, paper_label="paper, its own split")]
@@ -181,6 +211,14 @@ def _validity_rows(*, metrics: dict) -> list[str]:
     return rows
 
 
+WEAK_AGREEMENT = 0.5  # below this profile agreement the card calls a descriptor unlike the human ratings
+
+
+def _weak_descriptors(*, metrics: dict) -> list[str]:
+    sanity = (metrics["v2"].get("mid_validity") or {}).get(SANITY_KEY, {})
+    return [name for name, row in sanity.items() if row.get("agreement_with_human_profile", 1.0) < WEAK_AGREEMENT]
+
+
 def _validity_verdict(*, metrics: dict) -> str:
     validity = metrics["v2"].get("mid_validity") or {}
     parts = [f"{name} {validity[name]['table']['passing']} of 7 ("
@@ -213,7 +251,10 @@ def render_v2_card(*, metrics: dict) -> str:
         ".tfvenv/bin/python mer_live/train/convert_musicnn.py --out models/musicnn --check-audio ../shared/data/soundtracks/audio/001.mp3  # once, TensorFlow venv",
         "mer-live-train embed --sets clean,aug1,aug2        # musicnn patch embeddings, cached",
         *(cv.get("commands") or ["mer-live-train cv2 --config configs/train_v2.toml"]),
+        *(f"{command}  # earlier run: the rows marked 'not rerun'" for command in cv.get("earlier_commands", [])),
         training.get("command") or "mer-live-train fit2 --config configs/train_v2.toml",
+        VARIANTS_COMMAND,
+        VALIDITY_COMMAND.replace("<shipped candidate>", candidate or "<shipped candidate>"),
         RESPONSIVENESS_COMMAND,
         DAEMON_CPU_COMMAND,
         v2["generated_by"],
@@ -255,7 +296,10 @@ def render_v2_card(*, metrics: dict) -> str:
         "candidates and their settings, and the rule for choosing, were fixed (`configs/train_v2.toml`) before the "
         "run; `pools_mlp` and `pools_mlp_aug` were added after the first results were seen. **The choice is made on "
         "the album-grouped figure.** The *nested* row picks, in each outer fold, the candidate with the best inner-validation r, "
-        "so it is an estimate of the whole selection procedure that the choice did not see.",
+        "so it is an estimate of the whole selection procedure that the choice did not see"
+        + (" (over the candidates of this run: the rows marked *not rerun* are the previous card's run on the same "
+           "folds, kept because their CPU cost did not fit this session; their held-out mid-level outputs were not "
+           "kept, so they take no part in the round-3 rule below)" if cv.get("earlier_commands") else "") + ".",
         "",
         "Round 3 (`*_desc<weight>`: the validity descriptors as auxiliary mid-level targets, weight 0.3, 1 or 3, "
         "each descriptor standardised over the training clips of the fold only) and its rule were declared in "
@@ -263,6 +307,8 @@ def render_v2_card(*, metrics: dict) -> str:
         "within 0.01 of the best head's, the one whose held-out mid-level outputs pass the validity goal for the "
         "most features, ties by r"
         + (f" (this run: **{cv['protocols']['album'].get('declared_choice')}**)" if cv["protocols"].get("album", {}).get("declared_choice") else "")
+        + ". Round 4 (`*_s5`: five seeds merged into one head, one Joint layer) was declared while round 3 ran (some "
+        "of its paper-protocol folds seen, none of its album-grouped ones) and is chosen by the same rule"
         + ". The *nested declared rule* row applies that rule in each outer fold to the inner-validation clips "
         "only (their emotion r and their mid-level validity), so it estimates the rule itself. The last column: how "
         "many of the 7 out-of-fold mid-level outputs pass the validity goal below.",
@@ -321,8 +367,9 @@ def render_v2_card(*, metrics: dict) -> str:
         "",
         "The last column checks the descriptors themselves, with no model: how the descriptor's correlations with "
         "the 8 rated emotions agree with the poster's human mid-level/emotion correlations. Where it is low or "
-        "negative (the rhythm, articulation and dissonance descriptors), the descriptor does not behave like the "
-        "human ratings on these clips, so a low r there says as much about the descriptor as about the model. "
+        "negative (" + (", ".join(_weak_descriptors(metrics=metrics)) or "none here") + "), the descriptor does not "
+        "behave like the human ratings on these clips, so a low r there says as much about the descriptor as about "
+        "the model. "
         f"**Goal of issue 7: r ≥ 0.3 in the expected direction for at least {VALIDITY_GOAL} of 7: "
         + _validity_verdict(metrics=metrics) + "**",
         "",
@@ -339,8 +386,12 @@ def render_v2_card(*, metrics: dict) -> str:
         "## The shipped model",
         "",
         f"Candidate `{candidate}`, trained on {training.get('num_train')} clips with {training.get('num_val')} held "
-        f"out for early stopping (best epoch {training.get('best_epoch')} of {training.get('epochs_run')}, "
-        f"{format_value(training.get('seconds'), 0)} s on this CPU).",
+        + (f"out for early stopping: {len(training['members'])} heads (best epochs "
+           + ", ".join(str(m["best_epoch"]) for m in training["members"])
+           + f"), merged into one, {format_value(training.get('seconds'), 0)} s on this CPU."
+           if training.get("members") else
+           f"out for early stopping (best epoch {training.get('best_epoch')} of {training.get('epochs_run')}, "
+           f"{format_value(training.get('seconds'), 0)} s on this CPU)."),
         "",
         *([f"The exported file (backbone graph + head, from `mel`) against the torch head on the backbone's "
            f"embeddings, on {training['onnx_vs_torch']['num_patches']} patches of "
