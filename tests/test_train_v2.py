@@ -92,6 +92,7 @@ def test_declared_choice_prefers_validity_within_the_tolerance() -> None:
     r = {"a": 0.770, "b": 0.762, "c": 0.740}
     assert declared_choice(r=r, passing={"a": 2, "b": 4, "c": 7}) == "b"  # c is too far below the best r
     assert declared_choice(r=r, passing={"a": 3, "b": 3, "c": 7}) == "a"  # ties by r
+    assert declared_choice(r={"a": float("nan"), "b": 0.1}, passing={"a": 7, "b": 0}) == "b"  # nan r: never close
 
 
 @pytest.mark.parametrize("hidden", [0, 4])
@@ -115,4 +116,3 @@ def test_merged_heads_average_the_mid_level_outputs_and_keep_one_joint_layer(hid
     torch.testing.assert_close(emotion, mid @ weight.T + bias, atol=1e-5, rtol=0)
     with pytest.raises(ValueError):
         heads.HeadConfig(kind="finetune", seeds=2)
-    assert declared_choice(r={"a": float("nan"), "b": 0.1}, passing={"a": 7, "b": 0}) == "b"  # nan r: never close
