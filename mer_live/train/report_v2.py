@@ -432,7 +432,8 @@ def render_v2_card(*, metrics: dict) -> str:
 RESPONSIVENESS_COMMAND = ("python benchmarks/responsiveness.py --v1 mer_live/models/a2mid2e_joint.onnx "
                           "--v2 mer_live/models/musicnn_joint.onnx --out benchmarks/responsiveness.json")
 DAEMON_CPU_COMMAND = ("python benchmarks/daemon_cpu.py --v1 mer_live/models/a2mid2e_joint.onnx "
-                      "--v2 mer_live/models/musicnn_joint.onnx --seconds 20 --out benchmarks/daemon_cpu.json")
+                      "--v2 mer_live/models/musicnn_joint.onnx --seconds 20 --reuse-comparison --per-thread "
+                      "--blas-comparison --out benchmarks/daemon_cpu.json")
 
 
 def _responsiveness_rows(*, report: dict) -> list[str]:
@@ -457,6 +458,8 @@ def _cpu_rows(*, report: dict) -> list[str]:
     for entry in report["results"]:
         blas = entry.get("blas_threads", 1)
         label = entry["model"] if blas == 1 else f"{entry['model']}, {blas} OpenBLAS threads (numpy's default)"
+        if entry.get("patch_reuse") is False:
+            label += ", every patch whole (`MER_PATCH_REUSE=0`)"
         rows.append(f"| {label} | {entry['rate_hz']:g} | {format_value(entry['cpu_share_of_one_core'], 3)} | "
                     f"{format_value(entry.get('cpu_ratio_vs_v1_10_per_s'))} | {format_value(entry['compute_p50_ms'], 1)} / "
                     f"{format_value(entry['compute_p99_ms'], 1)} |")
