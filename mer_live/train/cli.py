@@ -417,7 +417,7 @@ def command_card2(*, args: argparse.Namespace, toml: dict) -> int:
         model_path=Path(args.model or section.get("model", DEFAULT_V2_MODEL)),
         records=Path(args.records) if args.records else (Path(section["records"]) if "records" in section else None),
         responsiveness=Path(args.responsiveness), daemon_cpu=Path(args.daemon_cpu),
-        validity=Path(args.validity), command=args.command_line,
+        validity=Path(args.validity), command=args.command_line, v1_album_cv=Path(args.v1_album_cv),
     )
     metrics_path.write_text(json.dumps(metrics, indent=1))
     card_path = Path(args.card or DEFAULT_CARD)
@@ -493,6 +493,8 @@ def _parser() -> argparse.ArgumentParser:
     card2.add_argument("--records", help="folder of the v2 .training.json (default: the ONNX's)")
     card2.add_argument("--responsiveness", default="benchmarks/responsiveness.json")
     card2.add_argument("--daemon-cpu", dest="daemon_cpu", default="benchmarks/daemon_cpu.json")
+    card2.add_argument("--v1-album-cv", dest="v1_album_cv", default="runs/cv/joint_ab_w0.25_full60_album",
+                       help="v1's album-grouped CV run folder, added to the card when complete")
     card2.add_argument("--validity", default="models/mid_validity.json",
                        help="JSON of `python -m mer_live.train.descriptors --model V1 --cv RUN --out FILE`")
     card2.add_argument("--metrics")
