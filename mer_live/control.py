@@ -6,7 +6,12 @@ datagram is parsed with python-osc (:class:`pythonosc.osc_packet.OscPacket`); a 
 messages are handled in timetag order. Addresses, under the prefix ``P`` (default ``/mer``):
 
 * ``P/ping [id]`` -> ``P/pong [id]`` sent back to the sender (``id``: one int, float or string);
-* ``P/smoothing f`` -- smoothing time constant in seconds, within :data:`~mer_live.settings.SMOOTHING_RANGE_S`;
+* ``P/smoothing f`` -- smoothing time constant in seconds while the music holds still, within
+  :data:`~mer_live.settings.SMOOTHING_RANGE_S`;
+* ``P/follow f`` -- how fast the smoothing lets go when the music changes, within
+  :data:`~mer_live.settings.FOLLOW_RANGE` (0: plain exponential smoothing);
+* ``P/still_speed f`` -- the mid-level speed below which the music counts as holding still, within
+  :data:`~mer_live.settings.STILL_SPEED_RANGE`;
 * ``P/rate f`` -- updates per second, within :data:`~mer_live.settings.RATE_RANGE_HZ`;
 * ``P/reset`` -- clear the smoothing state;
 * ``P/mute i`` -- 1 stops sending values (the status heartbeat continues), 0 resumes;
@@ -74,7 +79,8 @@ PingId = Union[int, float, str]
 
 _CONFIG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 _MUTE_VALUES = (0, 1)
-COMMANDS = ("ping", "smoothing", "rate", "reset", "mute", "query")
+COMMANDS = ("ping", "smoothing", "follow", "still_speed", "rate", "reset", "mute", "query")
+_SETTING_COMMANDS = ("smoothing", "follow", "still_speed", "rate")  # each sets the [analysis] setting of its name
 THREAD_NAME = "mer-live-control"
 KNOWN_TYPE_TAGS = frozenset("ihfdsbrmtTFN[]")  # what python-osc decodes; anything else is rejected
 _PYTHON_OSC_PACKAGE = "pythonosc"
@@ -132,6 +138,10 @@ class ControlTarget(Protocol):
     """What the control port adjusts; implemented by the daemon's worker. Methods are thread-safe."""
 
     def set_smoothing(self, *, seconds: float) -> None: ...
+
+    def set_follow(self, *, follow: float) -> None: ...
+
+    def set_still_speed(self, *, speed: float) -> None: ...
 
     def set_rate(self, *, rate: float) -> None: ...
 
@@ -304,12 +314,9 @@ def _command(*, name: str, params: list[object], address: str) -> _Command:
     """Validate one message's arguments for command ``name`` (one of :data:`COMMANDS`)."""
     if name == "ping":
         return _Command(name=name, ping_id=_ping_id(params=params, address=address))
-    if name == "smoothing":
-        seconds = _number(params=params, address=address)
-        return _Command(name=name, value=_setting(key="smoothing", value=seconds, address=address))
-    if name == "rate":
-        rate = _number(params=params, address=address)
-        return _Command(name=name, value=_setting(key="rate", value=rate, address=address))
+    if name in _SETTING_COMMANDS:
+        value = _number(params=params, address=address)
+        return _Command(name=name, value=_setting(key=name, value=value, address=address))
     if name == "mute":
         return _Command(name=name, value=_mute_flag(params=params, address=address))
     if params:  # reset, query
@@ -503,6 +510,12 @@ class ControlServer:
             elif command.name == "smoothing":
                 self._target.set_smoothing(seconds=float(command.value))
                 self._changes_log.log(key="change", message=f"smoothing set to {command.value:g} s")
+            elif command.name == "follow":
+                self._target.set_follow(follow=float(command.value))
+                self._changes_log.log(key="change", message=f"follow set to {command.value:g}")
+            elif command.name == "still_speed":
+                self._target.set_still_speed(speed=float(command.value))
+                self._changes_log.log(key="change", message=f"still speed set to {command.value:g} units/s")
             elif command.name == "rate":
                 self._target.set_rate(rate=float(command.value))
                 self._changes_log.log(key="change", message=f"rate set to {command.value:g} updates/s")

@@ -285,6 +285,8 @@ class Pipeline:
                 sinks=[output],
                 rate=analysis.rate,
                 smoothing_s=analysis.smoothing,
+                follow=analysis.follow,
+                still_speed=analysis.still_speed,
                 silence_dbfs=analysis.silence_dbfs,
                 duration_s=settings.input.duration,
             )

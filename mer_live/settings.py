@@ -28,6 +28,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 from .addresses import check_prefix, parse_host_port, parse_host_port_or_zero, parse_networks
 
 SMOOTHING_RANGE_S = (0.0, 60.0)
+FOLLOW_RANGE = (0.0, 10000.0)  # analysis.follow: 1/s per (0-1 unit per second) of mid-level speed
+STILL_SPEED_RANGE = (0.0, 10.0)  # analysis.still_speed: 0-1 units per second
 RATE_RANGE_HZ = (0.5, 30.0)
 SILENCE_RANGE_DBFS = (-120.0, 0.0)
 THREADS_RANGE = (1, 64)
@@ -116,11 +118,21 @@ class InputSettings:
 
 @dataclass(frozen=True)
 class AnalysisSettings:
-    """``[analysis]``: the model and the smoothing; ``rate`` and ``smoothing`` change live on the control port."""
+    """``[analysis]``: the model and the smoothing; ``rate``, ``smoothing``, ``follow`` and ``still_speed`` change live on the control port."""
 
     rate: float = setting(4.0, help="updates per second", flag="--rate", metavar="HZ", bounds=RATE_RANGE_HZ)
     smoothing: float = setting(
-        1.0, help="smoothing time constant in seconds; 0 = off", flag="--smoothing", metavar="S", bounds=SMOOTHING_RANGE_S
+        16.0, help="smoothing time constant in seconds while the music holds still; 0 = off", flag="--smoothing", metavar="S",
+        bounds=SMOOTHING_RANGE_S,
+    )
+    follow: float = setting(
+        160.0, help="how fast the smoothing lets go when the music changes: 1/time constant rises by K per unit/s of "
+        "mid-level speed above --still-speed; 0 = plain exponential smoothing", flag="--follow", metavar="K",
+        bounds=FOLLOW_RANGE,
+    )
+    still_speed: float = setting(
+        0.04, help="mid-level speed (0-1 units per second, RMS of the 7) below which the music counts as holding "
+        "still and --follow does nothing", flag="--still-speed", metavar="U", bounds=STILL_SPEED_RANGE,
     )
     silence_dbfs: float = setting(
         -60.0, help="silence gate level", flag="--silence-db", metavar="DBFS", bounds=SILENCE_RANGE_DBFS

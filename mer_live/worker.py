@@ -23,11 +23,12 @@ Per update:
    comes with the first update that has a complete frame (after ``1 / rate`` s);
 5. the model stage gives the 7 mid-level features and 8 emotions (model units; v2: pooled over the
    recent patches, a weighted mean, so emotion stays the Joint layer of mid); the mid-level features are
-   smoothed (:class:`~mer_live.smoother.Smoother`, time constant in seconds, held while the level is
-   below the silence gate) and the sent emotions are the Joint layer applied to the smoothed mid-level
-   features, which is exactly the smoothed model emotion (the layer is linear and the smoother is a
-   linear filter) and makes ``bias + sum(contributions) == emotion`` hold exactly. The raw model values
-   go to the sinks too;
+   smoothed (:class:`~mer_live.smoother.Smoother`: a time constant in seconds that shortens while the
+   mid-level features move, one gain for all seven; held while the level is below the silence gate) and
+   the sent emotions are the Joint layer applied to the smoothed mid-level features, which is exactly
+   the smoothed model emotion (the layer is affine and the smoother's output a convex combination of
+   the raw vectors) and makes ``bias + sum(contributions) == emotion`` hold exactly. The raw model
+   values go to the sinks too;
 6. a :class:`~mer_live.reading.Reading` goes to every sink.
 
 When no update happens for ``HEARTBEAT_S`` a status-only reading goes out (state ``no-input`` if no
@@ -91,6 +92,8 @@ class Worker:
         sinks: list[Sink],
         rate: float = AnalysisSettings.rate,
         smoothing_s: float = AnalysisSettings.smoothing,
+        follow: float = AnalysisSettings.follow,
+        still_speed: float = AnalysisSettings.still_speed,
         silence_dbfs: float = AnalysisSettings.silence_dbfs,
         duration_s: float = InputSettings.duration,
     ) -> None:
@@ -108,9 +111,13 @@ class Worker:
             self._resampler = soxr.ResampleStream(
                 self._samplerate, self._inference.sample_rate, 1, dtype="float32", quality="HQ"
             )
-        self._mid = Smoother(size=labels.NUM_MID_LEVELS, time_constant_s=_checked_smoothing(seconds=smoothing_s))
+        self._mid = Smoother(
+            size=labels.NUM_MID_LEVELS, time_constant_s=_checked_smoothing(seconds=smoothing_s),
+            follow=_checked_follow(follow=follow), still_speed=_checked_still_speed(speed=still_speed),
+            speed_scale=labels.MID_MODEL_SPAN,  # speeds in the sent 0-1 units
+        )
         self._lock = threading.Lock()
-        self._pending = {"smoothing": float(smoothing_s), "rate": _checked_rate(rate=rate), "muted": False}
+        self._pending = {"smoothing": float(smoothing_s), "follow": float(follow), "still_speed": float(still_speed), "rate": _checked_rate(rate=rate), "muted": False}
         self._reset_requested = False
         self._rate = self._pending["rate"]
         self._muted = False
@@ -137,6 +144,16 @@ class Worker:
         with self._lock:
             self._pending["smoothing"] = seconds
 
+    def set_follow(self, *, follow: float) -> None:
+        follow = _checked_follow(follow=follow)
+        with self._lock:
+            self._pending["follow"] = follow
+
+    def set_still_speed(self, *, speed: float) -> None:
+        speed = _checked_still_speed(speed=speed)
+        with self._lock:
+            self._pending["still_speed"] = speed
+
     def set_rate(self, *, rate: float) -> None:
         rate = _checked_rate(rate=rate)
         with self._lock:
@@ -155,6 +172,8 @@ class Worker:
             pending = dict(self._pending)
         return {
             "smoothing": pending["smoothing"],
+            "follow": pending["follow"],
+            "still_speed": pending["still_speed"],
             "rate": pending["rate"],
             "muted": pending["muted"],
             "silence_dbfs": self._silence_dbfs,
@@ -171,6 +190,8 @@ class Worker:
             pending = dict(self._pending)
             reset, self._reset_requested = self._reset_requested, False
         self._mid.set_time_constant(seconds=pending["smoothing"])
+        self._mid.set_follow(follow=pending["follow"])
+        self._mid.set_still_speed(speed=pending["still_speed"])
         if pending["rate"] != self._rate:
             self._rate = pending["rate"]
             self._epoch_frame, self._epoch_updates = self._consumed, self._updates
@@ -371,3 +392,11 @@ def _checked_rate(*, rate: float) -> float:
 
 def _checked_smoothing(*, seconds: float) -> float:
     return float(check_value(section="analysis", key="smoothing", value=seconds))
+
+
+def _checked_follow(*, follow: float) -> float:
+    return float(check_value(section="analysis", key="follow", value=follow))
+
+
+def _checked_still_speed(*, speed: float) -> float:
+    return float(check_value(section="analysis", key="still_speed", value=speed))

@@ -14,6 +14,8 @@ from pythonosc.osc_packet import OscPacket
 REPLY_TIMEOUT_S = 2.0
 INITIAL_SMOOTHING_S = 2.0
 INITIAL_RATE_HZ = 4.0
+INITIAL_FOLLOW = 160.0
+INITIAL_STILL_SPEED = 0.0625  # exact in float32, as OSC sends it
 
 
 class RecordingTarget:
@@ -23,6 +25,8 @@ class RecordingTarget:
         self._lock = threading.Lock()
         self.smoothing = INITIAL_SMOOTHING_S
         self.rate = INITIAL_RATE_HZ
+        self.follow = INITIAL_FOLLOW
+        self.still_speed = INITIAL_STILL_SPEED
         self.muted = False
         self.resets = 0
         self.calls: list[tuple[str, object]] = []
@@ -31,6 +35,16 @@ class RecordingTarget:
         with self._lock:
             self.calls.append(("set_smoothing", seconds))
             self.smoothing = seconds
+
+    def set_follow(self, *, follow: float) -> None:
+        with self._lock:
+            self.calls.append(("set_follow", follow))
+            self.follow = follow
+
+    def set_still_speed(self, *, speed: float) -> None:
+        with self._lock:
+            self.calls.append(("set_still_speed", speed))
+            self.still_speed = speed
 
     def set_rate(self, *, rate: float) -> None:
         with self._lock:
@@ -51,6 +65,8 @@ class RecordingTarget:
         with self._lock:
             return {
                 "smoothing": self.smoothing,
+                "follow": self.follow,
+                "still_speed": self.still_speed,
                 "rate": self.rate,
                 "muted": self.muted,
                 "prefix": "/mer",

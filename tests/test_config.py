@@ -87,18 +87,22 @@ def test_control_port_zero_is_allowed() -> None:
 @given(
     rate=st.floats(min_value=0.5, max_value=30.0),
     smoothing=st.floats(min_value=0.0, max_value=60.0),
+    follow=st.floats(min_value=0.0, max_value=10_000.0),
+    still_speed=st.floats(min_value=0.0, max_value=10.0),
     silence=st.floats(min_value=-120.0, max_value=0.0),
     threads=st.integers(min_value=1, max_value=64),
     quiet=st.booleans(),
 )
-def test_any_valid_toml_round_trips(tmp_path_factory: pytest.TempPathFactory, rate: float, smoothing: float, silence: float, threads: int, quiet: bool) -> None:
+def test_any_valid_toml_round_trips(tmp_path_factory: pytest.TempPathFactory, rate: float, smoothing: float, follow: float,
+                                    still_speed: float, silence: float, threads: int, quiet: bool) -> None:
     path = tmp_path_factory.mktemp("cfg") / "c.toml"
     path.write_text(
-        f"[analysis]\nrate = {rate!r}\nsmoothing = {smoothing!r}\nsilence_dbfs = {silence!r}\nthreads = {threads}\n"
-        f"[log]\nquiet = {str(quiet).lower()}\n"
+        f"[analysis]\nrate = {rate!r}\nsmoothing = {smoothing!r}\nfollow = {follow!r}\nstill_speed = {still_speed!r}\n"
+        f"silence_dbfs = {silence!r}\nthreads = {threads}\n[log]\nquiet = {str(quiet).lower()}\n"
     )
     resolved = config.resolve(toml_path=path, cli={})
-    assert resolved.as_dict()["analysis"] == {"rate": rate, "smoothing": smoothing, "silence_dbfs": silence, "threads": threads, "model": ""}
+    assert resolved.as_dict()["analysis"] == {"rate": rate, "smoothing": smoothing, "follow": follow, "still_speed": still_speed,
+                                              "silence_dbfs": silence, "threads": threads, "model": ""}
     assert resolved.log.quiet is quiet
 
 
@@ -117,7 +121,9 @@ def test_one_range_check_for_the_toml_file_the_control_port_and_the_worker(value
     """The TOML/CLI check, the control port and the worker accept exactly the same values (one checker)."""
     from mer_live import control, worker
 
-    for key, worker_check in (("rate", lambda v: worker._checked_rate(rate=v)), ("smoothing", lambda v: worker._checked_smoothing(seconds=v))):
+    for key, worker_check in (("rate", lambda v: worker._checked_rate(rate=v)), ("smoothing", lambda v: worker._checked_smoothing(seconds=v)),
+                              ("follow", lambda v: worker._checked_follow(follow=v)),
+                              ("still_speed", lambda v: worker._checked_still_speed(speed=v))):
         verdicts = []
         for check in (
             lambda v: check_value(section="analysis", key=key, value=v),
@@ -157,5 +163,5 @@ def test_the_control_ports_query_names_settings_by_their_field_names() -> None:
 
     worker = Worker(source=ArraySource(samples=np.zeros(10, np.float32), samplerate=22050), model=Model(), sinks=[])
     reply = worker.current_config()
-    for key in ("rate", "smoothing", "silence_dbfs"):
+    for key in ("rate", "smoothing", "follow", "still_speed", "silence_dbfs"):
         assert reply[key] == getattr(Settings().analysis, key)

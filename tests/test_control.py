@@ -12,7 +12,9 @@ import time
 import pytest
 from control_helpers import (
     INITIAL_RATE_HZ,
+    INITIAL_FOLLOW,
     INITIAL_SMOOTHING_S,
+    INITIAL_STILL_SPEED,
     ControlClient,
     RecordingTarget,
     build_bundle,
@@ -22,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mer_live.control import ControlServer, RateLimitedLog
-from mer_live.settings import RATE_RANGE_HZ, SMOOTHING_RANGE_S
+from mer_live.settings import FOLLOW_RANGE, RATE_RANGE_HZ, SMOOTHING_RANGE_S, STILL_SPEED_RANGE
 
 LOOPBACK = "127.0.0.1"
 
@@ -80,6 +82,18 @@ def test_smoothing_in_range_is_applied(served, value) -> None:
     assert isinstance(target.calls[0][1], float)
 
 
+@pytest.mark.parametrize(("address", "call", "value"), [
+    ("/mer/follow", "set_follow", 0), ("/mer/follow", "set_follow", 160.0), ("/mer/follow", "set_follow", FOLLOW_RANGE[1]),
+    ("/mer/still_speed", "set_still_speed", 0.0), ("/mer/still_speed", "set_still_speed", 0.0625),
+    ("/mer/still_speed", "set_still_speed", STILL_SPEED_RANGE[1]),
+])
+def test_follow_and_still_speed_in_range_are_applied(served, address, call, value) -> None:
+    _, target, client = served
+    client.send(build_message(address, value))
+    sync(client)
+    assert target.calls == [(call, float(value))]
+
+
 @pytest.mark.parametrize("value", [0.5, 10, 30.0])
 def test_rate_in_range_is_applied(served, value) -> None:
     _, target, client = served
@@ -99,6 +113,12 @@ def test_rate_in_range_is_applied(served, value) -> None:
         build_message("/mer/smoothing", True),
         build_message("/mer/smoothing"),
         build_message("/mer/smoothing", 1.0, 2.0),
+        build_message("/mer/follow", -1.0),
+        build_message("/mer/follow", FOLLOW_RANGE[1] * 2),
+        build_message("/mer/follow", math.nan),
+        build_message("/mer/still_speed", -0.01),
+        build_message("/mer/still_speed", math.inf),
+        build_message("/mer/still_speed", "0.1"),
         build_message("/mer/rate", 0.25),
         build_message("/mer/rate", 31),
         build_message("/mer/rate", b"\x01"),
@@ -155,6 +175,8 @@ def test_query_replies_with_the_config_in_one_bundle(served) -> None:
         "/mer/config/rate": [8.0],
         "/mer/config/resets": [0],
         "/mer/config/smoothing": [INITIAL_SMOOTHING_S],
+        "/mer/config/follow": [INITIAL_FOLLOW],
+        "/mer/config/still_speed": [INITIAL_STILL_SPEED],
     }
     assert target.muted is True
 
@@ -318,7 +340,7 @@ def test_rate_limited_log_summarises_suppressed_messages(caplog) -> None:
 
 # -- the fuzz test: random datagrams at a running server --------------------------------------
 
-COMMAND_NAMES = ("ping", "smoothing", "rate", "reset", "mute", "query")
+COMMAND_NAMES = ("ping", "smoothing", "follow", "still_speed", "rate", "reset", "mute", "query")
 OSC_ARGUMENTS = st.one_of(
     st.integers(min_value=-(2**31), max_value=2**31 - 1),
     st.integers(min_value=2**31, max_value=2**62),  # sent as int64 ('h')
@@ -337,6 +359,8 @@ ADDRESSES = st.one_of(
 VALID_MESSAGES = st.one_of(
     st.tuples(st.just("/mer/smoothing"), st.floats(*SMOOTHING_RANGE_S, width=32).map(lambda value: [value])),
     st.tuples(st.just("/mer/rate"), st.floats(*RATE_RANGE_HZ, width=32).map(lambda value: [value])),
+    st.tuples(st.just("/mer/follow"), st.floats(*FOLLOW_RANGE, width=32).map(lambda value: [value])),
+    st.tuples(st.just("/mer/still_speed"), st.floats(*STILL_SPEED_RANGE, width=32).map(lambda value: [value])),
     st.tuples(st.just("/mer/mute"), st.sampled_from([0, 1, 0.0, 1.0, True, False]).map(lambda value: [value])),
     st.tuples(st.sampled_from(["/mer/reset", "/mer/query", "/mer/ping"]), st.just([])),
 )
@@ -370,6 +394,10 @@ def expected_effect(address: str, args: list[object]) -> tuple[str, object] | No
         return ("set_smoothing", float(value))
     if name == "rate" and is_number(value) and RATE_RANGE_HZ[0] <= value <= RATE_RANGE_HZ[1]:
         return ("set_rate", float(value))
+    if name == "follow" and is_number(value) and FOLLOW_RANGE[0] <= value <= FOLLOW_RANGE[1]:
+        return ("set_follow", float(value))
+    if name == "still_speed" and is_number(value) and STILL_SPEED_RANGE[0] <= value <= STILL_SPEED_RANGE[1]:
+        return ("set_still_speed", float(value))
     if name == "mute" and (isinstance(value, bool) or is_number(value) and value in (0, 1)):
         return ("set_muted", bool(value))
     return False
