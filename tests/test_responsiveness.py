@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 _PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "responsiveness.py"
 _SPEC = importlib.util.spec_from_file_location("responsiveness", _PATH)
 responsiveness = importlib.util.module_from_spec(_SPEC)
+sys.modules[_SPEC.name] = responsiveness  # its dataclasses look their module up there
 _SPEC.loader.exec_module(responsiveness)
 
 RATE = 10.0
@@ -46,3 +48,86 @@ def test_jitter_and_noise_measure_the_steady_spans_and_tiny_steps_are_left_out()
     assert result["steps_measured"] == 1 and "t50_s" not in result["steps"][0]
     assert result["jitter"] == pytest.approx(0.01, rel=0.2)
     assert result["noise"] == pytest.approx(0.01, rel=0.2)
+
+
+# -- tuning: the files, the rule and the replay ------------------------------------------------------
+
+
+def test_the_tuning_files_share_no_clip_with_the_benchmark_files(shared_data: Path) -> None:
+    benchmark = responsiveness.benchmark_files(root=shared_data)
+    tuning = responsiveness.tuning_files(root=shared_data)
+    assert benchmark["energy"] == responsiveness.ENERGY_CLIPS
+    used = [clip for clips in benchmark.values() for clip in clips]
+    tuned = [clip for clips in tuning.values() for clip in clips]
+    assert len(set(tuned)) == len(tuned) == 4 * responsiveness.TUNE_PICKS_PER_SIDE
+    assert not set(used) & set(tuned)
+    assert all(len(clips) == 2 * responsiveness.TUNE_PICKS_PER_SIDE for clips in tuning.values())
+
+
+def _row(*, jitter: tuple[float, float], delay: float, **settings) -> dict:
+    row = {key: settings.get(key, 1.0) for key in responsiveness.TUNE_GRID}
+    for out in responsiveness.TUNE_OUTPUTS:
+        row[out] = {"t50_mean_s": delay / 2, "t90_mean_s": delay / 2, "jitter": 0.0}
+    row["energy_tune energy"]["jitter"], row["energy_tune tension"]["jitter"] = jitter
+    return row
+
+
+def test_the_rule_takes_the_quickest_candidate_within_the_jitter_limits() -> None:
+    limits = {"energy_tune energy": 0.02, "energy_tune tension": 0.01}
+    rows = [
+        _row(jitter=(0.03, 0.005), delay=1.0, smoothing=1.0),  # quickest, too jittery on energy
+        _row(jitter=(0.01, 0.011), delay=2.0, smoothing=2.0),  # too jittery on tension
+        _row(jitter=(0.019, 0.009), delay=4.0, smoothing=4.0),  # within: chosen
+        _row(jitter=(0.001, 0.001), delay=6.0, smoothing=8.0),  # calmest, but slower
+    ]
+    assert responsiveness.choose(rows=rows, limits=limits)["smoothing"] == 4.0
+    never = _row(jitter=(0.0, 0.0), delay=0.0, smoothing=16.0)
+    never["valence_tune sad"]["t90_mean_s"] = None  # a step never reached 90 %: never the quickest
+    assert responsiveness.choose(rows=[*rows, never], limits=limits)["smoothing"] == 4.0
+    with pytest.raises(RuntimeError):
+        responsiveness.choose(rows=rows[:2], limits=limits)
+
+
+def test_the_replay_equals_the_worker(tmp_path: Path) -> None:
+    """The tuning replays the smoother on a trace taken with smoothing off: it must give what the worker
+    gives with the same settings (here on a synthetic 24 s file with a change in the middle, v2)."""
+    import soundfile
+
+    from mer_live import model as model_module
+
+    rate = 16000
+    times = np.arange(int(24 * rate)) / rate
+    rng = np.random.default_rng(3)
+    calm = 0.05 * np.sin(2 * np.pi * 220 * times)
+    busy = 0.3 * rng.standard_normal(len(times)) * (np.sin(2 * np.pi * 4 * times) > 0)
+    audio = np.where(times < 12.0, calm, busy).astype(np.float32)
+    path = tmp_path / "change.wav"
+    soundfile.write(str(path), audio, rate)
+    model = Path(str(model_module.shipped_model_path("v2")))
+    weight, bias = responsiveness._joint(model=model)
+    raw = responsiveness.raw_trace(input_path=path, model=model, weight=weight, bias=bias)
+    settings = {"smoothing": 16.0, "follow": 160.0, "still_speed": 0.04}
+    recorder = responsiveness._Recorder()
+    from mer_live.model import EmotionModel
+    from mer_live.source import FileSource
+    from mer_live.worker import Worker
+
+    loaded = EmotionModel(path=model)
+    source = FileSource(path=path, fast=True)
+    worker = Worker(source=source, model=loaded, sinks=[recorder], rate=responsiveness.RATE, smoothing_s=settings["smoothing"],
+                    follow=settings["follow"], still_speed=settings["still_speed"])
+    source.start()
+    worker.run()
+    source.close()
+    worker.close()
+    loaded.close()
+    sent = np.clip(np.stack([row[1] for row in recorder.rows]), 0.0, 1.0)
+    from mer_live.smoother import SPEED_TIME_CONSTANT_S
+
+    replayed = responsiveness.replay(raw, weight=weight, bias=bias, speed_time_constant_s=SPEED_TIME_CONSTANT_S, **settings)
+    assert len(raw.times) == len(sent) > 200
+    from mer_live import labels
+
+    np.testing.assert_allclose(np.stack([replayed[name] for name in labels.EMOTIONS], axis=1), sent, atol=1e-9)
+    moved = np.ptp(sent[:, labels.EMOTIONS.index("energy")])
+    assert moved > 0.05  # the change in the music moved the output: the comparison is not of constants
