@@ -130,8 +130,10 @@ class Smoother:
         """The fraction of the way to the new value covered in one step of ``dt`` seconds at ``speed``."""
         if self._time_constant_s <= 0.0:
             return 1.0
+        if dt <= 0.0:  # no time has passed (and 0 * an infinite rate is no number)
+            return 0.0
         rate = 1.0 / self._time_constant_s + self._follow * max(speed - self._still_speed, 0.0)
-        return -math.expm1(-max(dt, 0.0) * rate)
+        return -math.expm1(-dt * rate)
 
     def process(self, *, values: np.ndarray, dt: float, gate_open: bool = True) -> np.ndarray:
         """Feed the raw ``values`` ``(size,)`` of one update, ``dt`` seconds after the previous one.

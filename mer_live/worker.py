@@ -383,6 +383,7 @@ class Worker:
             except Exception as error:  # noqa: BLE001 - closing must reach every sink
                 LOG.warning("%s: close failed (%s)", type(sink).__name__, error)
         self._inference.close()
+        self._mid.close()
 
 
 def _checked_rate(*, rate: float) -> float:

@@ -13,7 +13,7 @@ from osc_receivers import MAX_PATCH
 from mer_live.labels import EMOTIONS, MID_LEVELS
 
 OSC_DOC = Path(__file__).resolve().parent.parent / "docs" / "OSC.md"
-CONTROL_WORDS = {"ping", "pong", "smoothing", "rate", "reset", "mute", "query", "config"}
+CONTROL_WORDS = {"ping", "pong", "smoothing", "follow", "still_speed", "rate", "reset", "mute", "query", "config"}
 DISPLAYS = {"slider", "flonum", "number", "multislider", "message"}
 
 
