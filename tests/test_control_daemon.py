@@ -15,6 +15,8 @@ import pytest
 from control_helpers import ControlClient, build_bundle, build_message
 from osc_receivers import DaemonProcess, OscReceiver, free_udp_port
 
+from mer_live.settings import AnalysisSettings
+
 FIRST_UPDATE_TIMEOUT_S = 15.0
 START_RATE_HZ = 4.0
 FAST_RATE_HZ = 10.0
@@ -70,6 +72,7 @@ def test_control_port_of_the_real_daemon(live_daemon) -> None:
 
     config = query(client)
     assert config["rate"] == START_RATE_HZ and config["smoothing"] == 0.0 and config["muted"] == 0
+    assert config["follow"] == pytest.approx(AnalysisSettings.follow) and config["still_speed"] == pytest.approx(AnalysisSettings.still_speed)
 
     # smoothing 0: the sent values are the raw values
     mark = time.monotonic()
@@ -87,9 +90,10 @@ def test_control_port_of_the_real_daemon(live_daemon) -> None:
     # a ratio of two intervals from the same real-time run, so machine load cancels out
     assert slow / fast == pytest.approx(FAST_RATE_HZ / START_RATE_HZ, rel=0.3)
 
-    # smoothing 20 s: the sent values now lag the raw ones
+    # smoothing 20 s, not adaptive (follow 0): the sent values now lag the raw ones
     mark = time.monotonic()
-    client.send(build_message("/mer/smoothing", 20.0))
+    client.send(build_bundle(build_message("/mer/smoothing", 20.0), build_message("/mer/follow", 0.0),
+                             build_message("/mer/still_speed", 0.25)))
     client.ping(2)
     recorder.wait_for_messages(address="/mer/emotion", count=8, start=mark, timeout=5)
     after_smoothing = recorder.since(mark)
@@ -112,6 +116,7 @@ def test_control_port_of_the_real_daemon(live_daemon) -> None:
     client.send(build_message("/mer/volume", 1.0))
     config = query(client)
     assert config["rate"] == FAST_RATE_HZ and config["smoothing"] == 20.0
+    assert config["follow"] == 0.0 and config["still_speed"] == 0.25
 
     # reset is accepted (the smoothing state restarts from the next raw value)
     mark = time.monotonic()

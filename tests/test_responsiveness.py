@@ -131,3 +131,10 @@ def test_the_replay_equals_the_worker(tmp_path: Path) -> None:
     np.testing.assert_allclose(np.stack([replayed[name] for name in labels.EMOTIONS], axis=1), sent, atol=1e-9)
     moved = np.ptp(sent[:, labels.EMOTIONS.index("energy")])
     assert moved > 0.05  # the change in the music moved the output: the comparison is not of constants
+
+
+def test_common_t50_compares_two_runs_on_the_steps_both_measured() -> None:
+    new = {"steps": [{"at_s": 20.0, "t50_s": 1.0}, {"at_s": 40.0, "t50_s": 3.0}, {"at_s": 60.0}, {"at_s": 80.0, "t50_s": 9.0}]}
+    old = {"steps": [{"at_s": 20.0, "t50_s": 2.0}, {"at_s": 40.0, "t50_s": 5.0}, {"at_s": 60.0, "t50_s": 4.0}, {"at_s": 80.0}]}
+    assert responsiveness.common_t50(new, old) == (2.0, 3.5, [20.0, 40.0])
+    assert responsiveness.common_t50({"steps": []}, old) == (None, None, [])
