@@ -506,6 +506,14 @@ def tune(*, models: dict[str, Path], root: Path, folder: Path) -> dict:
     report["candidates"] = {"evaluated": len(rows), "within_the_jitter_limits": len(qualified),
                             f"quickest_{TUNE_REPORTED}_within": sorted(qualified, key=_delay)[:TUNE_REPORTED],
                             f"calmest_{TUNE_REPORTED}_of_all": sorted(rows, key=_calm)[:TUNE_REPORTED]}
+    plain = [row for row in rows if row["still_speed"] == 0.0 and row["follow"] > 0.0]  # One-Euro without the dead band
+    report["candidates"]["plain_one_euro"] = {"evaluated": len(plain), "within_the_jitter_limits": sum(_within(row, limits=limits) for row in plain),
+                                              "calmest": min(plain, key=_calm) if plain else None}
+    if plain:
+        calmest = report["candidates"]["plain_one_euro"]["calmest"]
+        print(f"without the dead band (still_speed 0): {report['candidates']['plain_one_euro']['within_the_jitter_limits']} of "
+              f"{len(plain)} within the jitter limits; the calmest: " + ", ".join(
+                  f"{out} jitter {calmest[f'{TUNE_FILE} {out}']['jitter']:.4f}" for out in GOAL_OUTPUTS))
     print("jitter limits: " + ", ".join(f"{key} {limit:.4f}" for key, limit in limits.items()))
     print("chosen for " + TUNE_MODEL + ": " + ", ".join(f"{key} {chosen[key]:g}" for key in TUNE_GRID))
     for label, row in ((f"{TUNE_MODEL} off", unsmoothed), ("v1 EMA 1 s", v1_old), (f"{TUNE_MODEL} chosen", chosen)):
