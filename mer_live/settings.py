@@ -126,12 +126,12 @@ class AnalysisSettings:
         bounds=SMOOTHING_RANGE_S,
     )
     follow: float = setting(
-        160.0, help="how fast the smoothing lets go when the music changes: 1/time constant rises by K per unit/s of "
+        1280.0, help="how fast the smoothing lets go when the music changes: 1/time constant rises by K per unit/s of "
         "mid-level speed above --still-speed; 0 = plain exponential smoothing", flag="--follow", metavar="K",
         bounds=FOLLOW_RANGE,
     )
     still_speed: float = setting(
-        0.04, help="mid-level speed (0-1 units per second, RMS of the 7) below which the music counts as holding "
+        0.08, help="mid-level speed (0-1 units per second, RMS of the 7) below which the music counts as holding "
         "still and --follow does nothing", flag="--still-speed", metavar="U", bounds=STILL_SPEED_RANGE,
     )
     silence_dbfs: float = setting(

@@ -14,7 +14,7 @@ from pythonosc.osc_packet import OscPacket
 REPLY_TIMEOUT_S = 2.0
 INITIAL_SMOOTHING_S = 2.0
 INITIAL_RATE_HZ = 4.0
-INITIAL_FOLLOW = 160.0
+INITIAL_FOLLOW = 1280.0
 INITIAL_STILL_SPEED = 0.0625  # exact in float32, as OSC sends it
 
 
