@@ -20,6 +20,7 @@ from .report import format_value, reference_rows
 
 V1_RUN = "joint_ab_w0.25_full60"  # the CV run of the shipped v1 model (models/metrics.json "cv")
 V1_ALBUM_RUN = V1_RUN + "_album"  # the same recipe, folds grouped by album (mer-live-train cv --protocol album)
+V1_HELD_OUT = "v1 held out"  # v1's out-of-fold mid-level outputs of its album-grouped CV
 V1_ALBUM_COMMAND = ("mer-live-train cv --config configs/train.toml --variant joint_ab --patience 60 "
                     "--tag full60_album --protocol album")
 PROTOCOL_TITLES = {"paper": "paper protocol (5 folds stratified by target emotion; v1's folds)",
@@ -46,7 +47,8 @@ SANITY_KEY = "descriptor_sanity"  # per descriptor: its largest |r| with the rat
 DESCRIPTOR_VARIANTS = Path("models/descriptor_variants.json")  # the model-free variant check and choice
 VARIANTS_COMMAND = "python -m mer_live.train.descriptors --variants --out models/descriptor_variants.json"
 VALIDITY_COMMAND = ("python -m mer_live.train.descriptors --model mer_live/models/a2mid2e_joint.onnx "
-                    "--cv runs/v2cv/album_<shipped candidate> --out models/mid_validity.json")
+                    "--cv runs/v2cv/album_<shipped candidate> --cv runs/cv/joint_ab_w0.25_full60_album "
+                    "--out models/mid_validity.json")
 
 
 def build_v2_metrics(
@@ -122,15 +124,18 @@ def _carry_over(*, summary: dict, previous: dict | None) -> dict:
 
 
 def _validity(*, tables: dict) -> dict:
-    """The tables written by ``python -m mer_live.train.descriptors --model V1 --cv RUN --out FILE``, keyed
-    ``v1`` (a model file, in-sample) and ``v2`` (a CV run folder, out-of-fold)."""
+    """The tables written by ``python -m mer_live.train.descriptors --model V1 --cv RUN [--cv V1RUN] --out
+    FILE``, keyed ``v1`` (a model file, in-sample), ``v1 held out`` (v1's album-grouped CV run folder,
+    out-of-fold) and ``v2`` (a v2 CV run folder, out-of-fold)."""
     result = {}
     for title, table in tables.items():
         if title == SANITY_KEY:
             result[SANITY_KEY] = table
-        elif "out-of-fold" in title or "in-sample" in title:
-            key = "v2" if "out-of-fold" in title else "v1"
-            result[key] = {"source": title, "held_out": key == "v2", "table": table}
+        elif "out-of-fold" in title:
+            key = V1_HELD_OUT if V1_ALBUM_RUN in title else "v2"
+            result[key] = {"source": title, "held_out": True, "table": table}
+        elif "in-sample" in title:
+            result["v1"] = {"source": title, "held_out": False, "table": table}
     return result
 
 
@@ -207,7 +212,7 @@ def _validity_rows(*, metrics: dict) -> list[str]:
     validity = metrics["v2"].get("mid_validity") or {}
     if not validity:
         return ["(not computed)"]
-    models = [name for name in ("v1", "v2") if name in validity]
+    models = [name for name in ("v1", V1_HELD_OUT, "v2") if name in validity]
     sanity = validity.get(SANITY_KEY, {})
     rows = ["| mid-level | descriptor | expected | " + " | ".join(f"r {m}" for m in models)
             + " | descriptor vs human mid-level profile (no model) |", "|---|---|---|" + "---|" * (len(models) + 1)]
@@ -235,7 +240,7 @@ def _validity_verdict(*, metrics: dict) -> str:
     validity = metrics["v2"].get("mid_validity") or {}
     parts = [f"{name} {validity[name]['table']['passing']} of 7 ("
              + ("met" if validity[name]["table"]["passing"] >= VALIDITY_GOAL else "not met") + ")"
-             for name in ("v1", "v2") if name in validity]
+             for name in ("v1", V1_HELD_OUT, "v2") if name in validity]
     return "; ".join(parts) if parts else "not measured"
 
 
@@ -362,7 +367,9 @@ def render_v2_card(*, metrics: dict) -> str:
         f"`{VALIDITY_COMMAND}`): Pearson r over the 360 clips. v2: out-of-fold predictions of the album-grouped CV "
         "of the shipped candidate (held out). v1: the "
         "shipped v1 model on all clips (it was trained on every clip, so its numbers are in-sample with respect to "
-        "the emotion ratings; the descriptors were never its training targets). "
+        "the emotion ratings; the descriptors were never its training targets). *v1 held out*: the out-of-fold "
+        "predictions of v1's album-grouped CV (the same recipe, the same folds as v2's), where that run is "
+        "complete. "
         + (f"The shipped v2 head was trained with the descriptors of its training clips as auxiliary targets (weight "
            f"{training['config']['descriptor_loss_weight']:g}): its r is held out (the test clips' descriptors were never "
            "seen) but measures how well it learned to predict the descriptors, not an independent agreement."
