@@ -342,13 +342,15 @@ def render_v2_card(*, metrics: dict) -> str:
         "",
         "### Goals of issue 7",
         "",
-        "| goal | target | v2 (shipped candidate) |",
-        "|---|---|---|",
+        "| goal | target | v2 (shipped candidate) | v1 VGG (same folds) |",
+        "|---|---|---|---|",
         f"| CV mean r, grouped by album | ≥ {GOALS['album']:.2f} | {format_value(album.get('clip_r_avg'), 3)} "
-        f"({'met' if album.get('clip_r_avg', 0) >= GOALS['album'] else 'not met'}) |",
+        f"({'met' if album.get('clip_r_avg', 0) >= GOALS['album'] else 'not met'}) | "
+        f"{format_value(metrics.get('cv', {}).get(V1_ALBUM_RUN, {}).get('clip_r_avg'), 3)} |",
         f"| CV mean r, paper protocol | ≥ {GOALS['paper']:.2f} | {format_value(paper.get('clip_r_avg'), 3)} "
-        f"({'met' if paper.get('clip_r_avg', 0) >= GOALS['paper'] else 'not met'}) |",
-        f"| human ceiling, set 1 vs set 2 panels (reference) | | {format_value(metrics['data']['human_ceiling']['mean'])} |",
+        f"({'met' if paper.get('clip_r_avg', 0) >= GOALS['paper'] else 'not met'}) | "
+        f"{format_value(metrics.get('cv', {}).get(V1_RUN, {}).get('clip_r_avg'), 3)} |",
+        f"| human ceiling, set 1 vs set 2 panels (reference) | | {format_value(metrics['data']['human_ceiling']['mean'])} | |",
         "",
         "### Live output: pooling against responsiveness",
         "",
