@@ -182,5 +182,6 @@ def cross_validate(
         reference=soundtracks.mid_emotion_correlation(root=dataset.root), num_folds=num_folds,
     )
     summary["command"] = command  # the command line that produced (or last re-summarised) this run
+    summary["protocol"] = protocol
     (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     return summary

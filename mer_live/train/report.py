@@ -105,7 +105,8 @@ def _cv_rows(*, metrics: dict) -> list[str]:
         cells = [f"{format_value(summary['clip_r_mean'][e])} ± {format_value(summary['clip_r_std'][e])}" for e in labels.EMOTIONS]
         folds = f"{len(summary['folds_done'])}/{summary['num_folds']} folds"
         recipe = f"≤ {summary['config']['max_epochs']} epochs, patience {summary['config']['patience']}"
-        rows.append(f"| **{name}** (ours, CV, {folds}, {recipe}) | " + " | ".join(cells)
+        protocol = ", grouped by album" if summary.get("protocol") == "album" else ""
+        rows.append(f"| **{name}** (ours, CV{protocol}, {folds}, {recipe}) | " + " | ".join(cells)
                     + f" | **{format_value(summary['clip_r_avg'], 3)} ± {format_value(summary['clip_r_avg_fold_std'], 3)}** |")
     return rows + reference_rows(metrics=metrics, paper_label="paper")
 
