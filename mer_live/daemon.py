@@ -266,6 +266,11 @@ class Pipeline:
             check_joint_layer(model=self._model)
         except ModelError as error:
             raise UsageError(str(error)) from error
+        if self._model.pooling is None and analysis.follow > 0.0:
+            # the adaptive smoothing's defaults were tuned on v2 (benchmarks/responsiveness.py --tune); v1's
+            # 10 s window moves slower than the still speed, so they hold it back (README: Responsiveness)
+            LOG.warning("warning: the smoothing settings (follow %g, %g s while still) were tuned for v2; with a "
+                        "v1 model use --smoothing 1 --follow 0", analysis.follow, analysis.smoothing)
         try:
             self._source = _make_source(settings=settings)
         except SourceError as error:
