@@ -18,28 +18,10 @@ from mer_live.worker import Worker
 
 from recording_model import RecordingModel
 from v2_models import DEFAULT_POOLING, write_v2_model
+from worker_runs import Recorder, run_worker
 
 SR = mel_features.SAMPLE_RATE
 SECONDS = 9
-
-
-class Recorder:
-    """Keeps every update, and the frame count of the worker's model stage (``stage``, attached by
-    :func:`_run`) at each (``frames``)."""
-
-    def __init__(self) -> None:
-        self.updates = []
-        self.frames: list[int] = []
-        self.stage = None
-
-    def process(self, *, reading) -> None:
-        if reading.is_update:
-            self.updates.append(reading)
-            if self.stage is not None:
-                self.frames.append(self.stage.frames_emitted)
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -62,16 +44,8 @@ def audio() -> np.ndarray:
     return soxr.resample(piece, features.SAMPLE_RATE, SR).astype(np.float32)[: SECONDS * SR]
 
 
-def _run(*, model, samples: np.ndarray, samplerate: float = SR, **options) -> tuple[Recorder, Worker]:
-    recorder = Recorder()
-    source = ArraySource(samples=samples, samplerate=samplerate, fast=True)
-    worker = Worker(source=source, model=model, sinks=[recorder], **options)
-    recorder.stage = worker._inference
-    source.start()
-    worker.run()
-    source.close()
-    assert worker.error is None
-    return recorder, worker
+def _run(*, samplerate: float = SR, **options) -> tuple[Recorder, Worker]:
+    return run_worker(samplerate=samplerate, **options)
 
 
 def test_the_metadata_picks_the_front_end(v2: EmotionModel) -> None:

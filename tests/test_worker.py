@@ -19,36 +19,10 @@ from mer_live import worker as worker_module
 from mer_live.worker import MAX_ABS_SAMPLE, Worker
 
 from recording_model import RecordingModel
+from worker_runs import Recorder, run_worker
 
 SR = features.SAMPLE_RATE
 HEARTBEAT_DEADLINE_S = 30.0
-
-
-class Recorder:
-    """A sink that keeps every reading (and can act on the worker after a given update). Once
-    :func:`_run` has attached the worker's model stage (``stage``), it also keeps the stage's frame
-    count at each update (``frames``)."""
-
-    def __init__(self, *, after: int | None = None, action=None) -> None:
-        self.readings: list[Reading] = []
-        self.frames: list[int] = []
-        self.stage = None
-        self._after = after
-        self._action = action
-
-    def process(self, *, reading: Reading) -> None:
-        self.readings.append(reading)
-        if reading.is_update and self.stage is not None:
-            self.frames.append(self.stage.frames_emitted)
-        if self._action is not None and reading.is_update and reading.updates == self._after:
-            self._action()
-
-    def close(self) -> None:
-        pass
-
-    @property
-    def updates(self) -> list[Reading]:
-        return [r for r in self.readings if r.is_update]
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +38,8 @@ def clip() -> np.ndarray:
     return demo.synthesise()[: 14 * SR]
 
 
-def _run(*, model: EmotionModel, samples: np.ndarray, samplerate: float = SR, recorder: Recorder | None = None, channel: int | None = None, **options) -> tuple[Recorder, Worker]:
-    recorder = recorder or Recorder()
-    source = ArraySource(samples=samples, samplerate=samplerate, fast=True, channel=channel)
-    worker = Worker(source=source, model=model, sinks=[recorder], **options)
-    recorder.stage = worker._inference
-    source.start()
-    worker.run()
-    source.close()
-    assert worker.error is None
-    return recorder, worker
+def _run(*, samplerate: float = SR, **options) -> tuple[Recorder, Worker]:
+    return run_worker(samplerate=samplerate, **options)
 
 
 def _offline_window(*, block: features.FrameBlock, frames: int) -> np.ndarray:
