@@ -86,13 +86,12 @@ def cpu_seconds(*, who: int = resource.RUSAGE_SELF) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def profile(paths: list[Path], *, model_path: Path) -> dict:
+def profile(paths: list[Path], *, model: WindowModel) -> dict:
     """One process, stage by stage, in mer-live's own code path; CPU time of this process per stage (one
     BLAS and one ONNX Runtime thread, so it is the work done, whatever else the machine runs)."""
     import soundfile
     import soxr
 
-    model = WindowModel(path=model_path)
     recipe = model.recipe
     seconds = dict.fromkeys(("decode", "resample", "frontend", "model", "output"), 0.0)
     audio_s, windows = 0.0, 0
@@ -237,7 +236,8 @@ def main() -> None:
     args = parser.parse_args()
     paths = clips(args.clips)
     model_path = Path(str(resolve_model(args.model)))
-    recipe = WindowModel(path=model_path).recipe
+    model = WindowModel(path=model_path)  # loaded once: the profile's model, and the recipe it needs
+    recipe = model.recipe
     if args.seed and recipe.sample_rate != features.SAMPLE_RATE:
         args.seed = False  # the seed's path is v1's
         print("  (the seed's path is v1's: skipped for this model)")
@@ -254,7 +254,8 @@ def main() -> None:
         "model": {"path": str(model_path), "recipe": recipe.kind, "window_s": recipe.window_span_s, "hop_s": recipe.hop_s},
         "clips": len(paths), "audio_s": audio_s,
     }
-    report["profile"] = profile(paths, model_path=model_path)
+    report["profile"] = profile(paths, model=model)
+    model.close()
     print(f"{len(paths)} clips, {audio_s:.1f} s of audio, {report['profile']['windows']} windows of "
           f"{recipe.window_span_s:.1f} s (profile's decoder)", flush=True)
     for name, stage in report["profile"]["stages"].items():
