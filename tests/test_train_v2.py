@@ -116,3 +116,41 @@ def test_merged_heads_average_the_mid_level_outputs_and_keep_one_joint_layer(hid
     torch.testing.assert_close(emotion, mid @ weight.T + bias, atol=1e-5, rtol=0)
     with pytest.raises(ValueError):
         heads.HeadConfig(kind="finetune", seeds=2)
+
+
+def _tiny_head(*, descriptors: np.ndarray, features: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """A 2-epoch frozen head on 12 synthetic clips, descriptor targets pulling ``features`` only."""
+    rng = np.random.default_rng(5)
+    clips = [embeddings.ClipEmbeddings(max_pool=np.zeros((3, embeddings.POOL_SIZE), np.float32),
+                                       mean_pool=np.zeros((3, embeddings.POOL_SIZE), np.float32),
+                                       penultimate=rng.standard_normal((3, embeddings.PENULTIMATE_SIZE)).astype(np.float32))
+             for _ in range(12)]
+    ratings = rng.uniform(0.2, 0.8, (12, 8))
+    config = heads.HeadConfig(kind="frozen", max_epochs=2, batch_clips=4, descriptor_loss_weight=1.0,
+                              descriptor_features=features)
+    result = heads.train_head(config=config, sets={"clean": clips}, ratings=ratings, train_indices=np.arange(12),
+                              val_indices=np.arange(0), poster_weight=rng.standard_normal((8, 7)) * 0.1,
+                              mid_correlation=rng.uniform(-0.5, 0.5, (7, 8)), descriptors=descriptors)
+    return result.net.state_dict()
+
+
+def test_descriptor_targets_pull_only_the_named_features() -> None:
+    descriptors = np.random.default_rng(8).standard_normal((12, 7))
+    changed = descriptors.copy()
+    changed[:, 0] = changed[::-1, 0]  # melodiousness's descriptor reordered: not pulled, so no effect
+    pulled = ("articulation", "minorness")
+    base = _tiny_head(descriptors=descriptors, features=pulled)
+    for name, value in _tiny_head(descriptors=changed, features=pulled).items():
+        torch.testing.assert_close(value, base[name], rtol=0, atol=0)
+    changed[:, 1] = changed[::-1, 1]  # articulation's: pulled, so the head changes
+    moved = _tiny_head(descriptors=changed, features=pulled)
+    assert any(not torch.equal(moved[name], base[name]) for name in base)
+    everything = _tiny_head(descriptors=descriptors, features=())
+    assert any(not torch.equal(everything[name], base[name]) for name in base)
+
+
+def test_descriptor_features_are_checked_and_recorded_only_when_named() -> None:
+    with pytest.raises(ValueError, match="unknown mid-level features loudness"):
+        heads.HeadConfig(descriptor_features=("loudness",))
+    assert "descriptor_features" not in heads.HeadConfig().to_dict()  # the records written before the option
+    assert heads.HeadConfig(descriptor_features=["minorness"]).to_dict()["descriptor_features"] == ["minorness"]

@@ -65,6 +65,7 @@ class HeadConfig:
     patience: int = 15
     mid_loss_weight: float = 1.0
     descriptor_loss_weight: float = 0.0  # auxiliary targets: the clip's signal descriptors (training clips only)
+    descriptor_features: tuple[str, ...] = ()  # the mid-level features those targets pull (empty: all 7)
     augmented_sets: tuple[str, ...] = ()
     clean_probability: float = 0.5  # with augmented sets: chance that a crop comes from the clean set
     validation_fraction: float = 0.1
@@ -75,12 +76,20 @@ class HeadConfig:
         if self.kind not in KINDS:
             raise ValueError(f"unknown head kind {self.kind!r}; choose from {', '.join(KINDS)}")
         self.augmented_sets = tuple(self.augmented_sets)
+        self.descriptor_features = tuple(self.descriptor_features)
+        unknown = sorted(set(self.descriptor_features) - set(labels.MID_LEVELS))
+        if unknown:
+            raise ValueError(f"descriptor_features: unknown mid-level features {', '.join(unknown)}")
         if self.seeds < 1 or (self.seeds > 1 and self.kind == FINETUNE):
             raise ValueError(f"seeds = {self.seeds}: must be >= 1, and 1 for the {FINETUNE} kind")
 
     def to_dict(self) -> dict:
         values = asdict(self)
         values["augmented_sets"] = list(self.augmented_sets)
+        if self.descriptor_features:  # left out when empty (all 7), as in the records written before it existed
+            values["descriptor_features"] = list(self.descriptor_features)
+        else:
+            del values["descriptor_features"]
         return values
 
 
@@ -321,6 +330,9 @@ def _train_single(
     if config.descriptor_loss_weight > 0:
         aux = descriptor_targets(descriptors=np.asarray(descriptors)[train_indices], mid_targets=mid_targets)
         aux_tensor = torch.tensor(aux, dtype=torch.float32)
+        pulled = config.descriptor_features or labels.MID_LEVELS
+        # per-feature pull as in the all-7 loss at the same weight: squared errors of the pulled columns, / 7
+        aux_mask = torch.tensor([[float(name in pulled) for name in labels.MID_LEVELS]])
     val_inputs = [inputs["clean"][i] for i in val_indices]
     val_ratings = ratings[val_indices]
 
@@ -354,7 +366,8 @@ def _train_single(
             loss = nn.functional.mse_loss(pooled_emotion, emotion_targets[picked])
             loss = loss + config.mid_loss_weight * nn.functional.mse_loss(pooled_mid, mid_tensor[picked])
             if aux_tensor is not None:
-                loss = loss + config.descriptor_loss_weight * nn.functional.mse_loss(pooled_mid, aux_tensor[picked])
+                squared = aux_mask * (pooled_mid - aux_tensor[picked]) ** 2
+                loss = loss + config.descriptor_loss_weight * squared.mean()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

@@ -325,7 +325,10 @@ def render_v2_card(*, metrics: dict) -> str:
         "most features, ties by r"
         + (f" (this run: **{cv['protocols']['album'].get('declared_choice')}**)" if cv["protocols"].get("album", {}).get("declared_choice") else "")
         + ". Round 4 (`*_s5`: five seeds merged into one head, one Joint layer) was declared while round 3 ran (some "
-        "of its paper-protocol folds seen, none of its album-grouped ones) and is chosen by the same rule"
+        "of its paper-protocol folds seen, none of its album-grouped ones) and is chosen by the same rule. Round 5 "
+        "(`*_pull3_w<weight>`, declared before its results: round 4's recipe with the descriptor targets pulling only "
+        "articulation, rhythm_complexity and minorness, the three features the shipped head fails, at weight 3 or "
+        "10) goes through the same rule"
         + ". The *nested declared rule* row applies that rule in each outer fold to the inner-validation clips "
         "only (their emotion r and their mid-level validity), so it estimates the rule itself. The last column: how "
         "many of the 7 out-of-fold mid-level outputs pass the validity goal below.",
