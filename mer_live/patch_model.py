@@ -13,6 +13,10 @@ patch (``benchmarks/daemon_stages.py``: 39.1 ms per patch whole, 17.8 ms with th
 * *local*: ``mel`` ``(batch, T, 96)`` -> every frame-local branch's output ``(batch, C_i, T)``, for any ``T``;
 * *rest*: the model, with those branch outputs as inputs next to ``mel``.
 
+A model may hear only the last ``L`` frames of each patch (v2's shipped head: 94, 1.5 s): its input's only
+reader is then a ``Slice`` of frames ``187 - L`` .. 186, the branches start from that ``Slice``, and all
+that follows works on those ``L`` frames instead of the 187.
+
 A frame-local branch is found by its shape in the graph: a ``Conv`` over time with an odd kernel, stride 1
 and symmetric ``same`` padding, fed from ``mel`` through reshaping and batch normalisation only, followed
 by ``Relu`` / ``BatchNormalization`` / a ``MaxPool`` that does not mix frames / ``Squeeze``.
@@ -61,6 +65,8 @@ class Split:
     input_name: str
     names: tuple[str, ...]
     context: int
+    local_input: str  # the local graph's input: the model's, or the Slice of the frames it hears
+    offset: int  # the model hears frames offset .. 186 of each patch (a Slice in front; 0: all of them)
 
 
 def _attribute(node, name: str, default=None):
@@ -91,9 +97,29 @@ def _time_context(node, initialisers: dict) -> int | None:
     return context
 
 
-def _frame_local_branches(graph, initialisers: dict) -> tuple[list, list[str], int] | None:
-    """The nodes from ``mel`` to the frame-local branch outputs, those outputs, and their largest context."""
+def _heard_input(graph, initialisers: dict) -> tuple[str, int]:
+    """Where the patch enters the frame-local part: ``(the model's input, 0)``, or, when the input's only
+    reader is a ``Slice`` of its last frames along time (a model that hears the last ``187 - offset``
+    frames of each patch), ``(that Slice's output, offset)``."""
+    from onnx import numpy_helper
+
     input_name = graph.input[0].name
+    readers = [node for node in graph.node if input_name in node.input]
+    if len(readers) != 1 or readers[0].op_type != "Slice" or readers[0].input[0] != input_name:
+        return input_name, 0
+    node = readers[0]
+    constant = [numpy_helper.to_array(initialisers[name]).tolist() if name in initialisers else None
+                for name in list(node.input[1:]) + [""] * (5 - len(node.input))]
+    starts, ends, axes, steps = constant[0], constant[1], constant[2], constant[3]
+    if (axes != [1] or starts is None or ends is None or len(starts) != 1 or steps not in (None, [1])
+            or not 0 < starts[0] < PATCH_FRAMES or ends[0] < PATCH_FRAMES):
+        return input_name, 0
+    return node.output[0], int(starts[0])
+
+
+def _frame_local_branches(graph, initialisers: dict, *, input_name: str) -> tuple[list, list[str], int] | None:
+    """The nodes from ``input_name`` (the patch as the model hears it) to the frame-local branch outputs,
+    those outputs, and their largest context."""
     consumers: dict[str, list] = {}
     for node in graph.node:
         for name in node.input:
@@ -150,11 +176,11 @@ def _graph_bytes(*, model, nodes: list, inputs: list, outputs: list, initialiser
     return part.SerializeToString()
 
 
-def _local_model(*, model, nodes: list, names: list[str], initialisers: dict) -> bytes:
-    """The local graph, with every reshape's fixed patch length replaced by the input's length."""
+def _local_model(*, model, nodes: list, names: list[str], initialisers: dict, input_name: str, heard: int) -> bytes:
+    """The local graph from ``input_name`` (``heard`` frames in the model), with every reshape's fixed
+    length ``heard`` replaced by the input's length."""
     from onnx import TensorProto, helper, numpy_helper
 
-    input_name = model.graph.input[0].name
     time_name = f"{LOCAL_SUFFIX}_time"
     rewritten = [helper.make_node("Shape", [input_name], [time_name], start=1, end=2)]
     extra = []
@@ -163,9 +189,9 @@ def _local_model(*, model, nodes: list, names: list[str], initialisers: dict) ->
             rewritten.append(node)
             continue
         shape = numpy_helper.to_array(initialisers[node.input[1]]) if node.input[1] in initialisers else None
-        if shape is None or int(np.sum(shape == PATCH_FRAMES)) != 1:
+        if shape is None or int(np.sum(shape == heard)) != 1:
             raise ValueError(f"reshape {node.name!r} has no single patch-length axis")
-        at = int(np.flatnonzero(shape == PATCH_FRAMES)[0])
+        at = int(np.flatnonzero(shape == heard)[0])
         pieces = []
         for side, values in (("before", shape[:at]), ("after", shape[at + 1 :])):
             if len(values):
@@ -210,17 +236,21 @@ def split(*, model_bytes: bytes, make_session: Callable[[bytes], object], full: 
 
     model = onnx.load_from_string(model_bytes)
     initialisers = {tensor.name: tensor for tensor in model.graph.initializer}
-    found = _frame_local_branches(model.graph, initialisers)
+    local_input, offset = _heard_input(model.graph, initialisers)
+    found = _frame_local_branches(model.graph, initialisers, input_name=local_input)
     if found is None:
         return None
     nodes, names, context = found
+    if 2 * context + max(CHECK_SHIFTS, key=lambda shift: shift or 0) >= PATCH_FRAMES - offset:
+        return None  # too short a hearing for any reuse at the daemon's hops
     try:
-        local = make_session(_local_model(model=model, nodes=nodes, names=names, initialisers=initialisers))
+        local = make_session(_local_model(model=model, nodes=nodes, names=names, initialisers=initialisers,
+                                          input_name=local_input, heard=PATCH_FRAMES - offset))
         rest = make_session(_rest_model(model=model, names=names, initialisers=initialisers))
     except Exception:  # noqa: BLE001 - a graph this cut does not fit (ours or ONNX Runtime's errors): run it whole
         return None
     runner = PatchRunner(split=Split(local=local, rest=rest, input_name=model.graph.input[0].name, names=tuple(names),
-                                     context=context))
+                                     context=context, local_input=local_input, offset=offset))
     return runner if runner.agrees(full=full) else None
 
 
@@ -232,44 +262,46 @@ class PatchRunner:
     def __init__(self, *, split: Split) -> None:
         self._split = split
         self._lock = threading.Lock()
-        self._last_patch: np.ndarray | None = None  # (187, 96)
-        self._last_rows: list[np.ndarray] = []  # per branch (C_i, 187)
+        self._last_heard: np.ndarray | None = None  # (L, 96): the frames of the last patch the model hears
+        self._last_rows: list[np.ndarray] = []  # per branch (C_i, L)
         self._last_shift = 0
-        self.rows_computed = 0  # branch rows computed (a whole patch: 187)
+        self.rows_computed = 0  # branch rows computed (a whole patch: L = 187 - offset)
 
-    def _shift(self, *, patch: np.ndarray) -> int | None:
-        """``h`` such that ``patch[: 187 - h]`` equals the last patch's ``[h:]`` and ``h + 2c < 187``, or None."""
-        last = self._last_patch
+    def _shift(self, *, heard: np.ndarray) -> int | None:
+        """``h`` such that ``heard[: L - h]`` equals the last patch's ``[h:]`` and ``h + 2c < L``, or None."""
+        last = self._last_heard
         if last is None:
             return None
-        limit = PATCH_FRAMES - 2 * self._split.context
-        candidates = np.flatnonzero(np.all(last[:limit] == patch[0], axis=1))
+        length = len(heard)
+        limit = length - 2 * self._split.context
+        candidates = np.flatnonzero(np.all(last[:limit] == heard[0], axis=1))
         for shift in sorted(candidates, key=lambda h: h != self._last_shift):  # the usual hop first
-            if np.array_equal(patch[: PATCH_FRAMES - shift], last[shift:]):
+            if np.array_equal(heard[: length - shift], last[shift:]):
                 return int(shift)
         return None
 
     def _local(self, frames: np.ndarray) -> list[np.ndarray]:
         """Branch rows of ``frames`` ``(T, 96)``: per branch ``(C_i, T)``."""
         self.rows_computed += len(frames)
-        outputs = self._split.local.run(list(self._split.names), {self._split.input_name: frames[None]})
+        outputs = self._split.local.run(list(self._split.names), {self._split.local_input: frames[None]})
         return [output[0] for output in outputs]
 
     def _rows(self, *, patch: np.ndarray) -> list[np.ndarray]:
-        """The patch's branch rows, per branch ``(C_i, 187)``, reusing the last patch's where they match."""
-        shift = self._shift(patch=patch)
+        """The patch's branch rows, per branch ``(C_i, L)``, reusing the last patch's where they match."""
+        heard = patch[self._split.offset :]
+        shift = self._shift(heard=heard)
         if shift is None:
-            rows = self._local(patch)
+            rows = self._local(heard)
         else:
-            c = self._split.context
-            head = self._local(patch[: 2 * c])
-            new = self._local(patch[PATCH_FRAMES - shift - 2 * c :])
+            c, length = self._split.context, len(heard)
+            head = self._local(heard[: 2 * c])
+            new = self._local(heard[length - shift - 2 * c :])
             rows = [
-                np.concatenate([h[:, :c], last[:, c + shift : PATCH_FRAMES - c], n[:, c:]], axis=1)
+                np.concatenate([h[:, :c], last[:, c + shift : length - c], n[:, c:]], axis=1)
                 for h, last, n in zip(head, self._last_rows, new)
             ]
             self._last_shift = shift
-        self._last_patch, self._last_rows = patch.copy(), rows
+        self._last_heard, self._last_rows = heard.copy(), rows
         return rows
 
     def process(self, *, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -307,7 +339,7 @@ class PatchRunner:
 
     def reset(self) -> None:
         with self._lock:
-            self._last_patch, self._last_rows, self._last_shift = None, [], 0
+            self._last_heard, self._last_rows, self._last_shift = None, [], 0
 
     def close(self) -> None:
         self.reset()

@@ -22,9 +22,10 @@ P = mel_features.PATCH_FRAMES
 SHIPPED_V2 = model_module.shipped_model_path("v2")
 
 
-@pytest.fixture(scope="module")
-def like_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_musicnn_like_model(tmp_path_factory.mktemp("like") / "like.onnx")
+@pytest.fixture(scope="module", params=[P, 94], ids=["whole_patch", "last_94_frames"])
+def like_path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A musicnn-like model hearing the whole patch, or its last 94 frames (a Slice in front)."""
+    return write_musicnn_like_model(tmp_path_factory.mktemp("like") / "like.onnx", heard=request.param)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,9 @@ def test_the_frame_local_branches_are_found_and_nothing_else(like: EmotionModel,
     split = like._runner._split
     # the timbral convolutions (7 and 5 frames), not the 32-frame temporal one nor the mid-end over the Concat
     assert split.names == MUSICNN_LIKE_LOCAL and split.context == 3
+    heard = int(like.input_shape[0]) - split.offset
+    assert split.offset in (0, P - 94) and (split.local_input == "heard") == (split.offset > 0)
+    assert heard in (P, 94)
 
 
 def test_a_model_without_frame_local_branches_runs_whole(tmp_path: Path) -> None:
@@ -94,8 +98,8 @@ def test_reuse_computes_only_the_new_rows(like: EmotionModel) -> None:
     frames = np.random.default_rng(3).uniform(0.0, 4.0, size=(P + 10 * 31, mel_features.NUM_BANDS)).astype(np.float32)
     for start in range(0, 11 * 31, 31):
         like.process(windows=frames[start : start + P])
-    context = like._runner._split.context
-    assert like._runner.rows_computed - before == P + 10 * (2 * context + 31 + 2 * context)
+    context, heard = like._runner._split.context, P - like._runner._split.offset
+    assert like._runner.rows_computed - before == heard + 10 * (2 * context + 31 + 2 * context)
 
 
 @pytest.fixture(scope="module")

@@ -91,12 +91,15 @@ MUSICNN_LIKE_BRANCHES = (("timbral_a", 8, 7, 38, (3, 3)), ("timbral_b", 8, 5, 67
 MUSICNN_LIKE_LOCAL = ("timbral_a_out", "timbral_b_out")
 
 
-def write_musicnn_like_model(path: Path, *, pooling: Pooling = DEFAULT_POOLING, seed: int = 0) -> Path:
+def write_musicnn_like_model(path: Path, *, pooling: Pooling = DEFAULT_POOLING, seed: int = 0,
+                             heard: int = mel_features.PATCH_FRAMES) -> Path:
     """A small v2 model with musicnn's layout, as tf2onnx exports it: ``mel`` -> a fixed-length reshape
     to ``(batch, 1, 187, 96)`` -> input batch norm -> branches (Conv -> Relu -> BatchNormalization ->
     MaxPool over the bands -> Squeeze, ``(batch, C, 187)``; see ``MUSICNN_LIKE_BRANCHES``) -> Concat -> a
     7-frame "mid-end" Conv over the concatenated features (not frame-local: it reads every branch) ->
-    max and mean over time -> Gemm -> ``mid`` -> the Joint layer -> ``emotion``."""
+    max and mean over time -> Gemm -> ``mid`` -> the Joint layer -> ``emotion``. With ``heard`` < 187 the
+    model hears only the last ``heard`` frames of each patch, as ``shorten_backbone`` cuts musicnn: a
+    ``Slice`` of them in front, and ``heard`` in place of 187 in the reshape."""
     rng = np.random.default_rng(seed)
     bands, frames = mel_features.NUM_BANDS, mel_features.PATCH_FRAMES
     mids, emotions = labels.NUM_MID_LEVELS, labels.NUM_EMOTIONS
@@ -116,8 +119,14 @@ def write_musicnn_like_model(path: Path, *, pooling: Pooling = DEFAULT_POOLING, 
 
     initialisers: list = []
     nodes: list = []
-    shape = constant("patch_shape", np.array([-1, 1, frames, bands], dtype=np.int64))
-    nodes.append(helper.make_node("Unsqueeze", ["mel", constant("axis_3", np.array([3], dtype=np.int64))], ["expanded"]))
+    shape = constant("patch_shape", np.array([-1, 1, heard, bands], dtype=np.int64))
+    source = "mel"
+    if heard < frames:
+        bounds = [constant(f"heard_{k}", np.array(v, dtype=np.int64)) for k, v in
+                  (("starts", [frames - heard]), ("ends", [frames]), ("axes", [1]))]
+        nodes.append(helper.make_node("Slice", ["mel", *bounds], ["heard"]))
+        source = "heard"
+    nodes.append(helper.make_node("Unsqueeze", [source, constant("axis_3", np.array([3], dtype=np.int64))], ["expanded"]))
     nodes.append(helper.make_node("Reshape", ["expanded", shape], ["reshaped"]))
     normalised = batch_norm("input_bn", "reshaped", 1)
     nodes.append(helper.make_node("Reshape", [normalised, shape], ["patch"]))
