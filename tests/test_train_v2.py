@@ -154,3 +154,38 @@ def test_descriptor_features_are_checked_and_recorded_only_when_named() -> None:
         heads.HeadConfig(descriptor_features=("loudness",))
     assert "descriptor_features" not in heads.HeadConfig().to_dict()  # the records written before the option
     assert heads.HeadConfig(descriptor_features=["minorness"]).to_dict()["descriptor_features"] == ["minorness"]
+
+
+def test_a_shortened_backbone_hears_only_the_last_frames_of_a_patch(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    mel = rng.uniform(0.0, 3.0, (2, embeddings.PATCH_FRAMES, embeddings.NUM_BANDS)).astype(np.float32)
+    whole = embeddings.Backbone().process(batch=mel)
+    embeddings.shorten_backbone(source=embeddings.BACKBONE_PATH, target=tmp_path / "all.onnx",
+                                context_frames=embeddings.PATCH_FRAMES)
+    same = embeddings.Backbone(path=tmp_path / "all.onnx").process(batch=mel)
+    np.testing.assert_array_equal(same.penultimate, whole.penultimate)
+    embeddings.shorten_backbone(source=embeddings.BACKBONE_PATH, target=tmp_path / "short.onnx", context_frames=94)
+    short = embeddings.Backbone(path=tmp_path / "short.onnx")
+    heard = short.process(batch=mel)
+    changed = mel.copy()
+    changed[:, : embeddings.PATCH_FRAMES - 94] = 0.0  # the frames before the last 94 are not heard
+    np.testing.assert_array_equal(short.process(batch=changed).penultimate, heard.penultimate)
+    changed[:, -1] += 1.0
+    assert not np.array_equal(short.process(batch=changed).penultimate, heard.penultimate)
+    assert np.abs(heard.penultimate - whole.penultimate).max() > 1e-3  # another context, other embeddings
+    # the back-end (convolutions over time, then max and mean over time) of the ported torch layers agrees
+    with torch.no_grad():
+        penultimate = heads.Backend()(torch.from_numpy(heads.interleaved(clip=heard))).numpy()
+    np.testing.assert_allclose(penultimate, heard.penultimate, atol=1e-4 * max(1.0, float(np.abs(heard.penultimate).max())))
+    with pytest.raises(ValueError, match="context_frames"):
+        embeddings.shorten_backbone(source=embeddings.BACKBONE_PATH, target=tmp_path / "x.onnx", context_frames=0)
+
+
+def test_context_frames_key_the_embedding_sets() -> None:
+    assert heads.HeadConfig().set_key("aug1") == "aug1"
+    assert heads.HeadConfig(context_frames=94).set_key("aug1") == "aug1@94"
+    assert "context_frames" not in heads.HeadConfig().to_dict()
+    assert heads.HeadConfig(context_frames=94).to_dict()["context_frames"] == 94
+    for wrong in ({"context_frames": 0}, {"context_frames": 188}):
+        with pytest.raises(ValueError, match="context_frames"):
+            heads.HeadConfig(**wrong)

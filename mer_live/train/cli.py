@@ -113,10 +113,12 @@ def command_embed(*, args: argparse.Namespace, toml: dict) -> int:
     from . import embeddings
 
     dataset = soundtracks.load()
+    context = args.context_frames or embeddings.PATCH_FRAMES
     for set_name in args.sets.split(","):
         clips = embeddings.load_set(paths=[clip.path for clip in dataset.clips], set_name=set_name,
-                                    progress=not args.no_progress)
-        print(f"{set_name}: {len(clips)} clips, {sum(c.num_patches for c in clips)} patches", flush=True)
+                                    context_frames=context, progress=not args.no_progress)
+        print(f"{embeddings.set_key(set_name=set_name, context_frames=context)}: {len(clips)} clips, "
+              f"{sum(c.num_patches for c in clips)} patches", flush=True)
     return 0
 
 
@@ -135,15 +137,19 @@ def _head_candidates(*, section: dict) -> dict:
     return candidates
 
 
-def _embedding_sets(*, dataset: soundtracks.Soundtracks, names: list[str], progress: bool) -> dict:
+def _embedding_sets(*, dataset: soundtracks.Soundtracks, configs: list, progress: bool) -> dict:
+    """Every embedding set that the head configs ``configs`` read, by :meth:`HeadConfig.set_key`."""
     from . import embeddings
 
-    return {name: embeddings.load_set(paths=[clip.path for clip in dataset.clips], set_name=name, progress=progress)
-            for name in names}
+    wanted = {c.set_key(name): (name, c.context_frames) for c in configs for name in ("clean", *c.augmented_sets)}
+    return {key: embeddings.load_set(paths=[clip.path for clip in dataset.clips], set_name=name,
+                                     context_frames=context, progress=progress)
+            for key, (name, context) in sorted(wanted.items())}
 
 
 def command_cv2(*, args: argparse.Namespace, toml: dict) -> int:
     from .embedding_cv import run
+    from .heads import HeadConfig
 
     section = toml.get("v2", {})
     candidates = _head_candidates(section=section)
@@ -152,8 +158,7 @@ def command_cv2(*, args: argparse.Namespace, toml: dict) -> int:
     if args.max_epochs is not None:
         candidates = {name: dataclasses.replace(c, max_epochs=args.max_epochs) for name, c in candidates.items()}
     dataset = _dataset(section=section, args=args)
-    needed = sorted({"clean", *(s for c in candidates.values() for s in c.augmented_sets)})
-    sets = _embedding_sets(dataset=dataset, names=needed, progress=not args.no_progress)
+    sets = _embedding_sets(dataset=dataset, configs=[HeadConfig(), *candidates.values()], progress=not args.no_progress)
     summary = run(
         dataset=dataset, sets=sets, candidates=candidates,
         protocols=tuple(args.protocols.split(",") if args.protocols else section.get("protocols", ["paper", "album"])),
@@ -189,8 +194,9 @@ def _v2_cv_metrics(*, summary_path: Path, candidate: str, pooling_name: str) -> 
 PARITY_CLIPS = 3
 
 
-def onnx_parity(*, net, model_path: Path, clips: list[Path]) -> dict:
-    """Largest |ONNX Runtime (merged file, from mel) - torch (head on the backbone's embeddings)| on real clips."""
+def onnx_parity(*, net, model_path: Path, clips: list[Path], backbone_path: Path) -> dict:
+    """Largest |ONNX Runtime (merged file, from mel) - torch (head on the embeddings of the backbone file
+    ``backbone_path``)| on real clips."""
     import numpy as np
     import onnxruntime
     import torch
@@ -199,7 +205,7 @@ def onnx_parity(*, net, model_path: Path, clips: list[Path]) -> dict:
     from .heads import head_input
 
     session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-    backbone = Backbone()
+    backbone = Backbone(path=backbone_path)
     worst = {"mid": 0.0, "emotion": 0.0}
     count = 0
     net.eval()
@@ -220,7 +226,7 @@ def command_fit2(*, args: argparse.Namespace, toml: dict) -> int:
     import torch
 
     from .embedding_cv import SUMMARY_FILE, pooling_name
-    from .embeddings import BACKBONE_PATH, FRONTEND_CONSTANTS, PATCH_HOP_FRAMES
+    from .embeddings import FRONTEND_CONSTANTS, PATCH_HOP_FRAMES, backbone_path
     from .export import export_v2
     from .heads import train_head
     from .training import split_validation
@@ -237,7 +243,7 @@ def command_fit2(*, args: argparse.Namespace, toml: dict) -> int:
     pooling = {"patch_hop_frames": PATCH_HOP_FRAMES, "patches": int(chosen_pooling["patches"]),
                "halflife_s": float(chosen_pooling["halflife_s"])}
     dataset = _dataset(section=section, args=args)
-    sets = _embedding_sets(dataset=dataset, names=["clean", *config.augmented_sets], progress=not args.no_progress)
+    sets = _embedding_sets(dataset=dataset, configs=[config], progress=not args.no_progress)
     fraction = float(section.get("validation_fraction", config.validation_fraction))
     train_indices, val_indices = split_validation(indices=np.arange(len(dataset.clips)), fraction=fraction,
                                                   seed=config.seed)
@@ -249,9 +255,11 @@ def command_fit2(*, args: argparse.Namespace, toml: dict) -> int:
                                 pooling_name=pooling_name(patches=pooling["patches"], halflife_s=pooling["halflife_s"]))
     out = Path(args.out or section.get("model", DEFAULT_V2_MODEL))
     data_hash = soundtracks.data_hash(data=dataset)
-    export_v2(net=result.net, path=out, backbone_path=BACKBONE_PATH, variant=f"musicnn_{name}",
+    backbone = backbone_path(context_frames=config.context_frames)
+    export_v2(net=result.net, path=out, backbone_path=backbone, variant=f"musicnn_{name}",
               data_hash=data_hash, pooling=pooling, cv_metrics=cv_metrics, frontend=FRONTEND_CONSTANTS)
-    parity = onnx_parity(net=result.net, model_path=out, clips=[dataset.clips[i].path for i in val_indices[:PARITY_CLIPS]])
+    parity = onnx_parity(net=result.net, model_path=out, clips=[dataset.clips[i].path for i in val_indices[:PARITY_CLIPS]],
+                         backbone_path=backbone)
     record = {
         "candidate": name, "config": config.to_dict(), "pooling": pooling, "num_clips": len(dataset.clips),
         "onnx_vs_torch": parity,
@@ -448,6 +456,8 @@ def _parser() -> argparse.ArgumentParser:
     embed = sub.add_parser("embed", help="cache musicnn patch embeddings (clean and augmented sets)")
     common(embed, training=False)
     embed.add_argument("--sets", default="clean", help="comma-separated: clean, or names of augmented sets")
+    embed.add_argument("--context-frames", dest="context_frames", type=int,
+                       help="the backbone hears the last N frames of each 187-frame patch (default: all)")
     cv = sub.add_parser("cv", help="k-fold cross-validation")
     common(cv, training=True)
     cv.add_argument("--variant", dest="variant_list", action="append", help="variant (repeatable)")

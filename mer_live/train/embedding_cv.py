@@ -41,7 +41,7 @@ RIDGE_ALPHAS = tuple(10.0 ** np.arange(-1, 5.5, 0.5))
 RIDGE_INNER_FOLDS = 5
 PATCH_SECONDS = PATCH_FRAMES / FPS
 # (patches, halflife seconds): the pre-declared pooling candidates; 20 patches at hop 0.5 s span 12.4 s
-POOLING_GRID = ((1, 0.0), (4, 0.5), (8, 0.5), (8, 1.0), (12, 1.0), (20, 2.0), (20, 0.0))
+POOLING_GRID = ((1, 0.0), (4, 0.25), (4, 0.5), (8, 0.5), (8, 1.0), (12, 1.0), (20, 2.0), (20, 0.0))
 SUMMARY_FILE = "summary.json"
 PREDICTIONS_FILE = "predictions.npz"
 CANDIDATE_DIR = "candidates"
@@ -135,10 +135,10 @@ def _cross_validate_candidate(
         trained = train_head(config=replace(config), sets=sets, ratings=ratings, train_indices=train_indices,
                              val_indices=val_indices, poster_weight=poster, mid_correlation=correlation,
                              descriptors=descriptors)
-        val_mid, _ = clip_predictions(net=trained.net, inputs=[head_input(clip=sets["clean"][i], kind=config.kind)
+        val_mid, _ = clip_predictions(net=trained.net, inputs=[head_input(clip=sets[config.set_key("clean")][i], kind=config.kind)
                                                                for i in val_indices])
         inner_validity.append(_validity_passing(mid=val_mid, descriptors=descriptors[val_indices]))
-        inputs = [head_input(clip=sets["clean"][i], kind=config.kind) for i in test]
+        inputs = [head_input(clip=sets[config.set_key("clean")][i], kind=config.kind) for i in test]
         patch_mid, patch_emotion = predict_patches(net=trained.net, inputs=inputs)
         oof[test] = np.stack([e.mean(axis=0) for e in patch_emotion])
         oof_mid[test] = np.stack([m.mean(axis=0) for m in patch_mid])
@@ -179,9 +179,10 @@ def _entry(*, record: dict, ratings: np.ndarray, pooling_grid: list[str], descri
         "pooled_oof_r": dict(zip(labels.EMOTIONS, _r(predicted=np.array(record["oof_emotion"]), actual=ratings))),
     }
     if "live" in record:
-        entry["live_r_avg"] = {pool: float(np.mean([np.mean(fold[pool]) for fold in record["live"]])) for pool in pooling_grid}
+        pools = [pool for pool in pooling_grid if all(pool in fold for fold in record["live"])]  # older runs: fewer
+        entry["live_r_avg"] = {pool: float(np.mean([np.mean(fold[pool]) for fold in record["live"]])) for pool in pools}
         entry["live_r_mean"] = {pool: dict(zip(labels.EMOTIONS, np.mean([fold[pool] for fold in record["live"]], axis=0).tolist()))
-                                for pool in pooling_grid}
+                                for pool in pools}
         entry["inner_val_r"] = record["inner_val_r"]
         entry["folds"] = record["folds"]
         entry["config"] = record["config"]

@@ -113,6 +113,53 @@ def patches(*, mel: np.ndarray, hop_frames: int = PATCH_HOP_FRAMES) -> np.ndarra
     return np.stack([mel[s : s + PATCH_FRAMES] for s in patch_starts(num_frames=mel.shape[0], hop_frames=hop_frames)])
 
 
+def backbone_path(*, context_frames: int = PATCH_FRAMES) -> Path:
+    """The backbone file that hears the last ``context_frames`` frames of each 187-frame patch: the converted
+    file itself for the whole patch, else a copy cut by :func:`shorten_backbone` (built once, in the cache)."""
+    if context_frames == PATCH_FRAMES:
+        return BACKBONE_PATH
+    target = cache.cache_dir() / CACHE_SUBDIR / f"{BACKBONE_PATH.stem}_ctx{context_frames}.onnx"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(target.name + ".tmp")
+        shorten_backbone(source=BACKBONE_PATH, target=temporary, context_frames=context_frames)
+        temporary.replace(target)
+    return target
+
+
+def shorten_backbone(*, source: Path, target: Path, context_frames: int) -> None:
+    """Write a copy of the backbone ``source`` that still reads ``(batch, 187, 96)`` patches but hears only
+    their last ``context_frames`` frames (a shorter context reacts sooner to a change in the music).
+
+    musicnn is fully convolutional in time ("same" padding, then max and mean over time), so a shorter input
+    is only a matter of shapes: a ``Slice`` of the last ``context_frames`` frames goes in front, and the
+    reshape targets that name the 187 frames name ``context_frames`` instead.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    if not 1 <= context_frames <= PATCH_FRAMES:
+        raise ValueError(f"context_frames must be 1-{PATCH_FRAMES}, got {context_frames}")
+    proto = onnx.load(str(source))
+    graph = proto.graph
+    reshape_shapes = {node.input[1] for node in graph.node if node.op_type == "Reshape"}
+    for index, tensor in enumerate(graph.initializer):
+        if tensor.name in reshape_shapes:
+            shape = numpy_helper.to_array(tensor).copy()
+            shape[shape == PATCH_FRAMES] = context_frames
+            graph.initializer[index].CopyFrom(numpy_helper.from_array(shape, tensor.name))
+    heard = f"{BACKBONE_INPUT}_last_{context_frames}"
+    for node in graph.node:
+        node.input[:] = [heard if name == BACKBONE_INPUT else name for name in node.input]
+    bounds = {"starts": [PATCH_FRAMES - context_frames], "ends": [PATCH_FRAMES], "axes": [1]}
+    graph.initializer.extend(numpy_helper.from_array(np.array(v, dtype=np.int64), f"{heard}_{k}") for k, v in bounds.items())
+    graph.node.insert(0, helper.make_node("Slice", [BACKBONE_INPUT, *(f"{heard}_{k}" for k in bounds)], [heard],
+                                          name=f"{heard}_slice"))
+    del graph.value_info[:]  # the inner time axis changed; ONNX Runtime infers the shapes again
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(target))
+
+
 class Backbone:
     """The converted MTT_musicnn under ONNX Runtime (one thread)."""
 
@@ -240,13 +287,21 @@ def embeddings_for(
     return result
 
 
+def set_key(*, set_name: str, context_frames: int = PATCH_FRAMES) -> str:
+    """The key of an embedding set: its name, with ``@<context_frames>`` when the backbone hears less than a patch."""
+    return set_name if context_frames == PATCH_FRAMES else f"{set_name}@{context_frames}"
+
+
 def load_set(
-    *, paths: list[Path], set_name: str = CLEAN, backbone_path: Path = BACKBONE_PATH, progress: bool = True,
+    *, paths: list[Path], set_name: str = CLEAN, context_frames: int = PATCH_FRAMES, progress: bool = True,
 ) -> list[ClipEmbeddings]:
-    """Embeddings of every clip of ``paths`` (building missing cache entries)."""
-    backbone = Backbone(path=backbone_path)
-    version = _version(backbone=backbone_path, set_name=set_name)
+    """Embeddings of every clip of ``paths`` (building missing cache entries), by the backbone that hears the
+    last ``context_frames`` frames of each patch."""
+    path = backbone_path(context_frames=context_frames)
+    backbone = Backbone(path=path)
+    version = _version(backbone=path, set_name=set_name)
     return [
         embeddings_for(path=path, backbone=backbone, set_name=set_name, version=version)
-        for path in tqdm(paths, desc=f"embeddings {set_name}", unit="clip", disable=not progress)
+        for path in tqdm(paths, desc=f"embeddings {set_key(set_name=set_name, context_frames=context_frames)}", unit="clip",
+                         disable=not progress)
     ]

@@ -38,7 +38,7 @@ from torch import nn
 
 from .. import labels
 from . import data
-from .embeddings import BACKBONE_PATH, PENULTIMATE_SIZE, POOL_SIZE, ClipEmbeddings
+from .embeddings import BACKBONE_PATH, PATCH_FRAMES, PENULTIMATE_SIZE, POOL_SIZE, ClipEmbeddings, set_key
 
 FROZEN = "frozen"
 FINETUNE = "finetune"
@@ -71,6 +71,11 @@ class HeadConfig:
     validation_fraction: float = 0.1
     seed: int = 20190101
     seeds: int = 1  # > 1: that many heads (seed, seed + 1, ...) merged into one (frozen and pools kinds)
+    context_frames: int = PATCH_FRAMES  # the backbone hears the last this many frames of each patch
+
+    def set_key(self, set_name: str) -> str:
+        """The key of ``set_name``'s embeddings for this head's backbone context."""
+        return set_key(set_name=set_name, context_frames=self.context_frames)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -80,6 +85,8 @@ class HeadConfig:
         unknown = sorted(set(self.descriptor_features) - set(labels.MID_LEVELS))
         if unknown:
             raise ValueError(f"descriptor_features: unknown mid-level features {', '.join(unknown)}")
+        if not 1 <= self.context_frames <= PATCH_FRAMES:
+            raise ValueError(f"context_frames = {self.context_frames}: must be 1-{PATCH_FRAMES}")
         if self.seeds < 1 or (self.seeds > 1 and self.kind == FINETUNE):
             raise ValueError(f"seeds = {self.seeds}: must be >= 1, and 1 for the {FINETUNE} kind")
 
@@ -90,6 +97,8 @@ class HeadConfig:
             values["descriptor_features"] = list(self.descriptor_features)
         else:
             del values["descriptor_features"]
+        if self.context_frames == PATCH_FRAMES:  # likewise
+            del values["context_frames"]
         return values
 
 
@@ -285,7 +294,7 @@ def train_head(
     net = merge_heads([m.net for m in members])
     val_r = float("nan")
     if len(val_indices):
-        _, val_emotion = clip_predictions(net=net, inputs=[head_input(clip=sets["clean"][i], kind=config.kind)
+        _, val_emotion = clip_predictions(net=net, inputs=[head_input(clip=sets[config.set_key("clean")][i], kind=config.kind)
                                                            for i in val_indices])
         val_r = _mean_r(predicted=val_emotion, actual=ratings[val_indices])
     return HeadResult(net=net, best_epoch=members[0].best_epoch, epochs_run=max(m.epochs_run for m in members),
@@ -312,7 +321,7 @@ def _train_single(
     torch.set_num_threads(threads)
     rng = np.random.default_rng(config.seed)
     set_names = ["clean", *config.augmented_sets]
-    inputs = {name: [head_input(clip=sets[name][i], kind=config.kind) for i in range(len(ratings))]
+    inputs = {name: [head_input(clip=sets[config.set_key(name)][i], kind=config.kind) for i in range(len(ratings))]
               for name in set_names}
     train_ratings = ratings[train_indices]
     mid_targets, pseudo_info = data.pseudo_mid_targets(ratings=train_ratings, correlation=mid_correlation)
