@@ -46,7 +46,13 @@ candidate of :data:`TUNE_GRID` is replayed on its raw mid-level trace through th
 smoothing off, and of the chosen values, equals the daemon's sent emotions to the CSV's 6 decimals).
 
 ``--pooling PATCHES:HALFLIFE`` runs either mode with a temporary copy of the v2 file that pools
-differently (the pooling lives in the file's metadata, chosen by the training side).
+differently (the pooling lives in the file's metadata, chosen by the training side). ``--tune --poolings
+P:H,P:H,...`` applies the rule below to each such copy on the tuning files and picks the pooling whose
+chosen smoother has the smallest delay (how the shipped pooling was chosen)::
+
+    python benchmarks/responsiveness.py --tune --poolings 1:0,2:0.25,4:0.25,8:0.25,4:0.5,8:0.5 \
+        --v1 mer_live/models/a2mid2e_joint.onnx --v2 mer_live/models/musicnn_joint.onnx \
+        --out benchmarks/responsiveness_pooling.json
 
 The rule, for the default model (v2), mirrors issue 7's goal with margins for files the choice has not
 seen: **among the candidates whose jitter of energy and of tension on ``energy_tune`` is at most
@@ -487,14 +493,8 @@ def tune(*, models: dict[str, Path], root: Path, folder: Path) -> dict:
                           key=f"{label} {name} smoothing off", report=report)
 
     def evaluate(label: str, settings: dict) -> dict:
-        row = dict(settings)
-        for name in paths:
-            weight, bias = joints[label]
-            sent = replay(traces[label, name], weight=weight, bias=bias, **settings)
-            for out in OUTPUTS[name]:
-                m = step_metrics(times=traces[label, name].times, values=sent[out], sections=report["files"][name]["sections"])
-                row[f"{name} {out}"] = {k: m[k] for k in ("t50_mean_s", "t90_mean_s", "jitter", "noise", "steps_measured")}
-        return row
+        return _evaluate({name: traces[label, name] for name in paths}, joint=joints[label], settings=settings,
+                         files=report["files"])
 
     report["smoothing_off"] = unsmoothed = evaluate(TUNE_MODEL, dict(off, speed_time_constant_s=SPEED_TIME_CONSTANT_S))
     report["v1_old"] = v1_old = evaluate("v1", dict(V1_OLD_SMOOTHING, speed_time_constant_s=SPEED_TIME_CONSTANT_S))
@@ -539,6 +539,54 @@ def tune(*, models: dict[str, Path], root: Path, folder: Path) -> dict:
                     out: step_metrics(times=daemon.times, values=daemon.values[out], sections=sections) for out in OUTPUTS[name]}}
         _print_table(report={"files": report["files"], "results": check})
     report["daemon_with_chosen"] = check
+    return report
+
+
+def _evaluate(traces: dict[str, RawTrace], *, joint: tuple[np.ndarray, np.ndarray], settings: dict, files: dict) -> dict:
+    """One row of the tuning: ``settings`` replayed on the raw trace of each file, its step metrics per output."""
+    row = dict(settings)
+    for name, trace in traces.items():
+        sent = replay(trace, weight=joint[0], bias=joint[1], **settings)
+        for out in OUTPUTS[name]:
+            m = step_metrics(times=trace.times, values=sent[out], sections=files[name]["sections"])
+            row[f"{name} {out}"] = {k: m[k] for k in ("t50_mean_s", "t90_mean_s", "jitter", "noise", "steps_measured")}
+    return row
+
+
+def tune_poolings(*, models: dict[str, Path], root: Path, folder: Path, poolings: list[tuple[int, float]]) -> dict:
+    """The tuning rule of the module docstring for each pooling of ``poolings`` (a temporary copy of v2's
+    file per pooling, its raw trace from the daemon's worker): per pooling, smoothing off and the rule's
+    smoother, on the tuning files."""
+    from mer_live.smoother import SPEED_TIME_CONSTANT_S
+
+    report: dict = {"machine": platform.processor() or platform.machine(), "rate_hz": RATE, "grid": TUNE_GRID,
+                    "models": {k: str(v) for k, v in models.items()}, "files": {}, "poolings": {}}
+    paths = _build(files=tuning_files(root=root), root=root, folder=folder, report=report)
+    v1_joint = _joint(model=models["v1"])
+    v1_traces = {name: raw_trace(input_path=path, model=models["v1"], weight=v1_joint[0], bias=v1_joint[1])
+                 for name, path in paths.items()}
+    v1_old = _evaluate(v1_traces, joint=v1_joint, settings=dict(V1_OLD_SMOOTHING, speed_time_constant_s=SPEED_TIME_CONSTANT_S),
+                       files=report["files"])
+    limits = {f"{TUNE_FILE} {out}": TUNE_JITTER_SHARE * v1_old[f"{TUNE_FILE} {out}"]["jitter"] for out in GOAL_OUTPUTS}
+    report["jitter_limits"] = limits
+    off = {"smoothing": 0.0, "follow": 0.0, "still_speed": 0.0, "speed_time_constant_s": SPEED_TIME_CONSTANT_S}
+    for patches, halflife in poolings:
+        model = with_pooling(model=models["v2"], patches=patches, halflife_s=halflife, folder=folder)
+        joint = _joint(model=model)
+        traces = {name: raw_trace(input_path=path, model=model, weight=joint[0], bias=joint[1]) for name, path in paths.items()}
+        rows = [_evaluate(traces, joint=joint, settings=dict(zip(TUNE_GRID, values)), files=report["files"])
+                for values in itertools.product(*TUNE_GRID.values())]
+        chosen = choose(rows=rows, limits=limits)
+        entry = {"smoothing_off": _evaluate(traces, joint=joint, settings=off, files=report["files"]), "chosen": chosen,
+                 "delay_s": _delay(chosen), "within_the_jitter_limits": sum(_within(row, limits=limits) for row in rows)}
+        report["poolings"][f"{patches}:{halflife:g}"] = entry
+        cells = [f"{out} t50 {_fmt(row[f'{TUNE_FILE} {out}']['t50_mean_s'], '.2f')} s jitter {row[f'{TUNE_FILE} {out}']['jitter']:.4f}"
+                 for row in (entry["smoothing_off"], chosen) for out in GOAL_OUTPUTS]
+        print(f"pooling {patches}:{halflife:g}: delay {entry['delay_s']:.2f} s with "
+              + ", ".join(f"{key} {chosen[key]:g}" for key in TUNE_GRID) + "; off: " + ", ".join(cells[:2])
+              + "; chosen: " + ", ".join(cells[2:]), flush=True)
+    report["chosen_pooling"] = min(report["poolings"], key=lambda key: report["poolings"][key]["delay_s"])
+    print(f"the rule's pooling: {report['chosen_pooling']}")
     return report
 
 
@@ -603,12 +651,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tune", action="store_true", help="choose the smoothing defaults on the tuning files instead")
     parser.add_argument("--pooling", metavar="PATCHES:HALFLIFE",
                         help="run v2 with this pooling instead of its own (a temporary copy of the file, e.g. 1:0 or 8:0.25)")
+    parser.add_argument("--poolings", metavar="P:H,P:H,...",
+                        help="with --tune: apply the rule to each of these poolings of v2's file instead (temporary "
+                             "copies), and pick the pooling with the smallest delay")
     args = parser.parse_args(argv)
     if args.markdown:
         print(markdown(json.loads(args.markdown.read_text())))
         return 0
     if args.v1 is None or args.v2 is None:
         parser.error("--v1 and --v2 are needed")
+    if args.poolings and (not args.tune or args.pooling):
+        parser.error("--poolings goes with --tune and without --pooling")
     root = soundtracks.data_dir()
     models = {"v1": args.v1, "v2": args.v2}
     with tempfile.TemporaryDirectory() as temp:
@@ -617,8 +670,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.pooling:
             patches, _, halflife = args.pooling.partition(":")
             models["v2"] = with_pooling(model=args.v2, patches=int(patches), halflife_s=float(halflife or 0), folder=folder)
-        report = (tune if args.tune else benchmark)(models=models, root=root, folder=folder)
-        report["v2_pooling"] = args.pooling
+        if args.poolings:
+            poolings = [(int(p), float(h or 0)) for p, _, h in (item.partition(":") for item in args.poolings.split(","))]
+            report = tune_poolings(models=models, root=root, folder=folder, poolings=poolings)
+        else:
+            report = (tune if args.tune else benchmark)(models=models, root=root, folder=folder)
+            report["v2_pooling"] = args.pooling
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n")
     return 0

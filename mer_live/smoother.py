@@ -37,7 +37,7 @@ import math
 
 import numpy as np
 
-SPEED_TIME_CONSTANT_S = 1.0  # the speed is low-passed over this long (chosen by benchmarks/responsiveness.py --tune)
+SPEED_TIME_CONSTANT_S = 2.0  # the speed is low-passed over this long (chosen by benchmarks/responsiveness.py --tune)
 
 
 class Smoother:

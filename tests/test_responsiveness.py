@@ -138,3 +138,29 @@ def test_common_t50_compares_two_runs_on_the_steps_both_measured() -> None:
     old = {"steps": [{"at_s": 20.0, "t50_s": 2.0}, {"at_s": 40.0, "t50_s": 5.0}, {"at_s": 60.0, "t50_s": 4.0}, {"at_s": 80.0}]}
     assert responsiveness.common_t50(new, old) == (2.0, 3.5, [20.0, 40.0])
     assert responsiveness.common_t50({"steps": []}, old) == (None, None, [])
+
+
+def test_a_pooling_copy_changes_only_the_pooling(tmp_path: Path) -> None:
+    """``--pooling`` / ``--tune --poolings`` run temporary copies of v2's file that pool differently."""
+    from mer_live import model as model_module
+    from mer_live.model import EmotionModel
+
+    shipped = Path(str(model_module.shipped_model_path("v2")))
+    copy = responsiveness.with_pooling(model=shipped, patches=2, halflife_s=0.25, folder=tmp_path)
+    original, changed = EmotionModel(path=shipped), EmotionModel(path=copy)
+    try:
+        assert (changed.pooling.patches, changed.pooling.halflife_s) == (2, 0.25)
+        assert changed.pooling.patch_hop_frames == original.pooling.patch_hop_frames
+        patch = np.random.default_rng(4).uniform(0.0, 3.0, original.input_shape).astype(np.float32)
+        np.testing.assert_array_equal(changed.process(windows=patch).emotion, original.process(windows=patch).emotion)
+    finally:
+        original.close()
+        changed.close()
+
+
+@pytest.mark.parametrize("extra", [["--poolings", "1:0"], ["--tune", "--pooling", "1:0", "--poolings", "1:0"]])
+def test_poolings_go_with_tune_and_without_pooling(extra: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        responsiveness.main(["--v1", "v1.onnx", "--v2", "v2.onnx", *extra])
+    assert stopped.value.code == 2
+    assert "--poolings goes with --tune" in capsys.readouterr().err

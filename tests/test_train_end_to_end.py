@@ -145,9 +145,10 @@ def test_tiny_v2_cv_reports_both_protocols(tiny_v2: dict[str, Path], shared_data
     summary = json.loads((tiny_v2["cv"] / "summary.json").read_text())
     assert set(summary["protocols"]) == {"paper", "album"}
     for result in summary["protocols"].values():
-        assert set(result["candidates"]) == {"ridge", "frozen", "finetune", "frozen_desc"}
+        assert set(result["candidates"]) == {"ridge", "frozen", "finetune", "frozen_desc", "frozen_ctx94"}
         assert 0 <= result["candidates"]["frozen_desc"]["validity"]["passing"] <= 7
-        assert result["declared_choice"] in {"frozen", "finetune", "frozen_desc"}
+        assert result["declared_choice"] in {"frozen", "finetune", "frozen_desc", "frozen_ctx94"}
+        assert result["candidates"]["frozen_ctx94"]["config"]["context_frames"] == 94
         assert sum(result["fold_sizes"]) == 8
         finetune = result["candidates"]["finetune"]
         assert set(finetune["clip_r_mean"]) == set(labels.EMOTIONS)

@@ -158,6 +158,7 @@ def command_cv2(*, args: argparse.Namespace, toml: dict) -> int:
     if args.max_epochs is not None:
         candidates = {name: dataclasses.replace(c, max_epochs=args.max_epochs) for name, c in candidates.items()}
     dataset = _dataset(section=section, args=args)
+    # HeadConfig(): the whole-patch clean set, which the ridge baseline reads
     sets = _embedding_sets(dataset=dataset, configs=[HeadConfig(), *candidates.values()], progress=not args.no_progress)
     summary = run(
         dataset=dataset, sets=sets, candidates=candidates,
