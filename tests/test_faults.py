@@ -123,6 +123,16 @@ def _csv_rows(path: Path) -> list[list[str]]:
     return [line.split(",") for line in lines[1:]]
 
 
+DRAIN_S = 5.0  # when the daemon exits, the receiver's thread may still be reading datagrams already in its socket
+
+
+def _updates_seen(rx: OscReceiver, *, count: int) -> set[int]:
+    """The update counts that ``rx`` saw, once it has read what had arrived (waiting up to ``DRAIN_S`` for
+    all ``count``; a lost update still fails the comparison)."""
+    rx.wait_for(lambda r: r.update_numbers() >= set(range(1, count + 1)), timeout=DRAIN_S)
+    return rx.update_numbers()
+
+
 def _final_status(rx: OscReceiver) -> list:
     statuses = rx.statuses()
     assert statuses, "no status at all"
@@ -158,7 +168,7 @@ def test_stuck_fifo_reader_delays_neither_analysis_nor_osc(tmp_path: Path, audio
     finally:
         os.close(held)
     assert code == 0, err
-    assert rx.update_numbers() == set(range(1, 301)), err  # 10 s at 30 updates/s, none held up by the FIFO
+    assert _updates_seen(rx, count=300) == set(range(1, 301)), err  # 10 s at 30 updates/s, none held up by the FIFO
     final = _final_status(rx)
     assert final[0] == "no-input" and final[3] == 300, final
     assert len(final) == 5 and final[4] > 0, f"the final status must count the dropped rows: {final}"
@@ -254,7 +264,7 @@ def test_a_stderr_nobody_reads_stalls_nothing(audio_10s: Path, receiver) -> None
         os.close(write_end)
         os.close(read_end)
     assert code == 0
-    assert rx.update_numbers() == set(range(1, 301))
+    assert _updates_seen(rx, count=300) == set(range(1, 301))
 
 
 # ------------------------------------------------------------------------ high 2: a slow resolver
@@ -424,7 +434,7 @@ def test_a_full_receiver_socket_loses_nothing_elsewhere(tmp_path: Path, audio_10
     finally:
         full.close()
     assert code == 0, err
-    assert good.update_numbers() == set(range(1, 301))
+    assert _updates_seen(good, count=300) == set(range(1, 301))
     assert len(_csv_rows(csv)) == 300
 
 
