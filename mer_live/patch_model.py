@@ -241,7 +241,7 @@ def split(*, model_bytes: bytes, make_session: Callable[[bytes], object], full: 
     if found is None:
         return None
     nodes, names, context = found
-    if 2 * context + max(CHECK_SHIFTS, key=lambda shift: shift or 0) >= PATCH_FRAMES - offset:
+    if 2 * context + max(shift or 0 for shift in CHECK_SHIFTS) >= PATCH_FRAMES - offset:
         return None  # too short a hearing for any reuse at the daemon's hops
     try:
         local = make_session(_local_model(model=model, nodes=nodes, names=names, initialisers=initialisers,

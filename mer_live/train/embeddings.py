@@ -115,10 +115,12 @@ def patches(*, mel: np.ndarray, hop_frames: int = PATCH_HOP_FRAMES) -> np.ndarra
 
 def backbone_path(*, context_frames: int = PATCH_FRAMES) -> Path:
     """The backbone file that hears the last ``context_frames`` frames of each 187-frame patch: the converted
-    file itself for the whole patch, else a copy cut by :func:`shorten_backbone` (built once, in the cache)."""
+    file itself for the whole patch, else a copy cut by :func:`shorten_backbone` (built once, in the cache,
+    named by the converted file's hash so that a new conversion is never shortened from a stale copy)."""
     if context_frames == PATCH_FRAMES:
         return BACKBONE_PATH
-    target = cache.cache_dir() / CACHE_SUBDIR / f"{BACKBONE_PATH.stem}_ctx{context_frames}.onnx"
+    source = cache.file_hash(path=BACKBONE_PATH)[: cache.VERSION_DIGITS]
+    target = cache.cache_dir() / CACHE_SUBDIR / f"{BACKBONE_PATH.stem}_{source}_ctx{context_frames}.onnx"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(target.name + ".tmp")
