@@ -191,11 +191,10 @@ class EmotionModel:
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         self._options = options
-        # a file on disk by name; a model inside a zip-imported package by its bytes
-        model = str(self.path) if isinstance(self.path, Path) else self.path.read_bytes()
         self._runner: patch_model.PatchRunner | None = None
-        try:
-            self._session = onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+        try:  # read once (a file on disk, or inside a zip-imported package): the session and the patch split
+            model_bytes = self.path.read_bytes()
+            self._session = onnxruntime.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types for bad files
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ModelError(f"{self.path}: not a loadable ONNX model ({first_line})") from error
@@ -212,7 +211,7 @@ class EmotionModel:
             raise ModelError(f"{self.path}: model outputs must include {OUTPUT_MID!r} and {OUTPUT_EMOTION!r}")
         if self.pooling is not None and os.environ.get(PATCH_REUSE_ENV, "1") != "0":  # v2: patches overlap, live and in analyze
             self._runner = patch_model.split(
-                model_bytes=self.path.read_bytes(), make_session=self._make_session, full=self._run_whole
+                model_bytes=model_bytes, make_session=self._make_session, full=self._run_whole
             )
 
     def _make_session(self, model: bytes):
