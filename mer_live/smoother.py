@@ -113,19 +113,13 @@ class Smoother:
         return self._raw.copy()
 
     def set_time_constant(self, *, seconds: float) -> None:
-        if not math.isfinite(seconds) or seconds < 0.0:
-            raise ValueError(f"smoothing time constant must be a finite number >= 0, got {seconds}")
-        self._time_constant_s = float(seconds)
+        self._time_constant_s = _non_negative("smoothing time constant", seconds)
 
     def set_follow(self, *, follow: float) -> None:
-        if not math.isfinite(follow) or follow < 0.0:
-            raise ValueError(f"follow must be a finite number >= 0, got {follow}")
-        self._follow = float(follow)
+        self._follow = _non_negative("follow", follow)
 
     def set_still_speed(self, *, speed: float) -> None:
-        if not math.isfinite(speed) or speed < 0.0:
-            raise ValueError(f"still speed must be a finite number >= 0, got {speed}")
-        self._still_speed = float(speed)
+        self._still_speed = _non_negative("still speed", speed)
 
     def coefficient(self, *, dt: float, speed: float = 0.0) -> float:
         """The fraction of the way to the new value covered in one step of ``dt`` seconds at ``speed``."""
@@ -172,3 +166,10 @@ class Smoother:
     def close(self) -> None:
         """Nothing to release; forgets the state."""
         self.reset()
+
+
+def _non_negative(what: str, value: float) -> float:
+    """``value`` as a float if it is finite and >= 0, else ValueError naming ``what``."""
+    if not math.isfinite(value) or value < 0.0:
+        raise ValueError(f"{what} must be a finite number >= 0, got {value}")
+    return float(value)

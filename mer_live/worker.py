@@ -112,12 +112,12 @@ class Worker:
                 self._samplerate, self._inference.sample_rate, 1, dtype="float32", quality="HQ"
             )
         self._mid = Smoother(
-            size=labels.NUM_MID_LEVELS, time_constant_s=_checked_smoothing(seconds=smoothing_s),
-            follow=_checked_follow(follow=follow), still_speed=_checked_still_speed(speed=still_speed),
+            size=labels.NUM_MID_LEVELS, time_constant_s=_checked("smoothing", smoothing_s),
+            follow=_checked("follow", follow), still_speed=_checked("still_speed", still_speed),
             speed_scale=labels.MID_MODEL_SPAN,  # speeds in the sent 0-1 units
         )
         self._lock = threading.Lock()
-        self._pending = {"smoothing": float(smoothing_s), "follow": float(follow), "still_speed": float(still_speed), "rate": _checked_rate(rate=rate), "muted": False}
+        self._pending = {"smoothing": float(smoothing_s), "follow": float(follow), "still_speed": float(still_speed), "rate": _checked("rate", rate), "muted": False}
         self._reset_requested = False
         self._rate = self._pending["rate"]
         self._muted = False
@@ -139,25 +139,23 @@ class Worker:
 
     # ------------------------------------------------------------------ ControlTarget (any thread)
 
-    def set_smoothing(self, *, seconds: float) -> None:
-        seconds = _checked_smoothing(seconds=seconds)
+    def _set_pending(self, key: str, value: float) -> None:
+        """Check ``value`` against the ``[analysis]`` setting ``key``, then hand it to the next update."""
+        value = _checked(key, value)
         with self._lock:
-            self._pending["smoothing"] = seconds
+            self._pending[key] = value
+
+    def set_smoothing(self, *, seconds: float) -> None:
+        self._set_pending("smoothing", seconds)
 
     def set_follow(self, *, follow: float) -> None:
-        follow = _checked_follow(follow=follow)
-        with self._lock:
-            self._pending["follow"] = follow
+        self._set_pending("follow", follow)
 
     def set_still_speed(self, *, speed: float) -> None:
-        speed = _checked_still_speed(speed=speed)
-        with self._lock:
-            self._pending["still_speed"] = speed
+        self._set_pending("still_speed", speed)
 
     def set_rate(self, *, rate: float) -> None:
-        rate = _checked_rate(rate=rate)
-        with self._lock:
-            self._pending["rate"] = rate
+        self._set_pending("rate", rate)
 
     def reset_smoothing(self) -> None:
         with self._lock:
@@ -386,18 +384,7 @@ class Worker:
         self._mid.close()
 
 
-def _checked_rate(*, rate: float) -> float:
-    """``rate`` as a float within the setting's limits, else ValueError (:class:`~mer_live.settings.ConfigError`)."""
-    return float(check_value(section="analysis", key="rate", value=rate))
-
-
-def _checked_smoothing(*, seconds: float) -> float:
-    return float(check_value(section="analysis", key="smoothing", value=seconds))
-
-
-def _checked_follow(*, follow: float) -> float:
-    return float(check_value(section="analysis", key="follow", value=follow))
-
-
-def _checked_still_speed(*, speed: float) -> float:
-    return float(check_value(section="analysis", key="still_speed", value=speed))
+def _checked(key: str, value: float) -> float:
+    """``value`` as a float within the limits of the ``[analysis]`` setting ``key``, else ValueError
+    (:class:`~mer_live.settings.ConfigError`): the same check as the TOML file's and the control port's."""
+    return float(check_value(section="analysis", key=key, value=value))
