@@ -127,6 +127,7 @@ def _cross_validate_candidate(
     oof = np.zeros((len(ratings), labels.NUM_EMOTIONS))
     oof_mid = np.zeros((len(ratings), labels.NUM_MID_LEVELS))
     per_fold, live, inner, inner_validity, details = [], [], [], [], []
+    clean = sets[config.set_key("clean")]
     for index, test in enumerate(test_folds):
         rest = np.sort(np.concatenate([f for k, f in enumerate(test_folds) if k != index]))
         train_indices, val_indices = split_validation(indices=rest, fraction=config.validation_fraction,
@@ -135,10 +136,10 @@ def _cross_validate_candidate(
         trained = train_head(config=replace(config), sets=sets, ratings=ratings, train_indices=train_indices,
                              val_indices=val_indices, poster_weight=poster, mid_correlation=correlation,
                              descriptors=descriptors)
-        val_mid, _ = clip_predictions(net=trained.net, inputs=[head_input(clip=sets[config.set_key("clean")][i], kind=config.kind)
+        val_mid, _ = clip_predictions(net=trained.net, inputs=[head_input(clip=clean[i], kind=config.kind)
                                                                for i in val_indices])
         inner_validity.append(_validity_passing(mid=val_mid, descriptors=descriptors[val_indices]))
-        inputs = [head_input(clip=sets[config.set_key("clean")][i], kind=config.kind) for i in test]
+        inputs = [head_input(clip=clean[i], kind=config.kind) for i in test]
         patch_mid, patch_emotion = predict_patches(net=trained.net, inputs=inputs)
         oof[test] = np.stack([e.mean(axis=0) for e in patch_emotion])
         oof_mid[test] = np.stack([m.mean(axis=0) for m in patch_mid])
@@ -191,6 +192,14 @@ def _entry(*, record: dict, ratings: np.ndarray, pooling_grid: list[str], descri
     if "oof_mid" in record:
         entry["validity"] = descriptors_module.validity_table(np.array(record["oof_mid"]), descriptors)
     return entry
+
+
+def _nested(*, records: dict, candidates: list[str], picks: list[str]) -> dict:
+    """The outer-fold r of the candidate ``picks[k]`` in each fold ``k``, summarised like a candidate's."""
+    nested = np.array([records[name]["per_fold"][k] for k, name in enumerate(picks)])
+    return {"candidates": candidates, "picks": picks, "clip_r_avg": float(nested.mean()),
+            "clip_r_mean": dict(zip(labels.EMOTIONS, nested.mean(axis=0).tolist())),
+            "clip_r_avg_fold_std": float(nested.mean(axis=1).std())}
 
 
 def _write_fold_files(*, folder: Path, fold_ids: list[list[str]], dataset: soundtracks.Soundtracks, record: dict) -> None:
@@ -271,18 +280,12 @@ def run(
         heads_run = [name for name in records if name != RIDGE]
         if heads_run:  # nested: per outer fold, the head candidate with the best inner-validation r
             picks = [max(heads_run, key=lambda n: records[n]["inner_val_r"][k]) for k in range(num_folds)]
-            nested = np.array([records[name]["per_fold"][k] for k, name in enumerate(picks)])
-            result["nested"] = {"candidates": heads_run, "picks": picks, "clip_r_avg": float(nested.mean()),
-                                "clip_r_mean": dict(zip(labels.EMOTIONS, nested.mean(axis=0).tolist())),
-                                "clip_r_avg_fold_std": float(nested.mean(axis=1).std())}
+            result["nested"] = _nested(records=records, candidates=heads_run, picks=picks)
             # nested declared choice: the rule applied per outer fold to the inner-validation clips only
             picks = [declared_choice(r={n: records[n]["inner_val_r"][k] for n in heads_run},
                                      passing={n: records[n]["inner_val_validity_passing"][k] for n in heads_run})
                      for k in range(num_folds)]
-            nested = np.array([records[name]["per_fold"][k] for k, name in enumerate(picks)])
-            result["nested_declared"] = {"candidates": heads_run, "picks": picks, "clip_r_avg": float(nested.mean()),
-                                         "clip_r_mean": dict(zip(labels.EMOTIONS, nested.mean(axis=0).tolist())),
-                                         "clip_r_avg_fold_std": float(nested.mean(axis=1).std())}
+            result["nested_declared"] = _nested(records=records, candidates=heads_run, picks=picks)
             heads = {n: result["candidates"][n] for n in heads_run}
             result["declared_choice"] = declared_choice(r={n: e["clip_r_avg"] for n, e in heads.items()},
                                                         passing={n: e["validity"]["passing"] for n, e in heads.items()})
