@@ -498,8 +498,8 @@ def tune(*, models: dict[str, Path], root: Path, folder: Path) -> dict:
 
     report["smoothing_off"] = unsmoothed = evaluate(TUNE_MODEL, dict(off, speed_time_constant_s=SPEED_TIME_CONSTANT_S))
     report["v1_old"] = v1_old = evaluate("v1", dict(V1_OLD_SMOOTHING, speed_time_constant_s=SPEED_TIME_CONSTANT_S))
-    rows = [evaluate(TUNE_MODEL, dict(zip(TUNE_GRID, values))) for values in itertools.product(*TUNE_GRID.values())]
-    limits = {f"{TUNE_FILE} {out}": TUNE_JITTER_SHARE * v1_old[f"{TUNE_FILE} {out}"]["jitter"] for out in GOAL_OUTPUTS}
+    rows = _grid_rows({name: traces[TUNE_MODEL, name] for name in paths}, joint=joints[TUNE_MODEL], files=report["files"])
+    limits = _jitter_limits(v1_old)
     report["jitter_limits"] = limits
     report["chosen"] = chosen = choose(rows=rows, limits=limits)
     qualified = [row for row in rows if _within(row, limits=limits)]
@@ -553,6 +553,17 @@ def _evaluate(traces: dict[str, RawTrace], *, joint: tuple[np.ndarray, np.ndarra
     return row
 
 
+def _grid_rows(traces: dict[str, RawTrace], *, joint: tuple[np.ndarray, np.ndarray], files: dict) -> list[dict]:
+    """:func:`_evaluate` for every candidate of :data:`TUNE_GRID`."""
+    return [_evaluate(traces, joint=joint, settings=dict(zip(TUNE_GRID, values)), files=files)
+            for values in itertools.product(*TUNE_GRID.values())]
+
+
+def _jitter_limits(v1_row: dict) -> dict[str, float]:
+    """The rule's bound per goal output on the tuning file: ``TUNE_JITTER_SHARE`` of v1's jitter in ``v1_row``."""
+    return {f"{TUNE_FILE} {out}": TUNE_JITTER_SHARE * v1_row[f"{TUNE_FILE} {out}"]["jitter"] for out in GOAL_OUTPUTS}
+
+
 def tune_poolings(*, models: dict[str, Path], root: Path, folder: Path, poolings: list[tuple[int, float]]) -> dict:
     """The tuning rule of the module docstring for each pooling of ``poolings`` (a temporary copy of v2's
     file per pooling, its raw trace from the daemon's worker): per pooling, smoothing off and the rule's
@@ -567,15 +578,13 @@ def tune_poolings(*, models: dict[str, Path], root: Path, folder: Path, poolings
                  for name, path in paths.items()}
     v1_old = _evaluate(v1_traces, joint=v1_joint, settings=dict(V1_OLD_SMOOTHING, speed_time_constant_s=SPEED_TIME_CONSTANT_S),
                        files=report["files"])
-    limits = {f"{TUNE_FILE} {out}": TUNE_JITTER_SHARE * v1_old[f"{TUNE_FILE} {out}"]["jitter"] for out in GOAL_OUTPUTS}
-    report["jitter_limits"] = limits
+    report["jitter_limits"] = limits = _jitter_limits(v1_old)
     off = {"smoothing": 0.0, "follow": 0.0, "still_speed": 0.0, "speed_time_constant_s": SPEED_TIME_CONSTANT_S}
     for patches, halflife in poolings:
         model = with_pooling(model=models["v2"], patches=patches, halflife_s=halflife, folder=folder)
         joint = _joint(model=model)
         traces = {name: raw_trace(input_path=path, model=model, weight=joint[0], bias=joint[1]) for name, path in paths.items()}
-        rows = [_evaluate(traces, joint=joint, settings=dict(zip(TUNE_GRID, values)), files=report["files"])
-                for values in itertools.product(*TUNE_GRID.values())]
+        rows = _grid_rows(traces, joint=joint, files=report["files"])
         chosen = choose(rows=rows, limits=limits)
         entry = {"smoothing_off": _evaluate(traces, joint=joint, settings=off, files=report["files"]), "chosen": chosen,
                  "delay_s": _delay(chosen), "within_the_jitter_limits": sum(_within(row, limits=limits) for row in rows)}
