@@ -57,15 +57,19 @@ def test_longer_pooling_follows_a_step_later() -> None:
     assert 1.5 < one["t50_s"] < 2.0  # half a 3 s patch, plus on average half a patch hop
 
 
-def test_ported_backend_reproduces_the_backbone_penultimate_layer() -> None:
-    """The torch back-end (from musicnn_mtt_backend.npz) on the backbone's pools equals its penultimate output."""
+@pytest.mark.parametrize("backbone", sorted(embeddings.BACKBONES))
+def test_ported_backend_reproduces_the_backbone_penultimate_layer(backbone: str) -> None:
+    """The torch back-end (from musicnn_<backbone>_backend.npz) on the backbone's pools equals its penultimate
+    output, and the two checkpoints are different networks."""
     rng = np.random.default_rng(0)
     mel = rng.uniform(0.0, 3.0, (3, embeddings.PATCH_FRAMES, embeddings.NUM_BANDS)).astype(np.float32)
-    out = embeddings.Backbone().process(batch=mel)
+    out = embeddings.Backbone(path=embeddings.backbone_path(backbone=backbone)).process(batch=mel)
+    others = [embeddings.Backbone(path=path).process(batch=mel) for name, path in embeddings.BACKBONES.items() if name != backbone]
+    assert all(np.abs(other.penultimate - out.penultimate).max() > 1e-2 for other in others)
     pools = interleave(max_pool=out.max_pool, mean_pool=out.mean_pool)
     np.testing.assert_array_equal(pools, heads.interleaved(clip=out))
     with torch.no_grad():
-        penultimate = heads.Backend()(torch.from_numpy(pools)).numpy()
+        penultimate = heads.Backend(backbone=backbone)(torch.from_numpy(pools)).numpy()
     np.testing.assert_allclose(penultimate, out.penultimate, atol=1e-4 * max(1.0, float(np.abs(out.penultimate).max())))
 
 
@@ -189,3 +193,12 @@ def test_context_frames_key_the_embedding_sets() -> None:
     for wrong in ({"context_frames": 0}, {"context_frames": 188}):
         with pytest.raises(ValueError, match="context_frames"):
             heads.HeadConfig(**wrong)
+
+
+def test_the_backbone_keys_the_embedding_sets() -> None:
+    assert heads.HeadConfig(backbone="mtt").set_key("clean") == "clean"  # the sets cached before the option
+    assert heads.HeadConfig(backbone="msd", context_frames=94).set_key("aug1") == "msd:aug1@94"
+    assert "backbone" not in heads.HeadConfig().to_dict()
+    assert heads.HeadConfig(backbone="msd").to_dict()["backbone"] == "msd"
+    with pytest.raises(ValueError, match="unknown backbone 'vgg'"):
+        heads.HeadConfig(backbone="vgg")

@@ -116,8 +116,8 @@ def command_embed(*, args: argparse.Namespace, toml: dict) -> int:
     context = args.context_frames or embeddings.PATCH_FRAMES
     for set_name in args.sets.split(","):
         clips = embeddings.load_set(paths=[clip.path for clip in dataset.clips], set_name=set_name,
-                                    context_frames=context, progress=not args.no_progress)
-        print(f"{embeddings.set_key(set_name=set_name, context_frames=context)}: {len(clips)} clips, "
+                                    context_frames=context, backbone=args.backbone, progress=not args.no_progress)
+        print(f"{embeddings.set_key(set_name=set_name, context_frames=context, backbone=args.backbone)}: {len(clips)} clips, "
               f"{sum(c.num_patches for c in clips)} patches", flush=True)
     return 0
 
@@ -141,10 +141,11 @@ def _embedding_sets(*, dataset: soundtracks.Soundtracks, configs: list, progress
     """Every embedding set that the head configs ``configs`` read, by :meth:`HeadConfig.set_key`."""
     from . import embeddings
 
-    wanted = {c.set_key(name): (name, c.context_frames) for c in configs for name in ("clean", *c.augmented_sets)}
+    wanted = {c.set_key(name): (name, c.context_frames, c.backbone)
+              for c in configs for name in ("clean", *c.augmented_sets)}
     return {key: embeddings.load_set(paths=[clip.path for clip in dataset.clips], set_name=name,
-                                     context_frames=context, progress=progress)
-            for key, (name, context) in sorted(wanted.items())}
+                                     context_frames=context, backbone=backbone, progress=progress)
+            for key, (name, context, backbone) in sorted(wanted.items())}
 
 
 def command_cv2(*, args: argparse.Namespace, toml: dict) -> int:
@@ -227,7 +228,7 @@ def command_fit2(*, args: argparse.Namespace, toml: dict) -> int:
     import torch
 
     from .embedding_cv import SUMMARY_FILE, pooling_name
-    from .embeddings import FRONTEND_CONSTANTS, PATCH_HOP_FRAMES, backbone_path
+    from .embeddings import CHECKPOINTS, FRONTEND_CONSTANTS, PATCH_HOP_FRAMES, backbone_path
     from .export import export_v2
     from .heads import train_head
     from .training import split_validation
@@ -256,9 +257,10 @@ def command_fit2(*, args: argparse.Namespace, toml: dict) -> int:
                                 pooling_name=pooling_name(patches=pooling["patches"], halflife_s=pooling["halflife_s"]))
     out = Path(args.out or section.get("model", DEFAULT_V2_MODEL))
     data_hash = soundtracks.data_hash(data=dataset)
-    backbone = backbone_path(context_frames=config.context_frames)
+    backbone = backbone_path(context_frames=config.context_frames, backbone=config.backbone)
     export_v2(net=result.net, path=out, backbone_path=backbone, variant=f"musicnn_{name}",
-              data_hash=data_hash, pooling=pooling, cv_metrics=cv_metrics, frontend=FRONTEND_CONSTANTS)
+              data_hash=data_hash, pooling=pooling, cv_metrics=cv_metrics, frontend=FRONTEND_CONSTANTS,
+              checkpoint=CHECKPOINTS[config.backbone])
     parity = onnx_parity(net=result.net, model_path=out, clips=[dataset.clips[i].path for i in val_indices[:PARITY_CLIPS]],
                          backbone_path=backbone)
     record = {
@@ -454,11 +456,15 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--tag", help="suffix of the CV run name (to compare recipes)")
 
     common(sub.add_parser("cache", help="build the spectrogram cache"), training=False)
+    from .embeddings import BACKBONES, DEFAULT_BACKBONE  # no torch: the embed command's choices
+
     embed = sub.add_parser("embed", help="cache musicnn patch embeddings (clean and augmented sets)")
     common(embed, training=False)
     embed.add_argument("--sets", default="clean", help="comma-separated: clean, or names of augmented sets")
     embed.add_argument("--context-frames", dest="context_frames", type=int,
                        help="the backbone hears the last N frames of each 187-frame patch (default: all)")
+    embed.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(BACKBONES),
+                       help="musicnn trained on MagnaTagATune (mtt, default) or the Million Song Dataset (msd)")
     cv = sub.add_parser("cv", help="k-fold cross-validation")
     common(cv, training=True)
     cv.add_argument("--variant", dest="variant_list", action="append", help="variant (repeatable)")

@@ -1,4 +1,4 @@
-"""One-off conversion of musicnn's ``MTT_musicnn`` TensorFlow checkpoint to ONNX (needs TensorFlow).
+"""One-off conversion of musicnn's ``MTT_musicnn`` or ``MSD_musicnn`` TensorFlow checkpoint to ONNX (needs TensorFlow).
 
 This is the only file of mer-live that imports TensorFlow. It runs once, in a separate virtual
 environment that is not the project's (TensorFlow never enters the runtime, the tests or CI)::
@@ -6,9 +6,10 @@ environment that is not the project's (TensorFlow never enters the runtime, the 
     python3 -m venv .tfvenv
     .tfvenv/bin/pip install tensorflow-cpu==2.15.1 'numpy<2' tf2onnx==1.17.0 onnx onnxruntime librosa
     .tfvenv/bin/pip install --no-deps musicnn==0.1.0
-    .tfvenv/bin/python mer_live/train/convert_musicnn.py --out models/musicnn
+    .tfvenv/bin/python mer_live/train/convert_musicnn.py --out models/musicnn [--model MSD_musicnn]
 
-It writes, into ``--out``:
+It writes, into ``--out`` (``mtt`` below is ``msd`` for ``MSD_musicnn``, the same network trained on the
+Million Song Dataset's 50 most frequent Last.fm tags):
 
 * ``musicnn_mtt.onnx``: input ``mel`` ``(batch, 187, 96)`` float32 (musicnn's log-mel patch, time-major);
   outputs ``max_pool`` and ``mean_pool`` ``(batch, 753)`` (the temporal pooling of the mid-end),
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-MODEL = "MTT_musicnn"
+MODELS = {"MTT_musicnn": "mtt", "MSD_musicnn": "msd"}  # checkpoint in the wheel -> file stem suffix
 NUM_TAGS = 50
 PATCH_FRAMES = 187
 NUM_BANDS = 96
@@ -42,14 +43,17 @@ TOLERANCE = 1e-5
 INPUT = "mel"
 OUTPUTS = ("max_pool", "mean_pool", "penultimate", "taggram")
 BATCH_NORM_EPSILON = 1e-3  # tf.compat.v1.layers.batch_normalization's default
-ONNX_NAME = "musicnn_mtt.onnx"
-BACKEND_NAME = "musicnn_mtt_backend.npz"
-CHECK_NAME = "musicnn_mtt.check.json"
 CHECK_SEED = 7
 
 
-def _graph():
-    """Build MTT_musicnn on a placeholder, restore the packaged checkpoint; return (session, tensors)."""
+def file_names(*, model: str) -> dict[str, str]:
+    """The files written for ``model``: ``onnx``, ``backend`` and ``check`` names."""
+    stem = f"musicnn_{MODELS[model]}"
+    return {"onnx": f"{stem}.onnx", "backend": f"{stem}_backend.npz", "check": f"{stem}.check.json"}
+
+
+def _graph(*, model: str):
+    """Build ``model`` on a placeholder, restore the packaged checkpoint; return (session, tensors)."""
     import musicnn
     import tensorflow as tf
     from musicnn import models
@@ -60,7 +64,7 @@ def _graph():
         x = tf.compat.v1.placeholder(tf.float32, [None, PATCH_FRAMES, NUM_BANDS], name=INPUT)
         with tf.name_scope("model"):
             logits, _, _, _, _, _, mean_pool, max_pool, penultimate = models.define_model(
-                x, False, MODEL, NUM_TAGS)
+                x, False, model, NUM_TAGS)
         outputs = {
             "max_pool": tf.identity(max_pool, name="max_pool"),
             "mean_pool": tf.identity(mean_pool, name="mean_pool"),
@@ -69,7 +73,7 @@ def _graph():
         }
         session = tf.compat.v1.Session(graph=graph)
         session.run(tf.compat.v1.global_variables_initializer())
-        checkpoint = Path(musicnn.__file__).parent / MODEL
+        checkpoint = Path(musicnn.__file__).parent / model
         tf.compat.v1.train.Saver().restore(session, str(checkpoint) + "/")
     return session, graph, x, outputs
 
@@ -138,13 +142,14 @@ def _check_patches(*, audio: Path | None) -> np.ndarray:
     return np.stack([mel[s : s + PATCH_FRAMES] for s in starts])
 
 
-def convert(*, out: Path, check_audio: Path | None) -> dict:
+def convert(*, out: Path, check_audio: Path | None, model: str = "MTT_musicnn") -> dict:
     import onnx
     import onnxruntime
     import tensorflow as tf
     import tf2onnx
 
-    session, graph, x, outputs = _graph()
+    names = file_names(model=model)
+    session, graph, x, outputs = _graph(model=model)
     weights = _backend_weights(session=session, graph=graph)
     frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
         session, graph.as_graph_def(), list(outputs))
@@ -159,25 +164,25 @@ def convert(*, out: Path, check_audio: Path | None) -> dict:
         value.name = renames.get(value.name, value.name)
         value.type.tensor_type.shape.dim[0].dim_param = BATCH_AXIS
     proto.producer_name = "mer-live convert_musicnn (tf2onnx)"
-    proto.doc_string = ("MTT_musicnn by Jordi Pons and Xavier Serra, Music Technology Group, Universitat Pompeu "
+    proto.doc_string = (f"{model} by Jordi Pons and Xavier Serra, Music Technology Group, Universitat Pompeu "
                         "Fabra (musicnn 0.1.0, ISC licence), converted to ONNX")
     onnx.checker.check_model(proto)
     out.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(out / ONNX_NAME))
-    np.savez(out / BACKEND_NAME, **weights)
+    onnx.save(proto, str(out / names["onnx"]))
+    np.savez(out / names["backend"], **weights)
 
     patches = _check_patches(audio=check_audio)
     reference = dict(zip(OUTPUTS, session.run([outputs[n] for n in OUTPUTS], {x: patches})))
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
-    ort = onnxruntime.InferenceSession(str(out / ONNX_NAME), options, providers=["CPUExecutionProvider"])
+    ort = onnxruntime.InferenceSession(str(out / names["onnx"]), options, providers=["CPUExecutionProvider"])
     converted = dict(zip(OUTPUTS, ort.run(list(OUTPUTS), {INPUT: patches})))
     rebuilt = _backend_numpy(weights=weights, max_pool=reference["max_pool"], mean_pool=reference["mean_pool"])
     def difference(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.abs(a - b).max() / max(1.0, float(np.abs(b).max())))
 
     report = {
-        "model": MODEL,
+        "model": model,
         "num_patches": int(len(patches)),
         "check_audio": check_audio.name if check_audio else "uniform noise",
         "onnx_vs_tensorflow_max_rel": {n: difference(converted[n], reference[n]) for n in OUTPUTS},
@@ -186,7 +191,7 @@ def convert(*, out: Path, check_audio: Path | None) -> dict:
         "tolerance": TOLERANCE,
         "shapes": {n: list(converted[n].shape) for n in OUTPUTS},
     }
-    (out / CHECK_NAME).write_text(json.dumps(report, indent=1))
+    (out / names["check"]).write_text(json.dumps(report, indent=1))
     worst = max(*report["onnx_vs_tensorflow_max_rel"].values(), *report["backend_npz_vs_tensorflow_max_rel"].values())
     if worst > TOLERANCE:
         raise RuntimeError(f"conversion differs from TensorFlow by {worst:g} (> {TOLERANCE:g}): {report}")
@@ -194,11 +199,12 @@ def convert(*, out: Path, check_audio: Path | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Convert musicnn's MTT_musicnn checkpoint to ONNX (one-off).")
+    parser = argparse.ArgumentParser(description="Convert a musicnn checkpoint to ONNX (one-off).")
+    parser.add_argument("--model", choices=sorted(MODELS), default="MTT_musicnn", help="the packaged checkpoint")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--check-audio", type=Path, help="audio file whose patches verify the conversion")
     args = parser.parse_args(argv)
-    report = convert(out=args.out, check_audio=args.check_audio)
+    report = convert(out=args.out, check_audio=args.check_audio, model=args.model)
     print(json.dumps(report, indent=1))
     return 0
 

@@ -41,7 +41,14 @@ PATCH_HOP_SECONDS = PATCH_HOP_FRAMES / FPS  # 0.496 s
 AUGMENTED_HOP_FRAMES = 2 * PATCH_HOP_FRAMES  # augmented sets: half the patches, half the backbone time
 POOL_SIZE = 753
 PENULTIMATE_SIZE = 200
-BACKBONE_PATH = Path(__file__).resolve().parent.parent.parent / "models" / "musicnn" / "musicnn_mtt.onnx"
+MUSICNN_DIR = Path(__file__).resolve().parent.parent.parent / "models" / "musicnn"
+BACKBONES = {  # name -> converted file (convert_musicnn.py): the same network, trained on different tags
+    "mtt": MUSICNN_DIR / "musicnn_mtt.onnx",  # MTT_musicnn: MagnaTagATune
+    "msd": MUSICNN_DIR / "musicnn_msd.onnx",  # MSD_musicnn: the Million Song Dataset's Last.fm tags
+}
+DEFAULT_BACKBONE = "mtt"
+CHECKPOINTS = {"mtt": "MTT_musicnn", "msd": "MSD_musicnn"}  # backbone -> musicnn model name (licence notices)
+BACKBONE_PATH = BACKBONES[DEFAULT_BACKBONE]
 BACKBONE_INPUT = "mel"
 BACKBONE_OUTPUTS = ("max_pool", "mean_pool", "penultimate")
 CACHE_SUBDIR = "musicnn"
@@ -113,18 +120,20 @@ def patches(*, mel: np.ndarray, hop_frames: int = PATCH_HOP_FRAMES) -> np.ndarra
     return np.stack([mel[s : s + PATCH_FRAMES] for s in patch_starts(num_frames=mel.shape[0], hop_frames=hop_frames)])
 
 
-def backbone_path(*, context_frames: int = PATCH_FRAMES) -> Path:
-    """The backbone file that hears the last ``context_frames`` frames of each 187-frame patch: the converted
-    file itself for the whole patch, else a copy cut by :func:`shorten_backbone` (built once, in the cache,
-    named by the converted file's hash so that a new conversion is never shortened from a stale copy)."""
+def backbone_path(*, context_frames: int = PATCH_FRAMES, backbone: str = DEFAULT_BACKBONE) -> Path:
+    """The file of ``backbone`` (a key of :data:`BACKBONES`) that hears the last ``context_frames`` frames of
+    each 187-frame patch: the converted file itself for the whole patch, else a copy cut by
+    :func:`shorten_backbone` (built once, in the cache, named by the converted file's hash so that a new
+    conversion is never shortened from a stale copy)."""
+    converted = BACKBONES[backbone]
     if context_frames == PATCH_FRAMES:
-        return BACKBONE_PATH
-    source = cache.file_hash(path=BACKBONE_PATH)[: cache.VERSION_DIGITS]
-    target = cache.cache_dir() / CACHE_SUBDIR / f"{BACKBONE_PATH.stem}_{source}_ctx{context_frames}.onnx"
+        return converted
+    source = cache.file_hash(path=converted)[: cache.VERSION_DIGITS]
+    target = cache.cache_dir() / CACHE_SUBDIR / f"{converted.stem}_{source}_ctx{context_frames}.onnx"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(target.name + ".tmp")
-        shorten_backbone(source=BACKBONE_PATH, target=temporary, context_frames=context_frames)
+        shorten_backbone(source=converted, target=temporary, context_frames=context_frames)
         temporary.replace(target)
     return target
 
@@ -163,7 +172,7 @@ def shorten_backbone(*, source: Path, target: Path, context_frames: int) -> None
 
 
 class Backbone:
-    """The converted MTT_musicnn under ONNX Runtime (one thread)."""
+    """A converted musicnn backbone under ONNX Runtime (one thread)."""
 
     def __init__(self, *, path: Path = BACKBONE_PATH, threads: int = 1) -> None:
         import onnxruntime
@@ -289,21 +298,24 @@ def embeddings_for(
     return result
 
 
-def set_key(*, set_name: str, context_frames: int = PATCH_FRAMES) -> str:
-    """The key of an embedding set: its name, with ``@<context_frames>`` when the backbone hears less than a patch."""
-    return set_name if context_frames == PATCH_FRAMES else f"{set_name}@{context_frames}"
+def set_key(*, set_name: str, context_frames: int = PATCH_FRAMES, backbone: str = DEFAULT_BACKBONE) -> str:
+    """The key of an embedding set: its name, with ``@<context_frames>`` when the backbone hears less than a
+    patch, after ``<backbone>:`` when the backbone is not the default one."""
+    key = set_name if context_frames == PATCH_FRAMES else f"{set_name}@{context_frames}"
+    return key if backbone == DEFAULT_BACKBONE else f"{backbone}:{key}"
 
 
 def load_set(
-    *, paths: list[Path], set_name: str = CLEAN, context_frames: int = PATCH_FRAMES, progress: bool = True,
+    *, paths: list[Path], set_name: str = CLEAN, context_frames: int = PATCH_FRAMES,
+    backbone: str = DEFAULT_BACKBONE, progress: bool = True,
 ) -> list[ClipEmbeddings]:
-    """Embeddings of every clip of ``paths`` (building missing cache entries), by the backbone that hears the
-    last ``context_frames`` frames of each patch."""
-    path = backbone_path(context_frames=context_frames)
+    """Embeddings of every clip of ``paths`` (building missing cache entries), by ``backbone``'s file that
+    hears the last ``context_frames`` frames of each patch."""
+    path = backbone_path(context_frames=context_frames, backbone=backbone)
     backbone = Backbone(path=path)
     version = _version(backbone=path, set_name=set_name)
     return [
         embeddings_for(path=path, backbone=backbone, set_name=set_name, version=version)
-        for path in tqdm(paths, desc=f"embeddings {set_key(set_name=set_name, context_frames=context_frames)}", unit="clip",
+        for path in tqdm(paths, desc=f"embeddings {set_key(set_name=set_name, context_frames=context_frames, backbone=backbone)}", unit="clip",
                          disable=not progress)
     ]

@@ -38,14 +38,13 @@ from torch import nn
 
 from .. import labels
 from . import data
-from .embeddings import BACKBONE_PATH, PATCH_FRAMES, PENULTIMATE_SIZE, POOL_SIZE, ClipEmbeddings, set_key
+from .embeddings import BACKBONES, DEFAULT_BACKBONE, PATCH_FRAMES, PENULTIMATE_SIZE, POOL_SIZE, ClipEmbeddings, set_key
 
 FROZEN = "frozen"
 FINETUNE = "finetune"
 POOLS = "pools"
 KINDS = (FROZEN, FINETUNE, POOLS)
 INPUT_SIZES = {FROZEN: PENULTIMATE_SIZE, FINETUNE: PENULTIMATE_SIZE, POOLS: 2 * POOL_SIZE}  # width of the standardised features the head reads
-BACKEND_PATH = BACKBONE_PATH.with_name("musicnn_mtt_backend.npz")
 STD_FLOOR = 1e-3
 EVAL_BATCH = 4096
 
@@ -72,10 +71,11 @@ class HeadConfig:
     seed: int = 20190101
     seeds: int = 1  # > 1: that many heads (seed, seed + 1, ...) merged into one (frozen and pools kinds)
     context_frames: int = PATCH_FRAMES  # the backbone hears the last this many frames of each patch
+    backbone: str = DEFAULT_BACKBONE  # a key of embeddings.BACKBONES: which musicnn checkpoint
 
     def set_key(self, set_name: str) -> str:
-        """The key of ``set_name``'s embeddings for this head's backbone context."""
-        return set_key(set_name=set_name, context_frames=self.context_frames)
+        """The key of ``set_name``'s embeddings for this head's backbone and context."""
+        return set_key(set_name=set_name, context_frames=self.context_frames, backbone=self.backbone)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -87,6 +87,8 @@ class HeadConfig:
             raise ValueError(f"descriptor_features: unknown mid-level features {', '.join(unknown)}")
         if not 1 <= self.context_frames <= PATCH_FRAMES:
             raise ValueError(f"context_frames = {self.context_frames}: must be 1-{PATCH_FRAMES}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; choose from {', '.join(sorted(BACKBONES))}")
         if self.seeds < 1 or (self.seeds > 1 and self.kind == FINETUNE):
             raise ValueError(f"seeds = {self.seeds}: must be >= 1, and 1 for the {FINETUNE} kind")
 
@@ -99,6 +101,8 @@ class HeadConfig:
             del values["descriptor_features"]
         if self.context_frames == PATCH_FRAMES:  # likewise
             del values["context_frames"]
+        if self.backbone == DEFAULT_BACKBONE:  # likewise
+            del values["backbone"]
         return values
 
 
@@ -119,9 +123,10 @@ def input_names(*, kind: str) -> list[str]:
 class Backend(nn.Module):
     """musicnn's back-end as inference-mode affine batch norms around a trainable dense layer."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, backbone: str = DEFAULT_BACKBONE) -> None:
         super().__init__()
-        weights = np.load(BACKEND_PATH)
+        converted = BACKBONES[backbone]  # convert_musicnn writes the back-end weights beside the graph
+        weights = np.load(converted.with_name(f"{converted.stem}_backend.npz"))
         eps = float(weights["epsilon"])
 
         def folded(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,11 +153,11 @@ class Backend(nn.Module):
 class PatchHead(nn.Module):
     """``(batch, D)`` patch embeddings -> ``(mid (batch, 7), emotion (batch, 8))``."""
 
-    def __init__(self, *, kind: str, hidden: int, dropout: float) -> None:
+    def __init__(self, *, kind: str, hidden: int, dropout: float, backbone: str = DEFAULT_BACKBONE) -> None:
         super().__init__()
         self.kind = kind
         feature_size = INPUT_SIZES[kind]
-        self.backend = Backend() if kind == FINETUNE else None
+        self.backend = Backend(backbone=backbone) if kind == FINETUNE else None
         self.register_buffer("feature_mean", torch.zeros(feature_size))
         self.register_buffer("feature_std", torch.ones(feature_size))
         self.dropout = nn.Dropout(dropout)
@@ -325,7 +330,7 @@ def _train_single(
               for name in set_names}
     train_ratings = ratings[train_indices]
     mid_targets, pseudo_info = data.pseudo_mid_targets(ratings=train_ratings, correlation=mid_correlation)
-    net = PatchHead(kind=config.kind, hidden=config.hidden, dropout=config.dropout)
+    net = PatchHead(kind=config.kind, hidden=config.hidden, dropout=config.dropout, backbone=config.backbone)
     net.set_standardisation(inputs=np.concatenate([inputs["clean"][i] for i in train_indices]))
     net.init_joint(weight=poster_weight, mid_mean=mid_targets.mean(axis=0), emotion_mean=train_ratings.mean(axis=0))
     groups = [{"params": [p for n, p in net.named_parameters() if not n.startswith("backend.")],
