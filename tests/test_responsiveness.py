@@ -59,9 +59,13 @@ def test_the_tuning_files_share_no_clip_with_the_benchmark_files(shared_data: Pa
     assert benchmark["energy"] == responsiveness.ENERGY_CLIPS
     used = [clip for clips in benchmark.values() for clip in clips]
     tuned = [clip for clips in tuning.values() for clip in clips]
-    assert len(set(tuned)) == len(tuned) == 4 * responsiveness.TUNE_PICKS_PER_SIDE
+    assert len(set(tuned)) == len(tuned) == 2 * len(tuning) * responsiveness.TUNE_PICKS_PER_SIDE
     assert not set(used) & set(tuned)
     assert all(len(clips) == 2 * responsiveness.TUNE_PICKS_PER_SIDE for clips in tuning.values())
+    assert set(tuning) == {*responsiveness.TUNE_ENERGY_FILES, "valence_tune"}
+    # the first two files are those of the first tuning (the further energy files were added after it)
+    assert tuning["energy_tune"] == ("273", "154", "035", "001", "274", "241", "275", "018")
+    assert tuning["valence_tune"] == ("007", "040", "013", "034", "006", "039", "008", "033")
 
 
 def _row(*, jitter: tuple[float, float], delay: float, **settings) -> dict:
