@@ -44,7 +44,7 @@ SECTION_KEYS = {
     "export": ("weights", "out", "cv_dir", "cv_run"),
     "card": ("cv_dir", "model", "benchmark", "shipped_run", "metrics", "card"),
     "v2": ("protocols", "folds", "fold_seed", "out", "sets", "candidates", "limit_clips", "ship", "pooling",
-           "model", "records", "validation_fraction"),
+           "model", "records", "validation_fraction", "fusions"),
 }  # [train] is checked against TrainConfig's fields; [v2.candidates.*] against HeadConfig's
 TRAIN_OVERRIDES = ("variant", "width", "max_epochs", "patience", "seed", "threads", "device", "learning_rate", "tag")
 
@@ -154,6 +154,7 @@ def command_cv2(*, args: argparse.Namespace, toml: dict) -> int:
 
     section = toml.get("v2", {})
     candidates = _head_candidates(section=section)
+    declared = tuple(candidates)
     wanted = set(args.candidates.split(",")) if args.candidates else set(candidates)
     candidates = {name: config for name, config in candidates.items() if name in wanted}
     if args.max_epochs is not None:
@@ -167,7 +168,7 @@ def command_cv2(*, args: argparse.Namespace, toml: dict) -> int:
         num_folds=int(args.folds or section.get("folds", DEFAULT_FOLDS)),
         fold_seed=int(section.get("fold_seed", DEFAULT_FOLD_SEED)),
         out_dir=Path(args.out or section.get("out", DEFAULT_V2_CV_DIR)), command=args.command_line,
-        progress=not args.no_progress,
+        progress=not args.no_progress, order=declared,
     )
     for protocol, result in summary["protocols"].items():
         if "nested" in result:
@@ -429,6 +430,7 @@ def command_card2(*, args: argparse.Namespace, toml: dict) -> int:
         records=Path(args.records) if args.records else (Path(section["records"]) if "records" in section else None),
         responsiveness=Path(args.responsiveness), daemon_cpu=Path(args.daemon_cpu),
         validity=Path(args.validity), command=args.command_line, v1_album_cv=Path(args.v1_album_cv),
+        fusions=section.get("fusions", []),
     )
     metrics_path.write_text(json.dumps(metrics, indent=1))
     card_path = Path(args.card or DEFAULT_CARD)

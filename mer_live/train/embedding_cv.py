@@ -66,7 +66,8 @@ def _validity_passing(*, mid: np.ndarray, descriptors: np.ndarray) -> int:
     return descriptors_module.validity_table(mid, descriptors)["passing"]
 
 
-def _r(*, predicted: np.ndarray, actual: np.ndarray) -> list[float]:
+def emotion_r(*, predicted: np.ndarray, actual: np.ndarray) -> list[float]:
+    """Pearson r per emotion of clip predictions ``(num_clips, 8)`` against their ratings."""
     return [soundtracks.pearson(x=predicted[:, e], y=actual[:, e]) for e in range(actual.shape[1])]
 
 
@@ -107,7 +108,7 @@ def live_r(*, patch_emotion: list[np.ndarray], ratings: np.ndarray) -> dict[str,
         pooled = [pooling.pool_stream(rows=rows, patches=patches, hop_s=PATCH_HOP_SECONDS, halflife_s=halflife)
                   for rows in patch_emotion]
         truth = np.concatenate([np.repeat(ratings[i][None], len(p), axis=0) for i, p in enumerate(pooled)])
-        results[pooling_name(patches=patches, halflife_s=halflife)] = _r(predicted=np.concatenate(pooled), actual=truth)
+        results[pooling_name(patches=patches, halflife_s=halflife)] = emotion_r(predicted=np.concatenate(pooled), actual=truth)
     return results
 
 
@@ -143,7 +144,7 @@ def _cross_validate_candidate(
         patch_mid, patch_emotion = predict_patches(net=trained.net, inputs=inputs)
         oof[test] = np.stack([e.mean(axis=0) for e in patch_emotion])
         oof_mid[test] = np.stack([m.mean(axis=0) for m in patch_mid])
-        per_fold.append(_r(predicted=oof[test], actual=ratings[test]))
+        per_fold.append(emotion_r(predicted=oof[test], actual=ratings[test]))
         live.append(live_r(patch_emotion=patch_emotion, ratings=ratings[test]))
         inner.append(trained.best_val_r)
         details.append({"best_epoch": trained.best_epoch, "epochs_run": trained.epochs_run,
@@ -164,20 +165,26 @@ def _ridge_candidate(*, features: np.ndarray, ratings: np.ndarray, test_folds: l
         rest = np.sort(np.concatenate([f for k, f in enumerate(test_folds) if k != index]))
         oof[test], chosen = ridge_predict(x_train=features[rest], y_train=ratings[rest], x_test=features[test],
                                           seed=seed + index)
-        per_fold.append(_r(predicted=oof[test], actual=ratings[test]))
+        per_fold.append(emotion_r(predicted=oof[test], actual=ratings[test]))
         alphas.append([float(a) for a in chosen])
     return {"per_fold": per_fold, "alphas": alphas, "oof_emotion": oof.tolist()}
 
 
-def _entry(*, record: dict, ratings: np.ndarray, pooling_grid: list[str], descriptors: np.ndarray) -> dict:
-    fold_r = np.array(record["per_fold"])
-    entry = {
+def fold_summary(fold_r: np.ndarray) -> dict:
+    """Clip-level r ``(num_folds, 8)`` summarised: per emotion mean and std over folds, their mean, its fold std."""
+    return {
         "clip_r_mean": dict(zip(labels.EMOTIONS, fold_r.mean(axis=0).tolist())),
         "clip_r_std": dict(zip(labels.EMOTIONS, fold_r.std(axis=0).tolist())),
         "clip_r_avg": float(fold_r.mean()),
         "clip_r_avg_fold_std": float(fold_r.mean(axis=1).std()),
         "clip_r_avg_per_fold": fold_r.mean(axis=1).tolist(),
-        "pooled_oof_r": dict(zip(labels.EMOTIONS, _r(predicted=np.array(record["oof_emotion"]), actual=ratings))),
+    }
+
+
+def _entry(*, record: dict, ratings: np.ndarray, pooling_grid: list[str], descriptors: np.ndarray) -> dict:
+    entry = {
+        **fold_summary(np.array(record["per_fold"])),
+        "pooled_oof_r": dict(zip(labels.EMOTIONS, emotion_r(predicted=np.array(record["oof_emotion"]), actual=ratings))),
     }
     if "live" in record:
         pools = [pool for pool in pooling_grid if all(pool in fold for fold in record["live"])]  # older runs: fewer
@@ -216,14 +223,15 @@ def _write_fold_files(*, folder: Path, fold_ids: list[list[str]], dataset: sound
 def run(
     *, dataset: soundtracks.Soundtracks, sets: dict[str, list[ClipEmbeddings]], candidates: dict[str, HeadConfig],
     protocols: tuple[str, ...], num_folds: int, fold_seed: int, out_dir: Path, command: str = "",
-    progress: bool = True,
+    progress: bool = True, order: tuple[str, ...] = (),
 ) -> dict:
     """Cross-validate the ridge baseline and the head candidates under each protocol; write the summary.
 
     Each candidate's folds are stored in ``out_dir/candidates/<protocol>_<name>.json`` as soon as they are
     done (and its out-of-fold predictions as ``out_dir/<protocol>_<name>/fold<k>.json``, the layout of
     ``mer-live-train cv`` runs that ``python -m mer_live.train.descriptors --cv`` reads); a later call with other candidates (same folds) adds to the run, and the summary covers every
-    candidate stored so far whose settings are unchanged.
+    candidate stored so far whose settings are unchanged, in the order of ``order`` (the declared candidates),
+    then the others.
     """
     out_dir = Path(out_dir)
     store = out_dir / CANDIDATE_DIR
@@ -266,6 +274,8 @@ def run(
                 stored = json.loads(path.read_text())
                 if stored.get("fold_ids") == fold_ids:
                     records[name] = stored
+        rank = {name: k for k, name in enumerate((RIDGE, *order))}
+        records = dict(sorted(records.items(), key=lambda item: rank.get(item[0], len(rank))))
         result: dict = {"fold_sizes": [len(f) for f in test_folds], "candidates": {}}
         for name, record in records.items():
             result["candidates"][name] = _entry(record=record, ratings=ratings, pooling_grid=pooling_grid,

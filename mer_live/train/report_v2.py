@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__, labels
-from .embedding_cv import SUMMARY_FILE
+from .embedding_cv import CANDIDATE_DIR, PREDICTIONS_FILE, SUMMARY_FILE, emotion_r, fold_summary
 from .embeddings import FPS, PATCH_FRAMES, PATCH_HOP_SECONDS
 from .pooling import step_times
 from .report import format_value, reference_rows
@@ -51,6 +51,8 @@ SANITY_KEY = "descriptor_sanity"  # per descriptor: its largest |r| with the rat
 # profile agrees with the human mid-level ratings' profile (no model involved)
 DESCRIPTOR_VARIANTS = Path("models/descriptor_variants.json")  # the model-free variant check and choice
 VARIANTS_COMMAND = "python -m mer_live.train.descriptors --variants --out models/descriptor_variants.json"
+V1_MEMBER = "v1"  # in a late fusion: v1's out-of-fold outputs of its album-grouped CV run
+FUSION_KEY = "late_fusions"
 VALIDITY_COMMAND = ("python -m mer_live.train.descriptors --model mer_live/models/a2mid2e_joint.onnx "
                     "--cv runs/v2cv/album_<shipped candidate> --cv runs/cv/joint_ab_w0.25_full60_album "
                     "--out models/mid_validity.json")
@@ -59,7 +61,7 @@ VALIDITY_COMMAND = ("python -m mer_live.train.descriptors --model mer_live/model
 def build_v2_metrics(
     *, metrics: dict, cv_dir: Path, model_path: Path, records: Path | None, responsiveness: Path | None,
     daemon_cpu: Path | None,
-    validity: Path | None, command: str, v1_album_cv: Path | None = None,
+    validity: Path | None, command: str, v1_album_cv: Path | None = None, fusions: list[list[str]] = (),
 ) -> dict:
     """``metrics`` (v1's ``metrics.json``) with the ``v2`` section filled in, and v1's album-grouped CV
     summary (``v1_album_cv/summary.json``, when that run is complete) added to its ``cv`` runs."""
@@ -98,12 +100,47 @@ def build_v2_metrics(
     if DESCRIPTOR_VARIANTS.is_file():
         v2["descriptor_variants"] = json.loads(DESCRIPTOR_VARIANTS.read_text())
     runs = dict(metrics.get("cv", {}))
+    scored = (late_fusion(members=list(members), cv_dir=Path(cv_dir), v1_cv=v1_album_cv, protocol=protocol)
+              for members in fusions for protocol in summary["protocols"])
+    v2[FUSION_KEY] = [fusion for fusion in scored if fusion]
     album_summary = Path(v1_album_cv) / SUMMARY_FILE if v1_album_cv else None
     if album_summary and album_summary.is_file():
         album = json.loads(album_summary.read_text())
         if album.get("folds_done") and len(album["folds_done"]) == album.get("num_folds"):
             runs[V1_ALBUM_RUN] = album
     return {**metrics, "cv": runs, "v2": v2}
+
+
+def late_fusion(*, members: list[str], cv_dir: Path, v1_cv: Path | None, protocol: str) -> dict | None:
+    """Equal shares of the out-of-fold emotion outputs ``(num_clips, 8)`` of ``members`` (v2 candidates of the
+    CV run in ``cv_dir``, or :data:`V1_MEMBER`: v1's run ``v1_cv``, album-grouped only), scored per fold like a
+    CV candidate: what one file running those models and averaging their outputs would score on the same
+    folds. ``None`` unless every member holds every clip on the same folds."""
+    record = next((Path(cv_dir) / CANDIDATE_DIR / f"{protocol}_{m}.json" for m in members if m != V1_MEMBER), None)
+    if record is None or not record.is_file() or not (Path(cv_dir) / PREDICTIONS_FILE).is_file():
+        return None
+    with np.load(Path(cv_dir) / PREDICTIONS_FILE) as stored:
+        ids, ratings = list(stored["ids"]), stored["ratings"]
+        outputs = {m: stored[f"{protocol}/{m}/emotion"] for m in members if f"{protocol}/{m}/emotion" in stored}
+    folds = [[ids.index(clip_id) for clip_id in fold] for fold in json.loads(record.read_text())["fold_ids"]]
+    if V1_MEMBER in members and protocol == "album" and v1_cv:
+        outputs[V1_MEMBER] = _v1_out_of_fold(v1_cv=Path(v1_cv), ids=ids, folds=folds)
+    if any(outputs.get(m) is None for m in members):
+        return None
+    fused = np.mean([outputs[m] for m in members], axis=0)
+    per_fold = [emotion_r(predicted=fused[fold], actual=ratings[fold]) for fold in folds]
+    return {"members": members, "protocol": protocol, **fold_summary(np.array(per_fold))}
+
+
+def _v1_out_of_fold(*, v1_cv: Path, ids: list[str], folds: list[list[int]]) -> np.ndarray | None:
+    """v1's out-of-fold emotion outputs ``(num_clips, 8)`` from its fold files, if its folds are ``folds``."""
+    stored = [json.loads(path.read_text()) for path in sorted(v1_cv.glob("fold*.json"))]
+    if sorted(sorted(ids.index(i) for i in fold["test_ids"]) for fold in stored) != sorted(sorted(f) for f in folds):
+        return None
+    outputs = np.zeros((len(ids), len(labels.EMOTIONS)))
+    for fold in stored:
+        outputs[[ids.index(i) for i in fold["test_ids"]]] = fold["clip_emotion"]
+    return outputs
 
 
 EARLIER_KEY = "earlier_run"  # a candidate entry kept from the previous card's CV run (same folds), not rerun
@@ -179,6 +216,12 @@ def _cv_table(*, metrics: dict, protocol: str) -> list[str]:
                     + f" | {format_value(v1['clip_r_avg'], 3)} ± {format_value(v1['clip_r_avg_fold_std'], 3)} | |")
     else:
         rows.append("| v1 VGG | not run under this protocol (see below) | | | | | | | | | |")
+    for fusion in v2.get(FUSION_KEY, []):
+        if fusion["protocol"] == protocol:
+            names = " + ".join("v1 VGG" if m == V1_MEMBER else f"`{m}`" for m in fusion["members"])
+            rows.append(f"| late fusion, equal shares: {names} (their out-of-fold outputs above) | "
+                        + " | ".join(f"{format_value(fusion['clip_r_mean'][e])} ± {format_value(fusion['clip_r_std'][e])}" for e in labels.EMOTIONS)
+                        + f" | {format_value(fusion['clip_r_avg'], 3)} ± {format_value(fusion['clip_r_avg_fold_std'], 3)} | |")
     return rows + [row + " |" for row in reference_rows(metrics=metrics, paper_label="paper, its own split")]
 
 
@@ -248,6 +291,26 @@ def _validity_verdict(*, metrics: dict) -> str:
              + ("met" if validity[name]["table"]["passing"] >= VALIDITY_GOAL else "not met") + ")"
              for name in ("v1", V1_HELD_OUT, "v2") if name in validity]
     return "; ".join(parts) if parts else "not measured"
+
+
+MSD_CANDIDATE = "msd_frozen_mlp_aug_s5_ctx94"  # round 7: the shipped recipe on MSD_musicnn
+ROUND7_MARGIN = 0.005  # its rule: album-grouped r higher by at least this, validity not lower
+
+
+def _round7_text(*, cv: dict) -> str:
+    """Round 7's declaration, rule and outcome, from the album-grouped CV entries (empty if it was not run)."""
+    album = cv["protocols"].get("album", {}).get("candidates", {})
+    msd, shipped = album.get(MSD_CANDIDATE), album.get("frozen_mlp_aug_s5_ctx94")
+    if not msd or not shipped:
+        return ""
+    gain = msd["clip_r_avg"] - shipped["clip_r_avg"]
+    passing = (msd["validity"]["passing"], shipped["validity"]["passing"])
+    wins = gain >= ROUND7_MARGIN and passing[0] >= passing[1]
+    return (f". Round 7 (`{MSD_CANDIDATE}`, declared before its results, for accuracy: the shipped recipe on "
+            "MSD_musicnn, the same network trained on the Million Song Dataset's Last.fm tags) replaces the shipped "
+            f"head if its album-grouped r is higher by at least {ROUND7_MARGIN:g} and its validity count is not lower: "
+            f"{msd['clip_r_avg']:.3f} against {shipped['clip_r_avg']:.3f} ({gain:+.4f}), validity {passing[0]}/7 against "
+            f"{passing[1]}/7, so it " + ("ships" if wins else "does not"))
 
 
 def render_v2_card(*, metrics: dict) -> str:
@@ -338,6 +401,7 @@ def render_v2_card(*, metrics: dict) -> str:
         "backbone hears only the last 94 frames, 1.5 s, of each 3 s patch) had its own rule: it replaces the shipped "
         "head if its album-grouped r is within 0.01 of that head's and its validity count is not lower. It was, by "
         "0.0097 (0.757 against 0.767), and it ships"
+        + _round7_text(cv=cv)
         + ". The *nested declared rule* row applies that rule in each outer fold to the inner-validation clips "
         "only (their emotion r and their mid-level validity), so it estimates the rule itself. The last column: how "
         "many of the 7 out-of-fold mid-level outputs pass the validity goal below.",
@@ -350,7 +414,12 @@ def render_v2_card(*, metrics: dict) -> str:
     lines += [
         "The v1 VGG row of the paper protocol is its earlier CV run (`models/MODEL_CARD_v1.md`), on the same "
         "stratified folds (same fold function and seed), not re-run here. " + album_note + " The VGG costs "
-        "10-25 CPU-minutes per fold on this shared 2-core machine, so the musicnn + VGG fusion was not trained.",
+        "10-25 CPU-minutes per fold on this shared 2-core machine, so no musicnn + VGG fusion was trained end to end. "
+        "Each *late fusion* row averages the out-of-fold outputs of two runs above with equal shares, fixed before "
+        "computing (`fusions` in `configs/train_v2.toml`): what a file running both networks and averaging their "
+        "outputs would score on the same folds. Live, a fusion costs both networks' compute (v1 alone is over the "
+        "10 % budget; two musicnn backbones double the patch cost, see the inference cost below), and the "
+        "MTT + MSD one would need a merged file with both backbones, so neither is a candidate here.",
         "",
         "### Goals of issue 7",
         "",
