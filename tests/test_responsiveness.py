@@ -92,6 +92,44 @@ def test_the_rule_takes_the_quickest_candidate_within_the_jitter_limits() -> Non
         responsiveness.choose(rows=rows[:2], limits=limits)
 
 
+def test_the_jitter_bound_has_a_margin_unless_no_candidate_meets_it() -> None:
+    v1 = {out: {"jitter": 0.02} for out in responsiveness.TUNE_JITTER_OUTPUTS}
+
+    def row(share: float) -> dict:
+        return {out: {"jitter": share * 0.02} for out in responsiveness.TUNE_JITTER_OUTPUTS}
+
+    share, limits = responsiveness._jitter_limits(v1, rows=[[row(1.5)], [row(0.79), row(0.95)]])
+    assert share == 0.8 and set(limits) == set(responsiveness.TUNE_JITTER_OUTPUTS)
+    assert limits["energy_tune3 tension"] == pytest.approx(0.016)
+    share, limits = responsiveness._jitter_limits(v1, rows=[[row(1.5)], [row(0.95)]])  # none within 0.8
+    assert share == 1.0 and limits["energy_tune energy"] == pytest.approx(0.02)
+    calm_on_two_files = row(0.5)
+    calm_on_two_files["energy_tune2 energy"]["jitter"] = 0.03  # the bound holds on each file
+    assert responsiveness._jitter_limits(v1, rows=[[calm_on_two_files]])[0] == 1.0
+    assert not responsiveness._within(calm_on_two_files, limits=limits)
+
+
+def test_the_goal_check_needs_the_delay_goal_on_every_energy_tuning_file() -> None:
+    v1 = {out: {"jitter": 0.02} for out in responsiveness.TUNE_JITTER_OUTPUTS}
+
+    def row(t50: float | None, jitter: float) -> dict:
+        return {out: {"t50_mean_s": t50, "jitter": jitter} for out in responsiveness.TUNE_JITTER_OUTPUTS}
+
+    quick_jittery, slow_calm, both = row(2.0, 0.05), row(3.0, 0.01), row(2.4, 0.019)
+    one_slow = row(2.0, 0.01)
+    one_slow["energy_tune3 tension"]["t50_mean_s"] = 2.6  # the goal holds on each file
+    never = row(2.0, 0.01)
+    never["energy_tune2 energy"]["t50_mean_s"] = None  # a step never got halfway
+    goals = responsiveness.goal_check(rows=[quick_jittery, slow_calm, one_slow, never], chosen=slow_calm, v1_row=v1)
+    assert not goals["chosen_meets_the_delay_goal"]
+    assert goals["meeting_the_delay_goal"] == 1 and goals["meeting_both_goals"] == 0
+    assert goals["calmest_meeting_the_delay_goal"] is quick_jittery
+    assert goals["its_jitter_over_v1"] == pytest.approx(2.5)
+    goals = responsiveness.goal_check(rows=[quick_jittery, both], chosen=both, v1_row=v1)
+    assert goals["chosen_meets_the_delay_goal"] and goals["meeting_both_goals"] == 1
+    assert goals["calmest_meeting_the_delay_goal"] is both
+
+
 def test_the_replay_equals_the_worker(tmp_path: Path) -> None:
     """The tuning replays the smoother on a trace taken with smoothing off: it must give what the worker
     gives with the same settings (here on a synthetic 24 s file with a change in the middle, v2)."""
