@@ -145,10 +145,12 @@ def test_tiny_v2_cv_reports_both_protocols(tiny_v2: dict[str, Path], shared_data
     summary = json.loads((tiny_v2["cv"] / "summary.json").read_text())
     assert set(summary["protocols"]) == {"paper", "album"}
     for result in summary["protocols"].values():
-        assert set(result["candidates"]) == {"ridge", "frozen", "finetune", "frozen_desc", "frozen_ctx94"}
+        assert set(result["candidates"]) == {"ridge", "frozen", "finetune", "frozen_desc", "frozen_ctx94", "frozen_msd"}
         assert 0 <= result["candidates"]["frozen_desc"]["validity"]["passing"] <= 7
-        assert result["declared_choice"] in {"frozen", "finetune", "frozen_desc", "frozen_ctx94"}
+        assert result["declared_choice"] in {"frozen", "finetune", "frozen_desc", "frozen_ctx94", "frozen_msd"}
         assert result["candidates"]["frozen_ctx94"]["config"]["context_frames"] == 94
+        assert result["candidates"]["frozen_msd"]["config"]["backbone"] == "msd"
+        assert "backbone" not in result["candidates"]["frozen_ctx94"]["config"]
         assert sum(result["fold_sizes"]) == 8
         finetune = result["candidates"]["finetune"]
         assert set(finetune["clip_r_mean"]) == set(labels.EMOTIONS)
@@ -210,3 +212,34 @@ def test_tiny_v2_card_renders(tiny_v2: dict[str, Path]) -> None:
     assert f"{album['clip_r_avg']:.3f}" in card
     assert "grouped by album" in card and "human ceiling" in card and "ISC" in card
     assert metrics["v2"]["shipped"]["pooling"]["patches"] == 4
+
+
+def test_tiny_v2_on_the_msd_backbone_exports_with_its_notice(tiny_v2: dict[str, Path], shared_data: Path) -> None:
+    """fit2 of the MSD_musicnn candidate: one file with that backbone, its licence notice, ONNX == torch."""
+    import onnxruntime
+
+    from mer_live.train import embeddings, heads
+
+    out = tiny_v2["folder"] / "tiny_msd.onnx"
+    fitted = _train_cli("fit2", "--config", str(V2_CI_CONFIG), "--cv-dir", str(tiny_v2["cv"]), "--candidate", "frozen_msd",
+                        "--out", str(out), "--no-progress")
+    assert fitted.returncode == 0, fitted.stderr[-2000:]
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    assert "Contains MSD_musicnn from musicnn 0.1.0" in meta["mer_live.licence"] and "ISC" in meta["mer_live.licence"]
+    record = json.loads(out.with_suffix(".training.json").read_text())
+    assert record["config"]["backbone"] == "msd" and record["config"]["context_frames"] == 94
+    parity = record["onnx_vs_torch"]  # fit2 runs the file (from mel) against torch on the MSD embeddings
+    assert parity["num_patches"] > 0 and max(parity["max_abs"].values()) <= V2_PARITY_TOLERANCE
+    # and independently: the file equals the saved head on the MSD backbone's embeddings, not on MTT's
+    net = heads.PatchHead(kind="frozen", hidden=8, dropout=0.0)
+    net.load_state_dict(torch.load(out.with_suffix(".pt"), weights_only=True))
+    net.eval()
+    clip = soundtracks.load(root=shared_data).clips[int(PARITY_CLIPS[1])]
+    mel = embeddings.patches(mel=embeddings.log_mel(samples=embeddings.load_audio(path=clip.path)))
+    mid = session.run(["mid"], {"mel": mel})[0]
+    for backbone, same in (("msd", True), ("mtt", False)):
+        embedded = embeddings.Backbone(path=embeddings.backbone_path(context_frames=94, backbone=backbone)).process(batch=mel)
+        with torch.no_grad():
+            torch_mid = net(torch.from_numpy(embedded.penultimate))[0].numpy()
+        assert np.allclose(mid, torch_mid, atol=V2_PARITY_TOLERANCE, rtol=0) == same
