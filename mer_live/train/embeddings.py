@@ -42,12 +42,11 @@ AUGMENTED_HOP_FRAMES = 2 * PATCH_HOP_FRAMES  # augmented sets: half the patches,
 POOL_SIZE = 753
 PENULTIMATE_SIZE = 200
 MUSICNN_DIR = Path(__file__).resolve().parent.parent.parent / "models" / "musicnn"
-BACKBONES = {  # name -> converted file (convert_musicnn.py): the same network, trained on different tags
-    "mtt": MUSICNN_DIR / "musicnn_mtt.onnx",  # MTT_musicnn: MagnaTagATune
-    "msd": MUSICNN_DIR / "musicnn_msd.onnx",  # MSD_musicnn: the Million Song Dataset's Last.fm tags
-}
+# backbone -> the musicnn checkpoint it was converted from (named in licence notices): the same network,
+# trained on MagnaTagATune (mtt) or on the Million Song Dataset's Last.fm tags (msd)
+CHECKPOINTS = {"mtt": "MTT_musicnn", "msd": "MSD_musicnn"}
+BACKBONES = {name: MUSICNN_DIR / f"musicnn_{name}.onnx" for name in CHECKPOINTS}  # convert_musicnn.py's files
 DEFAULT_BACKBONE = "mtt"
-CHECKPOINTS = {"mtt": "MTT_musicnn", "msd": "MSD_musicnn"}  # backbone -> musicnn model name (licence notices)
 BACKBONE_PATH = BACKBONES[DEFAULT_BACKBONE]
 BACKBONE_INPUT = "mel"
 BACKBONE_OUTPUTS = ("max_pool", "mean_pool", "penultimate")

@@ -61,7 +61,7 @@ VALIDITY_COMMAND = ("python -m mer_live.train.descriptors --model mer_live/model
 def build_v2_metrics(
     *, metrics: dict, cv_dir: Path, model_path: Path, records: Path | None, responsiveness: Path | None,
     daemon_cpu: Path | None,
-    validity: Path | None, command: str, v1_album_cv: Path | None = None, fusions: list[list[str]] = (),
+    validity: Path | None, command: str, v1_album_cv: Path | None = None, fusions: list[list[str]] | None = None,
 ) -> dict:
     """``metrics`` (v1's ``metrics.json``) with the ``v2`` section filled in, and v1's album-grouped CV
     summary (``v1_album_cv/summary.json``, when that run is complete) added to its ``cv`` runs."""
@@ -101,7 +101,7 @@ def build_v2_metrics(
         v2["descriptor_variants"] = json.loads(DESCRIPTOR_VARIANTS.read_text())
     runs = dict(metrics.get("cv", {}))
     scored = (late_fusion(members=list(members), cv_dir=Path(cv_dir), v1_cv=v1_album_cv, protocol=protocol)
-              for members in fusions for protocol in summary["protocols"])
+              for members in fusions or () for protocol in summary["protocols"])
     v2[FUSION_KEY] = [fusion for fusion in scored if fusion]
     album_summary = Path(v1_album_cv) / SUMMARY_FILE if v1_album_cv else None
     if album_summary and album_summary.is_file():
@@ -294,13 +294,14 @@ def _validity_verdict(*, metrics: dict) -> str:
 
 
 MSD_CANDIDATE = "msd_frozen_mlp_aug_s5_ctx94"  # round 7: the shipped recipe on MSD_musicnn
+ROUND7_AGAINST = "frozen_mlp_aug_s5_ctx94"  # the head shipped when round 7 was declared
 ROUND7_MARGIN = 0.005  # its rule: album-grouped r higher by at least this, validity not lower
 
 
 def _round7_text(*, cv: dict) -> str:
     """Round 7's declaration, rule and outcome, from the album-grouped CV entries (empty if it was not run)."""
     album = cv["protocols"].get("album", {}).get("candidates", {})
-    msd, shipped = album.get(MSD_CANDIDATE), album.get("frozen_mlp_aug_s5_ctx94")
+    msd, shipped = album.get(MSD_CANDIDATE), album.get(ROUND7_AGAINST)
     if not msd or not shipped:
         return ""
     gain = msd["clip_r_avg"] - shipped["clip_r_avg"]
