@@ -202,3 +202,12 @@ def test_the_backbone_keys_the_embedding_sets() -> None:
     assert heads.HeadConfig(backbone="msd").to_dict()["backbone"] == "msd"
     with pytest.raises(ValueError, match="unknown backbone 'vgg'"):
         heads.HeadConfig(backbone="vgg")
+
+
+def test_an_embedding_set_is_named_by_its_key_while_it_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    from mer_live.train import cache
+
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path))  # the shortened backbone is built here
+    assert embeddings.load_set(paths=[], set_name="aug1", context_frames=94, backbone="msd", progress=True) == []
+    assert "embeddings msd:aug1@94" in capsys.readouterr().err

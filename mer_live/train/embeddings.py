@@ -310,11 +310,11 @@ def load_set(
 ) -> list[ClipEmbeddings]:
     """Embeddings of every clip of ``paths`` (building missing cache entries), by ``backbone``'s file that
     hears the last ``context_frames`` frames of each patch."""
-    path = backbone_path(context_frames=context_frames, backbone=backbone)
-    backbone = Backbone(path=path)
-    version = _version(backbone=path, set_name=set_name)
+    key = set_key(set_name=set_name, context_frames=context_frames, backbone=backbone)
+    network_path = backbone_path(context_frames=context_frames, backbone=backbone)
+    network = Backbone(path=network_path)
+    version = _version(backbone=network_path, set_name=set_name)
     return [
-        embeddings_for(path=path, backbone=backbone, set_name=set_name, version=version)
-        for path in tqdm(paths, desc=f"embeddings {set_key(set_name=set_name, context_frames=context_frames, backbone=backbone)}", unit="clip",
-                         disable=not progress)
+        embeddings_for(path=clip_path, backbone=network, set_name=set_name, version=version)
+        for clip_path in tqdm(paths, desc=f"embeddings {key}", unit="clip", disable=not progress)
     ]
