@@ -45,7 +45,9 @@ MUSICNN_DIR = Path(__file__).resolve().parent.parent.parent / "models" / "musicn
 # backbone -> the musicnn checkpoint it was converted from (named in licence notices): the same network,
 # trained on MagnaTagATune (mtt) or on the Million Song Dataset's Last.fm tags (msd)
 CHECKPOINTS = {"mtt": "MTT_musicnn", "msd": "MSD_musicnn"}
-BACKBONES = {name: MUSICNN_DIR / f"musicnn_{name}.onnx" for name in CHECKPOINTS}  # convert_musicnn.py's files
+# convert_musicnn.py's files per backbone: the graph, and its back-end's weights (for fine-tuning)
+BACKBONES = {name: MUSICNN_DIR / f"musicnn_{name}.onnx" for name in CHECKPOINTS}
+BACKENDS = {name: MUSICNN_DIR / f"musicnn_{name}_backend.npz" for name in CHECKPOINTS}
 DEFAULT_BACKBONE = "mtt"
 BACKBONE_PATH = BACKBONES[DEFAULT_BACKBONE]
 BACKBONE_INPUT = "mel"

@@ -38,7 +38,7 @@ from torch import nn
 
 from .. import labels
 from . import data
-from .embeddings import BACKBONES, DEFAULT_BACKBONE, PATCH_FRAMES, PENULTIMATE_SIZE, POOL_SIZE, ClipEmbeddings, set_key
+from .embeddings import BACKBONES, BACKENDS, DEFAULT_BACKBONE, PATCH_FRAMES, PENULTIMATE_SIZE, POOL_SIZE, ClipEmbeddings, set_key
 
 FROZEN = "frozen"
 FINETUNE = "finetune"
@@ -125,8 +125,7 @@ class Backend(nn.Module):
 
     def __init__(self, *, backbone: str = DEFAULT_BACKBONE) -> None:
         super().__init__()
-        converted = BACKBONES[backbone]  # convert_musicnn writes the back-end weights beside the graph
-        weights = np.load(converted.with_name(f"{converted.stem}_backend.npz"))
+        weights = np.load(BACKENDS[backbone])
         eps = float(weights["epsilon"])
 
         def folded(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
