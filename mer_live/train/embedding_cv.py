@@ -204,9 +204,7 @@ def _entry(*, record: dict, ratings: np.ndarray, pooling_grid: list[str], descri
 def _nested(*, records: dict, candidates: list[str], picks: list[str]) -> dict:
     """The outer-fold r of the candidate ``picks[k]`` in each fold ``k``, summarised like a candidate's."""
     nested = np.array([records[name]["per_fold"][k] for k, name in enumerate(picks)])
-    return {"candidates": candidates, "picks": picks, "clip_r_avg": float(nested.mean()),
-            "clip_r_mean": dict(zip(labels.EMOTIONS, nested.mean(axis=0).tolist())),
-            "clip_r_avg_fold_std": float(nested.mean(axis=1).std())}
+    return {"candidates": candidates, "picks": picks, **fold_summary(nested)}
 
 
 def _write_fold_files(*, folder: Path, fold_ids: list[list[str]], dataset: soundtracks.Soundtracks, record: dict) -> None:
