@@ -718,6 +718,12 @@ def with_pooling(*, model: Path, patches: int, halflife_s: float, folder: Path) 
     return path
 
 
+def pooling_arg(text: str) -> tuple[int, float]:
+    """``PATCHES:HALFLIFE`` (``8:0.25``; ``1`` or ``1:0``: no half-life) as ``(patches, halflife_s)``."""
+    patches, _, halflife = text.partition(":")
+    return int(patches), float(halflife or 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     from mer_live import soundtracks
 
@@ -747,10 +753,10 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.keep or Path(temp)
         folder.mkdir(parents=True, exist_ok=True)
         if args.pooling:
-            patches, _, halflife = args.pooling.partition(":")
-            models["v2"] = with_pooling(model=args.v2, patches=int(patches), halflife_s=float(halflife or 0), folder=folder)
+            patches, halflife = pooling_arg(args.pooling)
+            models["v2"] = with_pooling(model=args.v2, patches=patches, halflife_s=halflife, folder=folder)
         if args.poolings:
-            poolings = [(int(p), float(h or 0)) for p, _, h in (item.partition(":") for item in args.poolings.split(","))]
+            poolings = [pooling_arg(item) for item in args.poolings.split(",")]
             report = tune_poolings(models=models, root=root, folder=folder, poolings=poolings)
         else:
             report = (tune if args.tune else benchmark)(models=models, root=root, folder=folder)
