@@ -12,6 +12,8 @@ messages are handled in timetag order. Addresses, under the prefix ``P`` (defaul
   :data:`~mer_live.settings.FOLLOW_RANGE` (0: plain exponential smoothing);
 * ``P/still_speed f`` -- the mid-level speed below which the music counts as holding still, within
   :data:`~mer_live.settings.STILL_SPEED_RANGE`;
+* ``P/change f`` -- the emotion move (0-1 units) that counts as a change in the music, within
+  :data:`~mer_live.settings.CHANGE_RANGE` (0: no change points);
 * ``P/rate f`` -- updates per second, within :data:`~mer_live.settings.RATE_RANGE_HZ`;
 * ``P/reset`` -- clear the smoothing state;
 * ``P/mute i`` -- 1 stops sending values (the status heartbeat continues), 0 resumes;
@@ -79,8 +81,8 @@ PingId = Union[int, float, str]
 
 _CONFIG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 _MUTE_VALUES = (0, 1)
-COMMANDS = ("ping", "smoothing", "follow", "still_speed", "rate", "reset", "mute", "query")
-_SETTING_COMMANDS = ("smoothing", "follow", "still_speed", "rate")  # each sets the [analysis] setting of its name
+COMMANDS = ("ping", "smoothing", "follow", "still_speed", "change", "rate", "reset", "mute", "query")
+_SETTING_COMMANDS = ("smoothing", "follow", "still_speed", "change", "rate")  # each sets the [analysis] setting of its name
 THREAD_NAME = "mer-live-control"
 KNOWN_TYPE_TAGS = frozenset("ihfdsbrmtTFN[]")  # what python-osc decodes; anything else is rejected
 _PYTHON_OSC_PACKAGE = "pythonosc"
@@ -142,6 +144,8 @@ class ControlTarget(Protocol):
     def set_follow(self, *, follow: float) -> None: ...
 
     def set_still_speed(self, *, speed: float) -> None: ...
+
+    def set_change(self, *, threshold: float) -> None: ...
 
     def set_rate(self, *, rate: float) -> None: ...
 
@@ -516,6 +520,9 @@ class ControlServer:
             elif command.name == "still_speed":
                 self._target.set_still_speed(speed=float(command.value))
                 self._changes_log.log(key="change", message=f"still speed set to {command.value:g} units/s")
+            elif command.name == "change":
+                self._target.set_change(threshold=float(command.value))
+                self._changes_log.log(key="change", message=f"change threshold set to {command.value:g}")
             elif command.name == "rate":
                 self._target.set_rate(rate=float(command.value))
                 self._changes_log.log(key="change", message=f"rate set to {command.value:g} updates/s")

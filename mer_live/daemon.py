@@ -266,11 +266,12 @@ class Pipeline:
             check_joint_layer(model=self._model)
         except ModelError as error:
             raise UsageError(str(error)) from error
-        if self._model.pooling is None and analysis.follow > 0.0:
+        if self._model.pooling is None and (analysis.follow > 0.0 or analysis.change > 0.0):
             # the adaptive smoothing's defaults were tuned on v2 (benchmarks/responsiveness.py --tune); v1's
             # 10 s window moves slower than the still speed, so they hold it back (README: Responsiveness)
-            LOG.warning("warning: the smoothing settings (follow %g, %g s while still) were tuned for v2; with a "
-                        "v1 model use --smoothing 1 --follow 0", analysis.follow, analysis.smoothing)
+            LOG.warning("warning: the smoothing settings (change %g, follow %g, %g s while still) were tuned for v2; "
+                        "with a v1 model use --smoothing 1 --follow 0 --change 0", analysis.change, analysis.follow,
+                        analysis.smoothing)
         try:
             self._source = _make_source(settings=settings)
         except SourceError as error:
@@ -292,6 +293,7 @@ class Pipeline:
                 smoothing_s=analysis.smoothing,
                 follow=analysis.follow,
                 still_speed=analysis.still_speed,
+                change=analysis.change,
                 silence_dbfs=analysis.silence_dbfs,
                 duration_s=settings.input.duration,
             )

@@ -30,6 +30,7 @@ from .addresses import check_prefix, parse_host_port, parse_host_port_or_zero, p
 SMOOTHING_RANGE_S = (0.0, 60.0)
 FOLLOW_RANGE = (0.0, 10000.0)  # analysis.follow: 1/s per (0-1 unit per second) of mid-level speed
 STILL_SPEED_RANGE = (0.0, 10.0)  # analysis.still_speed: 0-1 units per second
+CHANGE_RANGE = (0.0, 1.0)  # analysis.change: 0-1 units of an emotion
 RATE_RANGE_HZ = (0.5, 30.0)
 SILENCE_RANGE_DBFS = (-120.0, 0.0)
 THREADS_RANGE = (1, 64)
@@ -118,21 +119,28 @@ class InputSettings:
 
 @dataclass(frozen=True)
 class AnalysisSettings:
-    """``[analysis]``: the model and the smoothing; ``rate``, ``smoothing``, ``follow`` and ``still_speed`` change live on the control port."""
+    """``[analysis]``: the model and the smoothing; ``rate``, ``smoothing``, ``follow``, ``still_speed`` and ``change`` change live on the control port."""
 
     rate: float = setting(4.0, help="updates per second", flag="--rate", metavar="HZ", bounds=RATE_RANGE_HZ)
     smoothing: float = setting(
-        16.0, help="smoothing time constant in seconds while the music holds still; 0 = off", flag="--smoothing", metavar="S",
+        32.0, help="smoothing in seconds while the music holds still: the longest mean (with --change), or the "
+        "time constant of a moving average; 0 = off", flag="--smoothing", metavar="S",
         bounds=SMOOTHING_RANGE_S,
     )
     follow: float = setting(
-        1280.0, help="how fast the smoothing lets go when the music changes: 1/time constant rises by K per unit/s of "
+        0.0, help="how fast the smoothing lets go when the music changes: 1/time constant rises by K per unit/s of "
         "mid-level speed above --still-speed; 0 = plain exponential smoothing", flag="--follow", metavar="K",
         bounds=FOLLOW_RANGE,
     )
     still_speed: float = setting(
         0.08, help="mid-level speed (0-1 units per second, RMS of the 7) below which the music counts as holding "
-        "still and --follow does nothing", flag="--still-speed", metavar="U", bounds=STILL_SPEED_RANGE,
+        "still and --follow does nothing (inert with --follow 0)", flag="--still-speed", metavar="U", bounds=STILL_SPEED_RANGE,
+    )
+    change: float = setting(
+        0.2, help="change points: when the recent audio would move some emotion by more than U (0-1 units) from "
+        "the smoothed value, the smoothing starts again from the new level; between change points the output is "
+        "the mean since the last one, over at most --smoothing seconds; 0 = off", flag="--change", metavar="U",
+        bounds=CHANGE_RANGE,
     )
     silence_dbfs: float = setting(
         -60.0, help="silence gate level", flag="--silence-db", metavar="DBFS", bounds=SILENCE_RANGE_DBFS

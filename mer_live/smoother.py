@@ -26,6 +26,26 @@ so the behaviour does not depend on the update rate (exactly for the moving aver
 far as the low-pass of a finite difference is rate-independent: closely for inputs that change slowly
 against ``dt``).
 
+**Change points** (``change_threshold > 0``). The model's outputs also wander inside a steady passage,
+and a filter that opens on their speed opens on that wandering too. With a change threshold the smoother
+keeps a fast moving average of the raw values (``FAST_TIME_CONSTANT_S``) and measures, through
+``change_basis`` (e.g. the Joint layer, so in emotion units), how far it has moved from the smoothed
+output: the largest absolute component of ``change_basis @ (fast - smoothed)``. When that gap exceeds
+``change_threshold``, and ``CHANGE_RATIO`` times the spread of the raw values around the smoothed output
+since the last change point (an RMS of the same gap measure: a passage that wanders a lot needs a larger
+move), the music has changed: the output jumps to the fast average and the averaging starts again from
+there. Between change points the output is the mean of the raw values since the last one (weight ``dt``
+each, the fast average counting for ``FAST_TIME_CONSTANT_S``), over at most ``time_constant_s``:
+
+    gain      = max(dt / (age + dt), 1 - exp(-dt / time_constant))   # a mean, then a moving average
+    age       = min(age + dt, time_constant)                          # seconds since the change point
+    smoothed += max(gain, one_euro_coefficient) * (raw - smoothed)
+
+so a steady passage grows ever calmer while a change is followed within the time it takes to show in the
+fast average. The speed-adaptive part above still applies (the larger gain wins); with ``follow = 0``
+only the change points and the running mean act. A jump moves every channel to the same moment's fast
+average, so the output stays a convex combination of the raw vectors seen (below).
+
 The first value seen initialises the state. While the gate is closed (silence) the output holds its
 last value and the state does not move, so the readings do not chase noise. The raw values of the last
 update are kept beside the smoothed ones.
@@ -38,6 +58,8 @@ import math
 import numpy as np
 
 SPEED_TIME_CONSTANT_S = 2.0  # the speed is low-passed over this long (chosen by benchmarks/responsiveness.py --tune)
+FAST_TIME_CONSTANT_S = 0.25  # the fast average that change points are detected on (benchmarks/responsiveness.py --tune)
+CHANGE_RATIO = 2.0  # a change must also exceed this many times the spread since the last change point (--tune)
 
 
 class Smoother:
@@ -47,6 +69,9 @@ class Smoother:
     ``1 / time constant`` rises per unit of speed above ``still_speed`` (units: ``speed_scale`` per
     second; ``follow`` 0: a plain moving average). ``speed_scale``: the size of one unit of the values
     (e.g. the span of their 0-1 units). ``speed_time_constant_s``: the low-pass of the speed.
+    ``change_threshold``: the gap that makes a change point (0: none), in the units of ``change_basis``
+    ``(k, size)`` (default: the identity over ``speed_scale``); ``fast_time_constant_s`` and
+    ``change_ratio``: the fast average and the spread factor of the module docstring.
     """
 
     def __init__(
@@ -58,12 +83,24 @@ class Smoother:
         still_speed: float = 0.0,
         speed_scale: float = 1.0,
         speed_time_constant_s: float = SPEED_TIME_CONSTANT_S,
+        change_threshold: float = 0.0,
+        change_basis: np.ndarray | None = None,
+        fast_time_constant_s: float = FAST_TIME_CONSTANT_S,
+        change_ratio: float = CHANGE_RATIO,
     ) -> None:
         if size <= 0:
             raise ValueError(f"size must be positive, got {size}")
-        for name, value in (("speed_scale", speed_scale), ("speed_time_constant_s", speed_time_constant_s)):
+        for name, value in (("speed_scale", speed_scale), ("speed_time_constant_s", speed_time_constant_s),
+                            ("fast_time_constant_s", fast_time_constant_s)):
             if not (math.isfinite(value) and value > 0.0):
                 raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        basis = np.eye(size) / speed_scale if change_basis is None else np.asarray(change_basis, dtype=np.float64)
+        if basis.ndim != 2 or basis.shape[1] != size or not np.all(np.isfinite(basis)):
+            raise ValueError(f"change_basis must be a finite (k, {size}) array, got shape {basis.shape}")
+        self._basis = basis
+        self._fast_time_constant_s = float(fast_time_constant_s)
+        self._change_ratio = _non_negative("change ratio", change_ratio)
+        self._change_threshold = 0.0
         self._size = size
         self._speed_scale = float(speed_scale)
         self._speed_time_constant_s = float(speed_time_constant_s)
@@ -73,11 +110,16 @@ class Smoother:
         self.set_time_constant(seconds=time_constant_s)
         self.set_follow(follow=follow)
         self.set_still_speed(speed=still_speed)
+        self.set_change_threshold(threshold=change_threshold)
         self._smoothed = np.zeros(size, dtype=np.float64)
         self._raw = np.zeros(size, dtype=np.float64)
         self._last_open = np.zeros(size, dtype=np.float64)  # the raw values of the last open-gate update
         self._velocity = np.zeros(size, dtype=np.float64)
         self._speed = 0.0
+        self._fast = np.zeros(size, dtype=np.float64)  # the fast average of the raw values (change points)
+        self._age = 0.0  # seconds of raw values in the current mean (since the last change point)
+        self._spread = 0.0  # mean square gap of the raw values from the output since the last change point
+        self._changes = 0
         self._has_value = False
 
     @property
@@ -96,6 +138,15 @@ class Smoother:
     def speed(self) -> float:
         """The low-passed speed of the values at the last update, in units per second."""
         return self._speed
+
+    @property
+    def change_threshold(self) -> float:
+        return self._change_threshold
+
+    @property
+    def changes(self) -> int:
+        """How many change points have been detected since the last reset."""
+        return self._changes
 
     @property
     def has_value(self) -> bool:
@@ -121,6 +172,9 @@ class Smoother:
     def set_still_speed(self, *, speed: float) -> None:
         self._still_speed = _non_negative("still speed", speed)
 
+    def set_change_threshold(self, *, threshold: float) -> None:
+        self._change_threshold = _non_negative("change threshold", threshold)
+
     def coefficient(self, *, dt: float, speed: float = 0.0) -> float:
         """The fraction of the way to the new value covered in one step of ``dt`` seconds at ``speed``."""
         if self._time_constant_s <= 0.0:
@@ -144,6 +198,8 @@ class Smoother:
         if not self._has_value:
             self._smoothed[:] = values
             self._last_open[:] = values
+            self._fast[:] = values
+            self._age = self._fast_time_constant_s
             self._has_value = True
             return self._smoothed.copy()
         if dt > 0.0:  # velocity += gain * ((values - last) / dt - velocity), with gain / dt <= 1 / its time constant
@@ -151,8 +207,34 @@ class Smoother:
             self._velocity += (gain / dt) * (values - self._last_open) - gain * self._velocity
             self._speed = float(np.sqrt(np.mean(self._velocity**2))) / self._speed_scale
         self._last_open[:] = values
-        self._smoothed += self.coefficient(dt=dt, speed=self._speed) * (values - self._smoothed)
+        coefficient = self.coefficient(dt=dt, speed=self._speed)
+        if self._time_constant_s > 0.0 and dt > 0.0:  # the running mean is kept even while change points are off
+            mean_gain = self._change_step(values=values, dt=dt)
+            if self._change_threshold > 0.0:
+                coefficient = max(coefficient, mean_gain)
+        self._smoothed += coefficient * (values - self._smoothed)
+        if self._time_constant_s > 0.0 and dt > 0.0:
+            self._spread += mean_gain * (self._gap(values - self._smoothed) ** 2 - self._spread)
         return self._smoothed.copy()
+
+    def _gap(self, difference: np.ndarray) -> float:
+        """The size of a difference of values ``(size,)``: its largest absolute component in ``change_basis``."""
+        return float(np.max(np.abs(self._basis @ difference)))
+
+    def _change_step(self, *, values: np.ndarray, dt: float) -> float:
+        """Advance the fast average and the age by ``dt``; at a change point (only with a change threshold),
+        restart the mean at the fast average. Returns the running mean's gain: ``dt / age``, or once the
+        mean spans ``time_constant_s``, that of a moving average with that time constant (at most 1)."""
+        self._fast += -math.expm1(-dt / self._fast_time_constant_s) * (values - self._fast)
+        limit = max(self._change_threshold, self._change_ratio * math.sqrt(self._spread))
+        if self._change_threshold > 0.0 and self._gap(self._fast - self._smoothed) > limit:
+            self._smoothed[:] = self._fast
+            self._age = self._fast_time_constant_s
+            self._spread = 0.0
+            self._changes += 1
+        gain = max(dt / (self._age + dt), -math.expm1(-dt / self._time_constant_s))
+        self._age = min(self._age + dt, self._time_constant_s)
+        return gain
 
     def reset(self) -> None:
         """Forget the state: the next value is taken as is."""
@@ -161,6 +243,10 @@ class Smoother:
         self._last_open[:] = 0.0
         self._velocity[:] = 0.0
         self._speed = 0.0
+        self._fast[:] = 0.0
+        self._age = 0.0
+        self._spread = 0.0
+        self._changes = 0
         self._has_value = False
 
     def close(self) -> None:

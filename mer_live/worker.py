@@ -94,6 +94,7 @@ class Worker:
         smoothing_s: float = AnalysisSettings.smoothing,
         follow: float = AnalysisSettings.follow,
         still_speed: float = AnalysisSettings.still_speed,
+        change: float = AnalysisSettings.change,
         silence_dbfs: float = AnalysisSettings.silence_dbfs,
         duration_s: float = InputSettings.duration,
     ) -> None:
@@ -115,9 +116,11 @@ class Worker:
             size=labels.NUM_MID_LEVELS, time_constant_s=_checked("smoothing", smoothing_s),
             follow=_checked("follow", follow), still_speed=_checked("still_speed", still_speed),
             speed_scale=labels.MID_MODEL_SPAN,  # speeds in the sent 0-1 units
+            change_threshold=_checked("change", change),
+            change_basis=np.asarray(model.weight, dtype=np.float64) / labels.EMOTION_MODEL_SPAN,  # emotion 0-1 units
         )
         self._lock = threading.Lock()
-        self._pending = {"smoothing": float(smoothing_s), "follow": float(follow), "still_speed": float(still_speed), "rate": _checked("rate", rate), "muted": False}
+        self._pending = {"smoothing": float(smoothing_s), "follow": float(follow), "still_speed": float(still_speed), "change": float(change), "rate": _checked("rate", rate), "muted": False}
         self._reset_requested = False
         self._rate = self._pending["rate"]
         self._muted = False
@@ -154,6 +157,9 @@ class Worker:
     def set_still_speed(self, *, speed: float) -> None:
         self._set_pending("still_speed", speed)
 
+    def set_change(self, *, threshold: float) -> None:
+        self._set_pending("change", threshold)
+
     def set_rate(self, *, rate: float) -> None:
         self._set_pending("rate", rate)
 
@@ -172,6 +178,7 @@ class Worker:
             "smoothing": pending["smoothing"],
             "follow": pending["follow"],
             "still_speed": pending["still_speed"],
+            "change": pending["change"],
             "rate": pending["rate"],
             "muted": pending["muted"],
             "silence_dbfs": self._silence_dbfs,
@@ -190,6 +197,7 @@ class Worker:
         self._mid.set_time_constant(seconds=pending["smoothing"])
         self._mid.set_follow(follow=pending["follow"])
         self._mid.set_still_speed(speed=pending["still_speed"])
+        self._mid.set_change_threshold(threshold=pending["change"])
         if pending["rate"] != self._rate:
             self._rate = pending["rate"]
             self._epoch_frame, self._epoch_updates = self._consumed, self._updates

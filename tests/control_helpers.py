@@ -16,6 +16,7 @@ INITIAL_SMOOTHING_S = 2.0
 INITIAL_RATE_HZ = 4.0
 INITIAL_FOLLOW = 1280.0
 INITIAL_STILL_SPEED = 0.0625  # exact in float32, as OSC sends it
+INITIAL_CHANGE = 0.25
 
 
 class RecordingTarget:
@@ -27,6 +28,7 @@ class RecordingTarget:
         self.rate = INITIAL_RATE_HZ
         self.follow = INITIAL_FOLLOW
         self.still_speed = INITIAL_STILL_SPEED
+        self.change = INITIAL_CHANGE
         self.muted = False
         self.resets = 0
         self.calls: list[tuple[str, object]] = []
@@ -45,6 +47,11 @@ class RecordingTarget:
         with self._lock:
             self.calls.append(("set_still_speed", speed))
             self.still_speed = speed
+
+    def set_change(self, *, threshold: float) -> None:
+        with self._lock:
+            self.calls.append(("set_change", threshold))
+            self.change = threshold
 
     def set_rate(self, *, rate: float) -> None:
         with self._lock:
@@ -67,6 +74,7 @@ class RecordingTarget:
                 "smoothing": self.smoothing,
                 "follow": self.follow,
                 "still_speed": self.still_speed,
+                "change": self.change,
                 "rate": self.rate,
                 "muted": self.muted,
                 "prefix": "/mer",

@@ -89,19 +89,20 @@ def test_control_port_zero_is_allowed() -> None:
     smoothing=st.floats(min_value=0.0, max_value=60.0),
     follow=st.floats(min_value=0.0, max_value=10_000.0),
     still_speed=st.floats(min_value=0.0, max_value=10.0),
+    change=st.floats(min_value=0.0, max_value=1.0),
     silence=st.floats(min_value=-120.0, max_value=0.0),
     threads=st.integers(min_value=1, max_value=64),
     quiet=st.booleans(),
 )
 def test_any_valid_toml_round_trips(tmp_path_factory: pytest.TempPathFactory, rate: float, smoothing: float, follow: float,
-                                    still_speed: float, silence: float, threads: int, quiet: bool) -> None:
+                                    still_speed: float, change: float, silence: float, threads: int, quiet: bool) -> None:
     path = tmp_path_factory.mktemp("cfg") / "c.toml"
     path.write_text(
-        f"[analysis]\nrate = {rate!r}\nsmoothing = {smoothing!r}\nfollow = {follow!r}\nstill_speed = {still_speed!r}\n"
+        f"[analysis]\nrate = {rate!r}\nsmoothing = {smoothing!r}\nfollow = {follow!r}\nstill_speed = {still_speed!r}\nchange = {change!r}\n"
         f"silence_dbfs = {silence!r}\nthreads = {threads}\n[log]\nquiet = {str(quiet).lower()}\n"
     )
     resolved = config.resolve(toml_path=path, cli={})
-    assert resolved.as_dict()["analysis"] == {"rate": rate, "smoothing": smoothing, "follow": follow, "still_speed": still_speed,
+    assert resolved.as_dict()["analysis"] == {"rate": rate, "smoothing": smoothing, "follow": follow, "still_speed": still_speed, "change": change,
                                               "silence_dbfs": silence, "threads": threads, "model": ""}
     assert resolved.log.quiet is quiet
 
@@ -158,8 +159,9 @@ def test_the_control_ports_query_names_settings_by_their_field_names() -> None:
 
     class Model:
         variant = "test"
+        weight = np.ones((8, 7))  # the Joint layer: change points are measured through it
 
     worker = Worker(source=ArraySource(samples=np.zeros(10, np.float32), samplerate=22050), model=Model(), sinks=[])
     reply = worker.current_config()
-    for key in ("rate", "smoothing", "follow", "still_speed", "silence_dbfs"):
+    for key in ("rate", "smoothing", "follow", "still_speed", "change", "silence_dbfs"):
         assert reply[key] == getattr(Settings().analysis, key)

@@ -14,6 +14,7 @@ from control_helpers import (
     INITIAL_RATE_HZ,
     INITIAL_FOLLOW,
     INITIAL_SMOOTHING_S,
+    INITIAL_CHANGE,
     INITIAL_STILL_SPEED,
     ControlClient,
     RecordingTarget,
@@ -24,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mer_live.control import ControlServer, RateLimitedLog
-from mer_live.settings import FOLLOW_RANGE, RATE_RANGE_HZ, SMOOTHING_RANGE_S, STILL_SPEED_RANGE
+from mer_live.settings import CHANGE_RANGE, FOLLOW_RANGE, RATE_RANGE_HZ, SMOOTHING_RANGE_S, STILL_SPEED_RANGE
 
 LOOPBACK = "127.0.0.1"
 
@@ -86,8 +87,9 @@ def test_smoothing_in_range_is_applied(served, value) -> None:
     ("/mer/follow", "set_follow", 0), ("/mer/follow", "set_follow", 160.0), ("/mer/follow", "set_follow", FOLLOW_RANGE[1]),
     ("/mer/still_speed", "set_still_speed", 0.0), ("/mer/still_speed", "set_still_speed", 0.0625),
     ("/mer/still_speed", "set_still_speed", STILL_SPEED_RANGE[1]),
+    ("/mer/change", "set_change", 0), ("/mer/change", "set_change", 0.25), ("/mer/change", "set_change", CHANGE_RANGE[1]),
 ])
-def test_follow_and_still_speed_in_range_are_applied(served, address, call, value) -> None:
+def test_follow_still_speed_and_change_in_range_are_applied(served, address, call, value) -> None:
     _, target, client = served
     client.send(build_message(address, value))
     sync(client)
@@ -119,6 +121,9 @@ def test_rate_in_range_is_applied(served, value) -> None:
         build_message("/mer/still_speed", -0.01),
         build_message("/mer/still_speed", math.inf),
         build_message("/mer/still_speed", "0.1"),
+        build_message("/mer/change", -0.01),
+        build_message("/mer/change", 1.5),
+        build_message("/mer/change", math.nan),
         build_message("/mer/rate", 0.25),
         build_message("/mer/rate", 31),
         build_message("/mer/rate", b"\x01"),
@@ -177,6 +182,7 @@ def test_query_replies_with_the_config_in_one_bundle(served) -> None:
         "/mer/config/smoothing": [INITIAL_SMOOTHING_S],
         "/mer/config/follow": [INITIAL_FOLLOW],
         "/mer/config/still_speed": [INITIAL_STILL_SPEED],
+        "/mer/config/change": [INITIAL_CHANGE],
     }
     assert target.muted is True
 
@@ -340,7 +346,7 @@ def test_rate_limited_log_summarises_suppressed_messages(caplog) -> None:
 
 # -- the fuzz test: random datagrams at a running server --------------------------------------
 
-COMMAND_NAMES = ("ping", "smoothing", "follow", "still_speed", "rate", "reset", "mute", "query")
+COMMAND_NAMES = ("ping", "smoothing", "follow", "still_speed", "change", "rate", "reset", "mute", "query")
 OSC_ARGUMENTS = st.one_of(
     st.integers(min_value=-(2**31), max_value=2**31 - 1),
     st.integers(min_value=2**31, max_value=2**62),  # sent as int64 ('h')
@@ -361,6 +367,7 @@ VALID_MESSAGES = st.one_of(
     st.tuples(st.just("/mer/rate"), st.floats(*RATE_RANGE_HZ, width=32).map(lambda value: [value])),
     st.tuples(st.just("/mer/follow"), st.floats(*FOLLOW_RANGE, width=32).map(lambda value: [value])),
     st.tuples(st.just("/mer/still_speed"), st.floats(*STILL_SPEED_RANGE, width=32).map(lambda value: [value])),
+    st.tuples(st.just("/mer/change"), st.floats(*CHANGE_RANGE, width=32).map(lambda value: [value])),
     st.tuples(st.just("/mer/mute"), st.sampled_from([0, 1, 0.0, 1.0, True, False]).map(lambda value: [value])),
     st.tuples(st.sampled_from(["/mer/reset", "/mer/query", "/mer/ping"]), st.just([])),
 )
@@ -398,6 +405,8 @@ def expected_effect(address: str, args: list[object]) -> tuple[str, object] | No
         return ("set_follow", float(value))
     if name == "still_speed" and is_number(value) and STILL_SPEED_RANGE[0] <= value <= STILL_SPEED_RANGE[1]:
         return ("set_still_speed", float(value))
+    if name == "change" and is_number(value) and CHANGE_RANGE[0] <= value <= CHANGE_RANGE[1]:
+        return ("set_change", float(value))
     if name == "mute" and (isinstance(value, bool) or is_number(value) and value in (0, 1)):
         return ("set_muted", bool(value))
     return False

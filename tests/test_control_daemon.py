@@ -73,6 +73,7 @@ def test_control_port_of_the_real_daemon(live_daemon) -> None:
     config = query(client)
     assert config["rate"] == START_RATE_HZ and config["smoothing"] == 0.0 and config["muted"] == 0
     assert config["follow"] == pytest.approx(AnalysisSettings.follow) and config["still_speed"] == pytest.approx(AnalysisSettings.still_speed)
+    assert config["change"] == pytest.approx(AnalysisSettings.change)
 
     # smoothing 0: the sent values are the raw values
     mark = time.monotonic()
@@ -90,10 +91,10 @@ def test_control_port_of_the_real_daemon(live_daemon) -> None:
     # a ratio of two intervals from the same real-time run, so machine load cancels out
     assert slow / fast == pytest.approx(FAST_RATE_HZ / START_RATE_HZ, rel=0.3)
 
-    # smoothing 20 s, not adaptive (follow 0): the sent values now lag the raw ones
+    # smoothing 20 s, not adaptive (follow 0, no change points): the sent values now lag the raw ones
     mark = time.monotonic()
     client.send(build_bundle(build_message("/mer/smoothing", 20.0), build_message("/mer/follow", 0.0),
-                             build_message("/mer/still_speed", 0.25)))
+                             build_message("/mer/still_speed", 0.25), build_message("/mer/change", 0.0)))
     client.ping(2)
     recorder.wait_for_messages(address="/mer/emotion", count=8, start=mark, timeout=5)
     after_smoothing = recorder.since(mark)
@@ -116,7 +117,7 @@ def test_control_port_of_the_real_daemon(live_daemon) -> None:
     client.send(build_message("/mer/volume", 1.0))
     config = query(client)
     assert config["rate"] == FAST_RATE_HZ and config["smoothing"] == 20.0
-    assert config["follow"] == 0.0 and config["still_speed"] == 0.25
+    assert config["follow"] == 0.0 and config["still_speed"] == 0.25 and config["change"] == 0.0
 
     # reset is accepted (the smoothing state restarts from the next raw value)
     mark = time.monotonic()

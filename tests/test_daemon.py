@@ -369,8 +369,8 @@ def test_control_port_that_cannot_bind(capsys: pytest.CaptureFixture) -> None:
 @needs_model
 def test_a_v1_model_with_the_v2_tuned_smoothing_gets_a_hint(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     assert _main("--demo", "--fast", "--duration", "1", "--model", "v1", "--csv", str(tmp_path / "a.csv")) == 0
-    assert "with a v1 model use --smoothing 1 --follow 0" in capsys.readouterr().err
-    assert _main("--demo", "--fast", "--duration", "1", "--model", "v1", "--follow", "0", "--csv", str(tmp_path / "b.csv")) == 0
+    assert "with a v1 model use --smoothing 1 --follow 0 --change 0" in capsys.readouterr().err
+    assert _main("--demo", "--fast", "--duration", "1", "--model", "v1", "--change", "0", "--csv", str(tmp_path / "b.csv")) == 0
     assert "tuned for v2" not in capsys.readouterr().err
     assert _main("--demo", "--fast", "--duration", "1", "--csv", str(tmp_path / "c.csv")) == 0  # v2, the default
     assert "tuned for v2" not in capsys.readouterr().err

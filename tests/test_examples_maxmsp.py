@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from osc_receivers import MAX_PATCH
 
+from mer_live.control import COMMANDS
 from mer_live.labels import EMOTIONS, MID_LEVELS
 
 OSC_DOC = Path(__file__).resolve().parent.parent / "docs" / "OSC.md"
-CONTROL_WORDS = {"ping", "pong", "smoothing", "follow", "still_speed", "rate", "reset", "mute", "query", "config"}
+CONTROL_WORDS = set(COMMANDS) | {"pong", "config"}  # the control port's addresses and its replies
 DISPLAYS = {"slider", "flonum", "number", "multislider", "message"}
 
 

@@ -128,9 +128,17 @@ def test_the_goal_check_needs_the_delay_goal_on_every_energy_tuning_file() -> No
     goals = responsiveness.goal_check(rows=[quick_jittery, both], chosen=both, v1_row=v1)
     assert goals["chosen_meets_the_delay_goal"] and goals["meeting_both_goals"] == 1
     assert goals["calmest_meeting_the_delay_goal"] is both
+    # round 8: a pick that misses the delay goal gives way to the calmest candidate that meets it
+    slow_goals = responsiveness.goal_check(rows=[quick_jittery, slow_calm, one_slow, never], chosen=slow_calm, v1_row=v1)
+    assert responsiveness.adopted(pick=slow_calm, goals=slow_goals) is quick_jittery
+    assert responsiveness.adopted(pick=both, goals=goals) is both
+    none_quick = responsiveness.goal_check(rows=[slow_calm], chosen=slow_calm, v1_row=v1)
+    assert responsiveness.adopted(pick=slow_calm, goals=none_quick) is slow_calm
 
 
-def test_the_replay_equals_the_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("settings", [{"smoothing": 16.0, "follow": 160.0, "still_speed": 0.04, "change": 0.0},
+                                      {"smoothing": 32.0, "follow": 0.0, "still_speed": 0.0, "change": 0.15}])
+def test_the_replay_equals_the_worker(tmp_path: Path, settings: dict) -> None:
     """The tuning replays the smoother on a trace taken with smoothing off: it must give what the worker
     gives with the same settings (here on a synthetic 24 s file with a change in the middle, v2)."""
     import soundfile
@@ -148,7 +156,6 @@ def test_the_replay_equals_the_worker(tmp_path: Path) -> None:
     model = Path(str(model_module.shipped_model_path("v2")))
     weight, bias = responsiveness._joint(model=model)
     raw = responsiveness.raw_trace(input_path=path, model=model, weight=weight, bias=bias)
-    settings = {"smoothing": 16.0, "follow": 160.0, "still_speed": 0.04}
     recorder = responsiveness._Recorder()
     from mer_live.model import EmotionModel
     from mer_live.source import FileSource
@@ -157,7 +164,7 @@ def test_the_replay_equals_the_worker(tmp_path: Path) -> None:
     loaded = EmotionModel(path=model)
     source = FileSource(path=path, fast=True)
     worker = Worker(source=source, model=loaded, sinks=[recorder], rate=responsiveness.RATE, smoothing_s=settings["smoothing"],
-                    follow=settings["follow"], still_speed=settings["still_speed"])
+                    follow=settings["follow"], still_speed=settings["still_speed"], change=settings["change"])
     source.start()
     worker.run()
     source.close()

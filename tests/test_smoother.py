@@ -75,7 +75,7 @@ def test_rejects_bad_time_constants(bad: float) -> None:
 
 # -- the change-adaptive part (follow > 0) -------------------------------------------------------
 
-ADAPTIVE = {"time_constant_s": 16.0, "follow": 1280.0, "still_speed": 0.08, "speed_time_constant_s": 2.0}  # the tuned defaults' values
+ADAPTIVE = {"time_constant_s": 16.0, "follow": 1280.0, "still_speed": 0.08, "speed_time_constant_s": 2.0}  # the One-Euro defaults before change points
 SETTINGS = st.fixed_dictionaries({
     "time_constant_s": st.floats(min_value=0.0, max_value=60.0),
     "follow": st.floats(min_value=0.0, max_value=10_000.0),
@@ -232,5 +232,95 @@ def test_speed_is_in_units_of_speed_scale() -> None:
 @pytest.mark.parametrize("options", [{"follow": -1.0}, {"follow": math.nan}, {"still_speed": -0.1}, {"still_speed": math.inf},
                                      {"speed_scale": 0.0}, {"speed_time_constant_s": 0.0}])
 def test_rejects_bad_adaptive_settings(options: dict) -> None:
+    with pytest.raises(ValueError):
+        Smoother(size=1, time_constant_s=1.0, **options)
+
+
+# -- change points (change_threshold > 0) -----------------------------------------------------------
+
+CHANGE_SETTINGS = st.fixed_dictionaries({
+    "time_constant_s": st.floats(min_value=0.0, max_value=60.0),
+    "change_threshold": st.floats(min_value=0.0, max_value=1.0),
+    "fast_time_constant_s": st.floats(min_value=0.05, max_value=2.0),
+    "change_ratio": st.floats(min_value=0.0, max_value=4.0),
+    "follow": st.sampled_from([0.0, 1280.0]),
+})
+
+
+@settings(max_examples=100, deadline=None)
+@given(options=CHANGE_SETTINGS, steps=st.lists(st.tuples(st.lists(st.floats(min_value=-1.0, max_value=1.0), min_size=2, max_size=2),
+                                                          DTS, st.booleans()), min_size=1, max_size=80))
+def test_with_change_points_the_output_stays_within_the_range_of_the_inputs(options: dict, steps: list) -> None:
+    smoother = Smoother(size=2, **options)
+    seen = []
+    for values, dt, gate in steps:
+        out = smoother.process(values=values, dt=dt, gate_open=gate)
+        if gate:
+            seen.append(values)
+        if seen:
+            assert np.all(out >= np.min(seen, axis=0) - 1e-9) and np.all(out <= np.max(seen, axis=0) + 1e-9)
+
+
+@settings(max_examples=50, deadline=None)
+@given(options=CHANGE_SETTINGS, value=st.lists(st.floats(min_value=-1e3, max_value=1e3), min_size=3, max_size=3),
+       dts=st.lists(DTS, min_size=1, max_size=60))
+def test_with_change_points_a_constant_input_stays_constant(options: dict, value: list[float], dts: list[float]) -> None:
+    smoother = Smoother(size=3, **options)
+    smoother.process(values=value, dt=0.1)
+    for dt in dts:
+        np.testing.assert_array_equal(smoother.process(values=value, dt=dt), value)
+    assert smoother.changes == 0
+
+
+def test_between_change_points_the_output_is_the_mean_since_the_last_one() -> None:
+    """The first value counts for the fast average's time constant, every later one for its dt."""
+    fast, dt = 0.25, 0.1
+    smoother = Smoother(size=2, time_constant_s=60.0, change_threshold=0.5, fast_time_constant_s=fast, change_ratio=0.0)
+    rng = np.random.default_rng(4)
+    values = 0.3 + 0.05 * rng.standard_normal((100, 2))  # moves far less than the threshold
+    smoother.process(values=values[0], dt=dt)
+    for count in range(1, len(values)):
+        out = smoother.process(values=values[count], dt=dt)
+        expected = (fast * values[0] + dt * values[1:count + 1].sum(axis=0)) / (fast + count * dt)
+        np.testing.assert_allclose(out, expected, rtol=1e-12)
+    assert smoother.changes == 0
+
+
+def test_a_step_is_a_change_point_and_the_output_follows_it_at_once() -> None:
+    rng = np.random.default_rng(5)
+    dt, basis = 0.1, np.array([[1.0, 0.0], [0.5, 0.5]])
+    smoother = Smoother(size=2, time_constant_s=60.0, change_threshold=0.2, change_basis=basis, fast_time_constant_s=0.25)
+    moving_average = Smoother(size=2, time_constant_s=2.0)
+    for index in range(200):  # 10 s at 0.2, then 10 s at 0.7, with noise well under the threshold
+        level = 0.2 if index < 100 else 0.7
+        values = level + 0.02 * rng.standard_normal(2)
+        out = smoother.process(values=values, dt=dt)
+        plain = moving_average.process(values=values, dt=dt)
+        if index == 99:
+            assert smoother.changes == 0
+            assert abs(out[0] - 0.2) < 0.01
+        if index == 105:  # half a second after the step
+            assert smoother.changes == 1
+            assert out[0] > 0.6 and plain[0] < 0.4
+    assert smoother.changes == 1
+    assert abs(out[0] - 0.7) < 0.01
+    smoother.reset()
+    assert smoother.changes == 0 and not smoother.has_value
+
+
+def test_turning_change_points_on_mid_stream_finds_no_change_in_a_steady_input() -> None:
+    smoother = Smoother(size=1, time_constant_s=16.0)
+    for _ in range(50):
+        smoother.process(values=[0.4], dt=0.1)
+    smoother.set_change_threshold(threshold=0.05)
+    for _ in range(20):
+        np.testing.assert_array_equal(smoother.process(values=[0.4], dt=0.1), [0.4])
+    assert smoother.changes == 0 and smoother.change_threshold == 0.05
+
+
+@pytest.mark.parametrize("options", [{"change_threshold": -0.1}, {"change_threshold": math.nan}, {"change_ratio": -1.0},
+                                     {"fast_time_constant_s": 0.0}, {"change_basis": np.ones((3, 2))},
+                                     {"change_basis": np.full((1, 1), math.inf)}])
+def test_rejects_bad_change_settings(options: dict) -> None:
     with pytest.raises(ValueError):
         Smoother(size=1, time_constant_s=1.0, **options)
