@@ -215,6 +215,13 @@ def test_poolings_go_with_tune_and_without_pooling(extra: list[str], capsys: pyt
     assert "--poolings goes with --tune" in capsys.readouterr().err
 
 
+def test_the_tuning_keeps_issue_7s_rate(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        responsiveness.main(["--v1", "v1.onnx", "--v2", "v2.onnx", "--tune", "--rate", "4"])
+    assert stopped.value.code == 2
+    assert "--rate goes with the benchmark" in capsys.readouterr().err
+
+
 def test_a_pooling_argument_is_patches_and_an_optional_halflife() -> None:
     assert responsiveness.pooling_arg("8:0.25") == (8, 0.25)
     assert responsiveness.pooling_arg("1:0") == responsiveness.pooling_arg("1") == (1, 0.0)

@@ -85,6 +85,12 @@ SETTINGS = st.fixed_dictionaries({
 DTS = st.floats(min_value=0.0, max_value=2.0)
 
 
+def updates(*, bound: float) -> st.SearchStrategy:
+    """Up to 80 updates of 2 values within +-``bound``: ``(values, dt, gate_open)``."""
+    pair = st.lists(st.floats(min_value=-bound, max_value=bound), min_size=2, max_size=2)
+    return st.lists(st.tuples(pair, DTS, st.booleans()), min_size=1, max_size=80)
+
+
 @settings(max_examples=100, deadline=None)
 @given(options=SETTINGS, value=st.lists(st.floats(min_value=-1e3, max_value=1e3), min_size=3, max_size=3),
        dts=st.lists(DTS, min_size=1, max_size=60), gates=st.lists(st.booleans(), min_size=60, max_size=60))
@@ -97,8 +103,7 @@ def test_a_constant_input_stays_constant(options: dict, value: list[float], dts:
 
 
 @settings(max_examples=100, deadline=None)
-@given(options=SETTINGS, steps=st.lists(st.tuples(st.lists(st.floats(min_value=-10.0, max_value=10.0), min_size=2, max_size=2),
-                                                   DTS, st.booleans()), min_size=1, max_size=80))
+@given(options=SETTINGS, steps=updates(bound=10.0))
 def test_the_output_stays_within_the_range_of_the_inputs_and_moves_every_channel_by_one_gain(options: dict, steps: list) -> None:
     smoother = Smoother(size=2, **options)
     seen = []
@@ -248,8 +253,7 @@ CHANGE_SETTINGS = st.fixed_dictionaries({
 
 
 @settings(max_examples=100, deadline=None)
-@given(options=CHANGE_SETTINGS, steps=st.lists(st.tuples(st.lists(st.floats(min_value=-1.0, max_value=1.0), min_size=2, max_size=2),
-                                                          DTS, st.booleans()), min_size=1, max_size=80))
+@given(options=CHANGE_SETTINGS, steps=updates(bound=1.0))
 def test_with_change_points_the_output_stays_within_the_range_of_the_inputs(options: dict, steps: list) -> None:
     smoother = Smoother(size=2, **options)
     seen = []
