@@ -379,20 +379,19 @@ def raw_trace(*, input_path: Path, model: Path, weight: np.ndarray, bias: np.nda
 
 
 def replay(trace: RawTrace, *, weight: np.ndarray, bias: np.ndarray, smoothing: float, follow: float,
-           still_speed: float, speed_time_constant_s: float, change: float = 0.0,
-           fast_time_constant_s: float | None = None, change_ratio: float | None = None) -> dict[str, np.ndarray]:
+           still_speed: float, speed_time_constant_s: float, change: float, fast_time_constant_s: float,
+           change_ratio: float) -> dict[str, np.ndarray]:
     """The sent emotions ``{name: (n,)}`` that the worker gives with these smoothing settings: its
     :class:`~mer_live.smoother.Smoother` on the raw mid-level values (model units) of ``trace``, then the
-    Joint layer (``weight`` ``(8, 7)``, ``bias`` ``(8,)``), as in :class:`~mer_live.worker.Worker`. The change
-    points' fast average and ratio default to the smoother's constants."""
+    Joint layer (``weight`` ``(8, 7)``, ``bias`` ``(8,)``), as in :class:`~mer_live.worker.Worker`
+    (:func:`_full` gives the settings the smoother's constants where they leave them out)."""
     from mer_live import labels
-    from mer_live.smoother import CHANGE_RATIO, FAST_TIME_CONSTANT_S, Smoother
+    from mer_live.smoother import Smoother
 
     smoother = Smoother(size=labels.NUM_MID_LEVELS, time_constant_s=smoothing, follow=follow, still_speed=still_speed,
                         speed_scale=labels.MID_MODEL_SPAN, speed_time_constant_s=speed_time_constant_s,
                         change_threshold=change, change_basis=np.asarray(weight, dtype=np.float64) / labels.EMOTION_MODEL_SPAN,
-                        fast_time_constant_s=FAST_TIME_CONSTANT_S if fast_time_constant_s is None else fast_time_constant_s,
-                        change_ratio=CHANGE_RATIO if change_ratio is None else change_ratio)
+                        fast_time_constant_s=fast_time_constant_s, change_ratio=change_ratio)
     smoothed = np.empty_like(trace.mid)
     before = 0.0
     for index, (at, row, gate) in enumerate(zip(trace.times, trace.mid, trace.gate_open)):
@@ -405,11 +404,10 @@ def replay(trace: RawTrace, *, weight: np.ndarray, bias: np.ndarray, smoothing: 
 def replay_error(trace: RawTrace, daemon: Trace, *, weight: np.ndarray, bias: np.ndarray, settings: dict) -> float:
     """Largest difference between the real daemon's sent emotions (``daemon``, same settings) and the replay."""
     from mer_live import labels
-    from mer_live.smoother import SPEED_TIME_CONSTANT_S
 
     if len(daemon.times) != len(trace.times) or np.max(np.abs(daemon.times - trace.times)) > 1e-3:
         return float("inf")
-    replayed = replay(trace, weight=weight, bias=bias, speed_time_constant_s=SPEED_TIME_CONSTANT_S, **settings)
+    replayed = replay(trace, weight=weight, bias=bias, **_full(settings))
     return float(max(np.max(np.abs(replayed[name] - daemon.values[name])) for name in labels.EMOTIONS))
 
 

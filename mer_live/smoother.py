@@ -208,12 +208,13 @@ class Smoother:
             self._speed = float(np.sqrt(np.mean(self._velocity**2))) / self._speed_scale
         self._last_open[:] = values
         coefficient = self.coefficient(dt=dt, speed=self._speed)
-        if self._time_constant_s > 0.0 and dt > 0.0:  # the running mean is kept even while change points are off
+        tracking = self._time_constant_s > 0.0 and dt > 0.0  # the running mean is kept even while change points are off
+        if tracking:
             mean_gain = self._change_step(values=values, dt=dt)
             if self._change_threshold > 0.0:
                 coefficient = max(coefficient, mean_gain)
         self._smoothed += coefficient * (values - self._smoothed)
-        if self._time_constant_s > 0.0 and dt > 0.0:
+        if tracking:
             self._spread += mean_gain * (self._gap(values - self._smoothed) ** 2 - self._spread)
         return self._smoothed.copy()
 

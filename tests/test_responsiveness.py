@@ -171,9 +171,7 @@ def test_the_replay_equals_the_worker(tmp_path: Path, settings: dict) -> None:
     worker.close()
     loaded.close()
     sent = np.clip(np.stack([row[1] for row in recorder.rows]), 0.0, 1.0)
-    from mer_live.smoother import SPEED_TIME_CONSTANT_S
-
-    replayed = responsiveness.replay(raw, weight=weight, bias=bias, speed_time_constant_s=SPEED_TIME_CONSTANT_S, **settings)
+    replayed = responsiveness.replay(raw, weight=weight, bias=bias, **responsiveness._full(settings))
     assert len(raw.times) == len(sent) > 200
     from mer_live import labels
 

@@ -129,12 +129,13 @@ class _HeadExportable(torch.nn.Module):
 
 def export_v2(
     *, net, path: Path, backbone_path: Path, variant: str, data_hash: str, pooling: dict, cv_metrics: dict,
-    frontend: dict, checkpoint: str = "MTT_musicnn",
+    frontend: dict, checkpoint: str,
 ) -> Path:
     """One ONNX file: the musicnn backbone graph joined to the torch head (``onnx.compose``).
 
     Input ``mel`` ``(batch, 187, 96)``; outputs ``mid`` ``(batch, 7)`` and ``emotion`` ``(batch, 8)`` per patch.
-    ``checkpoint`` names the musicnn model inside ``backbone_path`` in the licence notice.
+    ``checkpoint`` names the musicnn model inside ``backbone_path`` in the licence notice (a value of
+    ``embeddings.CHECKPOINTS``).
     """
     from .embeddings import PENULTIMATE_SIZE, POOL_SIZE
     from .heads import input_names
