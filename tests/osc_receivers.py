@@ -1,6 +1,6 @@
 """The receiver tests' one helper module: a contract-following OSC sender, real receivers, and the daemon.
 
-* The sender builds exactly the packets of the OSC contract (docs/OSC.md) with python-osc, so the
+* The sender builds exactly the packets of the OSC contract (docs/guide/osc.md) with python-osc, so the
   shipped patches can be checked value by value.
 * Real receivers run as their own processes: ``oscdump`` (:class:`OscDump`), a printing Pd patch
   (:class:`PdReceiver`), the shipped Pd patch (:class:`PdProcess`) and sclang (:class:`SclangProcess`).

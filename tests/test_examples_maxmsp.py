@@ -13,7 +13,7 @@ from osc_receivers import MAX_PATCH
 from mer_live.control import COMMANDS
 from mer_live.labels import EMOTIONS, MID_LEVELS
 
-OSC_DOC = Path(__file__).resolve().parent.parent / "docs" / "OSC.md"
+OSC_DOC = Path(__file__).resolve().parent.parent / "docs" / "guide" / "osc.md"
 CONTROL_WORDS = set(COMMANDS) | {"pong", "config"}  # the control port's addresses and its replies
 DISPLAYS = {"slider", "flonum", "number", "multislider", "message"}
 
@@ -28,7 +28,7 @@ def contract_addresses(prefix: str = "/mer") -> set[str]:
 
 
 def documented_addresses() -> set[str]:
-    """Every concrete output address docs/OSC.md names, written ``P/...`` or ``/mer/...``, with
+    """Every concrete output address docs/guide/osc.md names, written ``P/...`` or ``/mer/...``, with
     ``<name>``-style placeholders expanded; control-port addresses and wildcards are left out."""
     text = OSC_DOC.read_text()
     found = set()
@@ -120,7 +120,7 @@ def test_every_contract_address_is_routed_to_a_display(patch) -> None:
 
 def test_every_address_in_the_osc_doc_is_routed(patch) -> None:
     documented = documented_addresses()
-    assert contract_addresses() <= documented, "docs/OSC.md lacks contract addresses"
+    assert contract_addresses() <= documented, "docs/guide/osc.md lacks contract addresses"
     assert not documented - set(patch.routed()), f"documented but not routed: {sorted(documented - set(patch.routed()))}"
 
 
