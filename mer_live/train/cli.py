@@ -37,7 +37,9 @@ DEFAULT_CARD = Path("models/MODEL_CARD.md")  # the v2 card (card2); v1's card is
 DEFAULT_V1_CARD = Path("models/MODEL_CARD_v1.md")
 DEFAULT_V2_CV_DIR = Path("runs/v2cv")
 DEFAULT_V2_MODEL = Path("mer_live/models/musicnn_joint.onnx")  # package data, beside v1
-TOML_SECTIONS = ("train", "cv", "fit", "export", "card", "v2")
+DEFAULT_V3_CV_DIR = Path("runs/v3cv")
+DEFAULT_V3_MODEL = Path("mer_live/models/musicnn_joint_v3.onnx")  # package data, beside v1 and v2
+TOML_SECTIONS = ("train", "cv", "fit", "export", "card", "v2", "v3")
 SECTION_KEYS = {
     "cv": ("variants", "folds", "fold_seed", "out", "limit_clips"),
     "fit": ("out", "save_torch", "cv_dir", "validation_fraction", "limit_clips"),
@@ -45,6 +47,8 @@ SECTION_KEYS = {
     "card": ("cv_dir", "model", "benchmark", "shipped_run", "metrics", "card"),
     "v2": ("protocols", "folds", "fold_seed", "out", "sets", "candidates", "limit_clips", "ship", "pooling",
            "model", "records", "validation_fraction", "fusions"),
+    "v3": ("folds", "fold_seed", "fourq_seed", "out", "model", "records", "eligible", "pooling", "v1_fourq",
+           "v2_head", "candidates", "limit_clips", "ship"),
 }  # [train] is checked against TrainConfig's fields; [v2.candidates.*] against HeadConfig's
 TRAIN_OVERRIDES = ("variant", "width", "max_epochs", "patience", "seed", "threads", "device", "learning_rate", "tag")
 
@@ -281,6 +285,112 @@ def command_fit2(*, args: argparse.Namespace, toml: dict) -> int:
     return 0
 
 
+def _v3_candidates(*, section: dict) -> dict:
+    from .multidomain import JointConfig
+
+    candidates = {}
+    known = {f.name for f in dataclasses.fields(JointConfig)}
+    for name, values in section.get("candidates", {}).items():
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown setting(s) in [v3.candidates.{name}]: {', '.join(unknown)}")
+        candidates[name] = JointConfig(**values)
+    if not candidates:
+        raise ValueError("[v3] needs at least one [v3.candidates.NAME] table")
+    return candidates
+
+
+def _v3_data(*, section: dict, args: argparse.Namespace, backbones: set[str], context_frames: int):
+    """Soundtracks and 4q-dev (both cut to ``limit_clips`` spread clips when set) and their embeddings per
+    backbone: ``(dataset, fourq, st_sets, q_sets)``."""
+    from . import crossgenre, embeddings
+
+    dataset = _dataset(section=section, args=args)
+    fourq = crossgenre.load()
+    limit = args.limit_clips if getattr(args, "limit_clips", None) is not None else section.get("limit_clips")
+    if limit:
+        step = max(1, len(fourq.files) // int(limit))
+        fourq = fourq.subset(indices=list(range(0, len(fourq.files), step))[: int(limit)])
+    progress = not args.no_progress
+    st_sets = {b: embeddings.load_set(paths=[c.path for c in dataset.clips], set_name=embeddings.CLEAN,
+                                      context_frames=context_frames, backbone=b, progress=progress) for b in sorted(backbones)}
+    q_sets = {b: embeddings.load_set(paths=fourq.paths, set_name=embeddings.SPARSE, context_frames=context_frames,
+                                     backbone=b, progress=progress) for b in sorted(backbones)}
+    return dataset, fourq, st_sets, q_sets
+
+
+def _v3_references(*, section: dict, fourq, q_sets: dict) -> dict:
+    """The shipped v1 and v2 on 4q-dev (held out: neither saw it) and their own album-grouped CV figures."""
+    import numpy as np
+    import torch
+
+    from .. import labels
+    from .heads import PatchHead
+
+    references = {}
+    metrics_path = DEFAULT_METRICS
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    v1_csv = Path(section.get("v1_fourq", ""))
+    if section.get("v1_fourq") and v1_csv.is_file():
+        import csv
+
+        with v1_csv.open(newline="") as handle:
+            by_file = {Path(row["file"]).name: row for row in csv.DictReader(handle)}
+        if all(name in by_file for name in fourq.files):
+            rows = [by_file[name] for name in fourq.files]
+            references["v1"] = {
+                "q_emotion": np.array([[float(r[e]) for e in labels.EMOTIONS] for r in rows]),
+                "q_mid": np.array([[float(r[m]) for m in labels.MID_LEVELS] for r in rows]),
+            }
+            album = metrics.get("cv", {}).get("joint_ab_w0.25_full60_album")
+            if album:
+                references["v1"]["soundtracks"] = {"album_r": album["clip_r_avg"], "source": "models/metrics.json cv"}
+    head_path = Path(section.get("v2_head", ""))
+    if section.get("v2_head") and head_path.is_file() and "mtt" in q_sets:
+        state = torch.load(head_path, weights_only=True)
+        net = PatchHead(kind="frozen", hidden=state["mid_head.0.weight"].shape[0], dropout=0.0)
+        net.load_state_dict(state)
+        net.eval()
+        mids, emotions = [], []
+        with torch.no_grad():
+            for clip in q_sets["mtt"]:
+                mid, emotion = net(torch.from_numpy(clip.penultimate.astype(np.float32)))
+                mids.append(mid.double().mean(dim=0).numpy())
+                emotions.append(emotion.double().mean(dim=0).numpy())
+        references["v2"] = {"q_emotion": np.stack(emotions), "q_mid": np.stack(mids)}
+        album = (metrics.get("v2", {}).get("cv", {}).get("protocols", {}).get("album", {}).get("candidates", {})
+                 .get("frozen_mlp_aug_s5_ctx94"))
+        if album:
+            references["v2"]["soundtracks"] = {"album_r": album["clip_r_avg"], "source": "models/metrics.json v2.cv"}
+    return references
+
+
+def command_cv3(*, args: argparse.Namespace, toml: dict) -> int:
+    from .joint_cv import run
+
+    section = toml.get("v3", {})
+    candidates = _v3_candidates(section=section)
+    contexts = {c.context_frames for c in candidates.values()}
+    if len(contexts) != 1:
+        raise ValueError("[v3] candidates must share one context_frames")
+    backbones = {"mtt"} | {b for c in candidates.values() for b in c.backbones}
+    dataset, fourq, st_sets, q_sets = _v3_data(section=section, args=args, backbones=backbones,
+                                               context_frames=contexts.pop())
+    descriptors = None
+    if args.validity:
+        from .descriptors import clip_descriptors
+
+        _, descriptors = clip_descriptors(clip_ids=dataset.ids, root=dataset.root)
+    eligible = set(section.get("eligible", list(candidates)))
+    run(dataset=dataset, fourq=fourq, st_sets=st_sets, q_sets=q_sets, candidates=candidates,
+        num_folds=int(args.folds or section.get("folds", DEFAULT_FOLDS)),
+        fold_seed=int(section.get("fold_seed", DEFAULT_FOLD_SEED)), fourq_seed=int(section.get("fourq_seed", 0)),
+        out_dir=Path(args.out or section.get("out", DEFAULT_V3_CV_DIR)), command=args.command_line,
+        references=_v3_references(section=section, fourq=fourq, q_sets=q_sets), descriptors=descriptors,
+        eligible={name: name in eligible for name in candidates}, progress=not args.no_progress)
+    return 0
+
+
 def command_cv(*, args: argparse.Namespace, toml: dict) -> int:
     from .evaluation import cross_validate
 
@@ -492,6 +602,13 @@ def _parser() -> argparse.ArgumentParser:
     fit2.add_argument("--cv-dir", dest="cv_dir", help="the cv2 run whose summary goes into the metadata")
     fit2.add_argument("--out", help="ONNX path (default mer_live/models/musicnn_joint.onnx)")
     fit2.add_argument("--records", help="folder for the .pt weights and .training.json (default: the ONNX's)")
+    cv3 = sub.add_parser("cv3", help="v3: CV of the multi-domain heads on Soundtracks and 4q-dev ([v3] section)")
+    common(cv3, training=False)
+    cv3.add_argument("--limit-clips", dest="limit_clips", type=int, help="use only N clips of each set (smoke tests)")
+    cv3.add_argument("--folds", type=int)
+    cv3.add_argument("--out", help="output folder (default runs/v3cv)")
+    cv3.add_argument("--validity", action="store_true",
+                     help="also score the mid-level outputs against the Soundtracks descriptors (computes them once)")
     fit = sub.add_parser("fit", help="train on all clips and export ONNX")
     common(fit, training=True)
     fit.add_argument("--variant")
@@ -529,7 +646,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"cache": command_cache, "embed": command_embed, "cv2": command_cv2, "fit2": command_fit2, "card2": command_card2, "cv": command_cv, "fit": command_fit, "export": command_export,
+COMMANDS = {"cache": command_cache, "embed": command_embed, "cv2": command_cv2, "cv3": command_cv3, "fit2": command_fit2, "card2": command_card2, "cv": command_cv, "fit": command_fit, "export": command_export,
             "card": command_card}
 
 

@@ -56,6 +56,7 @@ CACHE_SUBDIR = "musicnn"
 CACHE_FORMAT = 1
 BATCH = 32
 CLEAN = "clean"
+SPARSE = "sparse"  # clean audio, patches every AUGMENTED_HOP_FRAMES (the long 4q-dev clips: half the backbone time)
 
 FRONTEND_CONSTANTS = mel_features.FRONTEND_CONSTANTS  # the run-time front-end the model is trained for
 
@@ -270,6 +271,10 @@ def hop_frames_of(*, set_name: str) -> int:
     return PATCH_HOP_FRAMES if set_name == CLEAN else AUGMENTED_HOP_FRAMES
 
 
+def is_augmented(*, set_name: str) -> bool:
+    return set_name not in (CLEAN, SPARSE)
+
+
 def _version(*, backbone: Path, set_name: str) -> str:
     text = json.dumps({"format": CACHE_FORMAT, "frontend": FRONTEND_CONSTANTS, "hop": hop_frames_of(set_name=set_name),
                        "backbone": cache.file_hash(path=backbone), "set": set_name}, sort_keys=True)
@@ -289,7 +294,7 @@ def embeddings_for(
         with np.load(target) as stored:
             return ClipEmbeddings(**{name: stored[name] for name in BACKBONE_OUTPUTS})
     samples = load_audio(path=path)
-    if set_name != CLEAN:
+    if is_augmented(set_name=set_name):
         samples, _ = augment(samples=samples, rng=np.random.default_rng(augmentation_seed(set_name=set_name, clip_hash=clip_hash)))
     result = backbone.process(batch=patches(mel=log_mel(samples=samples), hop_frames=hop_frames_of(set_name=set_name)))
     directory.mkdir(parents=True, exist_ok=True)
