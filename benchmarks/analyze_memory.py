@@ -36,7 +36,7 @@ MIB = 1024 * 1024
 # Each command runs in a fresh interpreter and prints its own peak RSS (VmHWM of its address space, which
 # starts anew at exec; wait4's ru_maxrss is not used, as Linux carries it over from the parent).
 REPORT_PEAK = "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1], file=sys.stderr)"
-NEW_PATH = "import sys; from mer_live.analysis import main; status = main(sys.argv[1:]); " + REPORT_PEAK
+NEW_PATH = "import sys; from mer_live.offline.analysis import main; status = main(sys.argv[1:]); " + REPORT_PEAK
 OLD_PATH = ("import sys; from mer_live import features; "
             "features.analyse(samples=features.load_audio(path=sys.argv[1])); " + REPORT_PEAK)
 

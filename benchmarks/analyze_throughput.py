@@ -15,7 +15,7 @@ On the first ``--clips`` Soundtracks clips (sorted by name, from ``$MER_DATA_DIR
    a v2 track about L - 2 patches).
 
 ``--model`` picks the model (``v1``, the default here, or ``v2``, or a path): the profile and the window
-counts follow the model's recipe (:mod:`mer_live.recipe`: v1's 10 s windows or v2's 3 s patches, both at
+counts follow the model's recipe (:mod:`mer_live.offline.recipe`: v1's 10 s windows or v2's 3 s patches, both at
 a 1 s hop). The seed's path is v1's, so it runs with a v1 model only.
 
 Wall-clock numbers depend on what else the machine runs (its load average is recorded); CPU seconds
@@ -50,14 +50,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_live import features
-from mer_live.catalogue import analyse_files
-from mer_live.decoder import FileDecoder
-from mer_live.model import resolve_model
-from mer_live.recipe import DEFAULT_BATCH_WINDOWS, HOP_FRAMES, WindowModel
+from mer_live.features import spectrogram
+from mer_live.offline.catalogue import analyse_files
+from mer_live.offline.decoder import FileDecoder
+from mer_live.model.emotion_model import resolve_model
+from mer_live.offline.recipe import DEFAULT_BATCH_WINDOWS, HOP_FRAMES, WindowModel
 
 DEFAULT_CLIPS = 40
-SEED_HOP_SAMPLES = int(round(features.HOP_SIZE))  # librosa needs an integer hop: 706
+SEED_HOP_SAMPLES = int(round(spectrogram.HOP_SIZE))  # librosa needs an integer hop: 706
 SEED_WIDTH = 1.0
 SEED_BATCH = 8
 GOAL_RTF = 300.0
@@ -99,7 +99,7 @@ def profile(paths: list[Path], *, model: WindowModel) -> dict:
         started = time.process_time()
         with soundfile.SoundFile(str(path)) as handle:
             rate = handle.samplerate
-            blocks = [features.to_mono(audio=b) for b in handle.blocks(65536, dtype="float32", always_2d=True)]
+            blocks = [spectrogram.to_mono(audio=b) for b in handle.blocks(65536, dtype="float32", always_2d=True)]
         seconds["decode"] += time.process_time() - started
         started = time.process_time()
         stream = soxr.ResampleStream(rate, recipe.sample_rate, 1, dtype="float32", quality="HQ")
@@ -154,24 +154,24 @@ def run_seed(paths: list[Path], *, audio_s: float) -> dict:
 
     torch.set_num_threads(1)
     net = seed_network()
-    bank = features.filterbank()
+    bank = spectrogram.filterbank()
     windows = 0
     cpu_before = cpu_seconds()
     started = time.perf_counter()
     for path in paths:
-        samples, _ = librosa.load(str(path), sr=features.SAMPLE_RATE, mono=True)
-        spectrum = np.abs(librosa.stft(samples, n_fft=features.FRAME_SIZE, hop_length=SEED_HOP_SAMPLES,
-                                       window="hann", center=True))[: features.NUM_BINS].T
+        samples, _ = librosa.load(str(path), sr=spectrogram.SAMPLE_RATE, mono=True)
+        spectrum = np.abs(librosa.stft(samples, n_fft=spectrogram.FRAME_SIZE, hop_length=SEED_HOP_SAMPLES,
+                                       window="hann", center=True))[: spectrogram.NUM_BINS].T
         linear = (spectrum @ bank).astype(np.float32)
-        padded = np.pad(samples, features.HALF_FRAME)  # as stft's centring
-        frames = librosa.util.frame(padded, frame_length=features.FRAME_SIZE, hop_length=SEED_HOP_SAMPLES, axis=0)
+        padded = np.pad(samples, spectrogram.HALF_FRAME)  # as stft's centring
+        frames = librosa.util.frame(padded, frame_length=spectrogram.FRAME_SIZE, hop_length=SEED_HOP_SAMPLES, axis=0)
         power = np.mean(np.square(frames, dtype=np.float64), axis=1)
-        starts = features.window_starts(total_frames=len(linear), hop_frames=HOP_FRAMES)
+        starts = spectrogram.window_starts(total_frames=len(linear), hop_frames=HOP_FRAMES)
         batch = []
         for start in starts:
-            part = features.FrameBlock(linear=linear[start:start + features.NUM_FRAMES],
-                                       power=power[start:start + features.NUM_FRAMES])
-            batch.append(features.normalise(block=features.loop_pad(block=part)))
+            part = spectrogram.FrameBlock(linear=linear[start:start + spectrogram.NUM_FRAMES],
+                                       power=power[start:start + spectrogram.NUM_FRAMES])
+            batch.append(spectrogram.normalise(block=spectrogram.loop_pad(block=part)))
         with torch.no_grad():
             for first in range(0, len(batch), SEED_BATCH):
                 net(torch.from_numpy(np.stack(batch[first:first + SEED_BATCH])))
@@ -186,7 +186,7 @@ def run_seed(paths: list[Path], *, audio_s: float) -> dict:
 RAY_DRIVER = """
 import json, sys, time
 from pathlib import Path
-from mer_live.cluster import analyse_on_ray, connect
+from mer_live.offline.cluster import analyse_on_ray, connect
 address, model, nodes, paths = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), [Path(p) for p in sys.argv[4:]]
 connect(address=address)
 list(analyse_on_ray(paths[:nodes], model_path=model, actors=nodes))  # warm: worker processes, imports
@@ -238,7 +238,7 @@ def main() -> None:
     model_path = Path(str(resolve_model(args.model)))
     model = WindowModel(path=model_path)  # loaded once: the profile's model, and the recipe it needs
     recipe = model.recipe
-    if args.seed and recipe.sample_rate != features.SAMPLE_RATE:
+    if args.seed and recipe.sample_rate != spectrogram.SAMPLE_RATE:
         args.seed = False  # the seed's path is v1's
         print("  (the seed's path is v1's: skipped for this model)")
     audio_s = 0.0

@@ -14,14 +14,14 @@ and p99. Every run is reported as a ratio to v1 at 10/s, measured in the same in
 What is counted: the daemon process, all its threads (the worker, the patch thread, the file feeder,
 one lane thread per output, the main thread), from ``/proc/PID/stat``; not its child processes. With
 ``--input FILE`` there is none: the feeder thread reads the file (43 blocks of 1024 frames a second) where
-a sound card's capture child (:mod:`mer_live.capture`) would run live, so the file's reading is counted
+a sound card's capture child (:mod:`mer_live.live.capture`) would run live, so the file's reading is counted
 and PortAudio's callback is not.
 
-The input is the demo piece (``mer_live.demo``) written as a 44.1 kHz stereo WAV, so resampling and
+The input is the demo piece (``mer_live.live.demo``) written as a 44.1 kHz stereo WAV, so resampling and
 the mono mix are included, or ``--input FILE``. ``--blas-comparison`` adds a 4/s run with numpy's
 default of one OpenBLAS thread per CPU (the daemon sets ``OPENBLAS_NUM_THREADS=1``).
 ``--reuse-comparison`` adds a v2 run with ``MER_PATCH_REUSE=0``: every patch through the whole model, as
-before :mod:`mer_live.patch_model`, in the same invocation. ``--per-thread`` also reports each thread's
+before :mod:`mer_live.model.patch_model`, in the same invocation. ``--per-thread`` also reports each thread's
 share (names from ``py-spy dump``, which must be installed; CPU from ``/proc/PID/task``). Run:
 
     python benchmarks/daemon_cpu.py --v1 V1.onnx --v2 V2.onnx --seconds 20 --reuse-comparison --per-thread \
@@ -71,7 +71,7 @@ STOP_TIMEOUT_S = 30.0
 POLL_S = 0.05
 METER_COLUMNS, METER_LINES = 120, 40
 METER_RATES = (4.0, 10.0)
-PATCH_REUSE_ENV = "MER_PATCH_REUSE"  # mer_live.model.PATCH_REUSE_ENV ("0": every v2 patch run whole)
+PATCH_REUSE_ENV = "MER_PATCH_REUSE"  # mer_live.model.emotion_model.PATCH_REUSE_ENV ("0": every v2 patch run whole)
 THREAD_LINE = re.compile(r'^Thread (\d+) \([^)]*\): "([^"]*)"', re.MULTILINE)
 STOP_LINE = re.compile(r"compute per update p50 ([0-9.]+) ms, p99 ([0-9.]+) ms")
 
@@ -110,8 +110,8 @@ def write_input(*, directory: Path) -> Path:
     import soundfile
     import soxr
 
-    from mer_live import demo
-    from mer_live.features import SAMPLE_RATE
+    from mer_live.live import demo
+    from mer_live.features.spectrogram import SAMPLE_RATE
 
     piece = np.tile(demo.synthesise(), REPEATS_OF_DEMO)
     upsampled = soxr.resample(piece, SAMPLE_RATE, FILE_RATE).astype(np.float32)
@@ -308,7 +308,7 @@ def meter_main(*, args: argparse.Namespace) -> int:
         directory = Path(temp)
         input_path = args.input or write_input(directory=directory)
         port = sink.getsockname()[1]
-        from mer_live.model import default_model_path
+        from mer_live.model.emotion_model import default_model_path
 
         model = args.v2 or default_model_path()
         runs = []

@@ -4,12 +4,12 @@ in real time), offline on the demo piece as a 44.1 kHz stereo signal at 10 updat
 Stages (each timed with ``time.thread_time`` on the thread that runs it, so the threads do not blur):
 
 * ``resample``: one streaming soxr resampler 44.1 -> 16 kHz, fed 0.1 s at a time (as the worker does);
-* ``mel``: :class:`mer_live.mel_features.MelStream` on the resampled audio, 0.1 s at a time;
-* ``worker thread``: the whole worker loop (:class:`mer_live.worker.Worker` on the worker's own thread,
+* ``mel``: :class:`mer_live.features.mel.MelStream` on the resampled audio, 0.1 s at a time;
+* ``worker thread``: the whole worker loop (:class:`mer_live.live.worker.Worker` on the worker's own thread,
   ``--fast``, no sinks): ring buffer read, mono mix, level, resampling, mel frames, handing patches over,
   pooling, smoothing, the explanation and the reading; ``worker, other`` = it minus ``resample`` and ``mel``;
 * ``patch thread``: every model call of that run (real and warm-up patches) on the patch thread, once
-  with patch reuse (:mod:`mer_live.patch_model`) and once with ``MER_PATCH_REUSE=0`` (every patch whole);
+  with patch reuse (:mod:`mer_live.model.patch_model`) and once with ``MER_PATCH_REUSE=0`` (every patch whole);
 * ``OSC sink`` / ``CSV sink``: building and sending each reading's OSC bundle to a local socket that never
   reads, and writing its CSV row to a file (on their lane threads in the daemon).
 
@@ -17,7 +17,7 @@ What the real daemon spends beyond these (the file feeder thread, the output lan
 wake-ups, the readout) is the difference between ``benchmarks/daemon_cpu.py``'s total and their sum.
 Run:
 
-    python benchmarks/daemon_stages.py --v2 mer_live/models/musicnn_joint.onnx --repeats 3 --out benchmarks/daemon_stages.json
+    python benchmarks/daemon_stages.py --v2 mer_live/model/assets/musicnn_joint.onnx --repeats 3 --out benchmarks/daemon_stages.json
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class Keep:
 
 
 def load_model(*, path: Path, reuse: bool):
-    from mer_live.model import EmotionModel
+    from mer_live.model.emotion_model import EmotionModel
 
     previous = os.environ.pop(PATCH_REUSE_ENV, None)
     if not reuse:
@@ -95,8 +95,8 @@ def load_model(*, path: Path, reuse: bool):
 
 def run_worker(*, model, audio: np.ndarray) -> tuple[float, TimedModel, list]:
     """The worker loop on this thread: (its CPU seconds, the timed model, the readings)."""
-    from mer_live.source import ArraySource
-    from mer_live.worker import Worker
+    from mer_live.live.source import ArraySource
+    from mer_live.live.worker import Worker
 
     timed = TimedModel(model=model)
     keep = Keep()
@@ -116,15 +116,15 @@ def run_worker(*, model, audio: np.ndarray) -> tuple[float, TimedModel, list]:
 def time_front_end(*, audio: np.ndarray) -> dict[str, float]:
     import soxr
 
-    from mer_live import features, mel_features
+    from mer_live.features import spectrogram, mel
 
     chunk = round(CHUNK_S * FILE_RATE)
-    mono = features.to_mono(audio=audio, channel=None)
-    resampler = soxr.ResampleStream(FILE_RATE, mel_features.SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+    mono = spectrogram.to_mono(audio=audio, channel=None)
+    resampler = soxr.ResampleStream(FILE_RATE, mel.SAMPLE_RATE, 1, dtype="float32", quality="HQ")
     started = time.thread_time()
     pieces = [resampler.resample_chunk(mono[s : s + chunk], last=s + chunk >= len(mono)) for s in range(0, len(mono), chunk)]
     resample_s = time.thread_time() - started
-    stream = mel_features.MelStream()
+    stream = mel.MelStream()
     started = time.thread_time()
     for piece in pieces:
         stream.process(samples=piece)
@@ -133,7 +133,8 @@ def time_front_end(*, audio: np.ndarray) -> dict[str, float]:
 
 
 def time_sinks(*, readings: list, directory: Path) -> dict[str, float]:
-    from mer_live.sinks import CsvSink, OscSink
+    from mer_live.outputs.csv import CsvSink
+    from mer_live.outputs.osc import OscSink
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
         receiver.bind(("127.0.0.1", 0))
@@ -157,10 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import soxr
 
-    from mer_live import demo, features
+    from mer_live.live import demo
+    from mer_live.features import spectrogram
 
     piece = np.tile(demo.synthesise(), 2)
-    audio = np.repeat(soxr.resample(piece, features.SAMPLE_RATE, FILE_RATE).astype(np.float32)[:, None], FILE_CHANNELS, axis=1)
+    audio = np.repeat(soxr.resample(piece, spectrogram.SAMPLE_RATE, FILE_RATE).astype(np.float32)[:, None], FILE_CHANNELS, axis=1)
     seconds = len(audio) / FILE_RATE
     models = {"reuse": load_model(path=args.v2, reuse=True), "whole": load_model(path=args.v2, reuse=False)}
     if not models["reuse"].incremental:

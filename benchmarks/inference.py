@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_live import features
-from mer_live.model import EmotionModel, default_model_path
+from mer_live.features import spectrogram
+from mer_live.model.emotion_model import EmotionModel, default_model_path
 
 WIDTHS = (0.25, 0.5, 1.0)
 BASELINE_WIDTH = 1.0
@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(SEED)
-    samples = (0.1 * rng.standard_normal(int(features.WINDOW_SECONDS * features.SAMPLE_RATE))).astype(np.float32)
-    block = features.analyse(samples=samples)
-    window = features.normalise(block=block.slice(start=0, stop=features.NUM_FRAMES))[None]
+    samples = (0.1 * rng.standard_normal(int(spectrogram.WINDOW_SECONDS * spectrogram.SAMPLE_RATE))).astype(np.float32)
+    block = spectrogram.analyse(samples=samples)
+    window = spectrogram.normalise(block=block.slice(start=0, stop=spectrogram.NUM_FRAMES))[None]
 
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as folder:

@@ -32,8 +32,8 @@ moving average, v2 with the One-Euro defaults that preceded the change points, a
 Reported per run and output: mean t50 and t90 over the steps (and the worst), mean step size, jitter.
 Run (both models in one run)::
 
-    python benchmarks/responsiveness.py --v1 mer_live/models/a2mid2e_joint.onnx \\
-        --v2 mer_live/models/musicnn_joint.onnx --out benchmarks/responsiveness.json
+    python benchmarks/responsiveness.py --v1 mer_live/model/assets/a2mid2e_joint.onnx \\
+        --v2 mer_live/model/assets/musicnn_joint.onnx --out benchmarks/responsiveness.json
 
 **Tuning** (``--tune``) chooses the smoothing defaults (``analysis.smoothing``, ``analysis.follow``,
 ``analysis.still_speed`` and the smoother's ``SPEED_TIME_CONSTANT_S``) on OTHER files, never on the
@@ -49,7 +49,7 @@ diagnostic on the benchmark's energy file had shown that a few of the grid's set
 there; the further files follow the same rank rule as the first, not that diagnostic, and the benchmark
 files run only after the choice. The daemon runs once per model and file with smoothing off (``--smoothing 0``), and every
 candidate of :data:`TUNE_GRID` is replayed on its raw mid-level trace through the daemon's own
-:class:`~mer_live.smoother.Smoother` and Joint layer, exactly as the worker does (checked: the replay of
+:class:`~mer_live.live.smoother.Smoother` and Joint layer, exactly as the worker does (checked: the replay of
 smoothing off, and of the chosen values, equals the daemon's sent emotions to the CSV's 6 decimals).
 
 ``--pooling PATCHES:HALFLIFE`` runs either mode with a temporary copy of the v2 file that pools
@@ -58,7 +58,7 @@ P:H,P:H,...`` applies the rule below to each such copy on the tuning files and p
 chosen smoother has the smallest delay (how the shipped pooling was chosen)::
 
     python benchmarks/responsiveness.py --tune --poolings 1:0,2:0.25,4:0.25,8:0.25,4:0.5,8:0.5 \
-        --v1 mer_live/models/a2mid2e_joint.onnx --v2 mer_live/models/musicnn_joint.onnx \
+        --v1 mer_live/model/assets/a2mid2e_joint.onnx --v2 mer_live/model/assets/musicnn_joint.onnx \
         --out benchmarks/responsiveness_pooling.json
 
 The rule, for the default model (v2), mirrors issue 7's goal with margins for files the choice has not
@@ -81,7 +81,7 @@ files). That rule's pick missed the delay goal, and no One-Euro setting meets bo
 files. A throwaway prototype on the tuning files' raw traces only (``/tmp``, not kept) showed why: inside
 a steady section v2's raw outputs wander by 0.04-0.07 (std), so a filter that opens on their speed opens
 on that too, while the mean since the true change point would be well within v1's jitter. So the grid gains
-a second family, :data:`CHANGE_GRID`: the smoother's change points (``--change``; ``mer_live/smoother.py``),
+a second family, :data:`CHANGE_GRID`: the smoother's change points (``--change``; ``mer_live/live/smoother.py``),
 whose fast average and ratio are the smoother's constants ``FAST_TIME_CONSTANT_S`` and ``CHANGE_RATIO``.
 The rule above runs unchanged over both families; then, **if its pick misses the delay goal, the defaults
 become the candidate that meets the delay goal on every energy tuning file with the smallest largest jitter
@@ -89,8 +89,8 @@ relative to v1's** (:data:`RULE_WHEN_THE_GOALS_CONFLICT`: the delay goal first, 
 that is :func:`goal_check`'s calmest, which is at worst the current defaults). The chosen values then go
 through the real daemon on the tuning files as a check, and only then do the benchmark files run. ::
 
-    python benchmarks/responsiveness.py --tune --v1 mer_live/models/a2mid2e_joint.onnx \\
-        --v2 mer_live/models/musicnn_joint.onnx --out benchmarks/responsiveness_tuning.json
+    python benchmarks/responsiveness.py --tune --v1 mer_live/model/assets/a2mid2e_joint.onnx \\
+        --v2 mer_live/model/assets/musicnn_joint.onnx --out benchmarks/responsiveness_tuning.json
 """
 
 from __future__ import annotations
@@ -172,7 +172,8 @@ REPLAY_TOLERANCE = 2e-6  # the CSV's 6 decimals
 def _ranked(*, root: Path) -> dict[str, list[str]]:
     """Clip ids by rating: ``calm`` / ``energetic`` (rated energy, lowest / highest first), ``happy`` /
     ``sad`` (HAPPY / SAD target clips by ``valence + happy - sad``, highest / lowest first)."""
-    from mer_live import labels, soundtracks
+    from mer_live.core import labels
+    from mer_live.train import soundtracks
 
     data = soundtracks.load(root=root)
     valence, energy, happy, sad = (labels.EMOTIONS.index(name) for name in ("valence", "energy", "happy", "sad"))
@@ -230,7 +231,7 @@ def build_file(*, clip_ids: tuple[str, ...], root: Path, path: Path) -> Path:
     import soundfile
     import soxr
 
-    from mer_live import soundtracks
+    from mer_live.train import soundtracks
 
     section = int(SECTION_S * FILE_RATE)
     parts = []
@@ -258,7 +259,7 @@ class Trace:
 
 def run_daemon(*, input_path: Path, model: Path, csv_path: Path, extra: tuple[str, ...] = (), rate: float = RATE) -> Trace:
     """The real daemon over ``input_path`` at ``rate`` updates/s (``extra``: more options, e.g. ``--smoothing 1``)."""
-    from mer_live import labels, reading
+    from mer_live.core import labels, reading
 
     command = [
         sys.executable, "-m", "mer_live", "--input", str(input_path), "--fast", "--rate", f"{rate:g}",
@@ -328,7 +329,7 @@ class _Recorder:
         self.rows: list[tuple[float, np.ndarray, bool]] = []
 
     def process(self, *, reading) -> None:
-        from mer_live.reading import STATE_SILENT
+        from mer_live.core.reading import STATE_SILENT
 
         if reading.is_update and reading.emotion_unclipped is not None:
             self.rows.append((reading.stream_time_s, np.array(reading.emotion_unclipped), reading.state != STATE_SILENT))
@@ -352,10 +353,10 @@ def raw_trace(*, input_path: Path, model: Path, weight: np.ndarray, bias: np.nda
     with smoothing off, as ``mer-live --input FILE --fast --rate 10 --smoothing 0`` runs it. The
     mid-level values are solved from the unclipped emotions through the Joint layer (``weight`` ``(8, 7)``
     has full column rank), exactly up to float rounding."""
-    from mer_live import labels
-    from mer_live.model import EmotionModel
-    from mer_live.source import FileSource
-    from mer_live.worker import Worker
+    from mer_live.core import labels
+    from mer_live.model.emotion_model import EmotionModel
+    from mer_live.live.source import FileSource
+    from mer_live.live.worker import Worker
 
     loaded = EmotionModel(path=model)
     source = FileSource(path=input_path, fast=True)
@@ -382,11 +383,11 @@ def replay(trace: RawTrace, *, weight: np.ndarray, bias: np.ndarray, smoothing: 
            still_speed: float, speed_time_constant_s: float, change: float, fast_time_constant_s: float,
            change_ratio: float) -> dict[str, np.ndarray]:
     """The sent emotions ``{name: (n,)}`` that the worker gives with these smoothing settings: its
-    :class:`~mer_live.smoother.Smoother` on the raw mid-level values (model units) of ``trace``, then the
-    Joint layer (``weight`` ``(8, 7)``, ``bias`` ``(8,)``), as in :class:`~mer_live.worker.Worker`
+    :class:`~mer_live.live.smoother.Smoother` on the raw mid-level values (model units) of ``trace``, then the
+    Joint layer (``weight`` ``(8, 7)``, ``bias`` ``(8,)``), as in :class:`~mer_live.live.worker.Worker`
     (:func:`_full` gives the settings the smoother's constants where they leave them out)."""
-    from mer_live import labels
-    from mer_live.smoother import Smoother
+    from mer_live.core import labels
+    from mer_live.live.smoother import Smoother
 
     smoother = Smoother(size=labels.NUM_MID_LEVELS, time_constant_s=smoothing, follow=follow, still_speed=still_speed,
                         speed_scale=labels.MID_MODEL_SPAN, speed_time_constant_s=speed_time_constant_s,
@@ -403,7 +404,7 @@ def replay(trace: RawTrace, *, weight: np.ndarray, bias: np.ndarray, smoothing: 
 
 def replay_error(trace: RawTrace, daemon: Trace, *, weight: np.ndarray, bias: np.ndarray, settings: dict) -> float:
     """Largest difference between the real daemon's sent emotions (``daemon``, same settings) and the replay."""
-    from mer_live import labels
+    from mer_live.core import labels
 
     if len(daemon.times) != len(trace.times) or np.max(np.abs(daemon.times - trace.times)) > 1e-3:
         return float("inf")
@@ -507,7 +508,7 @@ def common_t50(new: dict, old: dict) -> tuple[float | None, float | None, list[f
 
 
 def _joint(*, model: Path) -> tuple[np.ndarray, np.ndarray]:
-    from mer_live.model import EmotionModel
+    from mer_live.model.emotion_model import EmotionModel
 
     loaded = EmotionModel(path=model)
     try:
@@ -622,7 +623,7 @@ def _grid_rows(traces: dict[str, RawTrace], *, joint: tuple[np.ndarray, np.ndarr
 
 def _full(settings: dict) -> dict:
     """``settings`` with every key of :data:`TUNE_KEYS`: the smoother's constants where it has none."""
-    from mer_live import smoother
+    from mer_live.live import smoother
 
     constants = {"speed_time_constant_s": smoother.SPEED_TIME_CONSTANT_S, "fast_time_constant_s": smoother.FAST_TIME_CONSTANT_S,
                  "change_ratio": smoother.CHANGE_RATIO, "change": 0.0}
@@ -759,8 +760,8 @@ def with_pooling(*, model: Path, patches: int, halflife_s: float, folder: Path) 
     never ship such a copy, the training side writes the pooling it chose)."""
     import onnx
 
-    from mer_live.model import META_POOLING
-    from mer_live.pooling import Pooling
+    from mer_live.model.emotion_model import META_POOLING
+    from mer_live.model.pooling import Pooling
 
     proto = onnx.load(str(model))
     entry = next(p for p in proto.metadata_props if p.key == META_POOLING)
@@ -778,7 +779,7 @@ def pooling_arg(text: str) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mer_live import soundtracks
+    from mer_live.train import soundtracks
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--v1", type=Path, help="the v1 model file")

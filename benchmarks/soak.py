@@ -68,8 +68,8 @@ def _clips() -> tuple[list[np.ndarray], str]:
         clips.append(soxr.resample(mono, rate, FILE_RATE).astype(np.float32) if rate != FILE_RATE else mono)
     if clips:
         return clips, f"{len(clips)} Soundtracks clips ({sum(len(c) for c in clips) / FILE_RATE:.0f} s) looped"
-    from mer_live import demo
-    from mer_live.features import SAMPLE_RATE
+    from mer_live.live import demo
+    from mer_live.features.spectrogram import SAMPLE_RATE
 
     piece = soxr.resample(demo.synthesise(), SAMPLE_RATE, FILE_RATE).astype(np.float32)
     return [piece], "the demo piece looped"

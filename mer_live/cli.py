@@ -1,8 +1,8 @@
-"""``mer-live``: the live daemon (no subcommand, see :mod:`mer_live.daemon`) or a subcommand
+"""``mer-live``: the live daemon (no subcommand, see :mod:`mer_live.live.daemon`) or a subcommand
 (``mer-live analyze FILE...``). ``mer-live --help`` lists the subcommands.
 
 To add a subcommand, write a module with ``HELP``, ``DESCRIPTION``, ``add_arguments(parser)`` and
-``run(args) -> int`` (raising :class:`~mer_live.exit_codes.UsageError` for the user's mistakes) and add
+``run(args) -> int`` (raising :class:`~mer_live.core.exit_codes.UsageError` for the user's mistakes) and add
 it to :data:`SUBCOMMANDS`.
 """
 
@@ -11,20 +11,20 @@ from __future__ import annotations
 import importlib
 import sys
 
-from . import config
-from .command import ArgumentParser, run_command
-from .exit_codes import UsageError
+from mer_live.config import options
+from mer_live.core.command import ArgumentParser, run_command
+from mer_live.core.exit_codes import UsageError
 
 PROG = "mer-live"
 SUBCOMMANDS = {  # name -> module
-    "analyze": "mer_live.analysis",
-    "report": "mer_live.report",
+    "analyze": "mer_live.offline.analysis",
+    "report": "mer_live.offline.report",
 }
 
 
 def build_parser() -> ArgumentParser:
     """The whole command line: the daemon's options, and one subparser per subcommand."""
-    from . import daemon
+    from mer_live.live import daemon
 
     parser = ArgumentParser(prog=PROG, description=daemon.DESCRIPTION, epilog=daemon.EPILOG)
     daemon.add_arguments(parser)
@@ -37,12 +37,12 @@ def build_parser() -> ArgumentParser:
 
 def _run(args) -> int:
     if args.command is None:
-        from . import daemon
+        from mer_live.live import daemon
 
         return daemon.run(args)
     try:
-        daemon_options = bool(args.config or args.list_devices or config.given_on_command_line(args=args))
-    except config.ConfigError as error:
+        daemon_options = bool(args.config or args.list_devices or options.given_on_command_line(args=args))
+    except options.ConfigError as error:
         raise UsageError(str(error)) from error
     if daemon_options:
         raise UsageError(f"daemon options do not apply to {PROG} {args.command}: give them after the subcommand, or drop them")

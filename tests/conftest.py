@@ -31,7 +31,7 @@ def shared_data() -> Path:
 @pytest.fixture(autouse=True)
 def _restore_mer_live_logging():
     """Tests that run the daemon in-process reconfigure the ``mer_live`` logger; undo that after each."""
-    loggers = [logging.getLogger(name) for name in ("mer_live", "mer_live.control")]
+    loggers = [logging.getLogger(name) for name in ("mer_live", "mer_live.control.server")]
     saved = [(log.handlers[:], log.propagate, log.level) for log in loggers]
     yield
     for log, (handlers, propagate, level) in zip(loggers, saved):

@@ -28,8 +28,8 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
-from mer_live import labels
-from mer_live.labels import EMOTIONS, MID_LEVELS
+from mer_live.core import labels
+from mer_live.core.labels import EMOTIONS, MID_LEVELS
 
 STOP_TIMEOUT_S = 5.0
 

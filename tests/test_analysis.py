@@ -17,11 +17,13 @@ import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mer_live import analysis, features, labels
-from mer_live.catalogue import analyse_file, find_files
-from mer_live.model import MODEL_ENV, shipped_model_path
-from mer_live.recipe import RECIPES, SpectrogramWindows, WindowModel
-from mer_live.results import FILE_HEADER, JOURNAL_SUFFIX, WINDOW_HEADER
+from mer_live.offline import analysis
+from mer_live.features import spectrogram
+from mer_live.core import labels
+from mer_live.offline.catalogue import analyse_file, find_files
+from mer_live.model.emotion_model import MODEL_ENV, shipped_model_path
+from mer_live.offline.recipe import RECIPES, SpectrogramWindows, WindowModel
+from mer_live.offline.results import FILE_HEADER, JOURNAL_SUFFIX, WINDOW_HEADER
 
 RATE_44K = 44100
 VALUES = list(labels.EMOTIONS + labels.MID_LEVELS)
@@ -40,9 +42,9 @@ def audio_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("audio")
     files = {"long": folder / "long song.flac", "short": folder / "short.wav", "bad": folder / "broken.wav"}
     soundfile.write(str(files["long"]), _tone(23.5, RATE_44K), RATE_44K)
-    short_t = np.arange(int(4.2 * features.SAMPLE_RATE)) / features.SAMPLE_RATE
+    short_t = np.arange(int(4.2 * spectrogram.SAMPLE_RATE)) / spectrogram.SAMPLE_RATE
     soundfile.write(str(files["short"]), (0.2 * np.sin(2 * np.pi * 440 * short_t)).astype(np.float32),
-                    features.SAMPLE_RATE)
+                    spectrogram.SAMPLE_RATE)
     files["bad"].write_bytes(b"RIFF this is not a wave file")
     return files
 
@@ -84,8 +86,8 @@ def test_good_files_give_per_file_and_per_window_rows(audio_files: dict[str, Pat
     per_window = pd.read_csv(windows_out)
     assert tuple(per_file.columns) == FILE_HEADER and tuple(per_window.columns) == WINDOW_HEADER
     assert list(per_file["file"]) == [str(audio_files["long"]), str(audio_files["short"])]
-    long_frames = features.frame_count(num_samples=int(round(23.5 * features.SAMPLE_RATE)))
-    expected_windows = len(features.window_starts(total_frames=long_frames, hop_frames=31))
+    long_frames = spectrogram.frame_count(num_samples=int(round(23.5 * spectrogram.SAMPLE_RATE)))
+    expected_windows = len(spectrogram.window_starts(total_frames=long_frames, hop_frames=31))
     assert expected_windows == 15  # 0, 1, ..., 13 s and one ending at the last frame
     assert list(per_file["num_windows"]) == [expected_windows, 1]
     assert list(per_file["padded"]) == [False, True]
@@ -97,8 +99,8 @@ def test_good_files_give_per_file_and_per_window_rows(audio_files: dict[str, Pat
     assert np.all((values >= 0.0) & (values <= 1.0))
     long_rows = per_window[per_window["file"] == str(audio_files["long"])]
     assert list(long_rows["window"]) == list(range(expected_windows))
-    np.testing.assert_allclose(np.diff(long_rows["start_s"].to_numpy()[:-1]), 31 / features.FPS, atol=1e-6)
-    assert long_rows["end_s"].iloc[0] == pytest.approx(features.NUM_FRAMES / features.FPS, abs=1e-6)
+    np.testing.assert_allclose(np.diff(long_rows["start_s"].to_numpy()[:-1]), 31 / spectrogram.FPS, atol=1e-6)
+    assert long_rows["end_s"].iloc[0] == pytest.approx(spectrogram.NUM_FRAMES / spectrogram.FPS, abs=1e-6)
     assert long_rows["end_s"].iloc[-1] == pytest.approx(23.5, abs=1e-6)  # the last window ends at the end
     np.testing.assert_allclose(per_file.iloc[0][VALUES].to_numpy(dtype=float),
                                long_rows[VALUES].mean().to_numpy(), atol=2e-6)
@@ -112,29 +114,29 @@ def test_values_are_the_model_outputs_on_the_whole_decoded_file(audio_files: dic
     """Block-wise decoding, resampling and streaming windows give exactly the offline values."""
     model = WindowModel(path=shipped_model)
     result = analyse_file(audio_files["long"], model=model, recipe=model.recipe, keep_windows=True)
-    block = features.analyse(samples=features.load_audio(path=audio_files["long"]))
-    starts = features.window_starts(total_frames=block.num_frames, hop_frames=31)
-    windows = np.stack([features.window_at(block=block, start=s)[0] for s in starts])
+    block = spectrogram.analyse(samples=spectrogram.load_audio(path=audio_files["long"]))
+    starts = spectrogram.window_starts(total_frames=block.num_frames, hop_frames=31)
+    windows = np.stack([spectrogram.window_at(block=block, start=s)[0] for s in starts])
     np.testing.assert_array_equal(result.windows.values, model.process(windows))
-    np.testing.assert_array_equal(result.windows.starts_s, np.asarray(starts) / features.FPS)
-    assert result.duration_s == len(features.load_audio(path=audio_files["long"])) / features.SAMPLE_RATE
+    np.testing.assert_array_equal(result.windows.starts_s, np.asarray(starts) / spectrogram.FPS)
+    assert result.duration_s == len(spectrogram.load_audio(path=audio_files["long"])) / spectrogram.SAMPLE_RATE
 
 
 @settings(max_examples=25, deadline=None)
-@given(num_samples=st.integers(min_value=1, max_value=int(16.5 * features.SAMPLE_RATE)),
+@given(num_samples=st.integers(min_value=1, max_value=int(16.5 * spectrogram.SAMPLE_RATE)),
        chunk=st.integers(min_value=1, max_value=40000), batch=st.integers(min_value=1, max_value=9))
 def test_streaming_windows_equal_offline_windows(num_samples: int, chunk: int, batch: int) -> None:
     samples = np.random.default_rng(num_samples).standard_normal(num_samples).astype(np.float32) * 0.1
-    block = features.analyse(samples=samples)
-    starts = features.window_starts(total_frames=block.num_frames, hop_frames=31)
+    block = spectrogram.analyse(samples=samples)
+    starts = spectrogram.window_starts(total_frames=block.num_frames, hop_frames=31)
     stream = SpectrogramWindows(batch_windows=batch)
     batches = [b for i in range(0, num_samples, chunk) for b in stream.process(samples[i:i + chunk])]
     batches += stream.flush()
     assert all(len(b) == batch for b in batches[:-1]) and 1 <= len(batches[-1]) <= batch
-    np.testing.assert_array_equal(np.concatenate([b.starts_s for b in batches]), np.asarray(starts) / features.FPS)
+    np.testing.assert_array_equal(np.concatenate([b.starts_s for b in batches]), np.asarray(starts) / spectrogram.FPS)
     for got, start in zip(np.concatenate([b.inputs for b in batches]), starts):
-        np.testing.assert_array_equal(got, features.window_at(block=block, start=start)[0])
-    assert np.concatenate([b.padded for b in batches]).any() == (block.num_frames < features.NUM_FRAMES)
+        np.testing.assert_array_equal(got, spectrogram.window_at(block=block, start=start)[0])
+    assert np.concatenate([b.padded for b in batches]).any() == (block.num_frames < spectrogram.NUM_FRAMES)
 
 
 def test_results_do_not_depend_on_batch_size_or_job_count(catalogue: Path, shipped_model: Path,

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import soundfile
 
-from mer_live.results import JOURNAL_SUFFIX
+from mer_live.offline.results import JOURNAL_SUFFIX
 
 NUM_FILES = 40
 RATE = 44100

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import soundfile
 
-from mer_live.results import JOURNAL_SUFFIX
+from mer_live.offline.results import JOURNAL_SUFFIX
 
 NUM_FILES = 20
 RATE = 44100
@@ -24,7 +24,7 @@ KILL_AFTER_FILES = 2
 
 
 def test_the_daemon_and_the_local_analyser_never_import_ray() -> None:
-    code = ("import sys, mer_live.cli, mer_live.daemon, mer_live.analysis, mer_live.catalogue, mer_live.results\n"
+    code = ("import sys, mer_live.cli, mer_live.live.daemon, mer_live.offline.analysis, mer_live.offline.catalogue, mer_live.offline.results\n"
             "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr

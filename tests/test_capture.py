@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_live import features, labels
+from mer_live.features import spectrogram
+from mer_live.core import labels
 
-SR = features.SAMPLE_RATE
+SR = spectrogram.SAMPLE_RATE
 PCM_NAME = "mertestcapture"
 SYSTEM_ALSA_CONF = Path("/usr/share/alsa/alsa.conf")
 SUBPROCESS_TIMEOUT_S = 120
@@ -51,7 +52,7 @@ def run_python(*, code: str, env: dict[str, str]) -> str:
 CAPTURE_TO_RING = """
 import json, sys, time
 import numpy as np
-from mer_live.source import CaptureSource
+from mer_live.live.source import CaptureSource
 channel = json.loads(sys.argv[1]) if len(sys.argv) > 1 else None
 source = CaptureSource(device={pcm!r}, channel={channel}, samplerate={rate})
 source.start()
@@ -84,9 +85,9 @@ def test_samples_reaching_the_ring_buffer_equal_the_file(tmp_path: Path, channel
 LIVE_FEATURES = """
 import json
 import numpy as np
-from mer_live.model import EmotionModel, check_joint_layer
-from mer_live.source import CaptureSource
-from mer_live.worker import Worker
+from mer_live.model.emotion_model import EmotionModel, check_joint_layer
+from mer_live.live.source import CaptureSource
+from mer_live.live.worker import Worker
 inputs, frames = [], []
 class Recording:  # the model, keeping every input (one window per update)
     def __init__(self, model):
@@ -117,7 +118,7 @@ print(json.dumps({{"frames": frames, "error": worker.error}}))
 
 
 def test_live_features_equal_offline_features_of_the_same_samples(tmp_path: Path) -> None:
-    from mer_live import demo
+    from mer_live.live import demo
 
     seconds = 4.0
     audio = demo.synthesise()[: int(seconds * SR), None]
@@ -128,9 +129,9 @@ def test_live_features_equal_offline_features_of_the_same_samples(tmp_path: Path
     assert info["error"] is None
     windows = np.load(out)
     assert len(windows) == len(info["frames"]) == seconds * 4
-    offline = features.analyse(samples=audio[:, 0])
+    offline = spectrogram.analyse(samples=audio[:, 0])
     for window, count in zip(windows, info["frames"]):
-        expected, _ = features.window_at(block=offline.slice(start=0, stop=count), start=0)
+        expected, _ = spectrogram.window_at(block=offline.slice(start=0, stop=count), start=0)
         np.testing.assert_array_equal(window, expected)
 
 

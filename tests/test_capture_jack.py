@@ -29,8 +29,8 @@ import pytest
 from control_helpers import ControlClient, build_message
 from osc_receivers import OscDump, free_udp_port, group_bundles
 
-from mer_live import mel_features
-from mer_live.model import default_model_path
+from mer_live.features import mel
+from mer_live.model.emotion_model import default_model_path
 
 JACK_RATE = 44100
 JACK_PERIOD = 1024
@@ -41,7 +41,7 @@ START_TIMEOUT_S = 20.0
 SERVER_NAME = "merlive-test"
 STOP_TIMEOUT_S = 10.0
 RECONNECT_TIMEOUT_S = 30.0  # a new capture process every 2 s until the device is back
-WINDOW_S = mel_features.PATCH_SECONDS  # warming until the default model's (v2's) first 3 s patch is full
+WINDOW_S = mel.PATCH_SECONDS  # warming until the default model's (v2's) first 3 s patch is full
 
 pytestmark = [
     pytest.mark.slow,

@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from mer_live import cli, daemon
-from mer_live.exit_codes import EXIT_OK, EXIT_USAGE
-from mer_live.settings import Settings, sections
+from mer_live import cli
+from mer_live.live import daemon
+from mer_live.core.exit_codes import EXIT_OK, EXIT_USAGE
+from mer_live.config.settings import Settings, sections
 
 
 def _run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mer_live import config
-from mer_live.addresses import parse_host_port_or_zero
-from mer_live.config import ConfigError
-from mer_live.settings import Settings, check_value, from_dict, sections
+from mer_live.config import options
+from mer_live.core.addresses import parse_host_port_or_zero
+from mer_live.config.options import ConfigError
+from mer_live.config.settings import Settings, check_value, from_dict, sections
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOML = PROJECT_ROOT / "configs" / "default.toml"
@@ -21,7 +21,7 @@ DEFAULTS = Settings().as_dict()
 
 
 def test_default_toml_holds_exactly_the_defaults_and_documents_every_key() -> None:
-    assert config.load_toml(path=DEFAULT_TOML) == DEFAULTS
+    assert options.load_toml(path=DEFAULT_TOML) == DEFAULTS
     lines = DEFAULT_TOML.read_text().splitlines()
     for section, entries in DEFAULTS.items():
         for key in entries:
@@ -32,12 +32,12 @@ def test_default_toml_holds_exactly_the_defaults_and_documents_every_key() -> No
 def test_precedence_cli_over_toml_over_defaults(tmp_path: Path) -> None:
     path = tmp_path / "show.toml"
     path.write_text('[analysis]\nrate = 8\nsmoothing = 5.0\n[osc]\ntargets = ["10.0.0.2:7000", "10.0.0.3:7000"]\n')
-    resolved = config.resolve(toml_path=path, cli={"analysis": {"rate": 2.0}})
+    resolved = options.resolve(toml_path=path, cli={"analysis": {"rate": 2.0}})
     assert resolved.analysis.rate == 2.0  # CLI
     assert resolved.analysis.smoothing == 5.0  # TOML
     assert resolved.analysis.silence_dbfs == -60.0  # default
     assert resolved.osc.targets == ("10.0.0.2:7000", "10.0.0.3:7000")
-    replaced = config.resolve(toml_path=path, cli={"osc": {"targets": ["127.0.0.1:1234"]}})
+    replaced = options.resolve(toml_path=path, cli={"osc": {"targets": ["127.0.0.1:1234"]}})
     assert replaced.osc.targets == ("127.0.0.1:1234",)  # the CLI list replaces the TOML list
     assert isinstance(resolved.analysis.smoothing, float)
 
@@ -67,19 +67,19 @@ def test_bad_config_names_the_key(tmp_path: Path, text: str, needle: str) -> Non
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(ConfigError) as raised:
-        config.resolve(toml_path=path, cli={})
+        options.resolve(toml_path=path, cli={})
     message = str(raised.value)
     assert needle in message and "\n" not in message
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
-        config.resolve(toml_path=tmp_path / "nope.toml", cli={})
+        options.resolve(toml_path=tmp_path / "nope.toml", cli={})
 
 
 def test_control_port_zero_is_allowed() -> None:
     assert parse_host_port_or_zero(spec="127.0.0.1:0") == ("127.0.0.1", 0)
-    resolved = config.resolve(toml_path=None, cli={"control": {"listen": "127.0.0.1:0"}})
+    resolved = options.resolve(toml_path=None, cli={"control": {"listen": "127.0.0.1:0"}})
     assert resolved.control.listen == "127.0.0.1:0"
 
 
@@ -101,7 +101,7 @@ def test_any_valid_toml_round_trips(tmp_path_factory: pytest.TempPathFactory, ra
         f"[analysis]\nrate = {rate!r}\nsmoothing = {smoothing!r}\nfollow = {follow!r}\nstill_speed = {still_speed!r}\nchange = {change!r}\n"
         f"silence_dbfs = {silence!r}\nthreads = {threads}\n[log]\nquiet = {str(quiet).lower()}\n"
     )
-    resolved = config.resolve(toml_path=path, cli={})
+    resolved = options.resolve(toml_path=path, cli={})
     assert resolved.as_dict()["analysis"] == {"rate": rate, "smoothing": smoothing, "follow": follow, "still_speed": still_speed, "change": change,
                                               "silence_dbfs": silence, "threads": threads, "model": ""}
     assert resolved.log.quiet is quiet
@@ -120,13 +120,14 @@ def test_unknown_keys_are_always_refused(section: str, key: str) -> None:
 @given(value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(min_value=-100, max_value=100)))
 def test_one_range_check_for_the_toml_file_the_control_port_and_the_worker(value: float) -> None:
     """The TOML/CLI check, the control port and the worker accept exactly the same values (one checker)."""
-    from mer_live import control, worker
+    from mer_live.control import server
+    from mer_live.live import worker
 
     for key in ("rate", "smoothing", "follow", "still_speed"):
         verdicts = []
         for check in (
             lambda v: check_value(section="analysis", key=key, value=v),
-            lambda v: control._command(name=key, params=[v], address=f"/mer/{key}"),
+            lambda v: server._command(name=key, params=[v], address=f"/mer/{key}"),
             lambda v: worker._checked(key, v),
         ):
             try:
@@ -154,8 +155,8 @@ def test_the_control_ports_query_names_settings_by_their_field_names() -> None:
     """``/mer/query`` reports the live analysis settings under the same names as the TOML file and the CLI."""
     import numpy as np
 
-    from mer_live.source import ArraySource
-    from mer_live.worker import Worker
+    from mer_live.live.source import ArraySource
+    from mer_live.live.worker import Worker
 
     class Model:
         variant = "test"

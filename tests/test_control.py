@@ -24,8 +24,8 @@ from control_helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mer_live.control import ControlServer, RateLimitedLog
-from mer_live.settings import CHANGE_RANGE, FOLLOW_RANGE, RATE_RANGE_HZ, SMOOTHING_RANGE_S, STILL_SPEED_RANGE
+from mer_live.control.server import ControlServer, RateLimitedLog
+from mer_live.config.settings import CHANGE_RANGE, FOLLOW_RANGE, RATE_RANGE_HZ, SMOOTHING_RANGE_S, STILL_SPEED_RANGE
 
 LOOPBACK = "127.0.0.1"
 
@@ -273,7 +273,7 @@ def test_a_failing_target_does_not_stop_the_server(caplog) -> None:
         server.start()
         client = ControlClient(port=server.port)
         try:
-            with caplog.at_level(logging.WARNING, logger="mer_live.control"):
+            with caplog.at_level(logging.WARNING, logger="mer_live.control.server"):
                 client.send(build_message("/mer/rate", 5.0))
                 client.ping(1)
             assert "worker refused" in caplog.text
@@ -291,7 +291,7 @@ def test_unknown_type_tags_are_rejected_without_flooding_the_log(served, caplog)
     assert target.calls == []
     assert server.packets_rejected == 20
     assert not [record for record in caplog.records if record.name == "root"]  # python-osc's own warning
-    assert len([record for record in caplog.records if record.name == "mer_live.control"]) <= 5
+    assert len([record for record in caplog.records if record.name == "mer_live.control.server"]) <= 5
     assert "unsupported OSC type tag" in caplog.text
 
 
@@ -316,11 +316,11 @@ def test_a_bundle_with_a_bad_element_is_rejected_whole(served, caplog, tail) -> 
 
 def test_rejections_are_logged_and_rate_limited(served, caplog) -> None:
     _, _, client = served
-    with caplog.at_level(logging.WARNING, logger="mer_live.control"):
+    with caplog.at_level(logging.WARNING, logger="mer_live.control.server"):
         for _ in range(50):
             client.send(build_message("/mer/rate", 1000.0))
         sync(client)
-    records = [record for record in caplog.records if record.name == "mer_live.control"]
+    records = [record for record in caplog.records if record.name == "mer_live.control.server"]
     assert 1 <= len(records) <= 5
     assert "out of range" in records[0].getMessage()
 

@@ -15,7 +15,7 @@ import pytest
 from control_helpers import ControlClient, build_bundle, build_message
 from osc_receivers import DaemonProcess, OscReceiver, free_udp_port
 
-from mer_live.settings import AnalysisSettings
+from mer_live.config.settings import AnalysisSettings
 
 FIRST_UPDATE_TIMEOUT_S = 15.0
 START_RATE_HZ = 4.0

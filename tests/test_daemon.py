@@ -16,9 +16,12 @@ import numpy as np
 import pytest
 from osc_receivers import OscDump, PdReceiver, check_osc_run, group_bundles
 
-from mer_live import config, daemon, labels, readout, sinks
-from mer_live.model import META_FRONTEND, default_model_path, shipped_model_path
-from mer_live.reading import STATES, Reading
+from mer_live.config import options
+from mer_live.live import daemon
+from mer_live.core import labels
+from mer_live.outputs import readout, osc
+from mer_live.model.emotion_model import META_FRONTEND, default_model_path, shipped_model_path
+from mer_live.core.reading import STATES, Reading
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 120
@@ -216,14 +219,14 @@ def test_unreadable_input_files(capsys: pytest.CaptureFixture, tmp_path: Path) -
 def test_command_line_outputs_beat_a_config_that_turns_them_off(tmp_path: Path) -> None:
     rehearsal = PROJECT_ROOT / "configs" / "rehearsal.toml"
     args = daemon.build_parser().parse_args(["--config", str(rehearsal), "--osc", "127.0.0.1:9000", "--control", "127.0.0.1:0"])
-    settings = config.resolve(toml_path=args.config, cli=config.given_on_command_line(args=args))
+    settings = options.resolve(toml_path=args.config, cli=options.given_on_command_line(args=args))
     assert settings.osc.enabled and settings.osc.targets == ("127.0.0.1:9000",)
     assert settings.control.enabled and settings.control.listen == "127.0.0.1:0"
     assert settings.csv.path == "rehearsal.csv"  # the rest of the file still applies
     on = tmp_path / "on.toml"
     on.write_text("[osc]\nenabled = true\n[control]\nenabled = true\n")
     args = daemon.build_parser().parse_args(["--config", str(on), "--no-osc", "--no-control"])
-    settings = config.resolve(toml_path=args.config, cli=config.given_on_command_line(args=args))
+    settings = options.resolve(toml_path=args.config, cli=options.given_on_command_line(args=args))
     assert not settings.osc.enabled and not settings.control.enabled
 
 
@@ -322,8 +325,8 @@ def test_a_stuck_worker_gets_no_final_status_and_its_outputs_stay_open(model_nam
     says so and exits 1."""
     import threading
 
-    from mer_live import model as model_module
-    from mer_live import worker as worker_module
+    from mer_live.model import emotion_model as model_module
+    from mer_live.live import worker as worker_module
 
     monkeypatch.setattr(worker_module, "STOP_TIMEOUT_S", 0.2)
     monkeypatch.setattr(daemon, "STOP_TIMEOUT_S", 0.2)
@@ -388,7 +391,7 @@ def test_fast_demo_run_in_process_writes_the_csv(tmp_path: Path) -> None:
     path = tmp_path / "demo.csv"
     assert _main("--demo", "--fast", "--duration", "3", "--csv", str(path)) == 0
     rows = path.read_text().splitlines()
-    assert rows[0] == sinks.CSV_HEADER.strip() and len(rows) == 1 + 12
+    assert rows[0] == csv.CSV_HEADER.strip() and len(rows) == 1 + 12
     assert [r.split(",")[1] for r in rows[1:]] == [f"{k / 4:.3f}" for k in range(1, 13)]
 
 
@@ -443,7 +446,7 @@ def _csv_rows_complete(path: Path) -> list[list[str]]:
     data = path.read_bytes()
     assert data.endswith(b"\n"), "partial last line"
     rows = [line.split(",") for line in data.decode().splitlines()]
-    assert rows[0] == list(sinks.CSV_COLUMNS)
+    assert rows[0] == list(csv.CSV_COLUMNS)
     assert all(len(row) == CSV_WIDTH for row in rows)
     for row in rows[1:]:
         assert row[2] in STATES

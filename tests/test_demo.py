@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mer_live import demo
-from mer_live.features import SAMPLE_RATE
+from mer_live.live import demo
+from mer_live.features.spectrogram import SAMPLE_RATE
 
 ANALYSIS_HZ = (60.0, 2000.0)
 DARK_FUNDAMENTALS_HZ = (28.0, 110.0)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_live import labels
+from mer_live.core import labels
 from mer_live.train import descriptors
 
 RATE = descriptors.DESCRIPTOR_RATE
@@ -91,7 +91,7 @@ def test_out_of_fold_predictions_are_read_from_cv_folds(tmp_path: Path) -> None:
 def test_descriptor_sanity_compares_emotion_profiles_with_the_human_table(shared_data: Path, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """With descriptors equal to a linear mix of the ratings that follows the human table, agreement is high."""
-    from mer_live import soundtracks
+    from mer_live.train import soundtracks
 
     data = soundtracks.load(root=shared_data)
     reference = soundtracks.mid_emotion_correlation(root=shared_data)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from osc_receivers import MAX_PATCH
 
-from mer_live.control import COMMANDS
-from mer_live.labels import EMOTIONS, MID_LEVELS
+from mer_live.control.server import COMMANDS
+from mer_live.core.labels import EMOTIONS, MID_LEVELS
 
 OSC_DOC = Path(__file__).resolve().parent.parent / "docs" / "guide" / "osc.md"
 CONTROL_WORDS = set(COMMANDS) | {"pong", "config"}  # the control port's addresses and its replies

@@ -22,7 +22,7 @@ from osc_receivers import (
     send_datagrams,
 )
 
-from mer_live.labels import EMOTIONS, MID_LEVELS
+from mer_live.core.labels import EMOTIONS, MID_LEVELS
 
 PD_FLOAT_TOLERANCE = 1e-4  # Pd prints 32-bit floats with 6 significant digits
 CUTOFF_RANGE_HZ = (200.0, 6000.0)

@@ -20,7 +20,7 @@ from osc_receivers import (
     send_datagrams,
 )
 
-from mer_live.labels import EMOTIONS, MID_LEVELS
+from mer_live.core.labels import EMOTIONS, MID_LEVELS
 
 SC_FLOAT_TOLERANCE = 1e-4  # sclang posts floats with about 6 significant digits
 CUTOFF_RANGE_HZ = (300.0, 8000.0)

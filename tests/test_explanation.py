@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mer_live import explanation, labels
+from mer_live.model import explanation
+from mer_live.core import labels
 
 finite = st.floats(min_value=-2.0, max_value=2.0, allow_nan=False)
 

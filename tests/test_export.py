@@ -10,8 +10,11 @@ import onnx
 import pytest
 import torch
 
-from mer_live import __version__, features, labels, model
-from mer_live.model import EmotionModel
+from mer_live import __version__
+from mer_live.features import spectrogram
+from mer_live.core import labels
+from mer_live.model import emotion_model
+from mer_live.model.emotion_model import EmotionModel
 from mer_live.train import export, networks
 from mer_live.train.networks import EmotionNet
 
@@ -22,8 +25,8 @@ PARITY_TOLERANCE = 1e-4
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[EmotionNet, Path]:
     torch.manual_seed(0)
     net = EmotionNet(variant=networks.VARIANT_JOINT, width=0.25)
-    net.backbone.set_standardisation(mean=torch.full((features.NUM_BANDS,), 0.3),
-                                     std=torch.full((features.NUM_BANDS,), 0.2))
+    net.backbone.set_standardisation(mean=torch.full((spectrogram.NUM_BANDS,), 0.3),
+                                     std=torch.full((spectrogram.NUM_BANDS,), 0.2))
     net.init_joint(weight=torch.randn(labels.NUM_EMOTIONS, labels.NUM_MID_LEVELS),
                    mid_mean=torch.full((labels.NUM_MID_LEVELS,), 0.5), emotion_mean=torch.full((labels.NUM_EMOTIONS,), 0.4))
     path = tmp_path_factory.mktemp("export") / "joint.onnx"
@@ -36,28 +39,28 @@ def test_graph_contract(exported: tuple[EmotionNet, Path]) -> None:
     _, path = exported
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto)
-    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= model.MIN_OPSET
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= emotion_model.MIN_OPSET
     (graph_input,) = proto.graph.input
-    assert graph_input.name == model.INPUT_NAME
+    assert graph_input.name == emotion_model.INPUT_NAME
     dims = graph_input.type.tensor_type.shape.dim
-    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [features.NUM_FRAMES, features.NUM_BANDS]
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [spectrogram.NUM_FRAMES, spectrogram.NUM_BANDS]
     assert graph_input.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-    assert [o.name for o in proto.graph.output] == [model.OUTPUT_MID, model.OUTPUT_EMOTION]
+    assert [o.name for o in proto.graph.output] == [emotion_model.OUTPUT_MID, emotion_model.OUTPUT_EMOTION]
 
 
 def test_metadata_carries_the_contract(exported: tuple[EmotionNet, Path]) -> None:
     net, path = exported
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    assert json.loads(meta[model.META_FRONTEND]) == json.loads(json.dumps(features.FRONTEND_CONSTANTS))
-    assert tuple(json.loads(meta[model.META_EMOTIONS])) == labels.EMOTIONS
-    assert tuple(json.loads(meta[model.META_MID_LEVELS])) == labels.MID_LEVELS
-    assert json.loads(meta[model.META_UNITS]) == model.UNITS
-    assert meta[model.META_VARIANT] == "joint_ab_w0.25" and meta[model.META_DATA_HASH] == "abc123"
-    assert json.loads(meta[model.META_CV_METRICS]) == {"clip_r_avg": 0.5}
-    assert meta[model.META_VERSION] == __version__
-    np.testing.assert_array_equal(np.asarray(json.loads(meta[model.META_JOINT_WEIGHT]), dtype=np.float32),
+    assert json.loads(meta[emotion_model.META_FRONTEND]) == json.loads(json.dumps(spectrogram.FRONTEND_CONSTANTS))
+    assert tuple(json.loads(meta[emotion_model.META_EMOTIONS])) == labels.EMOTIONS
+    assert tuple(json.loads(meta[emotion_model.META_MID_LEVELS])) == labels.MID_LEVELS
+    assert json.loads(meta[emotion_model.META_UNITS]) == emotion_model.UNITS
+    assert meta[emotion_model.META_VARIANT] == "joint_ab_w0.25" and meta[emotion_model.META_DATA_HASH] == "abc123"
+    assert json.loads(meta[emotion_model.META_CV_METRICS]) == {"clip_r_avg": 0.5}
+    assert meta[emotion_model.META_VERSION] == __version__
+    np.testing.assert_array_equal(np.asarray(json.loads(meta[emotion_model.META_JOINT_WEIGHT]), dtype=np.float32),
                                   net.emotion_head.weight.detach().numpy())
-    np.testing.assert_array_equal(np.asarray(json.loads(meta[model.META_JOINT_BIAS]), dtype=np.float32),
+    np.testing.assert_array_equal(np.asarray(json.loads(meta[emotion_model.META_JOINT_BIAS]), dtype=np.float32),
                                   net.emotion_head.bias.detach().numpy())
 
 
@@ -66,7 +69,7 @@ def test_runtime_loads_it_and_matches_torch(exported: tuple[EmotionNet, Path]) -
     runtime = EmotionModel(path=path)
     assert runtime.variant == "joint_ab_w0.25"
     rng = np.random.default_rng(1)
-    batch = rng.uniform(0.0, 1.5, (5, features.NUM_FRAMES, features.NUM_BANDS)).astype(np.float32)
+    batch = rng.uniform(0.0, 1.5, (5, spectrogram.NUM_FRAMES, spectrogram.NUM_BANDS)).astype(np.float32)
     prediction = runtime.process(windows=batch)
     with torch.no_grad():
         mid, emotion = net(torch.from_numpy(batch))

@@ -39,8 +39,9 @@ from control_helpers import RecordingTarget, build_bundle, build_message
 from osc_receivers import OscReceiver
 from pythonosc.osc_packet import OscPacket
 
-from mer_live import config, daemon
-from mer_live.control import ControlServer
+from mer_live.config import options
+from mer_live.live import daemon
+from mer_live.control.server import ControlServer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
@@ -633,8 +634,8 @@ def test_file_sample_rates_at_the_bounds_are_accepted(tmp_path: Path, rate: int)
 
 @pytest.mark.parametrize("rate", [1000, 7999, 384_001, 768_000])
 def test_a_capture_rate_outside_8k_384k_is_refused(rate: int) -> None:
-    with pytest.raises(config.ConfigError, match="8000 to 384000"):
-        config.resolve(toml_path=None, cli={"input": {"samplerate": rate}})
+    with pytest.raises(options.ConfigError, match="8000 to 384000"):
+        options.resolve(toml_path=None, cli={"input": {"samplerate": rate}})
 
 
 def test_long_input_and_csv_names_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture, audio_10s: Path) -> None:

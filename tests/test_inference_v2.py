@@ -9,18 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_live import demo, features, labels, mel_features, model as model_module
-from mer_live.inference import PATCH_LAG_FRAMES, PatchInference, WindowInference, for_model
-from mer_live.model import EmotionModel, ModelError, check_joint_layer
-from mer_live.pooling import PatchPool, Pooling, pool
-from mer_live.source import ArraySource
-from mer_live.worker import Worker
+from mer_live.live import demo
+from mer_live.features import spectrogram, mel
+from mer_live.core import labels
+from mer_live.model import emotion_model as model_module
+from mer_live.model.inference import PATCH_LAG_FRAMES, PatchInference, WindowInference, for_model
+from mer_live.model.emotion_model import EmotionModel, ModelError, check_joint_layer
+from mer_live.model.pooling import PatchPool, Pooling, pool
+from mer_live.live.source import ArraySource
+from mer_live.live.worker import Worker
 
 from recording_model import RecordingModel
 from v2_models import DEFAULT_POOLING, write_v2_model
 from worker_runs import Recorder, run_worker
 
-SR = mel_features.SAMPLE_RATE
+SR = mel.SAMPLE_RATE
 SECONDS = 9
 
 
@@ -41,7 +44,7 @@ def audio() -> np.ndarray:
     import soxr
 
     piece = demo.synthesise()
-    return soxr.resample(piece, features.SAMPLE_RATE, SR).astype(np.float32)[: SECONDS * SR]
+    return soxr.resample(piece, spectrogram.SAMPLE_RATE, SR).astype(np.float32)[: SECONDS * SR]
 
 
 def _run(*, samplerate: float = SR, **options) -> tuple[Recorder, Worker]:
@@ -49,7 +52,7 @@ def _run(*, samplerate: float = SR, **options) -> tuple[Recorder, Worker]:
 
 
 def test_the_metadata_picks_the_front_end(v2: EmotionModel) -> None:
-    assert v2.front_end.kind == mel_features.KIND and v2.input_shape == (187, 96)
+    assert v2.front_end.kind == mel.KIND and v2.input_shape == (187, 96)
     assert v2.pooling == DEFAULT_POOLING
     assert isinstance(for_model(model=v2), PatchInference)
     if model_module.default_model_path().is_file():
@@ -62,46 +65,46 @@ def test_every_update_pools_the_offline_patches_that_have_ended(v2: EmotionModel
     audio = audio[: -SR // 20]  # ends between two updates: the last update comes after the flush
     counting = RecordingModel(model=v2)
     recorder, _ = _run(model=counting, samples=audio, rate=10.0, smoothing_s=0.0)
-    offline = mel_features.analyse(samples=audio)
+    offline = mel.analyse(samples=audio)
     assert len(recorder.frames) == len(recorder.updates) and recorder.frames[-1] == offline.shape[0]
     hop = v2.pooling.patch_hop_frames
-    starts = mel_features.patch_starts(total_frames=offline.shape[0], hop_frames=hop)
-    patches = np.stack([offline[s : s + mel_features.PATCH_FRAMES] for s in starts])
+    starts = mel.patch_starts(total_frames=offline.shape[0], hop_frames=hop)
+    patches = np.stack([offline[s : s + mel.PATCH_FRAMES] for s in starts])
     outputs = v2.process(windows=patches)
     rows = np.concatenate([outputs.mid, outputs.emotion], axis=1)
     assert len(recorder.updates) >= SECONDS * 10
     seen = recorder.frames
-    assert sum(frames < mel_features.PATCH_FRAMES for frames in seen) >= 20
+    assert sum(frames < mel.PATCH_FRAMES for frames in seen) >= 20
     for index, reading in enumerate(recorder.updates):
         # an update pools the patches handed over at an earlier update with at most F - lag frames
         # (an update after the end of the file, with the flushed frames: all of them)
         flushed = index == len(seen) - 1 and seen[index] == offline.shape[0]
         limit = seen[index] - (0 if flushed else PATCH_LAG_FRAMES)
         frames = max([f for f in seen[: index + 1] if f <= limit], default=0)
-        if frames < mel_features.PATCH_FRAMES:
+        if frames < mel.PATCH_FRAMES:
             assert reading.state == "warming"
             continue
         assert reading.state == "running"
-        ended = (frames - mel_features.PATCH_FRAMES) // hop + 1
+        ended = (frames - mel.PATCH_FRAMES) // hop + 1
         expected = pool(rows[:ended], pooling=v2.pooling)
         np.testing.assert_allclose(reading.raw_mid, np.clip(labels.mid_to_unit(model_values=expected[:7]), 0, 1), atol=1e-6)
         np.testing.assert_allclose(reading.raw_emotion, np.clip(labels.emotion_to_unit(model_values=expected[7:]), 0, 1), atol=1e-6)
         np.testing.assert_allclose(reading.bias + reading.contributions.sum(axis=1), reading.emotion_unclipped, atol=1e-12)
     # each real patch ran once; warm-up patches run once per patch hop of the first 3 s
     warm_up_runs = counting.rows - len(starts)
-    assert 1 <= warm_up_runs <= mel_features.PATCH_FRAMES // hop + 1
+    assert 1 <= warm_up_runs <= mel.PATCH_FRAMES // hop + 1
     assert counting.rows < len(recorder.updates) / 2
 
 
 def test_warm_up_loop_pads_the_frames_so_far(v2: EmotionModel, audio: np.ndarray) -> None:
     recording = RecordingModel(model=v2)
     recorder, _ = _run(model=recording, samples=audio[: 2 * SR], rate=10.0)
-    offline = mel_features.analyse(samples=audio[: 2 * SR])
+    offline = mel.analyse(samples=audio[: 2 * SR])
     first = recorder.updates[0]
     assert first.stream_time_s == pytest.approx(0.1) and first.has_values and first.state == "warming"
     # the first model input: the warm-up patch of the first update, the frames so far loop-padded
-    assert recording.inputs[0].shape == (1, mel_features.PATCH_FRAMES, mel_features.NUM_BANDS)
-    np.testing.assert_array_equal(recording.inputs[0][0], mel_features.loop_pad(frames=offline[: recorder.frames[0]]))
+    assert recording.inputs[0].shape == (1, mel.PATCH_FRAMES, mel.NUM_BANDS)
+    np.testing.assert_array_equal(recording.inputs[0][0], mel.loop_pad(frames=offline[: recorder.frames[0]]))
 
 
 def test_resampled_input_and_smoothing_give_finite_explained_readings(v2: EmotionModel, audio: np.ndarray) -> None:
@@ -117,7 +120,7 @@ def test_resampled_input_and_smoothing_give_finite_explained_readings(v2: Emotio
 
 
 def test_pooling_weights_halve_every_halflife_and_the_ring_equals_the_batch() -> None:
-    pooling = Pooling(patch_hop_frames=31, patches=3, halflife_s=31 / mel_features.FPS)
+    pooling = Pooling(patch_hop_frames=31, patches=3, halflife_s=31 / mel.FPS)
     np.testing.assert_allclose(pooling.weights(count=3), [0.25, 0.5, 1.0])
     rows = np.random.default_rng(0).standard_normal((7, 5))
     ring = PatchPool(pooling=pooling, size=5)
@@ -145,7 +148,7 @@ def test_bad_pooling_metadata_is_refused(tmp_path: Path, v2_path: Path, text: st
 
 @pytest.mark.parametrize("key,change", [("n_mels", 128), ("hop_length", 512), ("kind", "musicnn-mel128")])
 def test_v2_front_end_mismatch_is_refused(tmp_path: Path, key: str, change: object) -> None:
-    frontend = dict(mel_features.FRONTEND_CONSTANTS)
+    frontend = dict(mel.FRONTEND_CONSTANTS)
     frontend[key] = change
     path = write_v2_model(tmp_path / "bad.onnx", frontend=frontend)
     with pytest.raises(ModelError, match=key if key != "kind" else "unknown"):
@@ -182,7 +185,7 @@ def test_readings_do_not_depend_on_how_long_a_patch_takes(v2: EmotionModel, audi
 def test_live_updates_never_wait_for_a_late_patch(v2: EmotionModel, audio: np.ndarray) -> None:
     """Paced in real time on an overloaded machine (a patch takes longer than the 0.25 s lag), updates
     come on time with the patches that have finished; the late ones are pooled at a later update."""
-    from mer_live import inference
+    from mer_live.model import inference
 
     delay = 2 * inference.PATCH_LAG_S
     recorder = Recorder()
@@ -207,7 +210,7 @@ def test_the_daemon_runs_a_v2_file_with_unchanged_csv(tmp_path: Path, v2_path: P
 
     import soundfile
 
-    from mer_live import sinks
+    from mer_live.outputs import csv, osc
 
     wav = tmp_path / "in.wav"
     soundfile.write(str(wav), np.repeat(audio[: 6 * SR, None], 2, axis=1), SR, subtype="FLOAT")
@@ -219,7 +222,7 @@ def test_the_daemon_runs_a_v2_file_with_unchanged_csv(tmp_path: Path, v2_path: P
     )
     assert done.returncode == 0, done.stderr
     lines = out.read_text().splitlines()
-    assert lines[0] + "\n" == sinks.CSV_HEADER
+    assert lines[0] + "\n" == csv.CSV_HEADER
     rows = [line.split(",") for line in lines[1:]]
     assert len(rows) >= 60
     values = np.array([[float(v) for v in row[4:]] for row in rows])
@@ -232,7 +235,8 @@ def test_analyze_runs_a_v2_model_on_3_s_patches(tmp_path: Path, v2_path: Path, v
     import pandas as pd
     import soundfile
 
-    from mer_live import analysis, features, recipe
+    from mer_live.offline import analysis, recipe
+    from mer_live.features import spectrogram
 
     long_file, short_file = tmp_path / "long.wav", tmp_path / "short.wav"
     soundfile.write(str(long_file), audio[: int(7.3 * SR)], SR, subtype="FLOAT")
@@ -242,17 +246,17 @@ def test_analyze_runs_a_v2_model_on_3_s_patches(tmp_path: Path, v2_path: Path, v
                           "--window-csv", str(windows), "--jobs", "1", "--quiet"]) == 0
     per_file = pd.read_csv(files).set_index("file")
     per_window = pd.read_csv(windows)
-    frames = mel_features.analyse(samples=audio[: int(7.3 * SR)])
-    starts = features.window_starts(total_frames=len(frames), hop_frames=recipe.MEL_HOP_FRAMES,
-                                    num_frames=mel_features.PATCH_FRAMES)
-    assert starts[:2] == [0, 62] and starts[-1] == len(frames) - mel_features.PATCH_FRAMES
+    frames = mel.analyse(samples=audio[: int(7.3 * SR)])
+    starts = spectrogram.window_starts(total_frames=len(frames), hop_frames=recipe.MEL_HOP_FRAMES,
+                                    num_frames=mel.PATCH_FRAMES)
+    assert starts[:2] == [0, 62] and starts[-1] == len(frames) - mel.PATCH_FRAMES
     long_name, short_name = str(long_file.resolve()), str(short_file.resolve())
     assert per_file.loc[long_name, "num_windows"] == len(starts) and per_file.loc[short_name, "num_windows"] == 1
     assert not per_file.loc[long_name, "padded"] and per_file.loc[short_name, "padded"]
     long_rows = per_window[per_window["file"] == long_name]
     spans = (long_rows["end_s"] - long_rows["start_s"]).to_numpy()
-    np.testing.assert_allclose(spans[:-1], mel_features.PATCH_SECONDS, atol=1e-5)
-    expected = v2.process(windows=np.stack([frames[s : s + mel_features.PATCH_FRAMES] for s in starts]))
+    np.testing.assert_allclose(spans[:-1], mel.PATCH_SECONDS, atol=1e-5)
+    expected = v2.process(windows=np.stack([frames[s : s + mel.PATCH_FRAMES] for s in starts]))
     np.testing.assert_allclose(long_rows[list(labels.MID_LEVELS)].to_numpy(),
                                np.clip(labels.mid_to_unit(model_values=expected.mid), 0, 1), atol=2e-6)
     np.testing.assert_allclose(per_file.loc[long_name, list(labels.EMOTIONS)].to_numpy(dtype=float),
@@ -261,23 +265,24 @@ def test_analyze_runs_a_v2_model_on_3_s_patches(tmp_path: Path, v2_path: Path, v
 
 @pytest.mark.parametrize("chunk", [1000, 16000, 10**6])
 def test_analyze_patches_do_not_depend_on_the_chunking(audio: np.ndarray, chunk: int) -> None:
-    from mer_live import features, recipe
+    from mer_live.features import spectrogram
+    from mer_live.offline import recipe
 
     samples = audio[: int(6.1 * SR)]
     stream = recipe.MelPatchWindows(batch_windows=3)
     batches = [b for start in range(0, len(samples), chunk) for b in stream.process(samples[start : start + chunk])]
     batches += stream.flush()
-    frames = mel_features.analyse(samples=samples)
-    starts = features.window_starts(total_frames=len(frames), hop_frames=recipe.MEL_HOP_FRAMES,
-                                    num_frames=mel_features.PATCH_FRAMES)
+    frames = mel.analyse(samples=samples)
+    starts = spectrogram.window_starts(total_frames=len(frames), hop_frames=recipe.MEL_HOP_FRAMES,
+                                    num_frames=mel.PATCH_FRAMES)
     np.testing.assert_array_equal(np.concatenate([b.inputs for b in batches]),
-                                  np.stack([frames[s : s + mel_features.PATCH_FRAMES] for s in starts]))
-    np.testing.assert_allclose(np.concatenate([b.starts_s for b in batches]), np.array(starts) / mel_features.FPS)
+                                  np.stack([frames[s : s + mel.PATCH_FRAMES] for s in starts]))
+    np.testing.assert_allclose(np.concatenate([b.starts_s for b in batches]), np.array(starts) / mel.FPS)
     assert all(len(b) <= 3 for b in batches)
 
 
 def test_a_machine_too_slow_for_the_model_drops_queued_patches_instead_of_piling_them_up(v2: EmotionModel, audio: np.ndarray) -> None:
-    from mer_live import inference
+    from mer_live.model import inference
 
     stage = PatchInference(model=SlowModel(model=v2, delay_s=0.2), wait=False)
     chunk = SR // 10

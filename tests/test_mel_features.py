@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mer_live import mel_features as mel
+from mer_live.features import mel
 
 MAX_CHUNK = 3000
 NOISE_LEVEL = 0.1

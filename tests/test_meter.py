@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_live import labels
-from mer_live.explanation import explain
-from mer_live.meter import MAX_REDRAWS_PER_S, Meter, Screen, bar, describe_move, moved_most, plain, render
-from mer_live.model import default_model_path
-from mer_live.reading import Reading
-from mer_live.output import SinkCounts
+from mer_live.core import labels
+from mer_live.model.explanation import explain
+from mer_live.outputs.meter import MAX_REDRAWS_PER_S, Meter, Screen, bar, describe_move, moved_most, plain, render
+from mer_live.model.emotion_model import default_model_path
+from mer_live.core.reading import Reading
+from mer_live.outputs.base import SinkCounts
 
 pytest.importorskip("rich")
 

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mer_live import config, labels
-from mer_live.midi import (
+from mer_live.config import options
+from mer_live.core import labels
+from mer_live.outputs.midi import (
     mapping_from_settings,
     DEFAULT_MAPPING,
     LSB_OFFSET,
@@ -32,7 +33,7 @@ from mer_live.midi import (
     parse_mapping,
     scale,
 )
-from mer_live.reading import Reading
+from mer_live.core.reading import Reading
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CC_STATUS = 0xB0
@@ -48,7 +49,7 @@ def _values(level: float) -> dict[str, float]:
 
 
 def test_the_preset_parses_and_covers_every_value_once() -> None:
-    settings = config.resolve(toml_path=PROJECT_ROOT / "configs" / "midi.toml", cli={})
+    settings = options.resolve(toml_path=PROJECT_ROOT / "configs" / "midi.toml", cli={})
     mapping = mapping_from_settings(midi=settings.midi)
     assert sorted(c.value for c in mapping.controls) == sorted(VALUE_NAMES)
     assert any(c.high_resolution for c in mapping.controls) and not settings.midi.enabled
@@ -57,7 +58,7 @@ def test_the_preset_parses_and_covers_every_value_once() -> None:
 def test_no_cc_tables_means_the_default_mapping_and_the_settings_are_checked(tmp_path: Path) -> None:
     path = tmp_path / "show.toml"
     path.write_text('[midi]\nvirtual = "show"\nmax_rate_hz = 5\n')
-    settings = config.resolve(toml_path=path, cli={"midi": {"virtual": "show", "enabled": True}})
+    settings = options.resolve(toml_path=path, cli={"midi": {"virtual": "show", "enabled": True}})
     assert settings.midi.enabled and settings.midi.virtual == "show"
     assert mapping_from_settings(midi=settings.midi) == MidiMapping(controls=DEFAULT_MAPPING.controls, max_rate_hz=5.0)
     for text, needle in (
@@ -67,8 +68,8 @@ def test_no_cc_tables_means_the_default_mapping_and_the_settings_are_checked(tmp
         ("[midi]\nenabled = true\n", "there is no port"),
     ):
         path.write_text(text)
-        with pytest.raises(config.ConfigError, match=needle):
-            config.resolve(toml_path=path, cli={})
+        with pytest.raises(options.ConfigError, match=needle):
+            options.resolve(toml_path=path, cli={})
 
 
 def test_a_bad_mapping_in_the_config_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
@@ -278,7 +279,7 @@ def _wait_for(condition, timeout_s: float = START_TIMEOUT_S) -> None:
 @pytest.mark.slow
 @jack_tools
 def test_missing_port_names_the_ones_that_exist(jack_midi: JackMidi) -> None:
-    from mer_live.midi import MidiSink
+    from mer_live.outputs.midi import MidiSink
 
     import sys
 
@@ -303,7 +304,7 @@ def test_missing_port_names_the_ones_that_exist(jack_midi: JackMidi) -> None:
 @pytest.mark.slow
 @jack_tools
 def test_a_port_that_goes_away_is_retried_and_gets_the_values_again(jack_midi: JackMidi, caplog) -> None:
-    from mer_live.midi import MidiSink
+    from mer_live.outputs.midi import MidiSink
 
     receiver = jack_midi.dump()
     sink = MidiSink(port="dumper", api="jack", check_s=0.2)
@@ -337,7 +338,7 @@ def test_a_port_that_goes_away_is_retried_and_gets_the_values_again(jack_midi: J
 @pytest.mark.slow
 @jack_tools
 def test_a_virtual_port_is_what_a_receiver_connects_to(jack_midi: JackMidi) -> None:
-    from mer_live.midi import MidiSink
+    from mer_live.outputs.midi import MidiSink
 
     sink = MidiSink(virtual="show", api="jack")
     receiver = jack_midi.dump()

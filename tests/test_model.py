@@ -9,8 +9,9 @@ import onnx
 import pytest
 import torch
 
-from mer_live import features, model
-from mer_live.model import EmotionModel, ModelError
+from mer_live.features import spectrogram
+from mer_live.model import emotion_model
+from mer_live.model.emotion_model import EmotionModel, ModelError
 from mer_live.train import export, networks
 from mer_live.train.networks import EmotionNet
 
@@ -47,9 +48,9 @@ def test_good_model_loads(good_model: Path) -> None:
 
 @pytest.mark.parametrize("key,change", [("fps", 31.0), ("num_bands", 150), ("rms_floor_dbfs", -60.0), ("window", "hamming")])
 def test_front_end_mismatch_is_refused(good_model: Path, tmp_path: Path, key: str, change: object) -> None:
-    frontend = dict(features.FRONTEND_CONSTANTS)
+    frontend = dict(spectrogram.FRONTEND_CONSTANTS)
     frontend[key] = change
-    path = _tampered(source=good_model, target=tmp_path / "bad.onnx", key=model.META_FRONTEND,
+    path = _tampered(source=good_model, target=tmp_path / "bad.onnx", key=emotion_model.META_FRONTEND,
                      value=json.dumps(frontend))
     with pytest.raises(ModelError, match=key):
         EmotionModel(path=path)
@@ -57,14 +58,14 @@ def test_front_end_mismatch_is_refused(good_model: Path, tmp_path: Path, key: st
 
 def test_label_order_mismatch_is_refused(good_model: Path, tmp_path: Path) -> None:
     emotions = ["energy", "valence", "tension", "anger", "fear", "happy", "sad", "tender"]
-    path = _tampered(source=good_model, target=tmp_path / "bad.onnx", key=model.META_EMOTIONS,
+    path = _tampered(source=good_model, target=tmp_path / "bad.onnx", key=emotion_model.META_EMOTIONS,
                      value=json.dumps(emotions))
     with pytest.raises(ModelError, match="label order"):
         EmotionModel(path=path)
 
 
 def test_missing_metadata_is_refused(good_model: Path, tmp_path: Path) -> None:
-    path = _tampered(source=good_model, target=tmp_path / "bad.onnx", key=model.META_JOINT_WEIGHT, value=None)
+    path = _tampered(source=good_model, target=tmp_path / "bad.onnx", key=emotion_model.META_JOINT_WEIGHT, value=None)
     with pytest.raises(ModelError, match="not a mer-live model"):
         EmotionModel(path=path)
 

@@ -10,8 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_live import labels, mel_features, soundtracks
-from mer_live.model import SHIPPED_MODELS, EmotionModel, default_model_path, resolve_model, shipped_model_path
+from mer_live.core import labels
+from mer_live.features import mel
+from mer_live.train import soundtracks
+from mer_live.model.emotion_model import (
+    SHIPPED_MODELS,
+    EmotionModel,
+    default_model_path,
+    resolve_model,
+    shipped_model_path,
+)
 from mer_live.train import cache, data
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -73,7 +81,7 @@ def test_model_names_v1_and_v2_pick_the_shipped_files(tmp_path: Path) -> None:
     assert Path(str(resolve_model("v1"))).name == SHIPPED_MODELS["v1"]
     assert resolve_model("") == resolve_model(None) == default_model_path()
     v2 = EmotionModel(path="v2")
-    assert Path(str(v2.path)).name == SHIPPED_MODELS["v2"] and v2.front_end.kind == mel_features.KIND
+    assert Path(str(v2.path)).name == SHIPPED_MODELS["v2"] and v2.front_end.kind == mel.KIND
     assert Path(str(resolve_model(str(tmp_path / "v2")))) == tmp_path / "v2"  # a path is a path, even so named
 
 

@@ -1,4 +1,4 @@
-"""The output stage (mer_live.output): a sink that blocks for real delays neither the caller nor the
+"""The output stage (mer_live.outputs.base): a sink that blocks for real delays neither the caller nor the
 other sinks, its losses are counted and reported, and closing never hangs."""
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from pythonosc.osc_packet import OscPacket
 
-from mer_live import labels
-from mer_live.output import Output, SinkCounts
-from mer_live.reading import Reading
-from mer_live.sinks import CsvSink, OscSink
+from mer_live.core import labels
+from mer_live.outputs.base import Output, SinkCounts
+from mer_live.core.reading import Reading
+from mer_live.outputs.csv import CsvSink
+from mer_live.outputs.osc import OscSink
 
 READINGS = 600
 QUEUE = 16

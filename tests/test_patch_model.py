@@ -11,14 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mer_live import demo, features, mel_features, model as model_module
-from mer_live.model import EmotionModel, check_joint_layer
-from mer_live.source import ArraySource
-from mer_live.worker import Worker
+from mer_live.live import demo
+from mer_live.features import spectrogram, mel
+from mer_live.model import emotion_model as model_module
+from mer_live.model.emotion_model import EmotionModel, check_joint_layer
+from mer_live.live.source import ArraySource
+from mer_live.live.worker import Worker
 
 from v2_models import MUSICNN_LIKE_LOCAL, write_musicnn_like_model, write_v2_model
 
-P = mel_features.PATCH_FRAMES
+P = mel.PATCH_FRAMES
 SHIPPED_V2 = model_module.shipped_model_path("v2")
 
 
@@ -74,7 +76,7 @@ def test_any_sequence_of_patches_gives_the_whole_models_output(
     """Overlaps of 0 to 180 frames are reused, larger shifts are not; silent stretches (many equal
     frames: several shifts match) must give the same bits too."""
     rng = np.random.default_rng(len(shifts))
-    frames = rng.uniform(0.0, 4.0, size=(P + sum(shifts), mel_features.NUM_BANDS)).astype(np.float32)
+    frames = rng.uniform(0.0, 4.0, size=(P + sum(shifts), mel.NUM_BANDS)).astype(np.float32)
     if silent:
         frames[P // 2 : P + P // 2] = 0.0
     starts = np.cumsum([0, *shifts])
@@ -95,7 +97,7 @@ def test_any_sequence_of_patches_gives_the_whole_models_output(
 def test_reuse_computes_only_the_new_rows(like: EmotionModel) -> None:
     like._runner.reset()
     before = like._runner.rows_computed
-    frames = np.random.default_rng(3).uniform(0.0, 4.0, size=(P + 10 * 31, mel_features.NUM_BANDS)).astype(np.float32)
+    frames = np.random.default_rng(3).uniform(0.0, 4.0, size=(P + 10 * 31, mel.NUM_BANDS)).astype(np.float32)
     for start in range(0, 11 * 31, 31):
         like.process(windows=frames[start : start + P])
     context, heard = like._runner._split.context, P - like._runner._split.offset
@@ -111,15 +113,15 @@ def shipped() -> tuple[EmotionModel, EmotionModel]:
 
 @pytest.fixture(scope="module")
 def demo_frames() -> np.ndarray:
-    samples = mel_features.resample(samples=demo.synthesise()[: 12 * features.SAMPLE_RATE], source_rate=features.SAMPLE_RATE)
-    return mel_features.analyse(samples=samples)
+    samples = mel.resample(samples=demo.synthesise()[: 12 * spectrogram.SAMPLE_RATE], source_rate=spectrogram.SAMPLE_RATE)
+    return mel.analyse(samples=samples)
 
 
 @pytest.mark.parametrize("hop", [31, 62])
 def test_the_shipped_v2_model_gives_the_same_bits_with_reuse(shipped, demo_frames: np.ndarray, hop: int) -> None:
     reuse, whole = shipped
     assert reuse.incremental and not whole.incremental
-    starts = mel_features.patch_starts(total_frames=len(demo_frames), hop_frames=hop)
+    starts = mel.patch_starts(total_frames=len(demo_frames), hop_frames=hop)
     patches = np.stack([demo_frames[s : s + P] for s in starts])
     reuse._runner.reset()
     for patch in patches:  # one at a time, as the daemon's patch thread runs them
@@ -131,7 +133,7 @@ def test_the_shipped_v2_model_gives_the_same_bits_with_reuse(shipped, demo_frame
 def test_the_live_worker_gives_the_same_readings_with_and_without_reuse(shipped) -> None:
     import soxr
 
-    audio = soxr.resample(demo.synthesise()[: 8 * features.SAMPLE_RATE], features.SAMPLE_RATE, 44100).astype(np.float32)
+    audio = soxr.resample(demo.synthesise()[: 8 * spectrogram.SAMPLE_RATE], spectrogram.SAMPLE_RATE, 44100).astype(np.float32)
 
     def run(model: EmotionModel) -> list:
         readings = []

@@ -1,4 +1,4 @@
-"""The shipped presets in configs/ load with mer_live.config and say what their names promise."""
+"""The shipped presets in configs/ load with mer_live.config.options and say what their names promise."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from osc_receivers import DaemonProcess
 from pythonosc.osc_packet import OscPacket
 
-from mer_live import config
-from mer_live.settings import Settings
-from mer_live.labels import EMOTIONS, MID_LEVELS
+from mer_live.config import options
+from mer_live.config.settings import Settings
+from mer_live.core.labels import EMOTIONS, MID_LEVELS
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 PRESETS = ("maxmsp", "supercollider", "puredata", "rehearsal", "stage")
@@ -22,14 +22,14 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def load(name: str) -> dict:
-    return config.resolve(toml_path=CONFIGS / f"{name}.toml", cli={})
+    return options.resolve(toml_path=CONFIGS / f"{name}.toml", cli={})
 
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_loads_and_validates(name) -> None:
     settings = load(name).as_dict()
     assert set(settings) == set(Settings().as_dict())
-    raw = config.load_toml(path=CONFIGS / f"{name}.toml")
+    raw = options.load_toml(path=CONFIGS / f"{name}.toml")
     for section, entries in raw.items():  # every key in the preset took effect
         for key, value in entries.items():
             assert settings[section][key] == value, f"{name}: {section}.{key}"
@@ -75,7 +75,7 @@ def test_stage_preset_has_several_targets_and_a_broadcast() -> None:
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_command_line_beats_the_preset(name) -> None:
-    settings = config.resolve(
+    settings = options.resolve(
         toml_path=CONFIGS / f"{name}.toml",
         cli={"osc": {"targets": ["127.0.0.1:7777"]}, "analysis": {"rate": 2.0}},
     )
@@ -86,8 +86,8 @@ def test_command_line_beats_the_preset(name) -> None:
 @pytest.mark.parametrize("name", PRESETS)
 def test_presets_only_use_documented_keys(name) -> None:
     """Every key a preset sets is documented in configs/default.toml (written by the daemon issue)."""
-    documented = config.load_toml(path=CONFIGS / "default.toml")
-    for section, entries in config.load_toml(path=CONFIGS / f"{name}.toml").items():
+    documented = options.load_toml(path=CONFIGS / "default.toml")
+    for section, entries in options.load_toml(path=CONFIGS / f"{name}.toml").items():
         assert set(entries) <= set(documented[section]), f"{name} [{section}]"
 
 

@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_live import cli, labels, report
-from mer_live.results import FILE_HEADER, WINDOW_HEADER
-from mer_live.model import default_model_path
-from mer_live.reading import Reading
-from mer_live.sinks import CSV_HEADER, csv_row
+from mer_live import cli
+from mer_live.core import labels
+from mer_live.offline import report
+from mer_live.offline.results import FILE_HEADER, WINDOW_HEADER
+from mer_live.model.emotion_model import default_model_path
+from mer_live.core.reading import Reading
+from mer_live.outputs.csv import CSV_HEADER, csv_row
 
 pytest.importorskip("matplotlib")
 
@@ -209,8 +211,8 @@ def test_report_of_a_real_daemon_run_opens_in_chromium_with_every_image(tmp_path
 def test_report_of_real_analyze_windows(tmp_path: Path) -> None:
     import soundfile
 
-    from mer_live import demo
-    from mer_live.features import SAMPLE_RATE
+    from mer_live.live import demo
+    from mer_live.features.spectrogram import SAMPLE_RATE
 
     audio = tmp_path / "take.wav"
     soundfile.write(str(audio), demo.synthesise(), SAMPLE_RATE)

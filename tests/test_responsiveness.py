@@ -143,7 +143,7 @@ def test_the_replay_equals_the_worker(tmp_path: Path, settings: dict) -> None:
     gives with the same settings (here on a synthetic 24 s file with a change in the middle, v2)."""
     import soundfile
 
-    from mer_live import model as model_module
+    from mer_live.model import emotion_model as model_module
 
     rate = 16000
     times = np.arange(int(24 * rate)) / rate
@@ -157,9 +157,9 @@ def test_the_replay_equals_the_worker(tmp_path: Path, settings: dict) -> None:
     weight, bias = responsiveness._joint(model=model)
     raw = responsiveness.raw_trace(input_path=path, model=model, weight=weight, bias=bias)
     recorder = responsiveness._Recorder()
-    from mer_live.model import EmotionModel
-    from mer_live.source import FileSource
-    from mer_live.worker import Worker
+    from mer_live.model.emotion_model import EmotionModel
+    from mer_live.live.source import FileSource
+    from mer_live.live.worker import Worker
 
     loaded = EmotionModel(path=model)
     source = FileSource(path=path, fast=True)
@@ -173,7 +173,7 @@ def test_the_replay_equals_the_worker(tmp_path: Path, settings: dict) -> None:
     sent = np.clip(np.stack([row[1] for row in recorder.rows]), 0.0, 1.0)
     replayed = responsiveness.replay(raw, weight=weight, bias=bias, **responsiveness._full(settings))
     assert len(raw.times) == len(sent) > 200
-    from mer_live import labels
+    from mer_live.core import labels
 
     np.testing.assert_allclose(np.stack([replayed[name] for name in labels.EMOTIONS], axis=1), sent, atol=1e-9)
     moved = np.ptp(sent[:, labels.EMOTIONS.index("energy")])
@@ -189,8 +189,8 @@ def test_common_t50_compares_two_runs_on_the_steps_both_measured() -> None:
 
 def test_a_pooling_copy_changes_only_the_pooling(tmp_path: Path) -> None:
     """``--pooling`` / ``--tune --poolings`` run temporary copies of v2's file that pool differently."""
-    from mer_live import model as model_module
-    from mer_live.model import EmotionModel
+    from mer_live.model import emotion_model as model_module
+    from mer_live.model.emotion_model import EmotionModel
 
     shipped = Path(str(model_module.shipped_model_path("v2")))
     copy = responsiveness.with_pooling(model=shipped, patches=2, halflife_s=0.25, folder=tmp_path)

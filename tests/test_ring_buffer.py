@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mer_live.ring_buffer import RingBuffer
+from mer_live.live.ring_buffer import RingBuffer
 
 
 def _ramp(start: int, count: int, channels: int) -> np.ndarray:
@@ -114,7 +114,7 @@ def test_producer_and_consumer_threads_without_locks_lose_and_corrupt_nothing() 
 
 def _produce(name: str, capacity: int, frames: np.ndarray, block: int) -> None:
     """Another process: write ``frames`` into the shared ring in blocks, waiting for room (drops nothing)."""
-    from mer_live.ring_buffer import SharedRingBuffer
+    from mer_live.live.ring_buffer import SharedRingBuffer
 
     ring = SharedRingBuffer(capacity=capacity, channels=frames.shape[1], name=name)
     for start in range(0, len(frames), block):
@@ -129,7 +129,7 @@ def _produce(name: str, capacity: int, frames: np.ndarray, block: int) -> None:
 def test_a_shared_ring_buffer_carries_frames_from_another_process_bit_exactly() -> None:
     import multiprocessing
 
-    from mer_live.ring_buffer import SharedRingBuffer
+    from mer_live.live.ring_buffer import SharedRingBuffer
 
     frames = np.random.default_rng(5).standard_normal((25_000, 2)).astype(np.float32)
     ring = SharedRingBuffer(capacity=1_000, channels=2)  # much smaller than the signal: it wraps many times

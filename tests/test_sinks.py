@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
 
-from mer_live import labels, sinks
-from mer_live.addresses import OscSpecError, parse_host_port
-from mer_live.reading import LEVEL_FLOOR_DBFS, Reading, level_dbfs
-from mer_live.sinks import CsvHeaderError, CsvSink, OscSink
+from mer_live.core import labels
+from mer_live.outputs import csv, osc
+from mer_live.core.addresses import OscSpecError, parse_host_port
+from mer_live.core.reading import LEVEL_FLOOR_DBFS, Reading, level_dbfs
+from mer_live.outputs.csv import CsvHeaderError, CsvSink
+from mer_live.outputs.osc import OscSink
 
 IMMEDIATE_TIMETAG = b"\x00\x00\x00\x00\x00\x00\x00\x01"
 
@@ -218,9 +220,9 @@ def test_csv_header_once_one_row_per_update_and_append(tmp_path: Path) -> None:
     again.process(reading=_reading())
     again.close()
     rows = _rows(path)
-    assert rows[0] == list(sinks.CSV_COLUMNS)
+    assert rows[0] == list(csv.CSV_COLUMNS)
     assert rows[0][4:] == list(labels.EMOTIONS) + list(labels.MID_LEVELS)
-    assert len(rows) == 4 and all(len(row) == len(sinks.CSV_COLUMNS) for row in rows)
+    assert len(rows) == 4 and all(len(row) == len(csv.CSV_COLUMNS) for row in rows)
     assert rows[1][0] == "2023-11-14T22:13:20.500+00:00" and rows[1][1] == "1.250" and rows[1][2] == "running"
     assert float(rows[1][3]) == -20.5
     assert rows[2][4:] == [""] * 15
@@ -237,7 +239,7 @@ def test_csv_each_row_is_a_single_write(tmp_path: Path, monkeypatch: pytest.Monk
         calls.append(bytes(data))
         return real_write(fd, data)
 
-    monkeypatch.setattr(sinks.os, "write", counting_write)
+    monkeypatch.setattr(csv.os, "write", counting_write)
     sink.process(reading=_reading())
     assert len(calls) == 1 and calls[0].endswith(b"\n") and calls[0].count(b"\n") == 1
     sink.close()
@@ -262,7 +264,7 @@ def test_csv_partial_last_line_is_cut_on_open(tmp_path: Path) -> None:
     sink.process(reading=_reading())
     sink.close()
     rows = _rows(path)
-    assert len(rows) == 3 and all(len(r) == len(sinks.CSV_COLUMNS) for r in rows)
+    assert len(rows) == 3 and all(len(r) == len(csv.CSV_COLUMNS) for r in rows)
 
 
 def test_csv_full_disk_is_logged_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
@@ -276,7 +278,7 @@ def test_csv_full_disk_is_logged_not_fatal(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_csv_bad_path_is_logged_then_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(sinks, "CSV_REOPEN_RETRY_S", 0.0)
+    monkeypatch.setattr(csv, "CSV_REOPEN_RETRY_S", 0.0)
     path = tmp_path / "missing-dir" / "log.csv"
     with caplog.at_level(logging.WARNING, logger="mer_live"):
         sink = CsvSink(path=path)
@@ -324,7 +326,7 @@ def test_csv_fifo_with_a_reader_gets_the_header_and_rows(tmp_path: Path) -> None
     sink.close()
     data = os.read(reader, 65536).decode()
     os.close(reader)
-    assert data.startswith(sinks.CSV_HEADER) and data.count("\n") == 2
+    assert data.startswith(csv.CSV_HEADER) and data.count("\n") == 2
 
 
 F_SETPIPE_SZ = 1031  # fcntl (Linux): set a pipe's buffer size
@@ -348,14 +350,14 @@ def test_csv_fifo_whose_reader_stops_drops_whole_rows_without_blocking(tmp_path:
     os.close(reader)
     sink.close()
     lines = data.splitlines(keepends=True)
-    assert lines[0] == sinks.CSV_HEADER and len(lines) == 1 + sink.delivered
-    assert all(line.endswith("\n") and line.count(",") == len(sinks.CSV_COLUMNS) - 1 for line in lines)
+    assert lines[0] == csv.CSV_HEADER and len(lines) == 1 + sink.delivered
+    assert all(line.endswith("\n") and line.count(",") == len(csv.CSV_COLUMNS) - 1 for line in lines)
 
 
 def test_csv_fifo_lets_go_of_a_gone_reader_and_serves_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    monkeypatch.setattr(sinks, "FIFO_REOPEN_RETRY_S", 0.0)
+    monkeypatch.setattr(csv, "FIFO_REOPEN_RETRY_S", 0.0)
     fifo = tmp_path / "rows.csv"
     os.mkfifo(fifo)
     first = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
@@ -371,7 +373,7 @@ def test_csv_fifo_lets_go_of_a_gone_reader_and_serves_the_next(tmp_path: Path, m
     data = os.read(second, 65536).decode()
     os.close(second)
     sink.close()
-    assert data.startswith(sinks.CSV_HEADER) and data.count("\n") == 2 and sink.delivered == 2
+    assert data.startswith(csv.CSV_HEADER) and data.count("\n") == 2 and sink.delivered == 2
 
 
 def test_a_host_name_is_looked_up_in_the_background_and_then_served() -> None:
@@ -402,7 +404,7 @@ def _python_osc_packets(*, reading: Reading, prefix: str, fmt: str) -> list[byte
     from pythonosc.osc_message_builder import OscMessageBuilder
 
     messages = []
-    for address, arguments in sinks.osc_messages(reading=reading, prefix=prefix):
+    for address, arguments in osc.osc_messages(reading=reading, prefix=prefix):
         builder = OscMessageBuilder(address=address)
         for argument in arguments:
             kind = "s" if isinstance(argument, str) else "i" if isinstance(argument, int) else "f"
@@ -434,4 +436,4 @@ def test_the_osc_datagrams_are_byte_for_byte_python_oscs(values, state, counters
     reading.emotion, reading.raw_emotion, reading.bias = v[56:64], v[64:72], v[79:87]
     reading.mid, reading.raw_mid = v[72:79], v[87:94]
     reading.emotion_unclipped = reading.emotion
-    assert sinks.osc_packets(reading=reading, prefix=prefix, fmt=fmt) == _python_osc_packets(reading=reading, prefix=prefix, fmt=fmt)
+    assert osc.osc_packets(reading=reading, prefix=prefix, fmt=fmt) == _python_osc_packets(reading=reading, prefix=prefix, fmt=fmt)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mer_live.smoother import Smoother
+from mer_live.live.smoother import Smoother
 
 
 @settings(max_examples=50, deadline=None)

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mer_live import labels, soundtracks
+from mer_live.core import labels
+from mer_live.train import soundtracks
 
 HEADER1 = ["number", *labels.EMOTIONS, "TARGET"]
 

@@ -7,34 +7,35 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mer_live import features, labels
+from mer_live.features import spectrogram
+from mer_live.core import labels
 from mer_live.train import data
 from mer_live.train.evaluation import mid_consistency
 from mer_live.train.folds import make_folds
 from mer_live.train.training import split_validation
 
 
-def _block(*, seconds: float, seed: int = 0) -> features.FrameBlock:
+def _block(*, seconds: float, seed: int = 0) -> spectrogram.FrameBlock:
     rng = np.random.default_rng(seed)
-    samples = 0.1 * rng.standard_normal(int(seconds * features.SAMPLE_RATE))
-    return features.analyse(samples=samples.astype(np.float32))
+    samples = 0.1 * rng.standard_normal(int(seconds * spectrogram.SAMPLE_RATE))
+    return spectrogram.analyse(samples=samples.astype(np.float32))
 
 
 def test_random_crop_is_a_live_normalised_window() -> None:
     block = _block(seconds=15.0)
     rng = np.random.default_rng(3)
     crop = data.random_crop(block=block, rng=rng)
-    assert crop.shape == (features.NUM_FRAMES, features.NUM_BANDS) and crop.dtype == np.float32
+    assert crop.shape == (spectrogram.NUM_FRAMES, spectrogram.NUM_BANDS) and crop.dtype == np.float32
     # the same start drawn again gives the window the live front-end would compute
-    start = int(np.random.default_rng(3).integers(0, block.num_frames - features.NUM_FRAMES + 1))
-    expected = features.normalise(block=block.slice(start=start, stop=start + features.NUM_FRAMES))
+    start = int(np.random.default_rng(3).integers(0, block.num_frames - spectrogram.NUM_FRAMES + 1))
+    expected = spectrogram.normalise(block=block.slice(start=start, stop=start + spectrogram.NUM_FRAMES))
     np.testing.assert_array_equal(crop, expected)
 
 
 def test_short_clip_is_loop_padded_and_flagged() -> None:
     block = _block(seconds=4.0)
     windows, padded = data.clip_windows(block=block)
-    assert padded and windows.shape == (1, features.NUM_FRAMES, features.NUM_BANDS)
+    assert padded and windows.shape == (1, spectrogram.NUM_FRAMES, spectrogram.NUM_BANDS)
     crop = data.random_crop(block=block, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(crop, windows[0])
     np.testing.assert_array_equal(windows[0][: block.num_frames], windows[0][block.num_frames : 2 * block.num_frames])
@@ -43,16 +44,16 @@ def test_short_clip_is_loop_padded_and_flagged() -> None:
 def test_clip_windows_follow_the_one_second_hop() -> None:
     block = _block(seconds=17.0)
     windows, padded = data.clip_windows(block=block)
-    starts = features.window_starts(total_frames=block.num_frames, hop_frames=31)
+    starts = spectrogram.window_starts(total_frames=block.num_frames, hop_frames=31)
     assert not padded and len(windows) == len(starts) and data.EVAL_HOP_FRAMES == 31
-    np.testing.assert_array_equal(windows[-1], features.window_at(block=block, start=starts[-1])[0])
+    np.testing.assert_array_equal(windows[-1], spectrogram.window_at(block=block, start=starts[-1])[0])
 
 
 def test_band_statistics_match_numpy() -> None:
     blocks = [_block(seconds=10.0, seed=1), _block(seconds=20.0, seed=2)]
     mean, std = data.band_statistics(blocks=blocks)
     frames = np.concatenate(
-        [data.clip_windows(block=b, hop_frames=features.NUM_FRAMES)[0].reshape(-1, features.NUM_BANDS) for b in blocks]
+        [data.clip_windows(block=b, hop_frames=spectrogram.NUM_FRAMES)[0].reshape(-1, spectrogram.NUM_BANDS) for b in blocks]
     )
     np.testing.assert_allclose(mean, frames.mean(axis=0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(std, frames.std(axis=0), rtol=1e-4, atol=1e-6)

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from mer_live import labels, soundtracks
-from mer_live.model import EmotionModel
+from mer_live.core import labels
+from mer_live.train import soundtracks
+from mer_live.model.emotion_model import EmotionModel
 from mer_live.train import cache, data
 from mer_live.train.networks import EmotionNet
 

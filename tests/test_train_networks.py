@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from mer_live import features, labels
+from mer_live.features import spectrogram
+from mer_live.core import labels
 from mer_live.train import networks
 from mer_live.train.networks import EmotionNet
 from mer_live.train.training import VARIANTS, TrainConfig, build_net
@@ -16,7 +17,7 @@ WIDTH = 0.25
 
 def _windows(*, batch: int, seed: int = 0) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
-    return torch.rand(batch, features.NUM_FRAMES, features.NUM_BANDS, generator=generator)
+    return torch.rand(batch, spectrogram.NUM_FRAMES, spectrogram.NUM_BANDS, generator=generator)
 
 
 @pytest.mark.parametrize("variant", [networks.VARIANT_A2E, networks.VARIANT_JOINT])
@@ -55,8 +56,8 @@ def test_joint_emotion_is_a_linear_function_of_mid() -> None:
 def test_standardisation_is_inside_the_model() -> None:
     net = EmotionNet(variant=networks.VARIANT_JOINT, width=WIDTH).eval()
     x = _windows(batch=2)
-    shift = torch.linspace(0.0, 1.0, features.NUM_BANDS)
-    scale = torch.linspace(0.5, 2.0, features.NUM_BANDS)
+    shift = torch.linspace(0.0, 1.0, spectrogram.NUM_BANDS)
+    scale = torch.linspace(0.5, 2.0, spectrogram.NUM_BANDS)
     with torch.no_grad():
         before = net(x)[1]
         net.backbone.set_standardisation(mean=shift, std=scale)
@@ -80,7 +81,7 @@ def test_init_joint_puts_the_mean_prediction_on_the_training_means() -> None:
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_build_net_applies_the_variant(variant: str) -> None:
     rng = np.random.default_rng(0)
-    blocks = [features.analyse(samples=(0.1 * rng.standard_normal(features.SAMPLE_RATE * 11)).astype(np.float32))]
+    blocks = [spectrogram.analyse(samples=(0.1 * rng.standard_normal(spectrogram.SAMPLE_RATE * 11)).astype(np.float32))]
     ratings = rng.uniform(0.1, 0.9, (5, labels.NUM_EMOTIONS))
     mids = rng.uniform(0.1, 1.0, (5, labels.NUM_MID_LEVELS))
     poster = rng.uniform(-0.5, 0.5, (labels.NUM_EMOTIONS, labels.NUM_MID_LEVELS))

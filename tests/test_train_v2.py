@@ -27,7 +27,7 @@ def test_group_folds_keep_every_group_in_one_fold_and_balance_sizes() -> None:
 
 
 def test_album_folds_of_the_soundtracks(shared_data: Path) -> None:
-    from mer_live import soundtracks
+    from mer_live.train import soundtracks
 
     dataset = soundtracks.load(root=shared_data)
     albums = folds.albums(dataset=dataset)

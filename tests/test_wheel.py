@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mer_live import labels
+from mer_live.core import labels
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUILD_TIMEOUT_S = 300
@@ -23,7 +23,7 @@ INSTALL_TIMEOUT_S = 600
 RUN_TIMEOUT_S = 120
 DEMO_SECONDS = 5
 UPDATES_PER_S = 4
-SHIPPED_MODEL = "mer_live/models/a2mid2e_joint.onnx"
+SHIPPED_MODEL = "mer_live/model/assets/a2mid2e_joint.onnx"
 
 
 def _clean_env(*, venv_dir: Path) -> dict[str, str]:
@@ -62,7 +62,7 @@ def test_a_wheel_runs_the_demo_in_a_fresh_venv(tmp_path: Path) -> None:
     assert install.returncode == 0, install.stderr[-3000:]
 
     where = subprocess.run(
-        [str(python), "-c", "import mer_live.model as m; print(m.__file__); print(m.shipped_model_path())"],
+        [str(python), "-c", "import mer_live.model.emotion_model as m; print(m.__file__); print(m.shipped_model_path())"],
         check=True, capture_output=True, text=True, env=env, cwd=tmp_path,
     ).stdout.split()
     assert all(Path(p).is_relative_to(venv_dir) for p in where), where

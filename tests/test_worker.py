@@ -11,17 +11,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_live import demo, features, labels
-from mer_live.model import META_JOINT_BIAS, EmotionModel, ModelError, check_joint_layer, default_model_path
-from mer_live.reading import Reading
-from mer_live.source import ArraySource
-from mer_live import worker as worker_module
-from mer_live.worker import MAX_ABS_SAMPLE, Worker
+from mer_live.live import demo
+from mer_live.features import spectrogram
+from mer_live.core import labels
+from mer_live.model.emotion_model import (
+    META_JOINT_BIAS,
+    EmotionModel,
+    ModelError,
+    check_joint_layer,
+    default_model_path,
+)
+from mer_live.core.reading import Reading
+from mer_live.live.source import ArraySource
+from mer_live.live import worker as worker_module
+from mer_live.live.worker import MAX_ABS_SAMPLE, Worker
 
 from recording_model import RecordingModel
 from worker_runs import Recorder, run_worker
 
-SR = features.SAMPLE_RATE
+SR = spectrogram.SAMPLE_RATE
 HEARTBEAT_DEADLINE_S = 30.0
 
 
@@ -42,19 +50,19 @@ def _run(*, samplerate: float = SR, **options) -> tuple[Recorder, Worker]:
     return run_worker(samplerate=samplerate, **options)
 
 
-def _offline_window(*, block: features.FrameBlock, frames: int) -> np.ndarray:
-    if frames >= features.NUM_FRAMES:
-        window, padded = features.window_at(block=block, start=frames - features.NUM_FRAMES)
+def _offline_window(*, block: spectrogram.FrameBlock, frames: int) -> np.ndarray:
+    if frames >= spectrogram.NUM_FRAMES:
+        window, padded = spectrogram.window_at(block=block, start=frames - spectrogram.NUM_FRAMES)
         assert not padded
         return window
-    window, _ = features.window_at(block=block.slice(start=0, stop=frames), start=0)
+    window, _ = spectrogram.window_at(block=block.slice(start=0, stop=frames), start=0)
     return window
 
 
 def test_every_model_input_equals_the_offline_window_of_the_same_samples(model: EmotionModel, clip: np.ndarray) -> None:
     recording = RecordingModel(model=model)
     recorder, _ = _run(model=recording, samples=clip, rate=4.0)
-    offline = features.analyse(samples=clip)
+    offline = spectrogram.analyse(samples=clip)
     # the model ran once at every update
     assert len(recording.inputs) == len(recorder.frames) == len(recorder.updates) >= 14 * 4
     for window, frames in zip(recording.inputs, recorder.frames, strict=True):
@@ -62,7 +70,7 @@ def test_every_model_input_equals_the_offline_window_of_the_same_samples(model: 
         np.testing.assert_array_equal(window, _offline_window(block=offline, frames=frames))
     states = [r.state for r in recorder.updates]
     assert states[0] == "warming" and states[-1] == "running"
-    assert all(r.state == "warming" for r, frames in zip(recorder.updates, recorder.frames) if frames < features.NUM_FRAMES)
+    assert all(r.state == "warming" for r, frames in zip(recorder.updates, recorder.frames) if frames < spectrogram.NUM_FRAMES)
 
 
 def test_resampled_input_goes_through_one_streaming_resampler(model: EmotionModel, clip: np.ndarray) -> None:
@@ -73,7 +81,7 @@ def test_resampled_input_goes_through_one_streaming_resampler(model: EmotionMode
     recording = RecordingModel(model=model)
     recorder, _ = _run(model=recording, samples=stereo, samplerate=rate_in, rate=4.0, channel=0)
     stream = soxr.ResampleStream(rate_in, SR, 1, dtype="float32", quality="HQ")
-    offline = features.analyse(samples=stream.resample_chunk(np.ascontiguousarray(stereo[:, 0]), last=True))
+    offline = spectrogram.analyse(samples=stream.resample_chunk(np.ascontiguousarray(stereo[:, 0]), last=True))
     assert len(recording.inputs) == len(recorder.frames) == len(recorder.updates)
     for window, frames in zip(recording.inputs[:-1], recorder.frames[:-1], strict=True):
         np.testing.assert_allclose(window, _offline_window(block=offline, frames=frames), atol=1e-5)
@@ -135,7 +143,7 @@ def test_channel_choice_and_mono_mix(model: EmotionModel, clip: np.ndarray) -> N
     picked, _ = _run(model=inputs["picked"], samples=stereo, channel=1, rate=4.0)
     alone, _ = _run(model=inputs["alone"], samples=right, rate=4.0)
     mixed, _ = _run(model=inputs["mixed"], samples=stereo, rate=4.0)
-    mono, _ = _run(model=inputs["mono"], samples=features.to_mono(audio=stereo), rate=4.0)
+    mono, _ = _run(model=inputs["mono"], samples=spectrogram.to_mono(audio=stereo), rate=4.0)
     for name, recorder in (("picked", picked), ("alone", alone), ("mixed", mixed), ("mono", mono)):
         assert len(inputs[name].inputs) == len(recorder.updates) > 0
     for a, b in zip(inputs["picked"].inputs, inputs["alone"].inputs, strict=True):

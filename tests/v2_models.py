@@ -14,8 +14,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from mer_live import labels, mel_features, model
-from mer_live.pooling import Pooling
+from mer_live.core import labels
+from mer_live.features import mel
+from mer_live.model import emotion_model
+from mer_live.model.pooling import Pooling
 
 OPSET = 17
 DEFAULT_POOLING = Pooling(patch_hop_frames=31, patches=4, halflife_s=1.0)
@@ -24,7 +26,7 @@ DEFAULT_POOLING = Pooling(patch_hop_frames=31, patches=4, halflife_s=1.0)
 def write_v2_model(path: Path, *, pooling: Pooling = DEFAULT_POOLING, seed: int = 0,
                    frontend: dict | None = None) -> Path:
     rng = np.random.default_rng(seed)
-    bands, mids, emotions = mel_features.NUM_BANDS, labels.NUM_MID_LEVELS, labels.NUM_EMOTIONS
+    bands, mids, emotions = mel.NUM_BANDS, labels.NUM_MID_LEVELS, labels.NUM_EMOTIONS
     mean_map = (rng.standard_normal((bands, mids)) * 0.004).astype(np.float32)
     last_map = (rng.standard_normal((bands, mids)) * 0.002).astype(np.float32)
     mid_bias = np.full(mids, 0.55, dtype=np.float32)
@@ -53,7 +55,7 @@ def write_v2_model(path: Path, *, pooling: Pooling = DEFAULT_POOLING, seed: int 
     ]
     graph = helper.make_graph(
         nodes, "synthetic_v2",
-        [helper.make_tensor_value_info("mel", TensorProto.FLOAT, ["batch", mel_features.PATCH_FRAMES, bands])],
+        [helper.make_tensor_value_info("mel", TensorProto.FLOAT, ["batch", mel.PATCH_FRAMES, bands])],
         [helper.make_tensor_value_info("mid", TensorProto.FLOAT, ["batch", mids]),
          helper.make_tensor_value_info("emotion", TensorProto.FLOAT, ["batch", emotions])],
         initialisers,
@@ -67,14 +69,14 @@ def _save(graph, path: Path, *, pooling: Pooling, frontend: dict | None, joint_w
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     proto.ir_version = 8
     metadata = {
-        model.META_FRONTEND: json.dumps(frontend if frontend is not None else mel_features.FRONTEND_CONSTANTS),
-        model.META_EMOTIONS: json.dumps(list(labels.EMOTIONS)),
-        model.META_MID_LEVELS: json.dumps(list(labels.MID_LEVELS)),
-        model.META_UNITS: json.dumps(model.UNITS),
-        model.META_JOINT_WEIGHT: json.dumps(joint_weight.astype(np.float64).tolist()),
-        model.META_JOINT_BIAS: json.dumps(joint_bias.astype(np.float64).tolist()),
-        model.META_VARIANT: variant,
-        model.META_POOLING: pooling.to_json(),
+        emotion_model.META_FRONTEND: json.dumps(frontend if frontend is not None else mel.FRONTEND_CONSTANTS),
+        emotion_model.META_EMOTIONS: json.dumps(list(labels.EMOTIONS)),
+        emotion_model.META_MID_LEVELS: json.dumps(list(labels.MID_LEVELS)),
+        emotion_model.META_UNITS: json.dumps(emotion_model.UNITS),
+        emotion_model.META_JOINT_WEIGHT: json.dumps(joint_weight.astype(np.float64).tolist()),
+        emotion_model.META_JOINT_BIAS: json.dumps(joint_bias.astype(np.float64).tolist()),
+        emotion_model.META_VARIANT: variant,
+        emotion_model.META_POOLING: pooling.to_json(),
     }
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
@@ -92,7 +94,7 @@ MUSICNN_LIKE_LOCAL = ("timbral_a_out", "timbral_b_out")
 
 
 def write_musicnn_like_model(path: Path, *, pooling: Pooling = DEFAULT_POOLING, seed: int = 0,
-                             heard: int = mel_features.PATCH_FRAMES) -> Path:
+                             heard: int = mel.PATCH_FRAMES) -> Path:
     """A small v2 model with musicnn's layout, as tf2onnx exports it: ``mel`` -> a fixed-length reshape
     to ``(batch, 1, 187, 96)`` -> input batch norm -> branches (Conv -> Relu -> BatchNormalization ->
     MaxPool over the bands -> Squeeze, ``(batch, C, 187)``; see ``MUSICNN_LIKE_BRANCHES``) -> Concat -> a
@@ -101,7 +103,7 @@ def write_musicnn_like_model(path: Path, *, pooling: Pooling = DEFAULT_POOLING, 
     model hears only the last ``heard`` frames of each patch, as ``shorten_backbone`` cuts musicnn: a
     ``Slice`` of them in front, and ``heard`` in place of 187 in the reshape."""
     rng = np.random.default_rng(seed)
-    bands, frames = mel_features.NUM_BANDS, mel_features.PATCH_FRAMES
+    bands, frames = mel.NUM_BANDS, mel.PATCH_FRAMES
     mids, emotions = labels.NUM_MID_LEVELS, labels.NUM_EMOTIONS
     joint_weight = (rng.standard_normal((emotions, mids)) * 0.1).astype(np.float32)
     joint_bias = rng.uniform(0.3, 0.6, emotions).astype(np.float32)

@@ -1,12 +1,12 @@
-"""Running a :class:`~mer_live.worker.Worker` on an array in tests, and a sink that records what it sends."""
+"""Running a :class:`~mer_live.live.worker.Worker` on an array in tests, and a sink that records what it sends."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from mer_live.reading import Reading
-from mer_live.source import ArraySource
-from mer_live.worker import Worker
+from mer_live.core.reading import Reading
+from mer_live.live.source import ArraySource
+from mer_live.live.worker import Worker
 
 
 class Recorder:

@@ -1,6 +1,6 @@
 """On-disk cache of per-clip front-end frames (never inside the repository).
 
-Each clip's :class:`mer_live.features.FrameBlock` (``linear (num_frames, 149)``, ``power (num_frames,)``)
+Each clip's :class:`mer_live.features.spectrogram.FrameBlock` (``linear (num_frames, 149)``, ``power (num_frames,)``)
 is stored as ``.npz`` in ``$MER_CACHE_DIR`` (default ``~/.cache/mer-live``), named by the SHA-256 of the
 audio file and a front-end version string, so a changed file or a changed front-end never reuses stale
 features.
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .. import features
+from mer_live.features import spectrogram
 
 CACHE_ENV = "MER_CACHE_DIR"
 DEFAULT_CACHE = Path.home() / ".cache" / "mer-live"
@@ -32,7 +32,7 @@ def cache_dir() -> Path:
 
 def frontend_version() -> str:
     """A short digest of the front-end constants and the cache format."""
-    text = json.dumps({"format": CACHE_FORMAT, **features.FRONTEND_CONSTANTS}, sort_keys=True)
+    text = json.dumps({"format": CACHE_FORMAT, **spectrogram.FRONTEND_CONSTANTS}, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:VERSION_DIGITS]
 
 
@@ -49,13 +49,13 @@ def cache_path(*, path: Path, directory: Path | None = None) -> Path:
     return directory / f"{file_hash(path=path)}-{frontend_version()}.npz"
 
 
-def frames_for(*, path: Path, directory: Path | None = None) -> features.FrameBlock:
+def frames_for(*, path: Path, directory: Path | None = None) -> spectrogram.FrameBlock:
     """The clip's frames, from the cache if present, else analysed and stored."""
     target = cache_path(path=path, directory=directory)
     if target.is_file():
         with np.load(target) as stored:
-            return features.FrameBlock(linear=stored["linear"], power=stored["power"])
-    block = features.analyse(samples=features.load_audio(path=path))
+            return spectrogram.FrameBlock(linear=stored["linear"], power=stored["power"])
+    block = spectrogram.analyse(samples=spectrogram.load_audio(path=path))
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(target.name + ".tmp.npz")
     np.savez(temporary, linear=block.linear, power=block.power)
@@ -65,7 +65,7 @@ def frames_for(*, path: Path, directory: Path | None = None) -> features.FrameBl
 
 def load_all(
     *, paths: list[Path], directory: Path | None = None, progress: bool = True
-) -> list[features.FrameBlock]:
+) -> list[spectrogram.FrameBlock]:
     """Frames of every clip in ``paths`` order (building missing cache entries)."""
     return [
         frames_for(path=path, directory=directory)

@@ -23,22 +23,22 @@ import shlex
 import sys
 from pathlib import Path
 
-from .. import soundtracks
-from ..exit_codes import EXIT_USAGE
-from ..settings import load_toml
+from mer_live.train import soundtracks
+from mer_live.core.exit_codes import EXIT_USAGE
+from mer_live.config.settings import load_toml
 DESCRIPTION = "Train, cross-validate and export the mer-live emotion models."
 DEFAULT_CV_DIR = Path("runs/cv")
 DEFAULT_FOLDS = 5
 DEFAULT_FOLD_SEED = 2019
-DEFAULT_MODEL = Path("mer_live/models/a2mid2e_joint.onnx")  # package data: the wheel carries it
+DEFAULT_MODEL = Path("mer_live/model/assets/a2mid2e_joint.onnx")  # package data: the wheel carries it
 DEFAULT_RECORDS = Path("models")  # card, metrics, benchmark, and the packaged model's training record
 DEFAULT_METRICS = Path("models/metrics.json")
 DEFAULT_CARD = Path("models/MODEL_CARD.md")  # the v2 card (card2); v1's card is MODEL_CARD_v1.md
 DEFAULT_V1_CARD = Path("models/MODEL_CARD_v1.md")
 DEFAULT_V2_CV_DIR = Path("runs/v2cv")
-DEFAULT_V2_MODEL = Path("mer_live/models/musicnn_joint.onnx")  # package data, beside v1
+DEFAULT_V2_MODEL = Path("mer_live/model/assets/musicnn_joint.onnx")  # package data, beside v1
 DEFAULT_V3_CV_DIR = Path("runs/v3cv")
-DEFAULT_V3_MODEL = Path("mer_live/models/musicnn_joint_v3.onnx")  # package data, beside v1 and v2
+DEFAULT_V3_MODEL = Path("mer_live/model/assets/musicnn_joint_v3.onnx")  # package data, beside v1 and v2
 TOML_SECTIONS = ("train", "cv", "fit", "export", "card", "v2", "v3")
 SECTION_KEYS = {
     "cv": ("variants", "folds", "fold_seed", "out", "limit_clips"),
@@ -69,7 +69,7 @@ def _load_toml(*, path: str | None) -> dict:
 
 def _record_path(*, model: Path, suffix: str) -> Path:
     """Where a model's training record (``suffix`` .training.json or .pt) goes: beside it, except for the
-    packaged model (``mer_live/models/``), whose records live in ``models/`` with its card (models/README.md)."""
+    packaged model (``mer_live/model/assets/``), whose records live in ``models/`` with its card (models/README.md)."""
     if model.resolve().parent == DEFAULT_MODEL.resolve().parent:
         return DEFAULT_RECORDS / model.with_suffix(suffix).name
     return model.with_suffix(suffix)
@@ -600,7 +600,7 @@ def _parser() -> argparse.ArgumentParser:
     fit2.add_argument("--limit-clips", dest="limit_clips", type=int, help="use only N clips (smoke tests)")
     fit2.add_argument("--max-epochs", dest="max_epochs", type=int)
     fit2.add_argument("--cv-dir", dest="cv_dir", help="the cv2 run whose summary goes into the metadata")
-    fit2.add_argument("--out", help="ONNX path (default mer_live/models/musicnn_joint.onnx)")
+    fit2.add_argument("--out", help="ONNX path (default mer_live/model/assets/musicnn_joint.onnx)")
     fit2.add_argument("--records", help="folder for the .pt weights and .training.json (default: the ONNX's)")
     cv3 = sub.add_parser("cv3", help="v3: CV of the multi-domain heads on Soundtracks and 4q-dev ([v3] section)")
     common(cv3, training=False)
@@ -612,20 +612,20 @@ def _parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="train on all clips and export ONNX")
     common(fit, training=True)
     fit.add_argument("--variant")
-    fit.add_argument("--out", help="ONNX path (default mer_live/models/a2mid2e_joint.onnx)")
+    fit.add_argument("--out", help="ONNX path (default mer_live/model/assets/a2mid2e_joint.onnx)")
     fit.add_argument("--cv-dir", dest="cv_dir", help="where the CV summaries are (for the metadata)")
     fit.add_argument("--save-torch", dest="save_torch", action="store_true", help="also save the state dict (.pt)")
     exporter = sub.add_parser("export", help="re-export weights saved by fit --save-torch (with CV metrics)")
     common(exporter, training=False)
     exporter.add_argument("--weights", help="the .pt file written by fit --save-torch")
-    exporter.add_argument("--out", help="ONNX path (default mer_live/models/a2mid2e_joint.onnx)")
+    exporter.add_argument("--out", help="ONNX path (default mer_live/model/assets/a2mid2e_joint.onnx)")
     exporter.add_argument("--cv-dir", dest="cv_dir")
     exporter.add_argument("--cv-run", dest="cv_run", help="CV run whose summary goes into the metadata "
                           "(default: the run name of the recorded training config)")
     card2 = sub.add_parser("card2", help="v2: add the v2 section to models/metrics.json and render the card")
     common(card2, training=False)
     card2.add_argument("--cv-dir", dest="cv_dir", help="the cv2 run folder (default runs/v2cv)")
-    card2.add_argument("--model", help="the v2 ONNX file (default mer_live/models/musicnn_joint.onnx)")
+    card2.add_argument("--model", help="the v2 ONNX file (default mer_live/model/assets/musicnn_joint.onnx)")
     card2.add_argument("--records", help="folder of the v2 .training.json (default: the ONNX's)")
     card2.add_argument("--responsiveness", default="benchmarks/responsiveness.json")
     card2.add_argument("--daemon-cpu", dest="daemon_cpu", default="benchmarks/daemon_cpu.json")

@@ -1,51 +1,52 @@
 """Training windows, evaluation windows, band statistics and pseudo mid-level targets (numpy).
 
 A training example is a random 10 s crop (``NUM_FRAMES`` consecutive frames) of a clip, normalised
-with :func:`mer_live.features.normalise` exactly as the live daemon normalises its rolling window.
-Clips shorter than 10 s are loop-padded (:func:`mer_live.features.loop_pad`), as live.
+with :func:`mer_live.features.spectrogram.normalise` exactly as the live daemon normalises its rolling window.
+Clips shorter than 10 s are loop-padded (:func:`mer_live.features.spectrogram.loop_pad`), as live.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import features, labels
+from mer_live.features import spectrogram
+from mer_live.core import labels
 
 EVAL_HOP_SECONDS = 1.0
-EVAL_HOP_FRAMES = int(round(EVAL_HOP_SECONDS * features.FPS))  # 31 frames
+EVAL_HOP_FRAMES = int(round(EVAL_HOP_SECONDS * spectrogram.FPS))  # 31 frames
 DEFAULT_RIDGE = 0.0
 CONDITION_LIMIT = 1e3  # above this condition number of R, a ridge of AUTO_RIDGE is added
 AUTO_RIDGE = 0.05
 
 
-def random_crop(*, block: features.FrameBlock, rng: np.random.Generator) -> np.ndarray:
+def random_crop(*, block: spectrogram.FrameBlock, rng: np.random.Generator) -> np.ndarray:
     """A normalised window ``(NUM_FRAMES, NUM_BANDS)`` from a random start frame."""
-    spare = block.num_frames - features.NUM_FRAMES
+    spare = block.num_frames - spectrogram.NUM_FRAMES
     start = int(rng.integers(0, spare + 1)) if spare > 0 else 0
-    window, _ = features.window_at(block=block, start=start)
+    window, _ = spectrogram.window_at(block=block, start=start)
     return window
 
 
-def clip_windows(*, block: features.FrameBlock, hop_frames: int = EVAL_HOP_FRAMES) -> tuple[np.ndarray, bool]:
+def clip_windows(*, block: spectrogram.FrameBlock, hop_frames: int = EVAL_HOP_FRAMES) -> tuple[np.ndarray, bool]:
     """All sliding windows of a clip, ``(num_windows, NUM_FRAMES, NUM_BANDS)``, and whether it was padded."""
-    starts = features.window_starts(total_frames=block.num_frames, hop_frames=hop_frames)
+    starts = spectrogram.window_starts(total_frames=block.num_frames, hop_frames=hop_frames)
     windows = []
     padded = False
     for start in starts:
-        window, was_padded = features.window_at(block=block, start=start)
+        window, was_padded = spectrogram.window_at(block=block, start=start)
         windows.append(window)
         padded = padded or was_padded
     return np.stack(windows), padded
 
 
-def band_statistics(*, blocks: list[features.FrameBlock]) -> tuple[np.ndarray, np.ndarray]:
+def band_statistics(*, blocks: list[spectrogram.FrameBlock]) -> tuple[np.ndarray, np.ndarray]:
     """Per-band mean and std ``(NUM_BANDS,)`` over the frames of the clips' evaluation windows."""
-    total = np.zeros(features.NUM_BANDS, dtype=np.float64)
-    total_sq = np.zeros(features.NUM_BANDS, dtype=np.float64)
+    total = np.zeros(spectrogram.NUM_BANDS, dtype=np.float64)
+    total_sq = np.zeros(spectrogram.NUM_BANDS, dtype=np.float64)
     count = 0
     for block in blocks:
-        windows, _ = clip_windows(block=block, hop_frames=features.NUM_FRAMES)
-        flat = windows.reshape(-1, features.NUM_BANDS).astype(np.float64)
+        windows, _ = clip_windows(block=block, hop_frames=spectrogram.NUM_FRAMES)
+        flat = windows.reshape(-1, spectrogram.NUM_BANDS).astype(np.float64)
         total += flat.sum(axis=0)
         total_sq += np.square(flat).sum(axis=0)
         count += flat.shape[0]

@@ -47,7 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import labels, soundtracks
+from mer_live.core import labels
+from mer_live.train import soundtracks
 from . import cache
 
 LOG = logging.getLogger("mer_live.descriptors")
@@ -110,7 +111,7 @@ def _roughness(*, frequencies: np.ndarray, amplitudes: np.ndarray) -> float:
 
 
 def describe(samples: np.ndarray, *, rate: int = DESCRIPTOR_RATE) -> np.ndarray:
-    """The 7 descriptors of one clip, ``(7,)`` float64 in :data:`mer_live.labels.MID_LEVELS` order.
+    """The 7 descriptors of one clip, ``(7,)`` float64 in :data:`mer_live.core.labels.MID_LEVELS` order.
 
     ``samples``: mono ``(num_samples,)`` at ``rate``.
     """
@@ -255,14 +256,14 @@ def describe_variants(samples: np.ndarray, *, rate: int = DESCRIPTOR_RATE) -> di
 
 def variants_for(*, path: Path, directory: Path | None = None) -> dict[str, float]:
     """:func:`describe_variants` of one clip, cached beside the descriptors (JSON)."""
-    from .. import features
+    from mer_live.features import spectrogram
 
     directory = cache.cache_dir() if directory is None else Path(directory)
     version = hashlib.sha256(json.dumps([VARIANT_VERSION, DESCRIPTOR_RATE, HOP, N_FFT]).encode()).hexdigest()[:16]
     target = directory / f"{cache.file_hash(path=path)}-{version}.variants.json"
     if target.is_file():
         return json.loads(target.read_text())
-    values = describe_variants(features.load_audio(path=path, target_rate=DESCRIPTOR_RATE), rate=DESCRIPTOR_RATE)
+    values = describe_variants(spectrogram.load_audio(path=path, target_rate=DESCRIPTOR_RATE), rate=DESCRIPTOR_RATE)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(target.name + ".tmp")
     temporary.write_text(json.dumps(values))
@@ -315,13 +316,13 @@ def _cache_file(*, path: Path, directory: Path) -> Path:
 
 def descriptors_for(*, path: Path, directory: Path | None = None) -> np.ndarray:
     """The clip's descriptors ``(7,)``, from the cache if present, else computed and stored."""
-    from .. import features
+    from mer_live.features import spectrogram
 
     directory = cache.cache_dir() if directory is None else Path(directory)
     target = _cache_file(path=path, directory=directory)
     if target.is_file():
         return np.load(target)
-    values = describe(features.load_audio(path=path, target_rate=DESCRIPTOR_RATE), rate=DESCRIPTOR_RATE)
+    values = describe(spectrogram.load_audio(path=path, target_rate=DESCRIPTOR_RATE), rate=DESCRIPTOR_RATE)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(target.name + ".tmp.npy")
     np.save(temporary, values)
@@ -459,8 +460,8 @@ def in_sample_mid(*, model_path: Path, clip_ids: list[str] | None = None, root: 
     These are NOT held out when the model was trained on these clips (the shipped models are): an
     optimistic stand-in, to be labelled as such, where out-of-fold predictions are not kept.
     """
-    from .. import mel_features
-    from ..model import EmotionModel
+    from mer_live.features import mel
+    from mer_live.model.emotion_model import EmotionModel
     from . import data
 
     network = EmotionModel(path=model_path)
@@ -473,9 +474,9 @@ def in_sample_mid(*, model_path: Path, clip_ids: list[str] | None = None, root: 
         if network.pooling is None:
             windows, _ = data.clip_windows(block=cache.frames_for(path=path))
         else:
-            frames = mel_features.analyse(samples=mel_features.load_audio(path=path))
-            starts = mel_features.patch_starts(total_frames=len(frames), hop_frames=network.pooling.patch_hop_frames)
-            windows = np.stack([mel_features.loop_pad(frames=frames[s : s + mel_features.PATCH_FRAMES]) for s in starts])
+            frames = mel.analyse(samples=mel.load_audio(path=path))
+            starts = mel.patch_starts(total_frames=len(frames), hop_frames=network.pooling.patch_hop_frames)
+            windows = np.stack([mel.loop_pad(frames=frames[s : s + mel.PATCH_FRAMES]) for s in starts])
         mids.append(network.process(windows=windows).mid.mean(axis=0))
     network.close()
     return ids, np.stack(mids)

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import labels, soundtracks
+from mer_live.core import labels
+from mer_live.train import soundtracks
 from . import descriptors as descriptors_module
 from . import folds as folds_module
 from . import pooling

@@ -3,7 +3,7 @@
 A clip is read, mixed to mono and resampled to 16 kHz; its log-mel spectrogram is librosa's
 ``melspectrogram(sr=16000, n_fft=512, hop_length=256, n_mels=96)`` (``center=True``, zero padding, power
 2, Slaney mel), time-major, then ``log10(1 + 10000 * S)`` in float32 (librosa is the reference that the
-run-time numpy front-end, :mod:`mer_live.mel_features`, equals to float32 rounding; the constants are its). Patches of ``PATCH_FRAMES`` = 187 frames (2.99 s) start
+run-time numpy front-end, :mod:`mer_live.features.mel`, equals to float32 rounding; the constants are its). Patches of ``PATCH_FRAMES`` = 187 frames (2.99 s) start
 every ``PATCH_HOP_FRAMES`` = 31 frames (0.496 s); the backbone (``models/musicnn/musicnn_mtt.onnx``, ONNX
 Runtime, one thread) maps each patch to ``max_pool`` and ``mean_pool`` ``(753,)`` each and
 ``penultimate`` ``(200,)``.
@@ -26,17 +26,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .. import mel_features
+from mer_live.features import mel
 from . import cache
 
-SAMPLE_RATE = mel_features.SAMPLE_RATE
-FFT_SIZE = mel_features.FFT_SIZE
-HOP_SIZE = mel_features.HOP_SIZE
-NUM_BANDS = mel_features.NUM_BANDS
-LOG_SCALE = mel_features.LOG_SCALE
-PATCH_FRAMES = mel_features.PATCH_FRAMES
+SAMPLE_RATE = mel.SAMPLE_RATE
+FFT_SIZE = mel.FFT_SIZE
+HOP_SIZE = mel.HOP_SIZE
+NUM_BANDS = mel.NUM_BANDS
+LOG_SCALE = mel.LOG_SCALE
+PATCH_FRAMES = mel.PATCH_FRAMES
 PATCH_HOP_FRAMES = 31
-FPS = mel_features.FPS  # 62.5 frames per second
+FPS = mel.FPS  # 62.5 frames per second
 PATCH_HOP_SECONDS = PATCH_HOP_FRAMES / FPS  # 0.496 s
 AUGMENTED_HOP_FRAMES = 2 * PATCH_HOP_FRAMES  # augmented sets: half the patches, half the backbone time
 POOL_SIZE = 753
@@ -58,7 +58,7 @@ BATCH = 32
 CLEAN = "clean"
 SPARSE = "sparse"  # clean audio, patches every AUGMENTED_HOP_FRAMES (the long 4q-dev clips: half the backbone time)
 
-FRONTEND_CONSTANTS = mel_features.FRONTEND_CONSTANTS  # the run-time front-end the model is trained for
+FRONTEND_CONSTANTS = mel.FRONTEND_CONSTANTS  # the run-time front-end the model is trained for
 
 # augmentation ranges (one stage-like chain per clip)
 GAIN_DB = (-18.0, 6.0)

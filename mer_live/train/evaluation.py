@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import features, labels, soundtracks
+from mer_live.features import spectrogram
+from mer_live.core import labels
+from mer_live.train import soundtracks
 from . import data
 from . import folds as folds_module
 from .training import TrainConfig, predict_clips, split_validation, train
@@ -44,7 +46,7 @@ def per_emotion_r(*, predicted: np.ndarray, actual: np.ndarray) -> list[float]:
 
 
 def run_fold(
-    *, config: TrainConfig, dataset: soundtracks.Soundtracks, blocks: list[features.FrameBlock],
+    *, config: TrainConfig, dataset: soundtracks.Soundtracks, blocks: list[spectrogram.FrameBlock],
     folds: list[np.ndarray], index: int,
 ) -> dict:
     """Train on all folds but ``index`` and evaluate on fold ``index``; returns a JSON-able record."""
@@ -153,7 +155,7 @@ def _claim(*, lock: Path) -> bool:
 
 
 def cross_validate(
-    *, config: TrainConfig, dataset: soundtracks.Soundtracks, blocks: list[features.FrameBlock],
+    *, config: TrainConfig, dataset: soundtracks.Soundtracks, blocks: list[spectrogram.FrameBlock],
     num_folds: int, fold_seed: int, out_dir: Path, only_folds: list[int] | None = None, command: str = "",
     protocol: str = folds_module.PAPER,
 ) -> dict:

@@ -1,4 +1,4 @@
-"""Export a trained Joint network to ONNX with the metadata contract of :mod:`mer_live.model`."""
+"""Export a trained Joint network to ONNX with the metadata contract of :mod:`mer_live.model.emotion_model`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from pathlib import Path
 import onnx
 import torch
 
-from .. import __version__, features, labels, model
+from mer_live import __version__
+from mer_live.features import spectrogram
+from mer_live.core import labels
+from mer_live.model import emotion_model
 from .networks import EmotionNet
 
 OPSET = 17
@@ -22,7 +25,7 @@ def metadata_for(
     """The ``metadata_props`` of an exported model (all values are strings, JSON where structured)."""
     if not net.is_joint:
         raise ValueError("only Joint models carry the mid-level layer the runtime needs")
-    return _contract_metadata(frontend=features.FRONTEND_CONSTANTS, emotion_head=net.emotion_head, variant=variant,
+    return _contract_metadata(frontend=spectrogram.FRONTEND_CONSTANTS, emotion_head=net.emotion_head, variant=variant,
                               data_hash=data_hash, cv_metrics=cv_metrics)
 
 
@@ -33,16 +36,16 @@ def _contract_metadata(*, frontend: dict, emotion_head: torch.nn.Linear, variant
     weight = emotion_head.weight.detach().cpu().double()
     bias = emotion_head.bias.detach().cpu().double()
     return {
-        model.META_FRONTEND: json.dumps(frontend),
-        model.META_EMOTIONS: json.dumps(list(labels.EMOTIONS)),
-        model.META_MID_LEVELS: json.dumps(list(labels.MID_LEVELS)),
-        model.META_UNITS: json.dumps(model.UNITS),
-        model.META_JOINT_WEIGHT: json.dumps(weight.tolist()),
-        model.META_JOINT_BIAS: json.dumps(bias.tolist()),
-        model.META_VARIANT: variant,
-        model.META_DATA_HASH: data_hash,
-        model.META_CV_METRICS: json.dumps(cv_metrics if cv_metrics is not None else {}),
-        model.META_VERSION: __version__,
+        emotion_model.META_FRONTEND: json.dumps(frontend),
+        emotion_model.META_EMOTIONS: json.dumps(list(labels.EMOTIONS)),
+        emotion_model.META_MID_LEVELS: json.dumps(list(labels.MID_LEVELS)),
+        emotion_model.META_UNITS: json.dumps(emotion_model.UNITS),
+        emotion_model.META_JOINT_WEIGHT: json.dumps(weight.tolist()),
+        emotion_model.META_JOINT_BIAS: json.dumps(bias.tolist()),
+        emotion_model.META_VARIANT: variant,
+        emotion_model.META_DATA_HASH: data_hash,
+        emotion_model.META_CV_METRICS: json.dumps(cv_metrics if cv_metrics is not None else {}),
+        emotion_model.META_VERSION: __version__,
     }
 
 
@@ -63,19 +66,19 @@ def export_onnx(
     """Write ``net`` (in eval mode, on the CPU) to ``path`` as ONNX opset ``OPSET`` with metadata."""
     net = net.cpu().eval()
     metadata = metadata_for(net=net, variant=variant, data_hash=data_hash, cv_metrics=cv_metrics)
-    example = torch.zeros(1, features.NUM_FRAMES, features.NUM_BANDS)
+    example = torch.zeros(1, spectrogram.NUM_FRAMES, spectrogram.NUM_BANDS)
     buffer = io.BytesIO()
     with torch.no_grad():
         torch.onnx.export(
             _Exportable(net=net),
             (example,),
             buffer,
-            input_names=[model.INPUT_NAME],
-            output_names=[model.OUTPUT_MID, model.OUTPUT_EMOTION],
+            input_names=[emotion_model.INPUT_NAME],
+            output_names=[emotion_model.OUTPUT_MID, emotion_model.OUTPUT_EMOTION],
             dynamic_axes={
-                model.INPUT_NAME: {0: BATCH_AXIS},
-                model.OUTPUT_MID: {0: BATCH_AXIS},
-                model.OUTPUT_EMOTION: {0: BATCH_AXIS},
+                emotion_model.INPUT_NAME: {0: BATCH_AXIS},
+                emotion_model.OUTPUT_MID: {0: BATCH_AXIS},
+                emotion_model.OUTPUT_EMOTION: {0: BATCH_AXIS},
             },
             opset_version=OPSET,
             dynamo=False,
@@ -149,9 +152,9 @@ def export_v2(
     with torch.no_grad():
         torch.onnx.export(
             _HeadExportable(net=net).eval(), examples, buffer, input_names=names,
-            output_names=[model.OUTPUT_MID, model.OUTPUT_EMOTION],
+            output_names=[emotion_model.OUTPUT_MID, emotion_model.OUTPUT_EMOTION],
             dynamic_axes={**{name: {0: BATCH_AXIS} for name in names},
-                          model.OUTPUT_MID: {0: BATCH_AXIS}, model.OUTPUT_EMOTION: {0: BATCH_AXIS}},
+                          emotion_model.OUTPUT_MID: {0: BATCH_AXIS}, emotion_model.OUTPUT_EMOTION: {0: BATCH_AXIS}},
             opset_version=OPSET, dynamo=False,
         )
     head = onnx.load_from_string(buffer.getvalue())
@@ -159,11 +162,11 @@ def export_v2(
     head.ir_version = backbone.ir_version
     merged = onnx.compose.merge_models(
         backbone, head, io_map=[(name, name) for name in names],
-        outputs=[model.OUTPUT_MID, model.OUTPUT_EMOTION],
+        outputs=[emotion_model.OUTPUT_MID, emotion_model.OUTPUT_EMOTION],
     )
     metadata = _contract_metadata(frontend=frontend, emotion_head=net.emotion_head, variant=variant,
                                   data_hash=data_hash, cv_metrics=cv_metrics)
-    metadata[model.META_POOLING] = json.dumps(pooling)
+    metadata[emotion_model.META_POOLING] = json.dumps(pooling)
     licence = V2_LICENCE.format(checkpoint=checkpoint)
     metadata[META_LICENCE] = licence
     return _save(merged, path=path, metadata=metadata, doc_string=licence)

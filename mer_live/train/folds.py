@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import soundtracks
+from mer_live.train import soundtracks
 
 TRACKLIST_FILE = "set1_tracklist.csv"
 TRACKLIST_ID_COLUMN = "Nro"

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import labels
+from mer_live.core import labels
 from . import data
 from .embeddings import BACKBONES, BACKENDS, DEFAULT_BACKBONE, PATCH_FRAMES, PENULTIMATE_SIZE, POOL_SIZE, ClipEmbeddings, set_key
 

@@ -1,7 +1,7 @@
 """The VGG-style networks of Chowdhury et al. (2019): A2E and A2Mid2E-Joint, with a width multiplier.
 
 Input: raw front-end windows ``(batch, NUM_FRAMES, NUM_BANDS)`` (time-major, as made by
-:func:`mer_live.features.normalise`). The network standardises each band with mean/std buffers computed
+:func:`mer_live.features.spectrogram.normalise`). The network standardises each band with mean/std buffers computed
 from training data, so an exported model takes exactly what the live front-end produces.
 
 Stack (channel counts at width 1.0):
@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import features, labels
+from mer_live.features import spectrogram
+from mer_live.core import labels
 
 VARIANT_A2E = "a2e"
 VARIANT_JOINT = "joint"
@@ -49,8 +50,8 @@ class Backbone(nn.Module):
 
     def __init__(self, *, width: float = 1.0, dropout: float = DEFAULT_DROPOUT) -> None:
         super().__init__()
-        self.register_buffer("band_mean", torch.zeros(features.NUM_BANDS))
-        self.register_buffer("band_std", torch.ones(features.NUM_BANDS))
+        self.register_buffer("band_mean", torch.zeros(spectrogram.NUM_BANDS))
+        self.register_buffer("band_std", torch.ones(spectrogram.NUM_BANDS))
         stem = _channels(base=STEM_CHANNELS, width=width)
         mid = _channels(base=BLOCK2_CHANNELS, width=width)
         deep = [_channels(base=c, width=width) for c in DEEP_CHANNELS]

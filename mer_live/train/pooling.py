@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from mer_live import pooling as runtime_pooling
+from mer_live.model import pooling as runtime_pooling
 
 STEP_PHASES = 50  # phases of the patch grid relative to the step, averaged in :func:`step_times`
 STEP_RESOLUTION_S = 0.01
 
 
 def recency_weights(*, count: int, hop_s: float, halflife_s: float) -> np.ndarray:
-    """The run time's weights (:func:`mer_live.pooling.recency_weights`) ``(count,)``, oldest first,
+    """The run time's weights (:func:`mer_live.model.pooling.recency_weights`) ``(count,)``, oldest first,
     normalised to sum to 1 (``halflife_s <= 0``: uniform)."""
     weights = runtime_pooling.recency_weights(count=count, hop_s=hop_s, halflife_s=max(0.0, halflife_s))
     return weights / weights.sum()

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, labels, soundtracks
-from ..model import META_CV_METRICS, META_DATA_HASH, META_VARIANT, META_VERSION, EmotionModel
+from mer_live import __version__
+from mer_live.core import labels
+from mer_live.train import soundtracks
+from mer_live.model.emotion_model import META_CV_METRICS, META_DATA_HASH, META_VARIANT, META_VERSION, EmotionModel
 from .evaluation import SUMMARY_FILE
 
 PAPER_JOINT = "A2Mid2E-Joint"

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, labels
+from mer_live import __version__
+from mer_live.core import labels
 from .embedding_cv import CANDIDATE_DIR, PREDICTIONS_FILE, SUMMARY_FILE, emotion_r, fold_summary
 from .embeddings import FPS, PATCH_FRAMES, PATCH_HOP_SECONDS
 from .pooling import step_times
@@ -53,7 +54,7 @@ DESCRIPTOR_VARIANTS = Path("models/descriptor_variants.json")  # the model-free 
 VARIANTS_COMMAND = "python -m mer_live.train.descriptors --variants --out models/descriptor_variants.json"
 V1_MEMBER = "v1"  # in a late fusion: v1's out-of-fold outputs of its album-grouped CV run
 FUSION_KEY = "late_fusions"
-VALIDITY_COMMAND = ("python -m mer_live.train.descriptors --model mer_live/models/a2mid2e_joint.onnx "
+VALIDITY_COMMAND = ("python -m mer_live.train.descriptors --model mer_live/model/assets/a2mid2e_joint.onnx "
                     "--cv runs/v2cv/album_<shipped candidate> --cv runs/cv/joint_ab_w0.25_full60_album "
                     "--out models/mid_validity.json")
 
@@ -328,7 +329,7 @@ def render_v2_card(*, metrics: dict) -> str:
         "# Model card: mer-live v2 (musicnn + A2Mid2E-Joint head)",
         "",
         f"File: `{shipped['path']}` ({shipped['size_bytes']:,} bytes), variant `{shipped['variant']}`, mer-live "
-        f"{shipped['version']}, training data hash `{shipped['data_hash']}`. v1 (`mer_live/models/a2mid2e_joint.onnx`, card "
+        f"{shipped['version']}, training data hash `{shipped['data_hash']}`. v1 (`mer_live/model/assets/a2mid2e_joint.onnx`, card "
         "in `models/MODEL_CARD_v1.md`) stays loadable with `--model v1`; v2 is the run-time default.",
         "",
         f"Every number below is in `models/metrics.json` (section `v2`), written with this card by `{v2['generated_by']}` "
@@ -515,7 +516,7 @@ def render_v2_card(*, metrics: dict) -> str:
         "## Licence",
         "",
         "The backbone is MTT_musicnn from musicnn 0.1.0, © 2019 Music Technology Group, Universitat Pompeu Fabra "
-        "(Jordi Pons, Xavier Serra), under the ISC licence; the notice is in `mer_live/models/LICENSE-musicnn.md` (and `models/musicnn/`) "
+        "(Jordi Pons, Xavier Serra), under the ISC licence; the notice is in `mer_live/model/assets/LICENSE-musicnn.md` (and `models/musicnn/`) "
         "and in the ONNX metadata (`mer_live.licence`), and must travel with the weights. musicnn's authors trained "
         "it on MagnaTagATune (audio from Magnatune). The heads and the code are mer-live's (MIT). The Soundtracks "
         "ratings and clips (Eerola & Vuoskoski 2011) are used for training and evaluation only and are not "
@@ -535,10 +536,10 @@ def render_v2_card(*, metrics: dict) -> str:
     return "\n".join(lines)
 
 
-RESPONSIVENESS_COMMAND = ("python benchmarks/responsiveness.py --v1 mer_live/models/a2mid2e_joint.onnx "
-                          "--v2 mer_live/models/musicnn_joint.onnx --out benchmarks/responsiveness.json")
-DAEMON_CPU_COMMAND = ("python benchmarks/daemon_cpu.py --v1 mer_live/models/a2mid2e_joint.onnx "
-                      "--v2 mer_live/models/musicnn_joint.onnx --seconds 20 --reuse-comparison --per-thread "
+RESPONSIVENESS_COMMAND = ("python benchmarks/responsiveness.py --v1 mer_live/model/assets/a2mid2e_joint.onnx "
+                          "--v2 mer_live/model/assets/musicnn_joint.onnx --out benchmarks/responsiveness.json")
+DAEMON_CPU_COMMAND = ("python benchmarks/daemon_cpu.py --v1 mer_live/model/assets/a2mid2e_joint.onnx "
+                      "--v2 mer_live/model/assets/musicnn_joint.onnx --seconds 20 --reuse-comparison --per-thread "
                       "--blas-comparison --out benchmarks/daemon_cpu.json")
 
 

@@ -24,7 +24,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .. import features, labels, soundtracks
+from mer_live.features import spectrogram
+from mer_live.core import labels
+from mer_live.train import soundtracks
 from . import data
 from .networks import VARIANT_A2E, VARIANT_JOINT, EmotionNet
 
@@ -133,7 +135,7 @@ def predict_clips(
 
 
 def build_net(
-    *, config: TrainConfig, train_blocks: list[features.FrameBlock], train_ratings: np.ndarray,
+    *, config: TrainConfig, train_blocks: list[spectrogram.FrameBlock], train_ratings: np.ndarray,
     mid_targets: np.ndarray | None, poster_weight: np.ndarray
 ) -> EmotionNet:
     """A freshly initialised network with standardisation and output biases from the training split."""
@@ -161,7 +163,7 @@ def build_net(
 
 
 def _train_epoch(
-    *, net: nn.Module, optimiser: torch.optim.Optimizer, loss_fn: nn.Module, blocks: list[features.FrameBlock],
+    *, net: nn.Module, optimiser: torch.optim.Optimizer, loss_fn: nn.Module, blocks: list[spectrogram.FrameBlock],
     emotion_targets: torch.Tensor, mid_targets: torch.Tensor | None, config: TrainConfig, rng: np.random.Generator,
     device: torch.device,
 ) -> float:
@@ -199,7 +201,7 @@ def _validate(*, net: nn.Module, windows: list[np.ndarray], ratings: np.ndarray,
 
 
 def train(
-    *, config: TrainConfig, blocks: list[features.FrameBlock], ratings: np.ndarray,
+    *, config: TrainConfig, blocks: list[spectrogram.FrameBlock], ratings: np.ndarray,
     train_indices: np.ndarray, val_indices: np.ndarray, poster_weight: np.ndarray,
     mid_correlation: np.ndarray, description: str = "train"
 ) -> TrainResult:

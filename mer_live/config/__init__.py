@@ -1,0 +1,2 @@
+"""The daemon's settings: one typed section per stage and per output, read from TOML and the command line
+(CLI > TOML > defaults)."""

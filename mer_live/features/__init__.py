@@ -1,0 +1,1 @@
+"""Audio -> spectrogram frames and windows for the models (numpy only, no I/O)."""

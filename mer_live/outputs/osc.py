@@ -1,0 +1,222 @@
+"""Readings as OSC over UDP: the address space of ``docs/OSC.md``, as one bundle or separate messages.
+
+A :class:`Reading` is what the worker hands to every sink once per update (and, as a status-only
+heartbeat, at least once per second when there is no update). Values are in the 0-1 sent units of
+:mod:`mer_live.core.labels`. No sink ever stops or delays the daemon: send errors and unresolvable hosts
+are logged (rate-limited) and the daemon carries on. No sink blocks either: sockets are non-blocking, and
+host names are resolved on a background thread. What a sink cannot deliver it drops and counts
+(``delivered`` / ``dropped``, in updates); the daemon runs every sink on its own thread behind a bounded
+queue (:mod:`mer_live.outputs.base`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import socket
+import struct
+import threading
+import time
+
+import numpy as np
+
+from mer_live.config.settings import DEFAULT_PREFIX, OSC_FORMAT_BUNDLE, OSC_FORMAT_MESSAGES, OSC_FORMATS
+from mer_live.core import labels
+from mer_live.core.addresses import check_prefix
+from mer_live.core.rate_limit import RateLimitedLog
+from mer_live.core.reading import Reading
+from mer_live.outputs.base import LOG_INTERVAL_S
+
+LOG = logging.getLogger("mer_live")
+
+RESOLVE_RETRY_S = 5.0  # after a failed lookup ends, try again this much later
+
+
+# ----------------------------------------------------------------------------------------------- OSC
+
+
+def _floats(*, values: np.ndarray) -> list[float]:
+    return [float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
+
+
+def osc_messages(*, reading: Reading, prefix: str) -> list[tuple[str, list[float | int | str]]]:
+    """The ``(address, arguments)`` pairs of one reading, in sending order (see docs/OSC.md)."""
+    messages: list[tuple[str, list[float | int | str]]] = [
+        (
+            f"{prefix}/status",
+            [reading.state, float(reading.level_dbfs), int(reading.overflows), int(reading.updates), int(reading.dropped)],
+        )
+    ]
+    if reading.muted or not reading.has_values:
+        return messages
+    emotion = _floats(values=reading.emotion)
+    mid = _floats(values=reading.mid)
+    messages.append((f"{prefix}/emotion", emotion))
+    messages.append((f"{prefix}/mid", mid))
+    messages.extend((f"{prefix}/emotion/{name}", [value]) for name, value in zip(labels.EMOTIONS, emotion))
+    messages.extend((f"{prefix}/mid/{name}", [value]) for name, value in zip(labels.MID_LEVELS, mid))
+    for index, name in enumerate(labels.EMOTIONS):
+        messages.append((f"{prefix}/explain/{name}", _floats(values=reading.contributions[index])))
+    messages.append((f"{prefix}/explain/bias", _floats(values=reading.bias)))
+    messages.append((f"{prefix}/raw/emotion", _floats(values=reading.raw_emotion)))
+    messages.append((f"{prefix}/raw/mid", _floats(values=reading.raw_mid)))
+    return messages
+
+
+OSC_ALIGN = 4  # OSC strings and blobs are padded with NULs to a multiple of 4 bytes
+OSC_BUNDLE_HEAD = b"#bundle\x00" + struct.pack(">Q", 1)  # "#bundle", then the time tag 1: immediately
+_INT32 = struct.Struct(">i")
+
+
+def _osc_string(text: str) -> bytes:
+    """An OSC string: UTF-8, then 1 to 4 NULs up to a multiple of 4 bytes."""
+    data = text.encode("utf-8")
+    return data + b"\x00" * (OSC_ALIGN - len(data) % OSC_ALIGN)
+
+
+@functools.lru_cache(maxsize=256)
+def _osc_head(address: str, tags: str) -> bytes:
+    """Address and type tag string of a message (the same few dozen for every reading: cached)."""
+    return _osc_string(address) + _osc_string("," + tags)
+
+
+def osc_message(*, address: str, arguments: list[float | int | str]) -> bytes:
+    """One OSC 1.0 message datagram: strings as ``s``, ints as ``i`` (int32), anything else as ``f``
+    (float32), big-endian; byte for byte what python-osc's ``OscMessageBuilder`` gives (tested), without
+    its parse of the datagram it has just built."""
+    tags = "".join("s" if isinstance(a, str) else "i" if isinstance(a, int) else "f" for a in arguments)
+    if tags == "f" * len(arguments):
+        return _osc_head(address, tags) + struct.pack(f">{len(arguments)}f", *arguments)
+    body = [
+        _osc_string(a) if tag == "s" else _INT32.pack(a) if tag == "i" else struct.pack(">f", a)
+        for tag, a in zip(tags, arguments)
+    ]
+    return _osc_head(address, tags) + b"".join(body)
+
+
+def osc_packets(*, reading: Reading, prefix: str, fmt: str) -> list[bytes]:
+    """The datagrams of one reading: one bundle (immediate time tag) or one datagram per message."""
+    messages = [osc_message(address=address, arguments=arguments) for address, arguments in osc_messages(reading=reading, prefix=prefix)]
+    if fmt == OSC_FORMAT_MESSAGES:
+        return messages
+    return [OSC_BUNDLE_HEAD + b"".join(_INT32.pack(len(message)) + message for message in messages)]
+
+
+class _UdpTarget:
+    """One receiver, with a non-blocking socket. A numeric host is used as is; a host name is looked
+    up on a background thread (again ``RESOLVE_RETRY_S`` after a failed lookup has ended), so a slow
+    resolver never delays a send. Updates that cannot go (not resolved yet, send error, full socket
+    buffer) are dropped and counted."""
+
+    def __init__(self, *, host: str, port: int, log: RateLimitedLog) -> None:
+        self.host = host
+        self.port = port
+        self._log = log
+        self._lock = threading.Lock()
+        self._resolved: tuple[socket.socket, tuple] | None = None
+        self._resolver: threading.Thread | None = None
+        self._next_resolve = 0.0
+        self._closed = False
+        self.delivered = 0
+        self.dropped = 0
+        numeric = self._lookup(flags=socket.AI_NUMERICHOST)
+        if numeric is not None:
+            self._resolved = numeric
+        else:
+            self._resolve_in_background()
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _lookup(self, *, flags: int = 0) -> tuple[socket.socket, tuple] | None:
+        """``getaddrinfo`` and a socket for the first answer; None (logged unless numeric-only) if it fails."""
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM, flags=flags)[0]
+            sock = socket.socket(family, kind, proto)
+        except (OSError, UnicodeError) as error:  # UnicodeError: a host name IDNA cannot encode
+            if not flags:
+                self._log.log(key=f"resolve {self.label}", message=f"OSC target {self.label}: cannot resolve/open ({error}); retrying")
+            return None
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock, address
+
+    def _resolve_in_background(self) -> None:
+        with self._lock:
+            if self._closed or (self._resolver is not None and self._resolver.is_alive()):
+                return
+            if time.monotonic() < self._next_resolve:
+                return
+            self._resolver = threading.Thread(target=self._resolve, name=f"mer-live-resolve {self.label}", daemon=True)
+            self._resolver.start()
+
+    def _resolve(self) -> None:
+        found = self._lookup()
+        with self._lock:
+            if found is not None and not self._closed:
+                self._resolved, found = found, None
+            else:
+                self._next_resolve = time.monotonic() + RESOLVE_RETRY_S  # taken after the lookup ended
+        if found is not None:  # closed meanwhile
+            found[0].close()
+
+    def send(self, *, packets: list[bytes], count: bool) -> None:
+        """Send the datagrams of one reading; ``count``: it is an update (counted delivered/dropped)."""
+        resolved = self._resolved
+        if resolved is None:
+            self._resolve_in_background()
+            self.dropped += int(count)
+            return
+        sock, address = resolved
+        try:
+            for packet in packets:
+                sock.sendto(packet, address)
+        except OSError as error:  # BlockingIOError: the socket buffer is full
+            self.dropped += int(count)
+            self._log.log(key=f"send {self.label}", message=f"OSC send to {self.label} failed ({error}); dropped, carrying on")
+            return
+        self.delivered += int(count)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            resolved, self._resolved = self._resolved, None
+        if resolved is not None:
+            resolved[0].close()
+
+
+class OscSink:
+    """Sends each reading to every target as one OSC bundle (or plain messages), never blocking."""
+
+    def __init__(self, *, targets: list[tuple[str, int]], prefix: str = DEFAULT_PREFIX, fmt: str = OSC_FORMAT_BUNDLE) -> None:
+        if fmt not in OSC_FORMATS:
+            raise ValueError(f"OSC format {fmt!r}: use one of {', '.join(OSC_FORMATS)}")
+        self.prefix = check_prefix(prefix=prefix)
+        self.fmt = fmt
+        self._log = RateLimitedLog(logger=LOG, window_s=LOG_INTERVAL_S)
+        self._targets = [_UdpTarget(host=host, port=port, log=self._log) for host, port in targets]
+        self.name = "OSC " + " ".join(target.label for target in self._targets)
+
+    @property
+    def delivered(self) -> int:
+        """Updates sent (to every target: summed over the targets)."""
+        return sum(target.delivered for target in self._targets)
+
+    @property
+    def dropped(self) -> int:
+        """Updates not sent (summed over the targets)."""
+        return sum(target.dropped for target in self._targets)
+
+    def process(self, *, reading: Reading) -> None:
+        packets = osc_packets(reading=reading, prefix=self.prefix, fmt=self.fmt)
+        for target in self._targets:
+            target.send(packets=packets, count=reading.is_update)
+
+    def close(self) -> None:
+        for target in self._targets:
+            target.close()
