@@ -37,8 +37,8 @@ MIB = 1024 * 1024
 # starts anew at exec; wait4's ru_maxrss is not used, as Linux carries it over from the parent).
 REPORT_PEAK = "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1], file=sys.stderr)"
 NEW_PATH = "import sys; from mer_live.offline.analysis import main; status = main(sys.argv[1:]); " + REPORT_PEAK
-OLD_PATH = ("import sys; from mer_live import features; "
-            "features.analyse(samples=features.load_audio(path=sys.argv[1])); " + REPORT_PEAK)
+OLD_PATH = ("import sys; from mer_live.features import spectrogram; "
+            "spectrogram.analyse(samples=spectrogram.load_audio(path=sys.argv[1])); " + REPORT_PEAK)
 
 
 def write_tone(path: Path, *, minutes: int) -> None:

@@ -72,7 +72,7 @@ def test_no_input_device_at_all_suggests_input_or_demo() -> None:
 NO_PORTAUDIO = (
     "import ctypes.util as u, sys; find = u.find_library; "
     "u.find_library = lambda name: None if 'portaudio' in name else find(name); "  # as on a box without libportaudio2
-    "from mer_live import daemon; sys.exit(daemon.main(sys.argv[1:]))"
+    "from mer_live.live import daemon; sys.exit(daemon.main(sys.argv[1:]))"
 )
 
 
