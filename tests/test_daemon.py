@@ -19,7 +19,8 @@ from osc_receivers import OscDump, PdReceiver, check_osc_run, group_bundles
 from mer_live.config import options
 from mer_live.live import daemon
 from mer_live.core import labels
-from mer_live.outputs import readout, osc
+from mer_live.outputs import readout
+from mer_live.outputs.csv import CSV_COLUMNS, CSV_HEADER
 from mer_live.model.emotion_model import META_FRONTEND, default_model_path, shipped_model_path
 from mer_live.core.reading import STATES, Reading
 
@@ -391,7 +392,7 @@ def test_fast_demo_run_in_process_writes_the_csv(tmp_path: Path) -> None:
     path = tmp_path / "demo.csv"
     assert _main("--demo", "--fast", "--duration", "3", "--csv", str(path)) == 0
     rows = path.read_text().splitlines()
-    assert rows[0] == csv.CSV_HEADER.strip() and len(rows) == 1 + 12
+    assert rows[0] == CSV_HEADER.strip() and len(rows) == 1 + 12
     assert [r.split(",")[1] for r in rows[1:]] == [f"{k / 4:.3f}" for k in range(1, 13)]
 
 
@@ -446,7 +447,7 @@ def _csv_rows_complete(path: Path) -> list[list[str]]:
     data = path.read_bytes()
     assert data.endswith(b"\n"), "partial last line"
     rows = [line.split(",") for line in data.decode().splitlines()]
-    assert rows[0] == list(csv.CSV_COLUMNS)
+    assert rows[0] == list(CSV_COLUMNS)
     assert all(len(row) == CSV_WIDTH for row in rows)
     for row in rows[1:]:
         assert row[2] in STATES

@@ -210,7 +210,7 @@ def test_the_daemon_runs_a_v2_file_with_unchanged_csv(tmp_path: Path, v2_path: P
 
     import soundfile
 
-    from mer_live.outputs import csv, osc
+    from mer_live.outputs import csv
 
     wav = tmp_path / "in.wav"
     soundfile.write(str(wav), np.repeat(audio[: 6 * SR, None], 2, axis=1), SR, subtype="FLOAT")
