@@ -36,7 +36,7 @@ class Pooling:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.patch_hop_frames, int) and 1 <= self.patch_hop_frames <= mel.PATCH_FRAMES):
-            raise ValueError(f"patch_hop_frames must be an integer 1-{mel_features.PATCH_FRAMES}, got {self.patch_hop_frames!r}")
+            raise ValueError(f"patch_hop_frames must be an integer 1-{mel.PATCH_FRAMES}, got {self.patch_hop_frames!r}")
         if not (isinstance(self.patches, int) and 1 <= self.patches <= MAX_PATCHES):
             raise ValueError(f"patches must be an integer 1-{MAX_PATCHES}, got {self.patches!r}")
         if self.halflife_s is not None and not (math.isfinite(self.halflife_s) and self.halflife_s >= 0.0):
