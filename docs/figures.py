@@ -109,8 +109,8 @@ def report() -> None:
     """Two daemon runs appended to one log, then ``mer-live report --png``: a file (the demo piece, SILENCE_S
     of silence, REPRISE_S of the piece again) and, GAP_S later, ``--demo``."""
     sys.path.insert(0, str(ROOT))
-    from mer_live import demo
-    from mer_live.features import SAMPLE_RATE
+    from mer_live.live import demo
+    from mer_live.features.spectrogram import SAMPLE_RATE
 
     piece = demo.synthesise()
     audio = np.concatenate([piece, np.zeros(int(SILENCE_S * SAMPLE_RATE), np.float32), piece[: int(REPRISE_S * SAMPLE_RATE)]])

@@ -324,7 +324,7 @@ def _v3_references(*, section: dict, fourq, q_sets: dict) -> dict:
     import numpy as np
     import torch
 
-    from .. import labels
+    from mer_live.core import labels
     from .heads import PatchHead
 
     references = {}

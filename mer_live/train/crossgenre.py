@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import labels, soundtracks
+from mer_live.core import labels
+from mer_live.train import soundtracks
 
 FOURQ_DIR = "4q-dev"
 LABELS_FILE = "labels.csv"

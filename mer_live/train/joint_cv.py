@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import labels, soundtracks
+from mer_live.core import labels
+from mer_live.train import soundtracks
 from . import crossgenre
 from . import folds as folds_module
 from .multidomain import Domains, JointConfig, fit_chosen, mean_r, score

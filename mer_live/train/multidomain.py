@@ -5,7 +5,7 @@ backbones (MTT_musicnn, MSD_musicnn; features side by side), standardised, and m
 the 7 mid-level outputs and by the Joint layer ``(8, 7)`` to the 8 emotions. Being linear, the head gives the
 same clip output whether it reads the clip's mean feature or averages its per-patch outputs, so it is trained
 on per-clip means (every patch of a clip, hop 0.5 s on Soundtracks, 1 s on the 30 s 4q-dev clips) and runs
-per patch live, pooled as v2 (:mod:`mer_live.pooling`).
+per patch live, pooled as v2 (:mod:`mer_live.model.pooling`).
 
 Loss (full batch, L-BFGS, float64), all terms in comparable units:
 
@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .. import labels, soundtracks
+from mer_live.core import labels
+from mer_live.train import soundtracks
 from . import crossgenre, data
 from .folds import make_group_folds
 
