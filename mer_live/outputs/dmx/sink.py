@@ -1,0 +1,133 @@
+"""The DMX output: readings in, a channel map rendered at a steady frame rate out (sACN or Art-Net).
+
+:class:`DmxSink` is a sink of the output stage: ``process(reading=...)`` runs on its lane thread and only
+stores the reading's values (with the time they are due, ``delay_ms`` later); the sink's own
+:class:`~.sender.FrameClock` renders every frame, moving linearly from the previous update's values to
+the latest over one update interval, so the lights fade between the analysis's 4 or 10 updates a second
+rather than stepping. A dead network, a vanished receiver or a slow resolver only fail DMX frames
+(counted); the analysis and the other outputs never wait for them.
+
+``delivered`` / ``dropped`` count updates as the output stage expects: an update is delivered when the
+frame before it went out. :meth:`set_override` lets a cue trigger hold a channel at a value.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...reading import Reading
+from . import signals
+from .channel_map import ChannelMap, Renderer
+from .sender import DEFAULT_FPS, DEFAULT_KEEPALIVE_S, FrameClock, Transport
+
+MS_PER_S = 1000.0
+INTERVAL_RANGE_S = (0.02, 1.0)  # interpolation spans one update interval, measured, within these bounds
+DELAY_RANGE_MS = (0.0, 5000.0)
+
+
+@dataclass
+class _Update:
+    due: float
+    values: np.ndarray | None
+    silent: bool
+
+
+class DmxSink:
+    """See the module docstring. ``universe_base``: the wire universe of the map's universe 1 (sACN:
+    1-63999; Art-Net: the port address, net*256 + subnet*16 + universe)."""
+
+    def __init__(
+        self, *, channel_map: ChannelMap, transport_factory: Callable[[list[int]], Transport], universe_base: int = 1,
+        fps: float = DEFAULT_FPS, keepalive_s: float = DEFAULT_KEEPALIVE_S, delay_ms: float = 0.0,
+        clock: Callable[[], float] = time.monotonic, start: bool = True,
+    ) -> None:
+        low, high = DELAY_RANGE_MS
+        if not low <= delay_ms <= high:
+            raise ValueError(f"DMX delay {delay_ms:g} ms is out of range; use {low:g} to {high:g}")
+        self.channel_map = channel_map
+        self._renderer = Renderer(channel_map)
+        wire = [universe_base + universe - 1 for universe in self._renderer.universes]
+        self._row_of = {universe: row for row, universe in enumerate(self._renderer.universes)}
+        transport = transport_factory(wire)
+        self.name = f"dmx {transport.label}"
+        self._delay_s = delay_ms / MS_PER_S
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending: collections.deque[_Update] = collections.deque()
+        self._from: np.ndarray | None = None
+        self._to: np.ndarray | None = None
+        self._start = 0.0
+        self._interval = INTERVAL_RANGE_S[1]
+        self._last_update: float | None = None
+        self._silent = False
+        self._mix = np.zeros(len(signals.NAMES))
+        self._overrides: dict[tuple[int, int], int] = {}
+        self.delivered = 0
+        self.dropped = 0
+        self.frames = FrameClock(transport=transport, render=self._render, fps=fps, keepalive_s=keepalive_s, clock=clock, name="dmx")
+        if start:
+            self.frames.start()
+
+    # -------------------------------------------------------------- lane thread
+    def process(self, *, reading: Reading) -> None:
+        values = signals.vector(reading)
+        with self._lock:
+            self._pending.append(_Update(due=self._clock() + self._delay_s, values=values, silent=signals.is_silent(reading)))
+        if reading.is_update:
+            if self.frames.ok:
+                self.delivered += 1
+            else:
+                self.dropped += 1
+
+    def set_override(self, *, universe: int, address: int, value: int | None) -> None:
+        """Hold slot ``address`` (1-512) of the map's ``universe`` at ``value`` (0-255), or let it go (None)."""
+        row = self._row_of.get(universe)
+        if row is None:
+            raise ValueError(f"universe {universe} is not in the DMX map (it uses {', '.join(map(str, self._row_of))})")
+        with self._lock:
+            if value is None:
+                self._overrides.pop((row, address), None)
+            else:
+                self._overrides[(row, address)] = int(value)
+
+    def close(self) -> None:
+        self.frames.close()
+
+    # ------------------------------------------------------------ frame thread
+    def _take_due(self, now: float) -> None:
+        with self._lock:
+            while self._pending and self._pending[0].due <= now:
+                update = self._pending.popleft()
+                self._silent = update.silent
+                if update.values is None:
+                    continue
+                if self._to is None:
+                    self._from = self._to = update.values
+                else:
+                    self._from = self._current(now).copy()
+                    self._to = update.values
+                if self._last_update is not None:
+                    low, high = INTERVAL_RANGE_S
+                    self._interval = min(high, max(low, update.due - self._last_update))
+                self._last_update = update.due
+                self._start = now
+
+    def _current(self, now: float) -> np.ndarray:
+        progress = min(1.0, max(0.0, (now - self._start) / self._interval))
+        np.add(self._from, progress * (self._to - self._from), out=self._mix)
+        return self._mix
+
+    def _render(self, now: float, dt: float, frame: np.ndarray) -> None:
+        self._take_due(now)
+        values = None if self._to is None else self._current(now)
+        self._renderer.render(values, silent=self._silent, dt=dt, frame=frame)
+        if self._overrides:
+            with self._lock:
+                for (row, address), value in self._overrides.items():
+                    frame[row, address - 1] = value
