@@ -492,7 +492,13 @@ class Renderer:
             step = self._slew * dt
             value = np.where(self._slew > 0.0, self._value + np.clip(value - self._value, -step, step), value)
         self._value = value
-        out = np.rint(self._out_low + value * self._out_span).astype(np.int64)
+        self.render_again(frame)
+
+    def render_again(self, frame: np.ndarray) -> None:
+        """Write the last rendered values into ``frame`` again (after a slot was overwritten)."""
+        if self._value is None:
+            return
+        out = np.rint(self._out_low + self._value * self._out_span).astype(np.int64)
         flat = frame.reshape(-1)
         flat[self._flat8] = out[~self._is16]
         wide = out[self._is16]

@@ -68,6 +68,7 @@ class DmxSink:
         self._silent = False
         self._mix = np.zeros(len(signals.NAMES))
         self._overrides: dict[tuple[int, int], int] = {}
+        self._released: list[tuple[int, int]] = []  # overridden slots let go: back to 0 unless the map drives them
         self.delivered = 0
         self.dropped = 0
         self.frames = FrameClock(transport=transport, render=self._render, fps=fps, keepalive_s=keepalive_s, clock=clock, name="dmx")
@@ -92,7 +93,8 @@ class DmxSink:
             raise ValueError(f"universe {universe} is not in the DMX map (it uses {', '.join(map(str, self._row_of))})")
         with self._lock:
             if value is None:
-                self._overrides.pop((row, address), None)
+                if self._overrides.pop((row, address), None) is not None:
+                    self._released.append((row, address))
             else:
                 self._overrides[(row, address)] = int(value)
 
@@ -127,7 +129,12 @@ class DmxSink:
         self._take_due(now)
         values = None if self._to is None else self._current(now)
         self._renderer.render(values, silent=self._silent, dt=dt, frame=frame)
-        if self._overrides:
+        if self._overrides or self._released:
             with self._lock:
+                if self._released:
+                    for row, address in self._released:
+                        frame[row, address - 1] = 0
+                    self._released.clear()
+                    self._renderer.render_again(frame)  # a released slot the map also drives
                 for (row, address), value in self._overrides.items():
                     frame[row, address - 1] = value
