@@ -45,6 +45,7 @@ DEFAULT_GAMMA = 2.2
 DEFAULT_REST_FADE_S = 2.0
 DEFAULT_HUE_RANGE = (240.0, 0.0)  # hue source 0 -> blue, 1 -> red
 DEGREES = 360.0
+TINY_S = 1e-9  # a time constant's floor in the fade arithmetic (0 means no fade: handled apart)
 HUE_SECTOR = 60.0
 
 COMMON_KEYS = ("universe", "bits", "curve", "gamma", "invert", "fade_s", "slew", "on_silence", "rest", "rest_fade_s", "output")
@@ -415,6 +416,7 @@ def resolve(spec: str) -> Path:
 
 # ---------------------------------------------------------------------------------------- rendering
 
+_HSV_OFFSETS = np.array([5.0, 3.0, 1.0])  # the HSV -> RGB formula's n for red, green, blue
 _CURVE_CODE = {name: code for code, name in enumerate(CURVES)}
 
 
@@ -455,6 +457,13 @@ class Renderer:
         flat = column(lambda u: row_of[u["shape"].universe] * SLOTS + u["slot"] - 1, np.intp)
         self._is16 = sixteen
         self._flat8, self._flat16 = flat[~sixteen], flat[sixteen]
+        self._is_gamma = self._curve == _CURVE_CODE["gamma"]
+        self._is_scurve = self._curve == _CURVE_CODE["s-curve"]
+        self._any_gamma, self._any_scurve = bool(self._is_gamma.any()), bool(self._is_scurve.any())
+        self._any_invert, self._any_bar = bool(self._invert.any()), bool((self._bar_count > 1).any())
+        self._any_fade, self._any_slew = bool((self._fade > 0).any()), bool((self._slew > 0).any())
+        self._any_rest = bool(self._rests.any())
+        self._any8, self._any16 = bool((~sixteen).any()), bool(sixteen.any())
         self._signals = np.zeros(base + 4 * len(fixtures))
         self._fixtures = _FixtureColours(fixtures, base=base) if fixtures else None
         self._value: np.ndarray | None = None  # the smoothed 0-1 value of every unit
@@ -465,7 +474,8 @@ class Renderer:
 
     def render(self, values: np.ndarray | None, *, silent: bool, dt: float, frame: np.ndarray) -> None:
         """Render one frame from the signal vector ``values`` (``(len(signals.NAMES),)``; None: nothing
-        yet, every channel at its rest value), ``dt`` seconds after the last frame, into ``frame``."""
+        yet, every channel at its rest value), ``dt`` seconds after the last frame, into ``frame``.
+        Steps no channel uses (a curve, invert, bars, fades, slew) are skipped."""
         if values is None:
             target = self._rest.copy()
         else:
@@ -473,24 +483,25 @@ class Renderer:
             ext[: len(values)] = values
             if self._fixtures is not None:
                 self._fixtures.compute(ext)
-            unit = np.clip((ext[self._src] - self._low) / self._span, 0.0, 1.0)
-            gamma = self._curve == _CURVE_CODE["gamma"]
-            scurve = self._curve == _CURVE_CODE["s-curve"]
-            unit = np.where(gamma, unit ** self._gamma, unit)
-            unit = np.where(scurve, unit * unit * (3.0 - 2.0 * unit), unit)
-            unit = np.where(self._invert, 1.0 - unit, unit)
-            target = np.clip(unit * self._bar_count - self._bar_index, 0.0, 1.0)
-            if silent:
+            unit = _unit((ext[self._src] - self._low) / self._span)
+            if self._any_gamma:
+                unit = np.where(self._is_gamma, unit ** self._gamma, unit)
+            if self._any_scurve:
+                unit = np.where(self._is_scurve, unit * unit * (3.0 - 2.0 * unit), unit)
+            if self._any_invert:
+                unit = np.where(self._invert, 1.0 - unit, unit)
+            target = _unit(unit * self._bar_count - self._bar_index) if self._any_bar else unit
+            if silent and self._any_rest:
                 target = np.where(self._rests, self._rest, target)
-        if self._value is None:
+        if self._value is None or not (self._any_fade or self._any_slew or (silent and self._any_rest)):
             value = target
         else:
             tau = np.where(self._rests, self._rest_fade, self._fade) if silent else self._fade
-            with np.errstate(divide="ignore", over="ignore"):
-                alpha = np.where(tau > 0.0, -np.expm1(-dt / np.where(tau > 0.0, tau, 1.0)), 1.0)
+            alpha = np.where(tau > 0.0, -np.expm1(-dt / np.maximum(tau, TINY_S)), 1.0)
             value = self._value + alpha * (target - self._value)
-            step = self._slew * dt
-            value = np.where(self._slew > 0.0, self._value + np.clip(value - self._value, -step, step), value)
+            if self._any_slew:
+                step = self._slew * dt
+                value = np.where(self._slew > 0.0, self._value + np.minimum(np.maximum(value - self._value, -step), step), value)
         self._value = value
         self.render_again(frame)
 
@@ -500,10 +511,18 @@ class Renderer:
             return
         out = np.rint(self._out_low + self._value * self._out_span).astype(np.int64)
         flat = frame.reshape(-1)
-        flat[self._flat8] = out[~self._is16]
-        wide = out[self._is16]
-        flat[self._flat16] = wide >> 8
-        flat[self._flat16 + 1] = wide & 0xFF
+        if self._any8:
+            flat[self._flat8] = out[~self._is16]
+        if self._any16:
+            wide = out[self._is16]
+            flat[self._flat16] = wide >> 8
+            flat[self._flat16 + 1] = wide & 0xFF
+
+
+def _unit(values: np.ndarray) -> np.ndarray:
+    """``values`` clipped to 0-1 in place (np.clip's wrapper costs more than the work on a few dozen values)."""
+    np.maximum(values, 0.0, out=values)
+    return np.minimum(values, 1.0, out=values)
 
 
 class _FixtureColours:
@@ -524,17 +543,17 @@ class _FixtureColours:
         self._sat_index = np.array([signals.INDEX[f.saturation] if isinstance(f.saturation, str) else 0 for f in fixtures], dtype=np.intp)
         self._sat_const = np.array([f.saturation if not isinstance(f.saturation, str) else np.nan for f in fixtures])
         self._white = np.array([f.kind == "rgbw" for f in fixtures])
+        self._sat_fixed = ~np.isnan(self._sat_const)
+        self._sat_const = np.nan_to_num(self._sat_const)
 
     def compute(self, ext: np.ndarray) -> None:
-        hue_unit = np.clip((ext[self._hue] - self._hue_low) / self._hue_span, 0.0, 1.0)
-        hue = np.mod(self._deg_low + hue_unit * self._deg_span, DEGREES)
-        value = np.clip((ext[self._bright] - self._bright_low) / self._bright_span, 0.0, 1.0)
-        sat = np.where(np.isnan(self._sat_const), np.clip(ext[self._sat_index], 0.0, 1.0), self._sat_const)
-        rgb = np.empty((len(hue), 4))
-        for column, n in enumerate((5.0, 3.0, 1.0)):  # HSV -> RGB, per component (n: 5 red, 3 green, 1 blue)
-            k = np.mod(n + hue / HUE_SECTOR, 6.0)
-            rgb[:, column] = value - value * sat * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
-        white = np.where(self._white, rgb[:, :3].min(axis=1), 0.0)
-        rgb[:, :3] -= white[:, None]
-        rgb[:, 3] = white
-        ext[self._base : self._base + 4 * len(hue)] = rgb.reshape(-1)
+        hue_unit = _unit((ext[self._hue] - self._hue_low) / self._hue_span)
+        sector = np.mod(self._deg_low + hue_unit * self._deg_span, DEGREES) / HUE_SECTOR
+        value = _unit((ext[self._bright] - self._bright_low) / self._bright_span)
+        sat = np.where(self._sat_fixed, self._sat_const, _unit(ext[self._sat_index]))
+        k = np.mod(_HSV_OFFSETS + sector[:, None], 6.0)  # HSV -> RGB: (fixtures, 3) for red, green, blue
+        rgb = value[:, None] * (1.0 - sat[:, None] * _unit(np.minimum(k, 4.0 - k)))
+        white = np.where(self._white, rgb.min(axis=1), 0.0)
+        out = ext[self._base : self._base + 4 * len(value)].reshape(-1, 4)
+        out[:, :3] = rgb - white[:, None]
+        out[:, 3] = white

@@ -210,6 +210,8 @@ class FrameClock:
         self.frames_sent = 0
         self.frames_failed = 0
         self.ok = True
+        self.cpu_s = 0.0  # CPU time of the frame clock's thread (rendering and sending), for the log
+        self.wall_s = 0.0
         self._thread = threading.Thread(target=self._run, name=f"mer-live-output {name} frames", daemon=True)
         self._started = False
 
@@ -243,7 +245,8 @@ class FrameClock:
     def _run(self) -> None:
         period = self.period_s
         last = self._clock()
-        due = last
+        due = started = last
+        cpu_start = time.thread_time()
         while not self._stop.is_set():
             now = self._clock()
             try:
@@ -256,6 +259,7 @@ class FrameClock:
             if due < now - period:  # fell behind (a stalled machine): start afresh rather than burst
                 due = now + period
             self._stop.wait(max(0.0, due - self._clock()))
+            self.cpu_s, self.wall_s = time.thread_time() - cpu_start, self._clock() - started
 
     def close(self) -> None:
         """Stop the clock, send the stream-terminated packets, close the socket."""
@@ -264,3 +268,6 @@ class FrameClock:
             self._thread.join(JOIN_TIMEOUT_S)
         self.transport.terminate(self.frame)
         self.transport.close()
+        if self.wall_s > 0:
+            LOG.info("DMX %s: %d frame(s) sent, %d failed; the frame clock used %.2f %% of a core",
+                     self.transport.label, self.frames_sent, self.frames_failed, 100.0 * self.cpu_s / self.wall_s)
