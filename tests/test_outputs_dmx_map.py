@@ -190,3 +190,60 @@ def test_any_map_parses_or_fails_with_one_line_naming_file_and_line(tables) -> N
     frame = _frame(channel_map)
     renderer.render(signals.vector(reading()), silent=True, dt=0.025, frame=frame)
     renderer.render(None, silent=False, dt=0.025, frame=frame)
+
+
+def test_venue_and_relative_ranges(tmp_path) -> None:
+    from mer_live.outputs.dmx.sender import Transport
+    from mer_live.outputs.dmx.sink import DmxSink
+    from mer_live.outputs.dmx.venue import VenueProfile
+
+    text = ('[[channel]]\naddress = 1\nsource = "emotion.energy"\nrange = "venue"\n'
+            '[[channel]]\naddress = 2\nsource = "emotion.energy"\nrange = "relative"\n'
+            '[[channel]]\naddress = 3\nsource = "emotion.energy"\n')
+    venue = VenueProfile(ranges={"emotion.energy": (0.4, 0.6)}, noise_floor_dbfs=-70.0, show_level_dbfs=-10.0, rows=100)
+    factory = lambda u: Transport(protocol="artnet", universes=u, host="127.0.0.1", port=9)  # noqa: E731
+    with pytest.raises(ValueError, match='range = "venue"'):
+        DmxSink(channel_map=cm.parse(text), transport_factory=factory, start=False)
+    sink = DmxSink(channel_map=cm.parse(text), transport_factory=factory, venue=venue, relative_minutes=1.0, start=False, clock=lambda: 0.0)
+    try:
+        for second in range(60):  # a minute of energy between 0.45 and 0.55
+            r = reading(emotion={"energy": 0.45 + 0.1 * (second % 11) / 10})
+            r.stream_time_s = float(second)
+            sink.process(reading=r)
+        sink.process(reading=reading(emotion={"energy": 0.55}))
+        sink.frames.tick(1.0, 0.025)
+        sink.frames.tick(2.0, 1.0)  # a second later: the interpolation has reached the last update
+        frame = sink.frames.frame[0]
+        assert frame[0] == round(0.75 * 255)  # (0.55 - 0.4) / 0.2 of the venue range
+        assert frame[1] >= 240  # near the top of the last minute's 5-95 % range
+        assert frame[2] == round(0.55 * 255)  # the fixed default range
+    finally:
+        sink.close()
+
+
+def test_calibrate_from_a_csv_log(tmp_path) -> None:
+    import argparse
+
+    from mer_live import labels
+    from mer_live.outputs.dmx import venue
+
+    log = tmp_path / "soundcheck.csv"
+    header = ["time", "stream_time_s", "state", "level_dbfs", *labels.EMOTIONS, *labels.MID_LEVELS]
+    rows = [",".join(header)]
+    for index in range(200):
+        quiet = index < 50
+        values = ["0.5"] * 15 if not quiet else [""] * 15
+        values[1] = f"{0.2 + 0.6 * (index % 10) / 9:.3f}" if not quiet else ""
+        rows.append(",".join(["t", f"{index * 0.25:.2f}", "silent" if quiet else "running", "-70" if quiet else "-12", *values]))
+    log.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "venue.toml"
+    assert venue.run(argparse.Namespace(log=str(log), out=str(out), minutes=None)) == 0
+    profile = venue.load(out)
+    assert profile.noise_floor_dbfs == pytest.approx(-70.0) and profile.show_level_dbfs == pytest.approx(-12.0)
+    low, high = profile.ranges["emotion.energy"]
+    assert 0.2 <= low < 0.3 and 0.7 < high <= 0.8
+    assert profile.ranges["emotion.valence"] == pytest.approx((0.475, 0.525))  # a flat value: widened, not amplified
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(venue.UsageError, match="not a mer-live CSV log"):
+        venue.profile_from_csv(bad)

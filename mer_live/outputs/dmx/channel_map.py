@@ -35,6 +35,7 @@ from . import signals
 from .packets import SLOTS
 
 CURVES = ("linear", "gamma", "s-curve")
+RANGE_MODES = ("venue", "relative")
 SILENCE_RULES = ("hold", "rest")
 FIXTURE_KINDS = {"rgb": ("red", "green", "blue"), "rgbw": ("red", "green", "blue", "white")}
 BITS = (8, 16)
@@ -94,6 +95,7 @@ class Channel:
     shape: Shape
     bar: int = 1
     line: int = 0
+    range_mode: str = "fixed"  # "venue": the venue profile's working range; "relative": the rolling percentiles
 
     @property
     def slots(self) -> int:
@@ -160,7 +162,7 @@ def _shape_text(shape: Shape) -> str:
 
 def _patch_rows(channel_map: ChannelMap):
     for channel in channel_map.channels:
-        source = channel.source + (f" [{channel.range[0]:g}, {channel.range[1]:g}]")
+        source = channel.source + (f" [{channel.range[0]:g}, {channel.range[1]:g}]" if channel.range_mode == "fixed" else f" ({channel.range_mode})")
         if channel.bar > 1:
             source += f" bar of {channel.bar}"
         yield channel.shape.universe, channel.address, channel.address + channel.slots - 1, channel.label, source, channel.shape
@@ -324,7 +326,13 @@ def parse(text: str, *, path: str = "<map>") -> ChannelMap:
         if "source" not in entries:
             raise fail_key(None)("source is missing (e.g. source = \"emotion.energy\")")
         source = _check_source(entries["source"], fail=fail_key("source"))
-        value_range = _pair(entries["range"], key="range", fail=fail_key("range")) if "range" in entries else signals.default_range(source)
+        range_mode = entries.get("range") if entries.get("range") in RANGE_MODES else "fixed"
+        if "range" in entries and range_mode == "fixed":
+            if isinstance(entries["range"], str):
+                raise fail_key("range")(f"range {entries['range']!r}; use [low, high], \"venue\" or \"relative\"")
+            value_range = _pair(entries["range"], key="range", fail=fail_key("range"))
+        else:
+            value_range = signals.default_range(source)
         if value_range[0] == value_range[1]:
             raise fail_key("range")(f"range {list(value_range)} is empty; give two different numbers")
         bar = entries.get("bar", 1)
@@ -333,7 +341,7 @@ def parse(text: str, *, path: str = "<map>") -> ChannelMap:
         label = entries.get("label", source)
         if not isinstance(label, str):
             raise fail_key("label")("label must be a string")
-        channels.append(Channel(label=label, address=address, source=source, range=value_range,
+        channels.append(Channel(label=label, address=address, source=source, range=value_range, range_mode=range_mode,
                                 shape=_shape(entries, base=base, fail_key=fail_key), bar=bar, line=check.lines.line("channel", index)))
 
     fixtures = []
@@ -431,7 +439,7 @@ class Renderer:
         units: list[dict[str, Any]] = []
         for channel in channel_map.channels:
             for index in range(channel.bar):
-                units.append({"src": signals.INDEX[channel.source], "range": channel.range, "shape": channel.shape,
+                units.append({"src": signals.INDEX[channel.source], "range": channel.range, "mode": channel.range_mode, "shape": channel.shape,
                               "bar": (channel.bar, index), "slot": channel.address + index * channel.shape.width})
         for number, fixture in enumerate(fixtures):
             for component in range(len(FIXTURE_KINDS[fixture.kind])):
@@ -439,8 +447,9 @@ class Renderer:
                               "bar": (1, 0), "slot": fixture.address + component * fixture.shape.width})
         column = lambda f, dtype=float: np.array([f(u) for u in units], dtype=dtype)  # noqa: E731
         self._src = column(lambda u: u["src"], np.intp)
-        self._low = column(lambda u: u["range"][0])
-        self._span = column(lambda u: u["range"][1] - u["range"][0])
+        self.venue_units = column(lambda u: u.get("mode") == "venue", bool)
+        self.relative_units = column(lambda u: u.get("mode") == "relative", bool)
+        self._range = (column(lambda u: u["range"][0]), column(lambda u: u["range"][1] - u["range"][0]))  # low, span
         self._curve = column(lambda u: _CURVE_CODE[u["shape"].curve], np.intp)
         self._gamma = column(lambda u: u["shape"].gamma)
         self._invert = column(lambda u: u["shape"].invert, bool)
@@ -472,6 +481,19 @@ class Renderer:
     def reset(self) -> None:
         self._value = None
 
+    @property
+    def sources(self) -> np.ndarray:
+        """The signal index of every unit (``(units,)``; fixture colours point past the signals)."""
+        return self._src
+
+    def set_ranges(self, mask: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
+        """Give the units in ``mask`` the input ranges ``low``-``high`` (``(mask.sum(),)`` each); the new
+        arrays replace the old ones whole, so a frame being rendered on another thread sees one or the other."""
+        new_low, new_span = self._range[0].copy(), self._range[1].copy()
+        new_low[mask] = low
+        new_span[mask] = np.where(high != low, high - low, 1.0)
+        self._range = (new_low, new_span)
+
     def render(self, values: np.ndarray | None, *, silent: bool, dt: float, frame: np.ndarray) -> None:
         """Render one frame from the signal vector ``values`` (``(len(signals.NAMES),)``; None: nothing
         yet, every channel at its rest value), ``dt`` seconds after the last frame, into ``frame``.
@@ -483,7 +505,8 @@ class Renderer:
             ext[: len(values)] = values
             if self._fixtures is not None:
                 self._fixtures.compute(ext)
-            unit = _unit((ext[self._src] - self._low) / self._span)
+            low, span = self._range
+            unit = _unit((ext[self._src] - low) / span)
             if self._any_gamma:
                 unit = np.where(self._is_gamma, unit ** self._gamma, unit)
             if self._any_scurve:

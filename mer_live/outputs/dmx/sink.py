@@ -25,8 +25,10 @@ from ...reading import Reading
 from . import signals
 from .channel_map import ChannelMap, Renderer
 from .sender import DEFAULT_FPS, DEFAULT_KEEPALIVE_S, FrameClock, Transport
+from .venue import RollingRange, VenueProfile
 
 MS_PER_S = 1000.0
+DEFAULT_RELATIVE_MINUTES = 5.0
 INTERVAL_RANGE_S = (0.02, 1.0)  # interpolation spans one update interval, measured, within these bounds
 DELAY_RANGE_MS = (0.0, 5000.0)
 
@@ -45,6 +47,7 @@ class DmxSink:
     def __init__(
         self, *, channel_map: ChannelMap, transport_factory: Callable[[list[int]], Transport], universe_base: int = 1,
         fps: float = DEFAULT_FPS, keepalive_s: float = DEFAULT_KEEPALIVE_S, delay_ms: float = 0.0,
+        venue: VenueProfile | None = None, relative_minutes: float = DEFAULT_RELATIVE_MINUTES,
         clock: Callable[[], float] = time.monotonic, start: bool = True,
     ) -> None:
         low, high = DELAY_RANGE_MS
@@ -52,6 +55,7 @@ class DmxSink:
             raise ValueError(f"DMX delay {delay_ms:g} ms is out of range; use {low:g} to {high:g}")
         self.channel_map = channel_map
         self._renderer = Renderer(channel_map)
+        self._rolling = self._ranges(venue=venue, relative_minutes=relative_minutes)
         wire = [universe_base + universe - 1 for universe in self._renderer.universes]
         self._row_of = {universe: row for row, universe in enumerate(self._renderer.universes)}
         transport = transport_factory(wire)
@@ -75,9 +79,31 @@ class DmxSink:
         if start:
             self.frames.start()
 
+    def _ranges(self, *, venue: VenueProfile | None, relative_minutes: float) -> RollingRange | None:
+        """Apply the venue profile's ranges; the rolling ranges of the relative mode, if the map uses it."""
+        renderer = self._renderer
+        if renderer.venue_units.any():
+            if venue is None:
+                raise ValueError(f"{self.channel_map.path}: the map uses range = \"venue\": give a venue profile "
+                                 "([dmx] venue = FILE, made by mer-live calibrate)")
+            names = [signals.NAMES[i] for i in renderer.sources[renderer.venue_units]]
+            ranges = [venue.ranges.get(name, signals.default_range(name)) for name in names]
+            renderer.set_ranges(renderer.venue_units, np.array([r[0] for r in ranges]), np.array([r[1] for r in ranges]))
+        if not renderer.relative_units.any():
+            return None
+        indices = np.unique(renderer.sources[renderer.relative_units])
+        self._relative_columns = np.searchsorted(indices, renderer.sources[renderer.relative_units])
+        return RollingRange(indices=indices, minutes=relative_minutes)
+
     # -------------------------------------------------------------- lane thread
     def process(self, *, reading: Reading) -> None:
         values = signals.vector(reading)
+        if self._rolling is not None and values is not None and reading.is_update and not signals.is_silent(reading):
+            found = self._rolling.add(values, now=reading.stream_time_s)
+            if found is not None:
+                low, high = found
+                columns = self._relative_columns
+                self._renderer.set_ranges(self._renderer.relative_units, low[columns], high[columns])
         with self._lock:
             self._pending.append(_Update(due=self._clock() + self._delay_s, values=values, silent=signals.is_silent(reading)))
         if reading.is_update:
