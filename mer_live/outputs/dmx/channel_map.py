@@ -46,6 +46,8 @@ DEFAULT_GAMMA = 2.2
 DEFAULT_REST_FADE_S = 2.0
 DEFAULT_HUE_RANGE = (240.0, 0.0)  # hue source 0 -> blue, 1 -> red
 DEGREES = 360.0
+ALPHA_DT_STEP_S = 1e-4  # frame lengths this close share one cached fade step
+ALPHA_CACHE = 64
 TINY_S = 1e-9  # a time constant's floor in the fade arithmetic (0 means no fade: handled apart)
 HUE_SECTOR = 60.0
 
@@ -476,6 +478,7 @@ class Renderer:
         self._signals = np.zeros(base + 4 * len(fixtures))
         self._fixtures = _FixtureColours(fixtures, base=base) if fixtures else None
         self._value: np.ndarray | None = None  # the smoothed 0-1 value of every unit
+        self._alphas: dict[tuple[int, bool], np.ndarray] = {}
         self.units = len(units)
 
     def reset(self) -> None:
@@ -519,8 +522,7 @@ class Renderer:
         if self._value is None or not (self._any_fade or self._any_slew or (silent and self._any_rest)):
             value = target
         else:
-            tau = np.where(self._rests, self._rest_fade, self._fade) if silent else self._fade
-            alpha = np.where(tau > 0.0, -np.expm1(-dt / np.maximum(tau, TINY_S)), 1.0)
+            alpha = self._alpha(dt=dt, silent=silent)
             value = self._value + alpha * (target - self._value)
             if self._any_slew:
                 step = self._slew * dt
@@ -528,18 +530,34 @@ class Renderer:
         self._value = value
         self.render_again(frame)
 
+    def _alpha(self, *, dt: float, silent: bool) -> np.ndarray:
+        """Each unit's fade step for a frame ``dt`` long (cached: frames are nearly all one period long)."""
+        key = (round(dt / ALPHA_DT_STEP_S), silent)
+        alpha = self._alphas.get(key)
+        if alpha is None:
+            if len(self._alphas) > ALPHA_CACHE:
+                self._alphas.clear()
+            tau = np.where(self._rests, self._rest_fade, self._fade) if silent else self._fade
+            alpha = self._alphas[key] = np.where(tau > 0.0, -np.expm1(-dt / np.maximum(tau, TINY_S)), 1.0)
+        return alpha
+
     def render_again(self, frame: np.ndarray) -> None:
         """Write the last rendered values into ``frame`` again (after a slot was overwritten)."""
         if self._value is None:
             return
-        out = np.rint(self._out_low + self._value * self._out_span).astype(np.int64)
+        out = np.multiply(self._value, self._out_span)
+        out += self._out_low
+        np.rint(out, out=out)  # whole DMX values, as floats (exact up to 65535)
         flat = frame.reshape(-1)
+        if not self._any16:
+            flat[self._flat8] = out
+            return
         if self._any8:
             flat[self._flat8] = out[~self._is16]
-        if self._any16:
-            wide = out[self._is16]
-            flat[self._flat16] = wide >> 8
-            flat[self._flat16 + 1] = wide & 0xFF
+        wide = out[self._is16]
+        coarse = np.floor_divide(wide, 256.0)
+        flat[self._flat16] = coarse
+        flat[self._flat16 + 1] = wide - 256.0 * coarse
 
 
 def _unit(values: np.ndarray) -> np.ndarray:
