@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from osc_receivers import stop_process
+
 OLA_DIST_PACKAGES = "/usr/lib/python3/dist-packages"  # Debian's ola-python
 LOCK_PATH = Path(tempfile.gettempdir()) / "mer-live-olad.lock"
 START_TIMEOUT_S = 15.0
@@ -102,12 +104,7 @@ class Receiver:
         return None
 
     def close(self) -> None:
-        self._process.terminate()
-        try:
-            self._process.wait(5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop_process(process=self._process)
         self._thread.join(2)
 
 
@@ -163,13 +160,7 @@ class Olad:
     def close(self) -> None:
         for receiver in getattr(self, "_receivers", []):
             receiver.close()
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(process=self._process)
         self._log.close()
         shutil.rmtree(self._dir, ignore_errors=True)
         fcntl.flock(self._lock, fcntl.LOCK_UN)

@@ -189,7 +189,7 @@ class _Lines:
         top: dict[str, int] = {}
         current = top
         self._tables[("", 0)] = (1, top)
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(text.split("\n"), start=1):  # TOML lines end at \n only (not at U+2028)
             header = _HEADER.match(line) or _TABLE.match(line)
             if header:
                 name = header.group(1)
@@ -243,8 +243,7 @@ def _shape(entries: dict[str, Any], *, base: Shape, fail_key) -> Shape:
             continue
         value, fail = entries[key], fail_key(key)
         if key == "universe":
-            if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_UNIVERSES):
-                raise fail(f"universe {value!r} is out of range; use 1 to {MAX_UNIVERSES} (the sink's first universe is 1)")
+            integer(value, key="universe", low=1, high=MAX_UNIVERSES, fail=fail)
         elif key == "bits":
             if value not in BITS or isinstance(value, bool):
                 raise fail(f"bits {value!r}; use 8 or 16 (16: coarse then fine, MSB first)")
@@ -287,23 +286,39 @@ def _unknown(entries: dict[str, Any], *, allowed: tuple[str, ...], fail_key, wha
             raise fail_key(key)(f"unknown key {key!r} in {what} (known: {', '.join(allowed)})")
 
 
+def integer(value: Any, *, key: str, low: int, high: int, fail) -> int:
+    """``value`` when it is an integer from ``low`` to ``high``; else ``fail(reason)`` is raised."""
+    if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+        raise fail(f"{key} {value!r} is out of range; use {low} to {high}")
+    return value
+
+
 def _address(entries: dict[str, Any], *, fail_key) -> int:
     if "address" not in entries:
         raise fail_key(None)("address is missing (the first DMX channel, 1 to 512)")
-    value = entries["address"]
-    if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= SLOTS):
-        raise fail_key("address")(f"address {value!r} is out of range; use 1 to {SLOTS}")
-    return value
+    return integer(entries["address"], key="address", low=1, high=SLOTS, fail=fail_key("address"))
+
+
+def read_toml(text: str, *, path: str, error: type[MapError]) -> dict[str, Any]:
+    """``text`` parsed; a syntax error is ``error("PATH:LINE: not valid TOML (...)")``."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as problem:
+        match = re.search(r"line (\d+)", str(problem))
+        raise error(f"{path}:{match.group(1) if match else 1}: not valid TOML ({problem})") from problem
+
+
+def tables(data: dict[str, Any], name: str, *, fail) -> list[dict[str, Any]]:
+    """The ``[[name]]`` tables of ``data`` (none: an empty list); anything else there is ``fail(reason)``."""
+    found = data.get(name, [])
+    if not isinstance(found, list) or not all(isinstance(t, dict) for t in found):
+        raise fail(f"{name} must be tables [[{name}]]")
+    return found
 
 
 def parse(text: str, *, path: str = "<map>") -> ChannelMap:
     """The checked map in ``text`` (``path`` names it in errors); raises :class:`MapError`."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        match = re.search(r"line (\d+)", str(error))
-        line = match.group(1) if match else "1"
-        raise MapError(f"{path}:{line}: not valid TOML ({error})") from error
+    data = read_toml(text, path=path, error=MapError)
     check = _Checker(path=path, lines=_Lines(text))
     top_fail = lambda key: lambda reason: check.fail("", 0, key, reason)  # noqa: E731
     _unknown(data, allowed=TOP_KEYS, fail_key=top_fail, what="the map")
@@ -318,10 +333,7 @@ def parse(text: str, *, path: str = "<map>") -> ChannelMap:
     base = _shape(defaults, base=Shape(), fail_key=default_fail)
 
     channels = []
-    tables = data.get("channel", [])
-    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise top_fail("channel")("channel must be tables [[channel]]")
-    for index, entries in enumerate(tables):
+    for index, entries in enumerate(tables(data, "channel", fail=top_fail("channel"))):
         fail_key = lambda key, index=index: lambda reason: check.fail("channel", index, key, reason)  # noqa: E731
         _unknown(entries, allowed=CHANNEL_KEYS, fail_key=fail_key, what="[[channel]]")
         address = _address(entries, fail_key=fail_key)
@@ -337,9 +349,7 @@ def parse(text: str, *, path: str = "<map>") -> ChannelMap:
             value_range = signals.default_range(source)
         if value_range[0] == value_range[1]:
             raise fail_key("range")(f"range {list(value_range)} is empty; give two different numbers")
-        bar = entries.get("bar", 1)
-        if not (isinstance(bar, int) and not isinstance(bar, bool) and 1 <= bar <= SLOTS):
-            raise fail_key("bar")(f"bar {bar!r} is out of range; use 1 to {SLOTS} channels")
+        bar = integer(entries.get("bar", 1), key="bar", low=1, high=SLOTS, fail=fail_key("bar"))
         label = entries.get("label", source)
         if not isinstance(label, str):
             raise fail_key("label")("label must be a string")
@@ -347,10 +357,7 @@ def parse(text: str, *, path: str = "<map>") -> ChannelMap:
                                 shape=_shape(entries, base=base, fail_key=fail_key), bar=bar, line=check.lines.line("channel", index)))
 
     fixtures = []
-    tables = data.get("fixture", [])
-    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise top_fail("fixture")("fixture must be tables [[fixture]]")
-    for index, entries in enumerate(tables):
+    for index, entries in enumerate(tables(data, "fixture", fail=top_fail("fixture"))):
         fail_key = lambda key, index=index: lambda reason: check.fail("fixture", index, key, reason)  # noqa: E731
         _unknown(entries, allowed=FIXTURE_KEYS, fail_key=fail_key, what="[[fixture]]")
         address = _address(entries, fail_key=fail_key)

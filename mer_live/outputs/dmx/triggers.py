@@ -25,22 +25,16 @@ from __future__ import annotations
 import logging
 import re
 import socket
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 from ... import labels
 from ...rate_limit import RateLimitedLog
 from ...reading import Reading
 from ...sinks import osc_message
 from . import signals
-from .channel_map import MapError, _Lines, _number
+from .channel_map import MapError, _Lines, _number, integer, read_toml, tables
 
 LOG = logging.getLogger("mer_live")
 
@@ -141,19 +135,9 @@ def _arguments(args: Any, *, key: str, fail) -> tuple[Any, ...]:
     return tuple(args)
 
 
-def _integer(value: Any, *, key: str, low: int, high: int, fail) -> int:
-    if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
-        raise fail(f"{key} {value!r} is out of range; use {low} to {high}")
-    return value
-
-
 def parse(text: str, *, path: str = "<triggers>") -> TriggerFile:
     """The checked trigger file in ``text``; raises :class:`TriggerError` (file, line, reason)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        match = re.search(r"line (\d+)", str(error))
-        raise TriggerError(f"{path}:{match.group(1) if match else 1}: not valid TOML ({error})") from error
+    data = read_toml(text, path=path, error=TriggerError)
     lines = _Lines(text)
 
     def failer(table: str, index: int, key: str | None):
@@ -171,14 +155,11 @@ def parse(text: str, *, path: str = "<triggers>") -> TriggerFile:
         raise failer("midi", 0, None)("[midi] takes port = \"NAME\" and api = \"alsa\" or \"jack\" (strings)")
     default_target = _host_port(osc_table["target"], fail=failer("osc", 0, "target")) if "target" in osc_table else None
     triggers = []
-    tables = data.get("trigger", [])
-    follow_tables = data.get("follow", [])
-    for name, found in (("trigger", tables), ("follow", follow_tables)):
-        if not isinstance(found, list) or not all(isinstance(t, dict) for t in found):
-            raise failer("", 0, name)(f"{name} must be tables [[{name}]]")
-    if not tables and not follow_tables:
+    trigger_tables = tables(data, "trigger", fail=failer("", 0, "trigger"))
+    follow_tables = tables(data, "follow", fail=failer("", 0, "follow"))
+    if not trigger_tables and not follow_tables:
         raise failer("", 0, None)("nothing to do: add [[trigger]] or [[follow]] tables")
-    for index, entries in enumerate(tables):
+    for index, entries in enumerate(trigger_tables):
         fail = lambda key, index=index: failer("trigger", index, key)  # noqa: E731
         for key in entries:
             if key not in TRIGGER_KEYS:
@@ -219,21 +200,21 @@ def parse(text: str, *, path: str = "<triggers>") -> TriggerFile:
                 raise fail("osc")("no OSC target: give osc_target = \"HOST:PORT\" or [osc] target")
             values["osc_target"] = default_target
         if "note" in entries:
-            values["note"] = _integer(entries["note"], key="note", low=0, high=127, fail=fail("note"))
+            values["note"] = integer(entries["note"], key="note", low=0, high=127, fail=fail("note"))
             if not midi_table.get("port"):
                 raise fail("note")("a MIDI note needs [midi] port = \"NAME\"")
         if "channel" in entries:
-            values["channel"] = _integer(entries["channel"], key="channel", low=1, high=16, fail=fail("channel"))
+            values["channel"] = integer(entries["channel"], key="channel", low=1, high=16, fail=fail("channel"))
         if "velocity" in entries:
-            values["velocity"] = _integer(entries["velocity"], key="velocity", low=1, high=127, fail=fail("velocity"))
+            values["velocity"] = integer(entries["velocity"], key="velocity", low=1, high=127, fail=fail("velocity"))
         if "dmx" in entries:
             dmx = entries["dmx"]
             if not (isinstance(dmx, list) and len(dmx) == 3):
                 raise fail("dmx")("dmx must be [universe, address, value]")
             values["dmx"] = (
-                _integer(dmx[0], key="dmx universe", low=1, high=64, fail=fail("dmx")),
-                _integer(dmx[1], key="dmx address", low=1, high=512, fail=fail("dmx")),
-                _integer(dmx[2], key="dmx value", low=0, high=255, fail=fail("dmx")),
+                integer(dmx[0], key="dmx universe", low=1, high=64, fail=fail("dmx")),
+                integer(dmx[1], key="dmx address", low=1, high=512, fail=fail("dmx")),
+                integer(dmx[2], key="dmx value", low=0, high=255, fail=fail("dmx")),
             )
         if not (values.get("osc") or "note" in values or "dmx" in values):
             raise fail(None)("the trigger sends nothing: give osc, note or dmx")
