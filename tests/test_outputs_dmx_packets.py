@@ -136,3 +136,29 @@ def test_no_route_fails_frames_without_raising_and_keepalive_thins_held_frames()
         pass
     assert 4 <= received <= 7, received  # 3 identical frames, then one every 0.8 s
     clock.close()
+
+
+def test_a_host_that_does_not_resolve_never_delays_the_lane(caplog) -> None:
+    import time
+
+    from dmx_helpers import reading
+
+    from mer_live.outputs.dmx import channel_map as cm
+    from mer_live.outputs.dmx.sink import DmxSink
+
+    text = '[[channel]]\naddress = 1\nsource = "emotion.energy"\n[[channel]]\naddress = 1\nsource = "level"\nuniverse = 2\n'
+    sink = DmxSink(channel_map=cm.parse(text), fps=40,
+                   transport_factory=lambda u: Transport(protocol="artnet", universes=u, host="no-such-host.invalid"))
+    try:
+        slowest = 0.0
+        for _ in range(20):
+            start = time.perf_counter()
+            sink.process(reading=reading())
+            slowest = max(slowest, time.perf_counter() - start)
+            time.sleep(0.05)
+        assert slowest < 0.01  # the lane only stores the reading; lookups happen on the frame clock's thread
+        assert sink.frames.frames_failed > 10 and sink.frames.frames_sent == 0
+        assert sink.dropped >= 19 and sink.delivered <= 1  # the first update came before any frame had failed
+    finally:
+        sink.close()
+    assert any("cannot resolve" in record.getMessage() for record in caplog.records)
