@@ -30,7 +30,7 @@ def main() -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mer_live import labels
+    from mer_live.core import labels
     from mer_live.outputs.dmx import channel_map as cm
     from mer_live.outputs.dmx import signals
 

@@ -19,6 +19,8 @@ PROG = "mer-live"
 SUBCOMMANDS = {  # name -> module
     "analyze": "mer_live.offline.analysis",
     "report": "mer_live.offline.report",
+    "dmx": "mer_live.outputs.dmx.command",
+    "calibrate": "mer_live.outputs.dmx.venue",
 }
 
 

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from mer_live import labels
-from mer_live.reading import STATE_RUNNING, Reading
+from mer_live.core import labels
+from mer_live.core.reading import STATE_RUNNING, Reading
 
 
 def reading(*, emotion: dict[str, float] | None = None, mid: dict[str, float] | None = None, level_dbfs: float = -20.0,

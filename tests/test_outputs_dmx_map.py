@@ -224,7 +224,7 @@ def test_venue_and_relative_ranges(tmp_path) -> None:
 def test_calibrate_from_a_csv_log(tmp_path) -> None:
     import argparse
 
-    from mer_live import labels
+    from mer_live.core import labels
     from mer_live.outputs.dmx import venue
 
     log = tmp_path / "soundcheck.csv"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...settings import ConfigError, setting
-from ...exit_codes import UsageError
+from mer_live.config.settings import ConfigError, setting
+from mer_live.core.exit_codes import UsageError
 
 PROTOCOL_CHOICES = ("sacn", "artnet")
 
@@ -59,12 +59,12 @@ def make_sinks(settings: DmxSettings) -> list:
     """The DMX sink (when on) and the trigger sink (when a trigger file is given); raises :class:`UsageError`."""
     from pathlib import Path
 
-    from . import channel_map as cm
-    from . import triggers as tr
-    from . import venue as vn
-    from .command import wire_universes
-    from .sender import Transport, load_cid
-    from .sink import DmxSink
+    from mer_live.outputs.dmx import channel_map as cm
+    from mer_live.outputs.dmx import triggers as tr
+    from mer_live.outputs.dmx import venue as vn
+    from mer_live.outputs.dmx.command import wire_universes
+    from mer_live.outputs.dmx.sender import Transport, load_cid
+    from mer_live.outputs.dmx.sink import DmxSink
 
     sinks: list = []
     dmx = None

@@ -31,8 +31,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from . import signals
-from .packets import SLOTS
+from mer_live.outputs.dmx import signals
+from mer_live.outputs.dmx.packets import SLOTS
 
 CURVES = ("linear", "gamma", "s-curve")
 RANGE_MODES = ("venue", "relative")

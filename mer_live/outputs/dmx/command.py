@@ -1,4 +1,4 @@
-"""``mer-live dmx``: check a channel map (and a trigger file), or sweep its channels for patching.
+"""mer-live dmx: check a channel map (and a trigger file), or sweep its channels for patching.
 
 ``mer-live dmx check MAP [--triggers FILE]`` prints the patch; ``mer-live dmx test MAP`` sends each
 channel of the map in turn (up to full and back, ``--step`` seconds each) over sACN or Art-Net, so a
@@ -15,11 +15,11 @@ import time
 
 import numpy as np
 
-from ...exit_codes import EXIT_OK, UsageError
-from . import channel_map as cm
-from . import signals
-from . import triggers as tr
-from .sender import DEFAULT_FPS, DEFAULT_TTL, PROTOCOLS, FrameClock, Transport, load_cid
+from mer_live.core.exit_codes import EXIT_OK, UsageError
+from mer_live.outputs.dmx import channel_map as cm
+from mer_live.outputs.dmx import signals
+from mer_live.outputs.dmx import triggers as tr
+from mer_live.outputs.dmx.sender import DEFAULT_FPS, DEFAULT_TTL, PROTOCOLS, FrameClock, Transport, load_cid
 
 HELP = "check a DMX channel map, or sweep its channels for patching"
 DESCRIPTION = __doc__.split("\n\n")[0]

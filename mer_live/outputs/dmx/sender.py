@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...rate_limit import RateLimitedLog
-from . import packets
-from .packets import SLOTS
+from mer_live.core.rate_limit import RateLimitedLog
+from mer_live.outputs.dmx import packets
+from mer_live.outputs.dmx.packets import SLOTS
 
 LOG = logging.getLogger("mer_live")
 

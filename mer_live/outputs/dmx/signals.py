@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import labels
-from ...reading import STATE_NO_INPUT, STATE_SILENT, Reading
+from mer_live.core import labels
+from mer_live.core.reading import STATE_NO_INPUT, STATE_SILENT, Reading
 
 LEVEL = "level"
 SILENCE = "silence"

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...reading import Reading
-from . import signals
-from .channel_map import ChannelMap, Renderer
-from .sender import DEFAULT_FPS, DEFAULT_KEEPALIVE_S, FrameClock, Transport
-from .venue import RollingRange, VenueProfile
+from mer_live.core.reading import Reading
+from mer_live.outputs.dmx import signals
+from mer_live.outputs.dmx.channel_map import ChannelMap, Renderer
+from mer_live.outputs.dmx.sender import DEFAULT_FPS, DEFAULT_KEEPALIVE_S, FrameClock, Transport
+from mer_live.outputs.dmx.venue import RollingRange, VenueProfile
 
 MS_PER_S = 1000.0
 DEFAULT_RELATIVE_MINUTES = 5.0

@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ... import labels
-from ...rate_limit import RateLimitedLog
-from ...reading import Reading
-from ...sinks import osc_message
-from . import signals
-from .channel_map import MapError, _Lines, _number, integer, read_toml, tables
+from mer_live.core import labels
+from mer_live.core.rate_limit import RateLimitedLog
+from mer_live.core.reading import Reading
+from mer_live.outputs.osc import osc_message
+from mer_live.outputs.dmx import signals
+from mer_live.outputs.dmx.channel_map import MapError, _Lines, _number, integer, read_toml, tables
 
 LOG = logging.getLogger("mer_live")
 

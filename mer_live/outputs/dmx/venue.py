@@ -27,9 +27,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from ... import labels
-from ...exit_codes import EXIT_OK, UsageError
-from . import signals
+from mer_live.core import labels
+from mer_live.core.exit_codes import EXIT_OK, UsageError
+from mer_live.outputs.dmx import signals
 
 HELP = "learn the room from a soundcheck log: noise floor, show level, each value's working range"
 DESCRIPTION = __doc__.split("\n\n")[0]
