@@ -21,6 +21,8 @@ SUBCOMMANDS = {  # name -> module
     "report": "mer_live.offline.report",
     "dmx": "mer_live.outputs.dmx.command",
     "calibrate": "mer_live.outputs.dmx.venue",
+    "presets": "mer_live.config.presets.listing",
+    "examples": "mer_live.config.presets.kit",
 }
 
 
@@ -43,7 +45,7 @@ def _run(args) -> int:
 
         return daemon.run(args)
     try:
-        daemon_options = bool(args.config or args.list_devices or options.given_on_command_line(args=args))
+        daemon_options = bool(args.config or args.list_devices or args.print_config or options.given_on_command_line(args=args))
     except options.ConfigError as error:
         raise UsageError(str(error)) from error
     if daemon_options:

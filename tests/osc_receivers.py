@@ -45,9 +45,10 @@ def stop_process(*, process: subprocess.Popen) -> None:
             process.wait(timeout=STOP_TIMEOUT_S)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PD_PATCH = PROJECT_ROOT / "examples" / "puredata" / "mer-live.pd"
-SC_SCRIPT = PROJECT_ROOT / "examples" / "supercollider" / "mer-live.scd"
-MAX_PATCH = PROJECT_ROOT / "examples" / "maxmsp" / "mer-live.maxpat"
+EXAMPLES = PROJECT_ROOT / "mer_live" / "examples"  # package data: mer-live examples DIR copies them out
+PD_PATCH = EXAMPLES / "puredata" / "mer-live.pd"
+SC_SCRIPT = EXAMPLES / "supercollider" / "mer-live.scd"
+MAX_PATCH = EXAMPLES / "maxmsp" / "mer-live.maxpat"
 STATES = ("warming", "running", "silent", "no-input")
 LEVEL_FLOOR_DBFS = -120.0
 PRINT_PATTERN = re.compile(r"^(mer\.[a-z_.]+): (.*)$")

@@ -218,7 +218,7 @@ def test_unreadable_input_files(capsys: pytest.CaptureFixture, tmp_path: Path) -
 
 
 def test_command_line_outputs_beat_a_config_that_turns_them_off(tmp_path: Path) -> None:
-    rehearsal = PROJECT_ROOT / "configs" / "rehearsal.toml"
+    rehearsal = PROJECT_ROOT / "mer_live" / "config" / "presets" / "rehearsal.toml"
     args = daemon.build_parser().parse_args(["--config", str(rehearsal), "--osc", "127.0.0.1:9000", "--control", "127.0.0.1:0"])
     settings = options.resolve(toml_path=args.config, cli=options.given_on_command_line(args=args))
     assert settings.osc.enabled and settings.osc.targets == ("127.0.0.1:9000",)

@@ -1,4 +1,4 @@
-"""examples/maxmsp/mer-live.maxpat: Max cannot run here, so the patch's JSON graph is checked."""
+"""mer_live/examples/maxmsp/mer-live.maxpat: Max cannot run here, so the patch's JSON graph is checked."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""examples/puredata/mer-live.pd in the real Pure Data (pd -nogui), fed real OSC over UDP."""
+"""mer_live/examples/puredata/mer-live.pd in the real Pure Data (pd -nogui), fed real OSC over UDP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""examples/supercollider/mer-live.scd in the real sclang (headless), fed real OSC over UDP."""
+"""mer_live/examples/supercollider/mer-live.scd in the real sclang (headless), fed real OSC over UDP."""
 
 from __future__ import annotations
 

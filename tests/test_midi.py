@@ -35,7 +35,6 @@ from mer_live.outputs.midi import (
 )
 from mer_live.core.reading import Reading
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CC_STATUS = 0xB0
 
 mido = pytest.importorskip("mido")
@@ -49,7 +48,7 @@ def _values(level: float) -> dict[str, float]:
 
 
 def test_the_preset_parses_and_covers_every_value_once() -> None:
-    settings = options.resolve(toml_path=PROJECT_ROOT / "configs" / "midi.toml", cli={})
+    settings = options.resolve(toml_path="midi", cli={})
     mapping = mapping_from_settings(midi=settings.midi)
     assert sorted(c.value for c in mapping.controls) == sorted(VALUE_NAMES)
     assert any(c.high_resolution for c in mapping.controls) and not settings.midi.enabled

@@ -1,4 +1,5 @@
-"""The shipped presets in configs/ load with mer_live.config.options and say what their names promise."""
+"""The built-in presets (mer_live/config/presets/, package data) load with mer_live.config.options, by name or
+by path, and say what their names promise."""
 
 from __future__ import annotations
 
@@ -12,24 +13,24 @@ import pytest
 from osc_receivers import DaemonProcess
 from pythonosc.osc_packet import OscPacket
 
-from mer_live.config import options
+from mer_live.config import options, presets
 from mer_live.config.settings import Settings
 from mer_live.core.labels import EMOTIONS, MID_LEVELS
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_TOML = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
 PRESETS = ("maxmsp", "supercollider", "puredata", "rehearsal", "stage")
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = presets.examples_folder()
 
 
 def load(name: str) -> dict:
-    return options.resolve(toml_path=CONFIGS / f"{name}.toml", cli={})
+    return options.resolve(toml_path=name, cli={})
 
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_loads_and_validates(name) -> None:
     settings = load(name).as_dict()
     assert set(settings) == set(Settings().as_dict())
-    raw = options.load_toml(path=CONFIGS / f"{name}.toml")
+    raw = options.load_toml(path=presets.preset_path(name))
     for section, entries in raw.items():  # every key in the preset took effect
         for key, value in entries.items():
             assert settings[section][key] == value, f"{name}: {section}.{key}"
@@ -76,7 +77,7 @@ def test_stage_preset_has_several_targets_and_a_broadcast() -> None:
 @pytest.mark.parametrize("name", PRESETS)
 def test_command_line_beats_the_preset(name) -> None:
     settings = options.resolve(
-        toml_path=CONFIGS / f"{name}.toml",
+        toml_path=name,
         cli={"osc": {"targets": ["127.0.0.1:7777"]}, "analysis": {"rate": 2.0}},
     )
     assert settings.osc.targets == ("127.0.0.1:7777",)
@@ -86,8 +87,8 @@ def test_command_line_beats_the_preset(name) -> None:
 @pytest.mark.parametrize("name", PRESETS)
 def test_presets_only_use_documented_keys(name) -> None:
     """Every key a preset sets is documented in configs/default.toml (written by the daemon issue)."""
-    documented = options.load_toml(path=CONFIGS / "default.toml")
-    for section, entries in options.load_toml(path=CONFIGS / f"{name}.toml").items():
+    documented = options.load_toml(path=DEFAULT_TOML)
+    for section, entries in options.load_toml(path=presets.preset_path(name)).items():
         assert set(entries) <= set(documented[section]), f"{name} [{section}]"
 
 
@@ -113,7 +114,7 @@ class Listener:
 @pytest.mark.slow
 def test_daemon_runs_the_rehearsal_preset(tmp_path) -> None:
     """CSV next to where it is started, quiet, no control port: the file has the rows."""
-    daemon = DaemonProcess(args=["--config", str(CONFIGS / "rehearsal.toml"), "--demo", "--fast", "--duration", "3"],
+    daemon = DaemonProcess(args=["--config", "rehearsal", "--demo", "--fast", "--duration", "3"],
                            cwd=tmp_path)
     assert daemon.wait() == 0, daemon.stderr_text()
     rows = (tmp_path / "rehearsal.csv").read_text().splitlines()
@@ -131,7 +132,7 @@ def test_daemon_runs_the_sending_presets(tmp_path, name) -> None:
     listeners = [Listener() for _ in range(2 if name == "stage" else 1)]
     try:
         targets = [argument for listener in listeners for argument in ("--osc", f"127.0.0.1:{listener.port}")]
-        daemon = DaemonProcess(args=["--config", str(CONFIGS / f"{name}.toml"), "--demo", "--fast", "--duration", "2",
+        daemon = DaemonProcess(args=["--config", name, "--demo", "--fast", "--duration", "2",
                                      *targets, "--control", "127.0.0.1:0", "--csv", str(tmp_path / "log.csv"), "-q"])
         assert daemon.wait() == 0, daemon.stderr_text()
         for listener in listeners:

@@ -1,6 +1,8 @@
 """The package installs like one: a wheel built from this tree, installed into a fresh virtual environment
 (no system site packages, nothing from this checkout on the path), runs the demo through the whole live
-pipeline with the model it carries."""
+pipeline with the model it carries, from a folder that has nothing of mer-live in it: with a built-in preset
+(``--config maxmsp``), fast and paced in real time; lists its presets, copies its receiver patches out, prints
+its config; and ``mer-live-train`` (no torch there) says how to install the train extra."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import venv
 import zipfile
 from pathlib import Path
@@ -24,6 +27,11 @@ RUN_TIMEOUT_S = 120
 DEMO_SECONDS = 5
 UPDATES_PER_S = 4
 SHIPPED_MODEL = "mer_live/model/assets/a2mid2e_joint.onnx"
+PACKAGE_DATA = ("mer_live/config/presets/maxmsp.toml", "mer_live/examples/puredata/mer-live.pd",
+                "mer_live/examples/maxmsp/mer-live.maxpat", "mer_live/examples/supercollider/mer-live.scd")
+DEMO_PIECE_S = 40  # the demo piece's length (two 20 s sections)
+PRESET_UPDATES_PER_S = 10  # the maxmsp preset's rate
+PACED_S = 2
 
 
 def _clean_env(*, venv_dir: Path) -> dict[str, str]:
@@ -49,6 +57,7 @@ def test_a_wheel_runs_the_demo_in_a_fresh_venv(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     assert SHIPPED_MODEL in names, sorted(n for n in names if not n.endswith(".py"))
+    assert set(PACKAGE_DATA) <= names, sorted(n for n in names if not n.endswith(".py"))
     assert not any(name.startswith(("tests/", "models/", "benchmarks/")) for name in names)
 
     venv_dir = tmp_path / "venv"
@@ -86,3 +95,52 @@ def test_a_wheel_runs_the_demo_in_a_fresh_venv(tmp_path: Path) -> None:
         [str(venv_dir / "bin" / "mer-live"), "--help"], capture_output=True, text=True, env=env, cwd=tmp_path, check=True
     ).stdout
     assert "--demo" in help_text
+    assert "configs/" not in help_text and "mer-live presets" in help_text  # it names nothing the wheel lacks
+
+    _presets_and_examples_from_the_wheel(venv_dir=venv_dir, env=env, elsewhere=tmp_path / "elsewhere")
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _presets_and_examples_from_the_wheel(*, venv_dir: Path, env: dict[str, str], elsewhere: Path) -> None:
+    """What the installed wheel does from a folder with no configs/ or examples/ in it."""
+    elsewhere.mkdir()
+    assert not any(elsewhere.iterdir())
+
+    def mer_live(*args: str, command: str = "mer-live") -> subprocess.CompletedProcess:
+        return subprocess.run([str(venv_dir / "bin" / command), *args], timeout=RUN_TIMEOUT_S, capture_output=True,
+                              text=True, env=env, cwd=elsewhere)
+
+    fast = mer_live("--config", "maxmsp", "--demo", "--fast", "--control", "127.0.0.1:0", "-q", "--csv", "fast.csv")
+    assert fast.returncode == 0, fast.stderr
+    rows = _rows(elsewhere / "fast.csv")
+    assert len(rows) == DEMO_PIECE_S * PRESET_UPDATES_PER_S  # the whole piece, at the preset's rate
+    assert float(rows[-1]["stream_time_s"]) == pytest.approx(DEMO_PIECE_S)
+
+    started = time.monotonic()
+    paced = mer_live("--config", "maxmsp", "--demo", "--duration", str(PACED_S), "--control", "127.0.0.1:0", "-q",
+                     "--csv", "paced.csv")
+    assert paced.returncode == 0, paced.stderr
+    assert time.monotonic() - started >= PACED_S  # played in real time
+    assert len(_rows(elsewhere / "paced.csv")) == PACED_S * PRESET_UPDATES_PER_S
+
+    listing = mer_live("presets")
+    assert listing.returncode == 0 and all(name in listing.stdout for name in ("maxmsp", "puredata", "supercollider", "stage"))
+    printed = mer_live("--config", "stage", "--print-config")
+    assert printed.returncode == 0, printed.stderr
+    (elsewhere / "show.toml").write_text(printed.stdout)
+    again = mer_live("--config", "show.toml", "--print-config")
+    assert again.returncode == 0 and again.stdout == printed.stdout  # a printed config loads back to itself
+
+    copied = mer_live("examples", "patches")
+    assert copied.returncode == 0, copied.stderr
+    for path in ("puredata/mer-live.pd", "maxmsp/mer-live.maxpat", "supercollider/mer-live.scd", "README.md"):
+        assert (elsewhere / "patches" / path).stat().st_size > 0, path
+
+    train = mer_live("cv2", command="mer-live-train")  # the runtime wheel has no torch
+    assert train.returncode == 2
+    assert train.stderr.strip().splitlines() == [train.stderr.strip()], train.stderr  # one line, no traceback
+    assert "needs the train extra" in train.stderr and "pip install 'mer-live[train]'" in train.stderr

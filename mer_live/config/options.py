@@ -1,7 +1,8 @@
 """The daemon's settings from the command line and a TOML file (``--config``) over the defaults, in that
 order of precedence (CLI > TOML > defaults). The settings' types, defaults and limits are in
 :mod:`mer_live.config.settings`; this module turns them into command-line options and resolves the layers.
-``configs/default.toml`` documents every key.
+``configs/default.toml`` documents every key; ``--config NAME`` also takes a built-in preset
+(:mod:`mer_live.config.presets`).
 
 Unknown sections or keys, wrong types and out-of-range values are :class:`ConfigError` with a one-line
 message naming the key.
@@ -14,6 +15,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from mer_live.config import presets
 from mer_live.config.settings import ConfigError, Settings, from_dict, load_toml, sections, validate
 
 __all__ = ["ConfigError", "add_arguments", "given_on_command_line", "resolve"]
@@ -107,7 +109,7 @@ def resolve(*, toml_path: str | Path | None, cli: dict[str, dict[str, Any]]) -> 
     validated once. Raises :class:`ConfigError` naming the source and the key."""
     settings = Settings()
     if toml_path:
-        values = load_toml(path=toml_path)
+        values = load_toml(path=presets.locate(toml_path))  # a file, or a built-in preset by name
         try:
             settings = from_dict(values=values, base=settings)
         except ConfigError as error:

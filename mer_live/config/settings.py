@@ -223,7 +223,7 @@ def _midi_api_ok(value: str) -> None:
 
 @dataclass(frozen=True)
 class MidiSettings:
-    """``[midi]``: MIDI control changes out (:mod:`mer_live.outputs.midi`, ``docs/MIDI.md``)."""
+    """``[midi]``: MIDI control changes out (:mod:`mer_live.outputs.midi`, ``docs/guide/midi.md``)."""
 
     enabled: bool = setting(False, help="no MIDI output", negative_flag="--no-midi")
     port: str = setting(
@@ -396,4 +396,4 @@ def load_toml(*, path: str | Path) -> dict[str, Any]:
     except OSError as error:
         raise ConfigError(f"config {path}: cannot read ({error.strerror})") from error
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"config {path}: not valid TOML ({error}); fix the file or see configs/default.toml") from error
+        raise ConfigError(f"config {path}: not valid TOML ({error}); fix the file (mer-live --print-config writes a valid one)") from error

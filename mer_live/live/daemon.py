@@ -41,7 +41,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from mer_live import __version__
-from mer_live.config import options
+from mer_live.config import options, toml_text
 from mer_live.core.addresses import parse_host_port, parse_host_port_or_zero
 from mer_live.core.command import ArgumentParser, run_command
 from mer_live.core.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
@@ -63,13 +63,20 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 DESCRIPTION = "Real-time music emotion recognition: audio in, 8 emotions and 7 mid-level features out as OSC/CSV."
-EPILOG = "Settings also come from --config FILE (see configs/default.toml); the command line wins."
+EPILOG = (
+    "Settings also come from --config: a TOML file, or a built-in preset by name (mer-live presets lists them); "
+    "the command line wins. --print-config shows every setting."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The daemon's options: ``--version``, ``--config``, ``-l``, and one per setting (:mod:`mer_live.config.options`)."""
     parser.add_argument("--version", action="version", version=f"mer-live {__version__}")
-    parser.add_argument("--config", metavar="FILE", help="TOML settings file (see configs/default.toml)")
+    parser.add_argument("--config", metavar="FILE", help="TOML settings file, or a built-in preset by name, e.g. maxmsp (see: mer-live presets)")
+    parser.add_argument(
+        "--print-config", action="store_true",
+        help="print every setting as TOML (the defaults, then --config, then the command line) and exit",
+    )
     groups = options.add_arguments(parser)
     groups["input"].add_argument("-l", "--list-devices", action="store_true", help="list audio devices and exit")
 
@@ -182,6 +189,9 @@ def run(args: argparse.Namespace) -> int:
         settings = options.resolve(toml_path=args.config, cli=cli)
     except options.ConfigError as error:
         raise UsageError(str(error)) from error
+    if args.print_config:
+        print(toml_text.render(settings), end="")
+        return EXIT_OK
     check_applicable(settings=settings, cli=cli)
     settings = _midi_port(settings=settings, cli=cli)
     _setup_logging(quiet=settings.log.quiet)

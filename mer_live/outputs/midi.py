@@ -1,6 +1,6 @@
 """MIDI control changes out: chosen values as CCs on a hardware, virtual or JACK MIDI port.
 
-A :class:`MidiMapping` (the ``[midi]`` settings, see ``docs/MIDI.md`` and ``configs/midi.toml``) maps each chosen value
+A :class:`MidiMapping` (the ``[midi]`` settings, see ``docs/guide/midi.md`` and the ``midi`` preset) maps each chosen value
 (an emotion or a mid-level feature, 0-1 sent units) to a MIDI channel and controller number. A value is
 scaled to 0-127, or to 0-16383 for a 14-bit pair (MSB on controller ``cc`` 0-31, LSB on ``cc + 32``,
 MSB first, as the MIDI 1.0 specification orders them). :class:`CcEncoder` sends a controller only when

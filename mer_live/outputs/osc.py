@@ -1,4 +1,4 @@
-"""Readings as OSC over UDP: the address space of ``docs/OSC.md``, as one bundle or separate messages.
+"""Readings as OSC over UDP: the address space of ``docs/guide/osc.md``, as one bundle or separate messages.
 
 A :class:`Reading` is what the worker hands to every sink once per update (and, as a status-only
 heartbeat, at least once per second when there is no update). Values are in the 0-1 sent units of
@@ -40,7 +40,7 @@ def _floats(*, values: np.ndarray) -> list[float]:
 
 
 def osc_messages(*, reading: Reading, prefix: str) -> list[tuple[str, list[float | int | str]]]:
-    """The ``(address, arguments)`` pairs of one reading, in sending order (see docs/OSC.md)."""
+    """The ``(address, arguments)`` pairs of one reading, in sending order (see docs/guide/osc.md)."""
     messages: list[tuple[str, list[float | int | str]]] = [
         (
             f"{prefix}/status",

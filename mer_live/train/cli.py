@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import shlex
 import sys
@@ -39,6 +40,8 @@ DEFAULT_V2_CV_DIR = Path("runs/v2cv")
 DEFAULT_V2_MODEL = Path("mer_live/model/assets/musicnn_joint.onnx")  # package data, beside v1
 DEFAULT_V3_CV_DIR = Path("runs/v3cv")
 DEFAULT_V3_MODEL = Path("mer_live/model/assets/musicnn_joint_v3.onnx")  # package data, beside v1 and v2
+TRAIN_EXTRA = ("torch", "onnx", "librosa", "scipy")  # pyproject.toml's [train] extra, by import name
+TRAIN_INSTALL_HINT = "install it: pip install 'mer-live[train]' (in a checkout: pip install -e '.[train]')"
 TOML_SECTIONS = ("train", "cv", "fit", "export", "card", "v2", "v3")
 SECTION_KEYS = {
     "cv": ("variants", "folds", "fold_seed", "out", "limit_clips"),
@@ -650,10 +653,20 @@ COMMANDS = {"cache": command_cache, "embed": command_embed, "cv2": command_cv2, 
             "card": command_card}
 
 
+def missing_train_packages() -> list[str]:
+    """The packages of the ``train`` extra that are not installed (importable), in TRAIN_EXTRA's order."""
+    return [name for name in TRAIN_EXTRA if importlib.util.find_spec(name) is None]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     arguments = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(arguments)
+    missing = missing_train_packages()
+    if missing:  # a runtime install (pip install mer-live) has none of them: say how, instead of a traceback
+        print(f"mer-live-train: error: needs the train extra (missing: {', '.join(missing)}); {TRAIN_INSTALL_HINT}",
+              file=sys.stderr)
+        return EXIT_USAGE
     args.command_line = shlex.join(["mer-live-train", *arguments])
     try:
         toml = _load_toml(path=args.config)

@@ -49,7 +49,7 @@
             760.0,
             36.0
           ],
-          "text": "mer-live receiver for Max/MSP. Start the daemon with  mer-live --osc 127.0.0.1:9000  (or --config configs/maxmsp.toml). All values are 0-1 floats; the order of the lists is documented in docs/guide/osc.md."
+          "text": "mer-live receiver for Max/MSP. Start the daemon with  mer-live --osc 127.0.0.1:9000  (or --config maxmsp). All values are 0-1 floats; the order of the lists is documented in docs/guide/osc.md."
         }
       },
       {
