@@ -169,8 +169,9 @@ class Transport:
         return True
 
     def terminate(self, frame: np.ndarray) -> None:
-        """sACN: three packets per universe with the Stream_Terminated option (E1.31 6.2.6); Art-Net has none."""
-        if self.protocol != "sacn":
+        """sACN: three packets per universe with the Stream_Terminated option (E1.31 6.2.6); Art-Net has none.
+        Sent only to an address already known: closing never waits for a name lookup."""
+        if self.protocol != "sacn" or self._addresses is None:
             return
         for _ in range(packets.E131_TERMINATE_PACKETS):
             for row in range(len(self.universes)):
