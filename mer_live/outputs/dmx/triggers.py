@@ -22,6 +22,7 @@ numeric address; a MIDI or OSC failure is logged (rate-limited) and counted.
 
 from __future__ import annotations
 
+import collections
 import logging
 import re
 import socket
@@ -47,6 +48,7 @@ MAX_TIME_S = 3600.0
 PLACEHOLDERS = ("name", "source", "value", "top", "top_value")
 FLOAT_PLACEHOLDERS = ("{value}", "{top_value}")
 LOG_INTERVAL_S = 10.0
+HISTORY = 1000  # the last fires and releases kept (for the tests and a look in a debugger)
 MIDI_NOTE_ON = 0x90
 MIDI_NOTE_OFF = 0x80
 
@@ -304,7 +306,7 @@ class TriggerSink:
         self._socket.setblocking(False)
         self._midi = _open_midi(port=triggers.midi_port, api=triggers.midi_api) if triggers.midi_port else None
         self._log = RateLimitedLog(logger=LOG, window_s=LOG_INTERVAL_S)
-        self.history: list[Firing] = []
+        self.history: collections.deque[Firing] = collections.deque(maxlen=HISTORY)  # bounded: a show may be long
         self._followed = [None] * len(triggers.follows)
         self.delivered = 0
         self.dropped = 0
