@@ -44,6 +44,9 @@ DEFAULT_MODEL = "v2"  # what runs without --model or $MER_MODEL
 ASSETS_PACKAGE = "mer_live.model.assets"  # the shipped models, package data (see models/README.md)
 MODEL_ENV = "MER_MODEL"
 PATCH_REUSE_ENV = "MER_PATCH_REUSE"  # "0": run every v2 patch whole (benchmarks/daemon_cpu.py compares both)
+PRECISION_ENV = "MER_PRECISION"  # "float": the exported float model, never its INT8 pack
+PRECISIONS = ("int8", "float")
+DEFAULT_PRECISION = "int8"  # a v2 model's shipped INT8 pack when there is one (it passes benchmarks/parity.py)
 JOINT_TOLERANCE = 1e-3  # model units: the graph's emotion vs the metadata's Joint layer
 CHECK_SEED = 1234
 
@@ -178,10 +181,19 @@ class EmotionModel:
     patches through a :class:`~mer_live.model.patch_model.PatchRunner`: a patch that overlaps the one before
     reuses those branches' rows for the shared frames, with outputs bit for bit the whole model's
     (checked at load; see :mod:`mer_live.model.patch_model`). :attr:`incremental` tells which;
-    ``MER_PATCH_REUSE=0`` in the environment turns the reuse off."""
+    ``MER_PATCH_REUSE=0`` in the environment turns the reuse off.
 
-    def __init__(self, *, path: str | Path | None = None, threads: int = 1) -> None:
+    ``precision`` (default ``$MER_PRECISION``, else ``int8``): with ``int8``, a v2 model that has a pack
+    beside it (the shipped v2 does) runs its branch convolutions in INT8 from that pack (about 2.5 times
+    faster; within ``benchmarks/parity.py``'s limits of the float model); ``float`` runs the exported model
+    itself. :attr:`precision` tells which runs."""
+
+    def __init__(self, *, path: str | Path | None = None, threads: int = 1, precision: str | None = None) -> None:
         import onnxruntime
+
+        requested = precision or os.environ.get(PRECISION_ENV) or DEFAULT_PRECISION
+        if requested not in PRECISIONS:
+            raise ModelError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
 
         self.path = resolve_model(path)
         if not self.path.is_file():
@@ -211,10 +223,26 @@ class EmotionModel:
         outputs = {o.name for o in self._session.get_outputs()}
         if not {OUTPUT_MID, OUTPUT_EMOTION} <= outputs:
             raise ModelError(f"{self.path}: model outputs must include {OUTPUT_MID!r} and {OUTPUT_EMOTION!r}")
-        if self.pooling is not None and os.environ.get(PATCH_REUSE_ENV, "1") != "0":  # v2: patches overlap, live and in analyze
-            self._runner = patch_model.split(
-                model_bytes=model_bytes, make_session=self._make_session, full=self._run_whole
-            )
+        self.precision = "float"
+        self._whole = self._run_whole
+        if self.pooling is not None:  # v2: patches overlap, live and in analyze
+            self._load_runner(model_bytes=model_bytes, precision=requested,
+                              reuse=os.environ.get(PATCH_REUSE_ENV, "1") != "0")
+
+    def _load_runner(self, *, model_bytes: bytes, precision: str, reuse: bool) -> None:
+        """The pack of ``precision`` if there is one (reused if ``reuse``), else the float model cut now
+        (``reuse``, and ``onnx`` installed), else nothing: every patch runs whole."""
+        pack = None
+        if precision != "float":
+            pack = patch_model.load_pack(model_path=self.path, model_bytes=model_bytes, precision=precision,
+                                         make_session=self._make_session)
+        if pack is not None:
+            runner = patch_model.PatchRunner(split=pack)
+            self.precision, self._whole = precision, runner.whole
+            self._runner = runner if reuse and runner.agrees(full=runner.whole) else None
+        elif reuse:
+            self._runner = patch_model.split(model_bytes=model_bytes, make_session=self._make_session,
+                                             full=self._run_whole)
 
     def _make_session(self, model: bytes):
         import onnxruntime
@@ -247,7 +275,7 @@ class EmotionModel:
         if self._runner is not None and batch.shape[1:] == self.input_shape:
             mid, emotion = self._runner.process(windows=batch)
         else:
-            mid, emotion = self._run_whole(batch)
+            mid, emotion = self._whole(batch)
         return Prediction(mid=mid.astype(np.float64), emotion=emotion.astype(np.float64))
 
     def warm_up(self) -> None:

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from mer_live.offline.catalogue import AUDIO_EXTENSIONS, FileResult, analyse_files, file_key, find_files
 from mer_live.core.command import ArgumentParser, run_command
 from mer_live.core.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
-from mer_live.model.emotion_model import ModelError, resolve_model
+from mer_live.model.emotion_model import PRECISIONS, ModelError, resolve_model
 from mer_live.offline.recipe import DEFAULT_BATCH_WINDOWS, WindowModel
 from mer_live.offline.results import JOURNAL_SUFFIX, Journal, ResultsError, parquet_available, render
 
@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="windows per model call (default %(default)s); results do not depend on it")
     parser.add_argument("--model", help="ONNX model file, or a shipped model: v1 or v2 (default: v2 or $MER_MODEL)")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per job (default 1)")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="int8 (default, or $MER_PRECISION): a v2 model's INT8 pack, checked against the float "
+                             "model by benchmarks/parity.py; float: the exported float model")
     parser.add_argument("--ray", nargs="?", const=RAY_LOCAL, metavar="ADDRESS",
                         help="run on a Ray cluster (ADDRESS, or 'auto'; alone: a local Ray); needs mer-live[ray]")
     parser.add_argument("--ray-actors", dest="ray_actors", type=int,
@@ -115,7 +118,7 @@ def _results(args: argparse.Namespace, *, todo: list[Path], model_path: Path, ke
     if args.ray is None:
         yield from analyse_files(
             todo, model_path=model_path, jobs=min(args.jobs, max(1, len(todo))), threads=args.threads,
-            keep_windows=keep_windows, batch_windows=args.batch,
+            keep_windows=keep_windows, batch_windows=args.batch, precision=args.precision,
         )
         return
     try:
@@ -127,7 +130,7 @@ def _results(args: argparse.Namespace, *, todo: list[Path], model_path: Path, ke
     try:
         yield from analyse_on_ray(
             todo, model_path=model_path, address=None if args.ray == RAY_LOCAL else args.ray,
-            actors=args.ray_actors, keep_windows=keep_windows, batch_windows=args.batch,
+            actors=args.ray_actors, keep_windows=keep_windows, batch_windows=args.batch, precision=args.precision,
         )
     except ClusterError as error:
         raise UsageError(str(error), prog=PROG) from error
@@ -148,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(problem, prog=PROG)
     model_path = resolve_model(args.model)
     try:
-        model = WindowModel(path=model_path, threads=1)  # validates the model once, here
+        model = WindowModel(path=model_path, threads=1, precision=args.precision)  # validates the model once, here
     except ModelError as error:
         raise UsageError(str(error), prog=PROG) from error
     model.close()

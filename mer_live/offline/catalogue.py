@@ -175,8 +175,8 @@ def analyse_file(
 _WORKER: dict[str, object] = {}
 
 
-def _start_worker(model_path: str, threads: int, keep_windows: bool, batch_windows: int) -> None:
-    model = WindowModel(path=model_path, threads=threads)
+def _start_worker(model_path: str, threads: int, keep_windows: bool, batch_windows: int, precision: str | None) -> None:
+    model = WindowModel(path=model_path, threads=threads, precision=precision)
     _WORKER.update(model=model, recipe=model.recipe, keep_windows=keep_windows, batch_windows=batch_windows)
 
 
@@ -198,6 +198,7 @@ def analyse_files(
     threads: int = 1,
     keep_windows: bool = False,
     batch_windows: int = DEFAULT_BATCH_WINDOWS,
+    precision: str | None = None,
 ) -> Iterator[FileResult]:
     """Analyse ``paths``, yielding each result as it completes (in completion order when ``jobs`` > 1).
 
@@ -205,7 +206,7 @@ def analyse_files(
     once, with at most ``IN_FLIGHT_PER_JOB`` files queued per worker.
     """
     if jobs <= 1:
-        _start_worker(str(model_path), threads, keep_windows, batch_windows)
+        _start_worker(str(model_path), threads, keep_windows, batch_windows, precision)
         try:
             for path in paths:
                 yield _work(str(path))
@@ -221,7 +222,7 @@ def analyse_files(
         max_workers=jobs,
         mp_context=get_context("spawn"),
         initializer=_start_worker,
-        initargs=(str(model_path), threads, keep_windows, batch_windows),
+        initargs=(str(model_path), threads, keep_windows, batch_windows, precision),
     ) as pool:
         try:
             while True:

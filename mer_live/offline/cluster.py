@@ -93,8 +93,8 @@ def decode_file(batch: dict, *, recipe: Recipe, batch_windows: int) -> Iterator[
 class ModelActor:
     """Ray Data actor: one ONNX Runtime session, loaded once, one model call per batch of windows."""
 
-    def __init__(self, *, model_path: str) -> None:
-        self._model = WindowModel(path=model_path, threads=1)
+    def __init__(self, *, model_path: str, precision: str | None = None) -> None:
+        self._model = WindowModel(path=model_path, threads=1, precision=precision)
 
     def __call__(self, batch: dict) -> dict:
         data = batch["inputs"][0]
@@ -177,6 +177,7 @@ def analyse_on_ray(
     actors: int | None = None,
     keep_windows: bool = False,
     batch_windows: int = DEFAULT_BATCH_WINDOWS,
+    precision: str | None = None,
 ) -> Iterator[FileResult]:
     """Analyse ``paths`` on the Ray cluster at ``address``; yield each file's result once it is complete.
 
@@ -186,7 +187,7 @@ def analyse_on_ray(
     """
     import ray
 
-    model = WindowModel(path=model_path, threads=1)  # name, version and recipe; the actors load their own
+    model = WindowModel(path=model_path, threads=1, precision=precision)  # name, version, recipe; actors load their own
     if not paths:
         model.close()
         return
@@ -205,7 +206,7 @@ def analyse_on_ray(
     dataset = dataset.map_batches(
         ModelActor, batch_size=1, batch_format="numpy", num_cpus=CPUS_PER_ACTOR,
         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
-        fn_constructor_kwargs={"model_path": str(model.path)},
+        fn_constructor_kwargs={"model_path": str(model.path), "precision": model.precision},
     )
     gatherer = _Gatherer(model=model, recipe=model.recipe, keep_windows=keep_windows)
     try:

@@ -281,16 +281,20 @@ class WindowModel:
     """The ONNX model over batches of windows, giving values in sent units, clipped to [0, 1].
 
     ``name``: the model's variant (metadata); ``version``: the mer-live version it was exported with and
-    the file's hash, so that every output row says exactly which model made it.
+    the file's hash, and ``+int8`` when its INT8 pack ran (``precision``, see
+    :class:`~mer_live.model.emotion_model.EmotionModel`), so that every output row says exactly which model
+    made it.
     """
 
-    def __init__(self, *, path: str | Path | None = None, threads: int = 1) -> None:
-        self._model = EmotionModel(path=path, threads=threads)
+    def __init__(self, *, path: str | Path | None = None, threads: int = 1, precision: str | None = None) -> None:
+        self._model = EmotionModel(path=path, threads=threads, precision=precision)
         self.path = self._model.path
         self.name = self._model.metadata.get(META_VARIANT, self.path.stem)
         version = self._model.metadata.get(META_VERSION, "unknown")
-        self.version = f"{version}+sha256.{file_digest(path=self.path)}"
+        packed = "" if self._model.precision == "float" else f"+{self._model.precision}"
+        self.version = f"{version}+sha256.{file_digest(path=self.path)}{packed}"
         self.recipe = recipe_for(model=self._model)
+        self.precision = self._model.precision
 
     def process(self, inputs: np.ndarray) -> np.ndarray:
         """``inputs`` ``(batch, ...)`` -> values ``(batch, NUM_VALUES)`` float64: emotions, then mid-levels."""
