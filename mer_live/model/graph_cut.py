@@ -244,6 +244,12 @@ def cut(model, *, min_heard: int) -> Cut | None:
                local_input=local_input, offset=offset)
 
 
+def heard_frames(model) -> int:
+    """The frames of each patch that ``model`` hears (187, or fewer behind a ``Slice``)."""
+    initialisers = {tensor.name: tensor for tensor in model.graph.initializer}
+    return PATCH_FRAMES - _heard_input(model.graph, initialisers)[1]
+
+
 def rewrite_pooling(model) -> int:
     """Rewrite every ``Conv -> Relu -> BatchNormalization -> MaxPool`` whose pool spans the whole frequency
     axis into ``Conv -> MaxPool -> Mul(sign) -> Relu -> BatchNormalization`` (see the module docstring), in
@@ -302,3 +308,64 @@ def _sort_nodes(graph) -> None:
     del graph.node[:]
     graph.node.extend(ordered)
 
+
+
+def rewrite_temporal(model, *, frames: int) -> int:
+    """Rewrite every ``Conv`` with one input channel and a ``(k, 1)`` kernel (musicnn's temporal branches:
+    one filter along time, the same for each frequency bin) whose output only a ``MaxPool`` over every
+    frequency bin reads, in a graph whose time axis has ``frames`` frames, into one ``MatMul`` by the
+    convolution's Toeplitz matrix ``(C * frames, frames)``, a ``ReduceMax`` over the bins and the bias
+    added after the maximum; in place; returns how many were rewritten. The same sums (zero padding is the
+    matrix's zeros); ONNX Runtime's matrix product and a reduction over the contiguous last axis replace a
+    convolution whose blocked output had to be reordered for the max-pool (half of the rest of the model)."""
+    graph = model.graph
+    initialisers = {tensor.name: tensor for tensor in graph.initializer}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    rewritten = 0
+    for conv in list(graph.node):
+        if conv.op_type != "Conv" or len(conv.input) != 3 or not {conv.input[1], conv.input[2]} <= set(initialisers):
+            continue
+        weight = numpy_helper.to_array(initialisers[conv.input[1]])
+        following = consumers.get(conv.output[0], [])
+        if weight.ndim != 4 or weight.shape[1] != 1 or weight.shape[3] != 1 or len(following) != 1 or following[0].op_type != "MaxPool":
+            continue
+        pool, pads = following[0], _attribute(conv, "pads", [0, 0, 0, 0])
+        if (_attribute(pool, "kernel_shape", [0, 0])[0] != 1 or any(_attribute(pool, "pads", [0, 0, 0, 0])) or pads[1] or pads[3]
+                or _attribute(conv, "strides", [1, 1]) != [1, 1] or _attribute(conv, "dilations", [1, 1]) != [1, 1]
+                or _attribute(conv, "group", 1) != 1 or pads[0] + pads[2] != weight.shape[2] - 1):
+            continue  # only a stride-1 'same' convolution along time
+        channels, kernel = weight.shape[0], weight.shape[2]
+        taps = np.arange(frames)[None, :] - np.arange(frames)[:, None] + pads[0]  # (t, s): the tap that s is for t
+        taps = np.where((taps >= 0) & (taps < kernel), taps, kernel).astype(np.int64)  # tap `kernel`: a zero
+        padded = np.concatenate([weight[:, 0, :, 0], np.zeros((channels, 1), weight.dtype)], axis=1)  # (C, k + 1)
+        bias = numpy_helper.to_array(initialisers[conv.input[2]]).reshape(channels, 1).astype(np.float32)
+        name = f"{conv.output[0]}_{LOCAL_SUFFIX}_toeplitz"
+        graph.initializer.extend([  # the matrix is made from these at load time (ONNX Runtime folds constants)
+            numpy_helper.from_array(padded.astype(np.float32), f"{name}_taps"),
+            numpy_helper.from_array(taps, f"{name}_index"),
+            numpy_helper.from_array(np.array([channels * frames, frames], dtype=np.int64), f"{name}_matrix_shape"),
+            numpy_helper.from_array(bias, f"{name}_bias"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), f"{name}_axis1"),
+            numpy_helper.from_array(np.array([3], dtype=np.int64), f"{name}_axis3"),
+            numpy_helper.from_array(np.array([-1, channels, frames], dtype=np.int64), f"{name}_shape"),
+        ])
+        graph.node.extend([
+            helper.make_node("Gather", [f"{name}_taps", f"{name}_index"], [f"{name}_ctt"], axis=1),  # (C, T, T)
+            helper.make_node("Reshape", [f"{name}_ctt", f"{name}_matrix_shape"], [f"{name}_matrix"]),  # (C * T, T)
+        ])
+        graph.node.extend([
+            helper.make_node("Squeeze", [conv.input[0], f"{name}_axis1"], [f"{name}_in"]),  # (B, T, F)
+            helper.make_node("MatMul", [f"{name}_matrix", f"{name}_in"], [f"{name}_out"]),  # (B, C * T, F)
+            helper.make_node("ReduceMax", [f"{name}_out"], [f"{name}_max"], axes=[2], keepdims=0),  # (B, C * T)
+            helper.make_node("Reshape", [f"{name}_max", f"{name}_shape"], [f"{name}_ct"]),  # (B, C, T)
+            helper.make_node("Add", [f"{name}_ct", f"{name}_bias"], [f"{name}_biased"]),
+            helper.make_node("Unsqueeze", [f"{name}_biased", f"{name}_axis3"], [pool.output[0]]),  # (B, C, T, 1)
+        ])
+        graph.node.remove(pool)
+        graph.node.remove(conv)
+        rewritten += 1
+    _sort_nodes(graph)
+    return rewritten

@@ -137,9 +137,8 @@ class PatchRunner:
         self._last_shift = 0
         self.rows_computed = 0  # branch rows computed (a whole patch: L = 187 - offset)
 
-    def _shift(self, *, heard: np.ndarray) -> int | None:
-        """``h`` such that ``heard[: L - h]`` equals the last patch's ``[h:]`` and ``h + 2c < L``, or None."""
-        last = self._last_heard
+    def _shift(self, *, heard: np.ndarray, last: np.ndarray | None) -> int | None:
+        """``h`` such that ``heard[: L - h]`` equals ``last[h:]`` (the patch before) and ``h + 2c < L``, or None."""
         if last is None:
             return None
         length = len(heard)
@@ -151,33 +150,44 @@ class PatchRunner:
         return None
 
     def _local(self, frames: np.ndarray) -> list[np.ndarray]:
-        """Branch rows of ``frames`` ``(T, 96)``: per branch ``(C_i, T)``."""
-        self.rows_computed += len(frames)
-        outputs = self._split.local.run(list(self._split.names), {self._split.local_input: frames[None]})
-        return [output[0] for output in outputs]
+        """Branch rows of ``frames`` ``(n, T, 96)``: per branch ``(n, C_i, T)``."""
+        self.rows_computed += frames.shape[0] * frames.shape[1]
+        return self._split.local.run(list(self._split.names), {self._split.local_input: np.ascontiguousarray(frames)})
 
-    def _rows(self, *, patch: np.ndarray) -> list[np.ndarray]:
-        """The patch's branch rows, per branch ``(C_i, L)``, reusing the last patch's where they match."""
-        heard = patch[self._split.offset :]
-        shift = self._shift(heard=heard)
-        if shift is None:
-            rows = self._local(heard)
-        else:
-            c, length = self._split.context, len(heard)
-            head = self._local(heard[: 2 * c])
-            new = self._local(heard[length - shift - 2 * c :])
-            rows = [
-                np.concatenate([h[:, :c], last[:, c + shift : length - c], n[:, c:]], axis=1)
-                for h, last, n in zip(head, self._last_rows, new)
-            ]
-            self._last_shift = shift
-        self._last_heard, self._last_rows = heard.copy(), rows
-        return rows
+    def _rows(self, *, heard: np.ndarray) -> list[list[np.ndarray]]:
+        """Each patch's branch rows, per branch ``(C_i, L)``, reusing the patch before's where they match
+        (the cache's last patch for the first): one local call for the patches that share nothing, and two
+        (first ``2c`` frames, last ``h + 2c``) for those that follow a patch ``h`` frames earlier."""
+        c, length = self._split.context, heard.shape[1]
+        shifts, last = [], self._last_heard
+        for patch in heard:
+            shifts.append(self._shift(heard=patch, last=last))
+            last = patch
+            self._last_shift = shifts[-1] if shifts[-1] is not None else self._last_shift
+        fresh = [index for index, shift in enumerate(shifts) if shift is None]
+        computed = dict(zip(fresh, zip(*self._local(heard[fresh])))) if fresh else {}
+        edges = {}
+        for shift in {shift for shift in shifts if shift is not None}:
+            chosen = [index for index, value in enumerate(shifts) if value == shift]
+            heads, tails = self._local(heard[chosen, : 2 * c]), self._local(heard[chosen, length - shift - 2 * c :])
+            edges.update(zip(chosen, zip(zip(*heads), zip(*tails))))
+        per_patch, previous = [], self._last_rows
+        for index, shift in enumerate(shifts):
+            if shift is None:
+                rows = list(computed[index])
+            else:
+                head, tail = edges[index]
+                rows = [np.concatenate([h[:, :c], p[:, c + shift : length - c], t[:, c:]], axis=1)
+                        for h, p, t in zip(head, previous, tail)]
+            per_patch.append(rows)
+            previous = rows
+        self._last_heard, self._last_rows = heard[-1].copy(), per_patch[-1]
+        return per_patch
 
     def process(self, *, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``windows`` ``(batch, 187, 96)`` float32 -> ``mid (batch, 7)``, ``emotion (batch, 8)`` float32."""
         with self._lock:
-            per_patch = [self._rows(patch=patch) for patch in windows]
+            per_patch = self._rows(heard=windows[:, self._split.offset :])
             return self._rest(windows=windows, rows=[np.stack([rows[index] for rows in per_patch])
                                                      for index in range(len(self._split.names))])
 

@@ -85,6 +85,8 @@ def build(model_path: Path, *, clip_ids: tuple[str, ...] = CALIBRATION_CLIPS) ->
     model_bytes = model_path.read_bytes()
     model = onnx.load_from_string(model_bytes)
     graph_cut.rewrite_pooling(model)
+    heard = graph_cut.heard_frames(model)
+    graph_cut.rewrite_temporal(model, frames=heard)
     cut = graph_cut.cut(model, min_heard=max(shift or 0 for shift in patch_model.CHECK_SHIFTS))
     if cut is None:
         raise SystemExit(f"{model_path}: no frame-local branches to pack")
