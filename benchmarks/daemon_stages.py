@@ -23,9 +23,7 @@ Run:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import socket
 import sys
 import tempfile
@@ -34,6 +32,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from bench import report, write
 
 FILE_RATE = 44100
 FILE_CHANNELS = 2
@@ -185,27 +185,22 @@ def main(argv: list[str] | None = None) -> int:
     share["worker, other"] = share["worker thread"] - share["resample"] - share["mel"]
     order = ["resample", "mel", "worker, other", "worker thread", "patch thread (whole patches)",
              "patch thread (patch reuse)", "OSC sink", "CSV sink"]
-    report = {
-        "machine": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "load_average_at_end": os.getloadavg(),
-        "model": str(args.v2),
-        "incremental": models["reuse"].incremental,
-        "audio_seconds": seconds,
-        "rate_hz": RATE_HZ,
-        "patches_per_run": patches,
-        "repeats": args.repeats,
-        "share_of_one_core": {name: share[name] for name in order},
-        "cpu_seconds": samples,
-    }
+    data = report(
+        model=str(args.v2),
+        incremental=models["reuse"].incremental,
+        audio_seconds=seconds,
+        rate_hz=RATE_HZ,
+        patches_per_run=patches,
+        repeats=args.repeats,
+        share_of_one_core={name: share[name] for name in order},
+        cpu_seconds=samples,
+    )
     print(f"{seconds:.1f} s of audio, {patches} model patches per run, median of {args.repeats} runs")
     print(f"{'stage':32} {'share of one core':>18} {'ms per patch':>13}")
     for name in order:
         per_patch = f"{share[name] * seconds / patches * 1000:13.1f}" if name.startswith("patch thread") else ""
         print(f"{name:32} {share[name]:18.4f} {per_patch}")
-    print(f"load average at the end: {report['load_average_at_end'][0]:.2f} on {report['cpus']} CPUs")
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write(data, args.out)
     return 0
 
 

@@ -12,14 +12,14 @@ The issue's budget is 40 ms per window on one thread.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from bench import report, write
 
 from mer_live.features import spectrogram
 from mer_live.model.emotion_model import EmotionModel, default_model_path
@@ -85,21 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     baseline = results[f"width_{BASELINE_WIDTH:g}"]["median_ms"]
     for entry in results.values():
         entry["ratio_vs_full_width"] = entry["median_ms"] / baseline
-    report = {
-        "benchmark": "benchmarks/inference.py",
-        "command": "python benchmarks/inference.py --out models/benchmark.json",
-        "threads": 1,
-        "batch": 1,
-        "budget_ms": BUDGET_MS,
-        "machine": {"processor": platform.processor() or platform.machine(), "python": platform.python_version()},
-        "results": results,
-    }
+    data = report(threads=1, batch=1, budget_ms=BUDGET_MS, results=results)
     for name, entry in results.items():
         print(f"{name:12s} {entry['median_ms']:8.2f} ms/window (min {entry['min_ms']:.2f}), "
               f"{entry['ratio_vs_full_width']:.3f} x full width")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=1))
+    write(data, args.out)
     return 0
 
 

@@ -100,7 +100,6 @@ import csv
 import itertools
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -109,6 +108,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+import bench
 
 SECTION_S = 20.0
 STEADY_S = 8.0
@@ -457,7 +458,7 @@ def _build(*, files: dict[str, tuple[str, ...]], root: Path, folder: Path, repor
 def benchmark(*, models: dict[str, Path], root: Path, folder: Path, rate: float = RATE) -> dict:
     """Every run of :data:`RUNS` on the benchmark files, through the real daemon at ``rate`` updates/s; the
     goal check (issue 7's is at :data:`RATE`)."""
-    report: dict = {"machine": platform.processor() or platform.machine(), "rate_hz": rate,
+    report: dict = {**bench.report(), "rate_hz": rate,
                     "section_s": SECTION_S, "steady_s": STEADY_S, "min_step": MIN_STEP,
                     "models": {k: str(v) for k, v in models.items()},
                     "runs": {run: {"model": model, "options": list(extra)} for run, model, extra in RUNS},
@@ -529,7 +530,7 @@ def tune(*, models: dict[str, Path], root: Path, folder: Path) -> dict:
     """The tuning rule of the module docstring on :func:`tuning_files`: every candidate's numbers, the
     choice, and the real daemon with the choice (and v1's old 1 s moving average) on the same files."""
 
-    report: dict = {"machine": platform.processor() or platform.machine(), "rate_hz": RATE, "rule": {
+    report: dict = {**bench.report(), "rate_hz": RATE, "rule": {
         "model": TUNE_MODEL, "jitter_outputs": list(TUNE_JITTER_OUTPUTS),
         "jitter_at_most": f"the first of {TUNE_JITTER_SHARES} x v1 with {V1_OLD_SMOOTHING} that a candidate meets",
         "minimise": "mean t50 + t90",
@@ -645,7 +646,7 @@ def tune_poolings(*, models: dict[str, Path], root: Path, folder: Path, poolings
     """The tuning rule of the module docstring for each pooling of ``poolings`` (a temporary copy of v2's
     file per pooling, its raw trace from the daemon's worker): per pooling, smoothing off and the rule's
     smoother, on the tuning files."""
-    report: dict = {"machine": platform.processor() or platform.machine(), "rate_hz": RATE, "grid": TUNE_GRID,
+    report: dict = {**bench.report(), "rate_hz": RATE, "grid": TUNE_GRID,
                     "change_grid": CHANGE_GRID, "models": {k: str(v) for k, v in models.items()}, "files": {}, "poolings": {}}
     paths = _build(files=tuning_files(root=root), root=root, folder=folder, report=report)
     v1_joint = _joint(model=models["v1"])

@@ -26,10 +26,8 @@ Goal (issue 8): growth at most 20 MB, 0 rows lost, 0 malformed. Run, e.g.:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -39,6 +37,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from bench import report, write
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FILE_RATE = 44100
@@ -258,13 +258,13 @@ def main() -> int:
     if not (args.hours > 0 and math.isfinite(args.hours)):
         parser.error("--hours must be a positive number")
     result = soak(hours=args.hours, rate=args.rate, audio_dir=args.audio_dir, sample_s=args.sample_s)
-    result["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    result = report(**result)
     print(table(result=result))
     csv = result["csv"]
     ok = result["rss_growth_mb"] <= GOAL_GROWTH_MB and csv["lost"] == 0 and csv["malformed"] == 0 and result["exit_status"] == 0
     print(f"goal (growth <= {GOAL_GROWTH_MB:g} MB, 0 lost, 0 malformed, exit 0): {'met' if ok else 'NOT met'}")
     if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        write(result, args.out)
     return 0 if ok else 1
 
 

@@ -203,3 +203,11 @@ def test_load_audio_decodes_a_real_clip(shared_data) -> None:
     assert samples.dtype == np.float32 and samples.ndim == 1
     assert 10.0 <= len(samples) / spectrogram.SAMPLE_RATE <= 40.0
     assert 0.0 < np.abs(samples).max() <= 1.0
+
+
+@settings(max_examples=50, deadline=None)
+@given(frames=st.integers(1, 300), channels=st.integers(1, 6), scale=st.floats(1e-6, 1e3), seed=st.integers(0, 2**16))
+def test_to_mono_is_the_float32_mean_of_the_channels(frames: int, channels: int, scale: float, seed: int) -> None:
+    """The stereo fast path gives the same bits as numpy's mean (the block decoder and the worker use it)."""
+    audio = (np.random.default_rng(seed).standard_normal((frames, channels)) * scale).astype(np.float32)
+    np.testing.assert_array_equal(spectrogram.to_mono(audio=audio), audio.mean(axis=1, dtype=np.float32))

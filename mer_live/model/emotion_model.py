@@ -186,9 +186,11 @@ class EmotionModel:
     ``precision`` (default ``$MER_PRECISION``, else ``int8``): with ``int8``, a v2 model that has a pack
     beside it (the shipped v2 does) runs its branch convolutions in INT8 from that pack (about 2.5 times
     faster; within ``benchmarks/parity.py``'s limits of the float model); ``float`` runs the exported model
-    itself. :attr:`precision` tells which runs."""
+    itself. :attr:`precision` tells which runs. ``reuse`` (default: unless ``MER_PATCH_REUSE=0``) may turn
+    the reuse off (a model loaded only to be checked)."""
 
-    def __init__(self, *, path: str | Path | None = None, threads: int = 1, precision: str | None = None) -> None:
+    def __init__(self, *, path: str | Path | None = None, threads: int = 1, precision: str | None = None,
+                 reuse: bool | None = None) -> None:
         import onnxruntime
 
         requested = precision or os.environ.get(PRECISION_ENV) or DEFAULT_PRECISION
@@ -208,7 +210,10 @@ class EmotionModel:
         self._runner: patch_model.PatchRunner | None = None
         try:  # read once (a file on disk, or inside a zip-imported package): the session and the patch split
             model_bytes = self.path.read_bytes()
-            self._session = onnxruntime.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+            # checked first without graph optimisations (cheap); the optimised session is made on first use, so a
+            # model that runs from its pack never builds it
+            self._session = onnxruntime.InferenceSession(model_bytes, sess_options=self._check_options(),
+                                                         providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types for bad files
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ModelError(f"{self.path}: not a loadable ONNX model ({first_line})") from error
@@ -223,11 +228,13 @@ class EmotionModel:
         outputs = {o.name for o in self._session.get_outputs()}
         if not {OUTPUT_MID, OUTPUT_EMOTION} <= outputs:
             raise ModelError(f"{self.path}: model outputs must include {OUTPUT_MID!r} and {OUTPUT_EMOTION!r}")
+        self._model_bytes = model_bytes
+        self._optimised = None
         self.precision = "float"
         self._whole = self._run_whole
         if self.pooling is not None:  # v2: patches overlap, live and in analyze
-            self._load_runner(model_bytes=model_bytes, precision=requested,
-                              reuse=os.environ.get(PATCH_REUSE_ENV, "1") != "0")
+            reuse = os.environ.get(PATCH_REUSE_ENV, "1") != "0" if reuse is None else reuse
+            self._load_runner(model_bytes=model_bytes, precision=requested, reuse=reuse)
 
     def _load_runner(self, *, model_bytes: bytes, precision: str, reuse: bool) -> None:
         """The pack of ``precision`` if there is one (reused if ``reuse``), else the float model cut now
@@ -244,13 +251,22 @@ class EmotionModel:
             self._runner = patch_model.split(model_bytes=model_bytes, make_session=self._make_session,
                                              full=self._run_whole)
 
+    def _check_options(self):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return options
+
     def _make_session(self, model: bytes):
         import onnxruntime
 
         return onnxruntime.InferenceSession(model, sess_options=self._options, providers=["CPUExecutionProvider"])
 
     def _run_whole(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mid, emotion = self._session.run([OUTPUT_MID, OUTPUT_EMOTION], {self.front_end.input_name: batch})
+        if self._optimised is None:
+            self._optimised = self._make_session(self._model_bytes)
+        mid, emotion = self._optimised.run([OUTPUT_MID, OUTPUT_EMOTION], {self.front_end.input_name: batch})
         return mid, emotion
 
     @property
@@ -286,7 +302,8 @@ class EmotionModel:
         if self._runner is not None:
             self._runner.close()
         self._runner = None
-        self._session = None
+        self._session = self._optimised = None
+        self._model_bytes = b""
 
 
 def check_joint_layer(*, model: EmotionModel) -> None:

@@ -89,16 +89,16 @@ def load_pack(*, model_path, model_bytes: bytes, precision: str, make_session: C
     paths = pack_paths(model_path, precision=precision)
     if not all(path.is_file() for path in paths.values()):
         return None
-    local = make_session(paths["local"].read_bytes())
     try:
+        local = make_session(paths["local"].read_bytes())
         meta = json.loads(local.get_modelmeta().custom_metadata_map[META_PACK])
-    except (KeyError, json.JSONDecodeError):
+        if meta.get("source_sha256") != hashlib.sha256(model_bytes).hexdigest() or meta.get("precision") != precision:
+            return None
+        return Split(local=local, rest=make_session(paths["rest"].read_bytes()), input_name=meta["input_name"],
+                     names=tuple(meta["names"]), context=int(meta["context"]), local_input=meta["local_input"],
+                     offset=int(meta["offset"]))
+    except Exception:  # noqa: BLE001 - an unreadable pack (ONNX Runtime's errors, bad metadata): the float model runs
         return None
-    if meta.get("source_sha256") != hashlib.sha256(model_bytes).hexdigest() or meta.get("precision") != precision:
-        return None
-    return Split(local=local, rest=make_session(paths["rest"].read_bytes()), input_name=meta["input_name"],
-                 names=tuple(meta["names"]), context=int(meta["context"]), local_input=meta["local_input"],
-                 offset=int(meta["offset"]))
 
 
 def split(*, model_bytes: bytes, make_session: Callable[[bytes], object], full: Callable[[np.ndarray], tuple]) -> PatchRunner | None:

@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(problem, prog=PROG)
     model_path = resolve_model(args.model)
     try:
-        model = WindowModel(path=model_path, threads=1, precision=args.precision)  # validates the model once, here
+        model = WindowModel(path=model_path, threads=1, precision=args.precision, reuse=False)  # checks it once, here
     except ModelError as error:
         raise UsageError(str(error), prog=PROG) from error
     model.close()

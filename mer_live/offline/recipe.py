@@ -286,8 +286,9 @@ class WindowModel:
     made it.
     """
 
-    def __init__(self, *, path: str | Path | None = None, threads: int = 1, precision: str | None = None) -> None:
-        self._model = EmotionModel(path=path, threads=threads, precision=precision)
+    def __init__(self, *, path: str | Path | None = None, threads: int = 1, precision: str | None = None,
+                 reuse: bool | None = None) -> None:
+        self._model = EmotionModel(path=path, threads=threads, precision=precision, reuse=reuse)
         self.path = self._model.path
         self.name = self._model.metadata.get(META_VARIANT, self.path.stem)
         version = self._model.metadata.get(META_VERSION, "unknown")
