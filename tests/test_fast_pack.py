@@ -100,3 +100,29 @@ def test_int8_is_within_the_parity_limits_on_three_clips(models: dict[str, Emoti
     reference, fast = (np.concatenate(per_window[p]) for p in ("float", "int8"))
     r = [np.corrcoef(reference[:, i], fast[:, i])[0, 1] for i in range(reference.shape[1])]
     assert min(r) >= MIN_WINDOW_R, r
+
+
+def _outputs(model_bytes: bytes, patches: np.ndarray) -> np.ndarray:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    return np.concatenate(session.run(["mid", "emotion"], {"mel": patches}), axis=1)
+
+
+@pytest.mark.parametrize("which", ["shipped", "like_187", "like_94"])
+def test_the_rewrites_compute_the_same_values(which: str, tmp_path: Path) -> None:
+    """Max-pool before ReLU and batch normalisation (with the sign of each channel's scale), and the
+    temporal branches as Toeplitz products: the model's outputs up to float rounding."""
+    import onnx
+
+    from mer_live.model import graph_cut
+    from v2_models import write_musicnn_like_model
+
+    path = SHIPPED_V2 if which == "shipped" else write_musicnn_like_model(tmp_path / "like.onnx", heard=int(which[5:]))
+    model = onnx.load(str(path))
+    original = model.SerializeToString()
+    pooled = graph_cut.rewrite_pooling(model)
+    temporal = graph_cut.rewrite_temporal(model, frames=graph_cut.heard_frames(model))
+    assert (pooled, temporal) == ((5, 3) if which == "shipped" else (3, 1))
+    patches = np.random.default_rng(7).uniform(0.0, 4.0, size=(3, mel.PATCH_FRAMES, mel.NUM_BANDS)).astype(np.float32)
+    np.testing.assert_allclose(_outputs(model.SerializeToString(), patches), _outputs(original, patches), atol=1e-5)

@@ -313,11 +313,12 @@ def _sort_nodes(graph) -> None:
 def rewrite_temporal(model, *, frames: int) -> int:
     """Rewrite every ``Conv`` with one input channel and a ``(k, 1)`` kernel (musicnn's temporal branches:
     one filter along time, the same for each frequency bin) whose output only a ``MaxPool`` over every
-    frequency bin reads, in a graph whose time axis has ``frames`` frames, into one ``MatMul`` by the
-    convolution's Toeplitz matrix ``(C * frames, frames)``, a ``ReduceMax`` over the bins and the bias
-    added after the maximum; in place; returns how many were rewritten. The same sums (zero padding is the
-    matrix's zeros); ONNX Runtime's matrix product and a reduction over the contiguous last axis replace a
-    convolution whose blocked output had to be reordered for the max-pool (half of the rest of the model)."""
+    frequency bin reads, in a graph whose time axis has ``frames`` frames, into a ``MatMul`` by the
+    convolution's Toeplitz matrix ``(C * frames, frames)`` (gathered from the kernel at load time), a
+    ``ReduceMax`` over the bins and the bias added after the maximum; in place; returns how many were
+    rewritten. The same sums (the zero padding is the matrix's zeros). ONNX Runtime's convolution wrote
+    these outputs in a blocked layout that had to be reordered for the max-pool; the product and a reduction
+    over the contiguous last axis take about 25 % less time for the rest of the shipped v2 (batches of 16)."""
     graph = model.graph
     initialisers = {tensor.name: tensor for tensor in graph.initializer}
     consumers: dict[str, list] = {}

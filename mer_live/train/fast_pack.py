@@ -6,7 +6,8 @@ the two graphs that :func:`mer_live.model.patch_model.load_pack` loads with ONNX
 * ``NAME.int8-local.onnx``: the frame-local branches (musicnn's timbral convolutions, most of the model's
   time), their convolutions quantized to INT8 (static, QDQ: unsigned 8-bit activations, signed 8-bit
   weights per output channel, MinMax ranges calibrated on ``CALIBRATION_CLIPS`` Soundtracks clips that the
-  speed and parity benchmarks do not use); this CPU's VNNI/AMX units run them about 3 times faster;
+  speed and parity benchmarks do not use, each also peak-normalised, see :func:`calibration_patches`);
+  INT8 units (VNNI, AMX on x86; dot-product instructions on ARM) run them about 3 times faster;
 * ``NAME.int8-rest.onnx``: the rest of the model, float.
 
 Both graphs first get :func:`mer_live.model.graph_cut.rewrite_pooling` (max-pool before ReLU and batch
@@ -40,13 +41,17 @@ META_LICENCE = "mer_live.licence"
 
 
 def calibration_patches(*, clip_ids: tuple[str, ...], offset: int) -> np.ndarray:
-    """The heard frames ``(num_patches, 187 - offset, 96)`` of every analyze patch of the clips ``clip_ids``."""
+    """The heard frames ``(num_patches, 187 - offset, 96)`` of every analyze patch of the clips ``clip_ids``,
+    each clip as it is and peak-normalised to full scale: film soundtracks are quieter than mastered pop
+    (log-mel up to 5.3 against 6.6 on 4Q-dev), and a range calibrated on them alone clips louder music."""
     audio_dir = soundtracks.data_dir() / "soundtracks" / "audio"
     patches = []
     for clip_id in clip_ids:
-        frames = mel.analyse(samples=mel.load_audio(path=audio_dir / f"{clip_id}.mp3"))
-        starts = mel.patch_starts(total_frames=len(frames), hop_frames=CALIBRATION_HOP_FRAMES)
-        patches.extend(mel.loop_pad(frames=frames[start : start + mel.PATCH_FRAMES])[offset:] for start in starts)
+        samples = mel.load_audio(path=audio_dir / f"{clip_id}.mp3")
+        for version in (samples, samples / max(float(np.max(np.abs(samples))), 1e-6)):  # as is, and at full scale
+            frames = mel.analyse(samples=version)
+            starts = mel.patch_starts(total_frames=len(frames), hop_frames=CALIBRATION_HOP_FRAMES)
+            patches.extend(mel.loop_pad(frames=frames[start : start + mel.PATCH_FRAMES])[offset:] for start in starts)
     return np.stack(patches).astype(np.float32)
 
 
@@ -94,7 +99,8 @@ def build(model_path: Path, *, clip_ids: tuple[str, ...] = CALIBRATION_CLIPS) ->
     with tempfile.TemporaryDirectory(prefix="mer-live-pack-") as folder:
         local = _quantize(local=cut.local, input_name=cut.local_input, patches=patches, folder=Path(folder))
     notice = {prop.key: prop.value for prop in model.metadata_props if prop.key == META_LICENCE}
-    calibration = {"clips": list(clip_ids), "patches": len(patches), "method": "MinMax", "format": "QDQ u8/s8 per-channel"}
+    calibration = {"clips": list(clip_ids), "versions": ["as is", "peak-normalised"], "patches": len(patches),
+                   "method": "MinMax", "format": "QDQ u8/s8 per-channel"}
     meta = patch_model.pack_metadata(source_sha256=hashlib.sha256(model_bytes).hexdigest(), precision=PRECISION,
                                      cut=cut, calibration=calibration)
     parts = {"local": _with_metadata(local, notice | {patch_model.META_PACK: meta}), "rest": _with_metadata(cut.rest, notice)}
