@@ -119,10 +119,7 @@ def _heard_input(graph, initialisers: dict) -> tuple[str, int]:
 def _frame_local_branches(graph, initialisers: dict, *, input_name: str) -> tuple[list, list[str], int] | None:
     """The nodes from ``input_name`` (the patch as the model hears it) to the frame-local branch outputs,
     those outputs, and their largest context."""
-    consumers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consumers = _consumers(graph)
     prefix, prefix_nodes = {input_name}, []
     for node in graph.node:  # nodes are stored in topological order
         if node.op_type in PREFIX_OPS and node.input and node.input[0] in prefix:
@@ -244,6 +241,15 @@ def cut(model, *, min_heard: int) -> Cut | None:
                local_input=local_input, offset=offset)
 
 
+def _consumers(graph) -> dict[str, list]:
+    """The nodes that read each tensor, by name."""
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    return consumers
+
+
 def heard_frames(model) -> int:
     """The frames of each patch that ``model`` hears (187, or fewer behind a ``Slice``)."""
     initialisers = {tensor.name: tensor for tensor in model.graph.initializer}
@@ -256,10 +262,7 @@ def rewrite_pooling(model) -> int:
     place; returns how many were rewritten."""
     graph = model.graph
     initialisers = {tensor.name: tensor for tensor in graph.initializer}
-    consumers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consumers = _consumers(graph)
 
     def only(tensor: str, op_type: str):
         following = consumers.get(tensor, [])
@@ -321,10 +324,7 @@ def rewrite_temporal(model, *, frames: int) -> int:
     over the contiguous last axis take about 25 % less time for the rest of the shipped v2 (batches of 16)."""
     graph = model.graph
     initialisers = {tensor.name: tensor for tensor in graph.initializer}
-    consumers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consumers = _consumers(graph)
     rewritten = 0
     for conv in list(graph.node):
         if conv.op_type != "Conv" or len(conv.input) != 3 or not {conv.input[1], conv.input[2]} <= set(initialisers):
