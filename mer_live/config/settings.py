@@ -1,14 +1,17 @@
 """The daemon's settings as types: one frozen dataclass per TOML section, and :class:`Settings` holding them.
 
-A leaf module (standard library only). The field names and defaults are the single source of truth:
+The core sections (``[input]``, ``[analysis]``, ``[control]``) are here; every output's section is its own
+settings dataclass, in its module under :mod:`mer_live.outputs`, found through
+:mod:`mer_live.outputs.registry`. The field names and defaults are the single source of truth:
 ``configs/default.toml`` lists exactly them (a test checks it), :mod:`mer_live.config.options` builds the command
 line's options and their help from them, and the control port's ``/mer/query`` keys are field names.
-Every limit lives in a field's metadata (:func:`setting`), and one checker (:func:`check_value`) applies it
-for the TOML file, the command line, the control port and the worker alike.
+Every limit lives in a field's metadata (:func:`mer_live.core.fields.setting`), and one checker
+(:func:`check_value`) applies it for the TOML file, the command line, the control port and the worker alike.
 
 Adding a setting is one field: ``name: type = setting(default, help=..., flag="--name")`` in its section
-(and a line in ``configs/default.toml``). A new section is a new frozen dataclass plus a field of
-:class:`Settings`. ``bounds``, ``choices`` or ``check`` give its limits; ``flag`` puts it on the command line.
+(and a line in ``configs/default.toml``). A new output brings its own section (see
+:mod:`mer_live.outputs.registry`); a new core section is a frozen dataclass plus an entry of
+``CORE_SECTIONS``. ``bounds``, ``choices`` or ``check`` give its limits; ``flag`` puts it on the command line.
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-from mer_live.core.addresses import check_prefix, parse_host_port, parse_host_port_or_zero, parse_networks
+from mer_live.core.fields import ConfigError, check_field, setting
+from mer_live.core.addresses import parse_host_port_or_zero, parse_networks
+from mer_live.outputs import registry
 
 SMOOTHING_RANGE_S = (0.0, 60.0)
 FOLLOW_RANGE = (0.0, 10000.0)  # analysis.follow: 1/s per (0-1 unit per second) of mid-level speed
@@ -37,53 +42,9 @@ THREADS_RANGE = (1, 64)
 CHANNEL_MIX = -1  # input.channel: mix the first inputs to mono
 SAMPLERATE_RANGE_HZ = (8000, 384000)  # capture rates and file rates accepted
 MAX_DURATION_S = 1e7  # --duration: about 115 days (longer overflows the frame arithmetic)
-DEFAULT_PREFIX = "/mer"
-OSC_FORMAT_BUNDLE = "bundle"
-OSC_FORMAT_MESSAGES = "messages"
-OSC_FORMATS = (OSC_FORMAT_BUNDLE, OSC_FORMAT_MESSAGES)
 
 
 ONLY_WHEN_ENABLED = (("control", "listen"),)  # checked only while that output is on
-
-
-class ConfigError(ValueError):
-    """A bad setting; the one-line message names the key and says what is expected."""
-
-
-def setting(
-    default: Any,
-    *,
-    help: str,  # noqa: A002 - argparse's name for it
-    flag: str | None = None,
-    short: str | None = None,
-    metavar: str | None = None,
-    default_help: str | None = None,
-    bounds: tuple[float, float] | None = None,
-    hint: str | None = None,
-    choices: tuple[str, ...] | None = None,
-    check: Callable[[Any], object] | None = None,
-    append: bool = False,
-    negative_flag: str | None = None,
-    enables: bool = False,
-    tables: bool = False,
-) -> Any:
-    """A settings field with its default and its metadata.
-
-    ``help``: one line for ``--help``; ``default_help`` replaces the default shown there. ``flag``/``short``:
-    the command-line option (none: TOML only); ``metavar``: its argument's name. ``bounds``: the closed range
-    (``hint`` replaces "use LOW to HIGH" in the error); ``choices``: the allowed strings; ``check``: raises
-    ValueError for a bad value (given each item of a list). ``append``: a repeatable option building a list.
-    ``negative_flag``: for a boolean ``enabled``, the option that turns it off; ``enables``: giving this
-    field's option on the command line turns its section's ``enabled`` on. ``tables``: a TOML array of tables
-    (``[[section.key]]``, TOML only), checked by the part of mer-live that uses it."""
-    metadata = {
-        "help": help, "flag": flag, "short": short, "metavar": metavar, "default_help": default_help,
-        "bounds": bounds, "hint": hint, "choices": choices, "check": check, "append": append,
-        "negative_flag": negative_flag, "enables": enables, "tables": tables,
-    }
-    if isinstance(default, (list, tuple)):
-        return field(default_factory=lambda: tuple(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
 
 
 def _samplerate_ok(value: int) -> None:
@@ -152,36 +113,6 @@ class AnalysisSettings:
     )
 
 
-def _prefix_ok(value: str) -> None:
-    check_prefix(prefix=value)
-
-
-def _osc_target_ok(value: str) -> None:
-    parse_host_port(spec=value, what="--osc (osc.targets)")
-
-
-@dataclass(frozen=True)
-class OscSettings:
-    """``[osc]``: the OSC output."""
-
-    enabled: bool = setting(True, help="send no OSC", negative_flag="--no-osc")
-    targets: tuple[str, ...] = setting(
-        ("127.0.0.1:9000",), help="OSC target, repeatable; turns OSC on even if --config turns it off",
-        flag="--osc", metavar="HOST:PORT", append=True, check=_osc_target_ok, enables=True,
-    )
-    prefix: str = setting(DEFAULT_PREFIX, help="OSC address prefix", flag="--osc-prefix", metavar="PREFIX", check=_prefix_ok)
-    format: str = setting(
-        OSC_FORMAT_BUNDLE, help="one bundle per update or plain messages", flag="--osc-format", choices=OSC_FORMATS
-    )
-
-
-@dataclass(frozen=True)
-class CsvSettings:
-    """``[csv]``: the CSV log."""
-
-    path: str = setting("", help="append one row per update to this CSV file", flag="--csv", metavar="PATH", default_help="none")
-
-
 def _listen_ok(value: str) -> None:
     parse_host_port_or_zero(spec=value)
 
@@ -205,61 +136,38 @@ class ControlSettings:
     )
 
 
-@dataclass(frozen=True)
-class LogSettings:
-    """``[log]``: what the daemon prints."""
-
-    quiet: bool = setting(False, help="no live readout, warnings only", flag="--quiet", short="-q")
+CORE_SECTIONS = {"input": (InputSettings, 0), "analysis": (AnalysisSettings, 5), "control": (ControlSettings, 25)}
+"""The sections that are no output: ``{name: (dataclass, order)}``; the outputs' orders are in the registry."""
 
 
-MIDI_APIS = ("alsa", "jack")
-MIDI_MAX_RATE_RANGE_HZ = (0.1, 1000.0)
+def _as_dict(self) -> dict[str, dict[str, Any]]:
+    """``{section: {key: value}}`` as in the TOML file (tuples as lists)."""
+    return {
+        section: {key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(part).items()}
+        for section, part in ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
+    }
 
 
-def _midi_api_ok(value: str) -> None:
-    if value not in ("", *MIDI_APIS):
-        raise ValueError(f"{value!r}: use {' or '.join(MIDI_APIS)}, or \"\" for the first that works")
-
-
-@dataclass(frozen=True)
-class MidiSettings:
-    """``[midi]``: MIDI control changes out (:mod:`mer_live.outputs.midi`, ``docs/guide/midi.md``)."""
-
-    enabled: bool = setting(False, help="no MIDI output", negative_flag="--no-midi")
-    port: str = setting(
-        "", help="send MIDI control changes to this output port (name or part of it, see -l); turns MIDI on",
-        flag="--midi", metavar="PORT", default_help="none", enables=True,
+def _root() -> type:
+    """The root settings class: a field per section, the core sections and every registered output's, in
+    order (TOML, ``--help`` and the default config list them so)."""
+    outputs = registry.outputs()
+    clash = sorted(outputs.keys() & CORE_SECTIONS.keys())
+    if clash:
+        raise RuntimeError(f"an output takes the name of a core section: {', '.join(clash)}")
+    entries = [(order, name, kind) for name, (kind, order) in CORE_SECTIONS.items()]
+    entries += [(spec.order, name, spec.settings) for name, spec in outputs.items()]
+    root = dataclasses.make_dataclass(
+        "Settings",
+        [(name, kind, field(default_factory=kind)) for _, name, kind in sorted(entries)],
+        frozen=True,
+        namespace={"as_dict": _as_dict, "__doc__": "All the daemon's settings; a field per TOML section."},
     )
-    virtual: str = setting(
-        "", help="open a virtual MIDI output port NAME for other programs to connect to; turns MIDI on",
-        flag="--midi-virtual", metavar="NAME", default_help="none", enables=True,
-    )
-    api: str = setting(
-        "", help="MIDI system: alsa or jack", flag="--midi-api", metavar="API", default_help="the first that works",
-        check=_midi_api_ok,
-    )
-    max_rate_hz: float = setting(20.0, help="most control changes per second, per controller", bounds=MIDI_MAX_RATE_RANGE_HZ)
-    cc: tuple[dict, ...] = setting((), help="the mapping: [[midi.cc]] tables (value, channel, cc, high_resolution)", tables=True)
+    root.__module__ = __name__  # pickled by name, like a class written out
+    return root
 
 
-@dataclass(frozen=True)
-class Settings:
-    """All the daemon's settings; a field per TOML section."""
-
-    input: InputSettings = field(default_factory=InputSettings)
-    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
-    osc: OscSettings = field(default_factory=OscSettings)
-    csv: CsvSettings = field(default_factory=CsvSettings)
-    control: ControlSettings = field(default_factory=ControlSettings)
-    log: LogSettings = field(default_factory=LogSettings)
-    midi: MidiSettings = field(default_factory=MidiSettings)
-
-    def as_dict(self) -> dict[str, dict[str, Any]]:
-        """``{section: {key: value}}`` as in the TOML file (tuples as lists)."""
-        return {
-            section: {key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(part).items()}
-            for section, part in ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
-        }
+Settings = _root()
 
 
 def sections() -> dict[str, type]:
@@ -272,36 +180,10 @@ def fields_of(*, section: str) -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(sections()[section])}
 
 
-def check_range(*, value: float, bounds: tuple[float, float], name: str, hint: str | None = None) -> float:
-    """``value`` as given, or :class:`ConfigError` when it is not finite or outside the closed ``bounds``.
-    The one range check of mer-live: settings, the command line, the control port and the worker use it."""
-    low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and low <= value <= high):
-        raise ConfigError(f"{name} = {value} is out of range; " + (hint or f"use {low:g} to {high:g}"))
-    return value
-
-
 def check_value(*, section: str, key: str, value: Any) -> Any:
     """``value`` checked against the limits of ``section.key`` (bounds, choices, check); raises
     :class:`ConfigError` whose message starts with ``section.key``."""
-    meta = fields_of(section=section)[key].metadata
-    name = f"{section}.{key}"
-    if meta["bounds"] is not None:
-        try:
-            check_range(value=value, bounds=meta["bounds"], name=name)
-        except ConfigError as error:
-            if meta["hint"]:
-                raise ConfigError(f"{name} = {value}; {meta['hint']}") from error
-            raise
-    if meta["choices"] is not None and value not in meta["choices"]:
-        raise ConfigError(f"{name} = {value!r}; use {' or '.join(meta['choices'])}")
-    if meta["check"] is not None:
-        for item in value if isinstance(value, tuple) else (value,):
-            try:
-                meta["check"](item)
-            except ValueError as error:  # OscSpecError too
-                raise ConfigError(f"{name}: {error}") from error
-    return value
+    return check_field(field=fields_of(section=section)[key], value=value, name=f"{section}.{key}")
 
 
 def _type_name(*, value: Any) -> str:
@@ -355,10 +237,8 @@ def validate(*, settings: Settings) -> Settings:
                 check_value(section=section, key=key, value=getattr(part, key))
     if settings.input.demo and settings.input.file:
         raise ConfigError("input.demo and input.file both set; choose --demo or --input FILE")
-    if settings.midi.enabled and not (settings.midi.port or settings.midi.virtual):
-        raise ConfigError("midi.enabled is true but there is no port: give --midi PORT or --midi-virtual NAME")
-    if settings.osc.enabled and not settings.osc.targets:
-        raise ConfigError("osc.targets is empty; give at least one HOST:PORT or set osc.enabled = false")
+    for name, spec in registry.outputs().items():
+        spec.check(getattr(settings, name))
     for section, key in ONLY_WHEN_ENABLED:
         if getattr(settings, section).enabled:
             check_value(section=section, key=key, value=getattr(getattr(settings, section), key))

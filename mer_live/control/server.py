@@ -66,7 +66,9 @@ from pythonosc.parsing import osc_types
 
 from mer_live.core.addresses import check_prefix, parse_networks
 from mer_live.core.rate_limit import RateLimitedLog
-from mer_live.config.settings import DEFAULT_PREFIX, ConfigError, check_value
+from mer_live.config.settings import check_value
+from mer_live.core.addresses import DEFAULT_PREFIX
+from mer_live.core.fields import ConfigError
 
 LOGGER = logging.getLogger(__name__)
 

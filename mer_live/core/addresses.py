@@ -10,6 +10,7 @@ import ipaddress
 
 MAX_PORT = 65535
 ANY_PORT = 0  # a listener's port 0: the system picks a free one
+DEFAULT_PREFIX = "/mer"  # the OSC address prefix of the outputs and the control port
 
 
 class OscSpecError(ValueError):

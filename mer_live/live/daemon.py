@@ -42,15 +42,13 @@ import numpy as np
 
 from mer_live import __version__
 from mer_live.config import options, toml_text
-from mer_live.core.addresses import parse_host_port, parse_host_port_or_zero
+from mer_live.core.addresses import parse_host_port_or_zero
 from mer_live.core.command import ArgumentParser, run_command
 from mer_live.core.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
 from mer_live.model.emotion_model import EmotionModel, ModelError, check_joint_layer
-from mer_live.outputs.base import NonBlockingWriter, Output
-from mer_live.outputs.readout import Readout
+from mer_live.outputs import registry
+from mer_live.outputs.base import NonBlockingWriter, Output, SinkContext
 from mer_live.config.settings import CHANNEL_MIX, Settings
-from mer_live.outputs.csv import CsvPathError, CsvSink
-from mer_live.outputs.osc import OscSink
 from mer_live.live.devices import SourceError, list_devices
 from mer_live.live.source import CaptureSource, FileSource, demo_source
 from mer_live.live.worker import STOP_TIMEOUT_S, Worker
@@ -329,7 +327,7 @@ class Pipeline:
             __version__,
             _describe_source(settings=self._settings, source=source),
             source.samplerate,
-            ", ".join(_describe_sinks(settings=self._settings)) or "no outputs",
+            ", ".join(registry.describe(settings=self._settings)) or "no outputs",
             analysis.rate,
             self._model.variant,
         )
@@ -382,40 +380,10 @@ def _midi_port(*, settings: Settings, cli: dict[str, dict[str, Any]]) -> Setting
     return dataclasses.replace(settings, midi=midi)
 
 
-def _make_midi(*, settings: Settings):
-    from mer_live.outputs.midi import MidiError, MidiSink, mapping_from_settings
-
-    midi = settings.midi
-    try:
-        return MidiSink(mapping=mapping_from_settings(midi=midi), port=midi.port, virtual=midi.virtual, api=midi.api)
-    except MidiError as error:
-        raise UsageError(str(error)) from error
-
-
 def _make_sinks(*, settings: Settings, stack: contextlib.ExitStack) -> list:
-    """The outputs (OSC, CSV, MIDI, and the meter or the readout); each one's ``close`` goes onto
+    """Every enabled output's sinks (:mod:`mer_live.outputs.registry`); each one's ``close`` goes onto
     ``stack`` as soon as it exists."""
-    sinks: list = []
-    if settings.osc.enabled:
-        for target in settings.osc.targets:  # one sink (one lane) per target: none waits for another
-            host_port = parse_host_port(spec=target)
-            sink = OscSink(targets=[host_port], prefix=settings.osc.prefix, fmt=settings.osc.format)
-            sinks.append(stack.enter_context(contextlib.closing(sink)))
-    if settings.csv.path:
-        try:
-            sinks.append(stack.enter_context(contextlib.closing(CsvSink(path=settings.csv.path))))
-        except CsvPathError as error:
-            raise UsageError(str(error)) from error
-    if settings.midi.enabled:
-        sinks.append(stack.enter_context(contextlib.closing(_make_midi(settings=settings))))
-    if not settings.log.quiet:
-        if sys.stdout.isatty():  # a terminal: the full-screen meter; a pipe or a file: the line readout
-            from mer_live.outputs.meter import Meter
-
-            sinks.append(stack.enter_context(contextlib.closing(Meter())))
-        else:
-            sinks.append(stack.enter_context(contextlib.closing(Readout(stream=_stderr()))))
-    return sinks
+    return registry.make_sinks(settings=settings, context=SinkContext(settings=settings, stderr=_stderr()), stack=stack)
 
 
 def _describe_source(*, settings: Settings, source: object) -> str:
@@ -427,17 +395,6 @@ def _describe_source(*, settings: Settings, source: object) -> str:
         return f"file {inputs.file}" + pace
     device = getattr(source, "device", {})
     return f"device {device.get('index')}: {device.get('name')!r}"
-
-
-def _describe_sinks(*, settings: Settings) -> list[str]:
-    out = []
-    if settings.osc.enabled:
-        out.append(f"OSC {' '.join(settings.osc.targets)} {settings.osc.prefix} ({settings.osc.format})")
-    if settings.csv.path:
-        out.append(f"CSV {settings.csv.path}")
-    if settings.midi.enabled:
-        out.append(f"MIDI {settings.midi.port or 'virtual port ' + settings.midi.virtual}")
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,6 +55,26 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+class LiveControl(Protocol):
+    """The running daemon's live settings (those declared with ``setting(..., live=True)``), for an output
+    that shows or changes them (the control port uses the same table)."""
+
+    def values(self) -> dict[str, float | int | str | bool]: ...
+
+    def set(self, *, key: str, value: object) -> None: ...
+
+
+@dataclass(frozen=True)
+class SinkContext:
+    """What the daemon hands every output's ``make`` besides its own settings: ``settings`` (the root
+    :class:`~mer_live.config.settings.Settings`, read-only), ``stderr`` (the non-blocking writer the log
+    uses) and ``live`` (the live settings, or None when nothing can change them)."""
+
+    settings: object
+    stderr: TextIO
+    live: LiveControl | None = None
+
+
 @dataclass(frozen=True)
 class SinkCounts:
     """One sink's counters: updates delivered, and updates dropped (by the sink, or from its queue)."""

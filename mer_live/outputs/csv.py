@@ -13,13 +13,17 @@ import logging
 import os
 import stat
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from mer_live.core import labels
+from mer_live.core.exit_codes import UsageError
+from mer_live.core.fields import setting
 from mer_live.core.rate_limit import RateLimitedLog
 from mer_live.core.reading import Reading
-from mer_live.outputs.base import LOG_INTERVAL_S
+from mer_live.outputs.base import LOG_INTERVAL_S, SinkContext
+from mer_live.outputs.registry import OutputSpec
 
 LOG = logging.getLogger("mer_live")
 
@@ -30,6 +34,13 @@ CSV_LEVEL_DECIMALS = 2
 CSV_TIME_DECIMALS = 3
 CSV_COLUMNS: tuple[str, ...] = ("time", "stream_time_s", "state", "level_dbfs", *labels.EMOTIONS, *labels.MID_LEVELS)
 CSV_HEADER = ",".join(CSV_COLUMNS) + "\n"
+
+
+@dataclass(frozen=True)
+class CsvSettings:
+    """``[csv]``: the CSV log."""
+
+    path: str = setting("", help="append one row per update to this CSV file", flag="--csv", metavar="PATH", default_help="none")
 
 
 class CsvPathError(ValueError):
@@ -218,3 +229,19 @@ class CsvSink:
                 LOG.warning("CSV %s: fsync failed (%s)", self.path, error.strerror)
         os.close(self._fd)
         self._fd = None
+
+
+def make_sinks(settings: CsvSettings, *, context: SinkContext) -> list[CsvSink]:
+    if not settings.path:
+        return []
+    try:
+        return [CsvSink(path=settings.path)]
+    except CsvPathError as error:
+        raise UsageError(str(error)) from error
+
+
+def describe(settings: CsvSettings) -> list[str]:
+    return [f"CSV {settings.path}"] if settings.path else []
+
+
+OUTPUT = OutputSpec(name="csv", settings=CsvSettings, make=make_sinks, describe=describe, order=20)

@@ -28,10 +28,42 @@ from typing import Any
 from mer_live.core import labels
 from mer_live.core.rate_limit import RateLimitedLog
 from mer_live.core.reading import Reading
-from mer_live.config.settings import MIDI_MAX_RATE_RANGE_HZ, MidiSettings
-from mer_live.outputs.osc import LOG_INTERVAL_S
+from mer_live.core.exit_codes import UsageError
+from mer_live.core.fields import ConfigError, setting
+from mer_live.outputs.base import LOG_INTERVAL_S, SinkContext
+from mer_live.outputs.registry import OutputSpec
 
 LOG = logging.getLogger("mer_live")
+
+MIDI_APIS = ("alsa", "jack")
+MIDI_MAX_RATE_RANGE_HZ = (0.1, 1000.0)
+
+
+def _midi_api_ok(value: str) -> None:
+    if value not in ("", *MIDI_APIS):
+        raise ValueError(f"{value!r}: use {' or '.join(MIDI_APIS)}, or \"\" for the first that works")
+
+
+@dataclass(frozen=True)
+class MidiSettings:
+    """``[midi]``: MIDI control changes out (:mod:`mer_live.outputs.midi`, ``docs/MIDI.md``)."""
+
+    enabled: bool = setting(False, help="no MIDI output", negative_flag="--no-midi")
+    port: str = setting(
+        "", help="send MIDI control changes to this output port (name or part of it, see -l); turns MIDI on",
+        flag="--midi", metavar="PORT", default_help="none", enables=True,
+    )
+    virtual: str = setting(
+        "", help="open a virtual MIDI output port NAME for other programs to connect to; turns MIDI on",
+        flag="--midi-virtual", metavar="NAME", default_help="none", enables=True,
+    )
+    api: str = setting(
+        "", help="MIDI system: alsa or jack", flag="--midi-api", metavar="API", default_help="the first that works",
+        check=_midi_api_ok,
+    )
+    max_rate_hz: float = setting(20.0, help="most control changes per second, per controller", bounds=MIDI_MAX_RATE_RANGE_HZ)
+    cc: tuple[dict, ...] = setting((), help="the mapping: [[midi.cc]] tables (value, channel, cc, high_resolution)", tables=True)
+
 
 VALUE_NAMES: tuple[str, ...] = labels.EMOTIONS + labels.MID_LEVELS
 MIDI_CHANNELS = (1, 16)  # as musicians number them; the status byte carries channel - 1
@@ -422,3 +454,24 @@ def mapping_from_settings(*, midi: MidiSettings) -> MidiMapping:
     if not midi.cc:
         return MidiMapping(controls=DEFAULT_MAPPING.controls, max_rate_hz=float(midi.max_rate_hz))
     return parse_mapping(data={"cc": list(midi.cc), "max_rate_hz": midi.max_rate_hz}, source="config")
+
+
+def make_sinks(settings: MidiSettings, *, context: SinkContext) -> list[MidiSink]:
+    if not settings.enabled:
+        return []
+    try:
+        return [MidiSink(mapping=mapping_from_settings(midi=settings), port=settings.port, virtual=settings.virtual, api=settings.api)]
+    except MidiError as error:
+        raise UsageError(str(error)) from error
+
+
+def describe(settings: MidiSettings) -> list[str]:
+    return [f"MIDI {settings.port or 'virtual port ' + settings.virtual}"] if settings.enabled else []
+
+
+def check(settings: MidiSettings) -> None:
+    if settings.enabled and not (settings.port or settings.virtual):
+        raise ConfigError("midi.enabled is true but there is no port: give --midi PORT or --midi-virtual NAME")
+
+
+OUTPUT = OutputSpec(name="midi", settings=MidiSettings, make=make_sinks, describe=describe, check=check, order=30)

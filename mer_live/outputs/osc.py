@@ -17,19 +17,47 @@ import socket
 import struct
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from mer_live.config.settings import DEFAULT_PREFIX, OSC_FORMAT_BUNDLE, OSC_FORMAT_MESSAGES, OSC_FORMATS
 from mer_live.core import labels
-from mer_live.core.addresses import check_prefix
+from mer_live.core.addresses import DEFAULT_PREFIX, check_prefix, parse_host_port
+from mer_live.core.fields import ConfigError, setting
 from mer_live.core.rate_limit import RateLimitedLog
 from mer_live.core.reading import Reading
-from mer_live.outputs.base import LOG_INTERVAL_S
+from mer_live.outputs.base import LOG_INTERVAL_S, SinkContext
+from mer_live.outputs.registry import OutputSpec
 
 LOG = logging.getLogger("mer_live")
 
 RESOLVE_RETRY_S = 5.0  # after a failed lookup ends, try again this much later
+OSC_FORMAT_BUNDLE = "bundle"
+OSC_FORMAT_MESSAGES = "messages"
+OSC_FORMATS = (OSC_FORMAT_BUNDLE, OSC_FORMAT_MESSAGES)
+
+
+def _prefix_ok(value: str) -> None:
+    check_prefix(prefix=value)
+
+
+def _osc_target_ok(value: str) -> None:
+    parse_host_port(spec=value, what="--osc (osc.targets)")
+
+
+@dataclass(frozen=True)
+class OscSettings:
+    """``[osc]``: the OSC output."""
+
+    enabled: bool = setting(True, help="send no OSC", negative_flag="--no-osc")
+    targets: tuple[str, ...] = setting(
+        ("127.0.0.1:9000",), help="OSC target, repeatable; turns OSC on even if --config turns it off",
+        flag="--osc", metavar="HOST:PORT", append=True, check=_osc_target_ok, enables=True,
+    )
+    prefix: str = setting(DEFAULT_PREFIX, help="OSC address prefix", flag="--osc-prefix", metavar="PREFIX", check=_prefix_ok)
+    format: str = setting(
+        OSC_FORMAT_BUNDLE, help="one bundle per update or plain messages", flag="--osc-format", choices=OSC_FORMATS
+    )
 
 
 # ----------------------------------------------------------------------------------------------- OSC
@@ -220,3 +248,22 @@ class OscSink:
     def close(self) -> None:
         for target in self._targets:
             target.close()
+
+
+def make_sinks(settings: OscSettings, *, context: SinkContext) -> list[OscSink]:
+    """One sink (one lane) per target, so that no target waits for another; none when OSC is off."""
+    if not settings.enabled:
+        return []
+    return [OscSink(targets=[parse_host_port(spec=target)], prefix=settings.prefix, fmt=settings.format) for target in settings.targets]
+
+
+def describe(settings: OscSettings) -> list[str]:
+    return [f"OSC {' '.join(settings.targets)} {settings.prefix} ({settings.format})"] if settings.enabled else []
+
+
+def check(settings: OscSettings) -> None:
+    if settings.enabled and not settings.targets:
+        raise ConfigError("osc.targets is empty; give at least one HOST:PORT or set osc.enabled = false")
+
+
+OUTPUT = OutputSpec(name="osc", settings=OscSettings, make=make_sinks, describe=describe, check=check, order=10)
