@@ -33,30 +33,10 @@ class RecordingTarget:
         self.resets = 0
         self.calls: list[tuple[str, object]] = []
 
-    def set_smoothing(self, *, seconds: float) -> None:
+    def set_setting(self, *, key: str, value: float) -> None:
         with self._lock:
-            self.calls.append(("set_smoothing", seconds))
-            self.smoothing = seconds
-
-    def set_follow(self, *, follow: float) -> None:
-        with self._lock:
-            self.calls.append(("set_follow", follow))
-            self.follow = follow
-
-    def set_still_speed(self, *, speed: float) -> None:
-        with self._lock:
-            self.calls.append(("set_still_speed", speed))
-            self.still_speed = speed
-
-    def set_change(self, *, threshold: float) -> None:
-        with self._lock:
-            self.calls.append(("set_change", threshold))
-            self.change = threshold
-
-    def set_rate(self, *, rate: float) -> None:
-        with self._lock:
-            self.calls.append(("set_rate", rate))
-            self.rate = rate
+            self.calls.append((f"set_{key}", value))
+            setattr(self, key, value)
 
     def reset_smoothing(self) -> None:
         with self._lock:

@@ -264,8 +264,10 @@ def test_close_stops_the_thread_promptly_and_frees_the_port() -> None:
 
 
 class ExplodingTarget(RecordingTarget):
-    def set_rate(self, *, rate: float) -> None:
-        raise RuntimeError("worker refused")
+    def set_setting(self, *, key: str, value: float) -> None:
+        if key == "rate":
+            raise RuntimeError("worker refused")
+        super().set_setting(key=key, value=value)
 
 
 def test_a_failing_target_does_not_stop_the_server(caplog) -> None:

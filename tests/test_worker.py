@@ -156,9 +156,9 @@ def test_control_changes_apply_between_updates(model: EmotionModel, clip: np.nda
     holder: dict[str, Worker] = {}
 
     def change() -> None:
-        holder["worker"].set_rate(rate=10.0)
+        holder["worker"].set_setting(key="rate", value=10.0)
         holder["worker"].set_muted(muted=True)
-        holder["worker"].set_smoothing(seconds=0.0)
+        holder["worker"].set_setting(key="smoothing", value=0.0)
 
     recorder = Recorder(after=4, action=change)
     source = ArraySource(samples=clip[: 3 * SR], samplerate=SR, fast=True)
@@ -180,10 +180,10 @@ def test_control_rejects_bad_values_and_keeps_the_config(model: EmotionModel) ->
     worker = Worker(source=source, model=model, sinks=[], rate=4.0, smoothing_s=2.0)
     for bad in (0.1, 31.0, float("nan"), float("inf")):
         with pytest.raises(ValueError):
-            worker.set_rate(rate=bad)
+            worker.set_setting(key="rate", value=bad)
     for bad in (-0.5, 61.0, float("nan")):
         with pytest.raises(ValueError):
-            worker.set_smoothing(seconds=bad)
+            worker.set_setting(key="smoothing", value=bad)
     config = worker.current_config()
     assert config["rate"] == 4.0 and config["smoothing"] == 2.0 and config["muted"] is False
     assert {"state", "updates", "overflows", "version", "model", "silence_dbfs"} <= set(config)
@@ -213,8 +213,8 @@ def test_control_from_another_thread_while_running(model: EmotionModel, clip: np
         value = 0
         while not stop.is_set():
             value += 1
-            worker.set_rate(rate=4.0 if value % 2 else 8.0)
-            worker.set_smoothing(seconds=float(value % 7))
+            worker.set_setting(key="rate", value=4.0 if value % 2 else 8.0)
+            worker.set_setting(key="smoothing", value=float(value % 7))
             worker.set_muted(muted=bool(value % 3))
             if value % 5 == 0:
                 worker.reset_smoothing()

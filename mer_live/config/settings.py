@@ -80,28 +80,30 @@ class InputSettings:
 
 @dataclass(frozen=True)
 class AnalysisSettings:
-    """``[analysis]``: the model and the smoothing; ``rate``, ``smoothing``, ``follow``, ``still_speed`` and ``change`` change live on the control port."""
+    """``[analysis]``: the model and the smoothing; the ``live`` fields change while the daemon runs
+    (the control port's ``/mer/<key>``, see :func:`live_settings`)."""
 
-    rate: float = setting(4.0, help="updates per second", flag="--rate", metavar="HZ", bounds=RATE_RANGE_HZ)
+    rate: float = setting(4.0, help="updates per second", flag="--rate", metavar="HZ", bounds=RATE_RANGE_HZ, live=True, unit="updates/s")
     smoothing: float = setting(
         32.0, help="smoothing in seconds while the music holds still: the longest mean (with --change), or the "
         "time constant of a moving average; 0 = off", flag="--smoothing", metavar="S",
-        bounds=SMOOTHING_RANGE_S,
+        bounds=SMOOTHING_RANGE_S, live=True, unit="s",
     )
     follow: float = setting(
         0.0, help="how fast the smoothing lets go when the music changes: 1/time constant rises by K per unit/s of "
         "mid-level speed above --still-speed; 0 = plain exponential smoothing", flag="--follow", metavar="K",
-        bounds=FOLLOW_RANGE,
+        bounds=FOLLOW_RANGE, live=True,
     )
     still_speed: float = setting(
         0.08, help="mid-level speed (0-1 units per second, RMS of the 7) below which the music counts as holding "
         "still and --follow does nothing (inert with --follow 0)", flag="--still-speed", metavar="U", bounds=STILL_SPEED_RANGE,
+        live=True, unit="units/s",
     )
     change: float = setting(
         0.2, help="change points: when the recent audio would move some emotion by more than U (0-1 units) from "
         "the smoothed value, the smoothing starts again from the new level; between change points the output is "
         "the mean since the last one, over at most --smoothing seconds; 0 = off", flag="--change", metavar="U",
-        bounds=CHANGE_RANGE,
+        bounds=CHANGE_RANGE, live=True, label="change threshold",
     )
     silence_dbfs: float = setting(
         -60.0, help="silence gate level", flag="--silence-db", metavar="DBFS", bounds=SILENCE_RANGE_DBFS
@@ -168,6 +170,19 @@ def _root() -> type:
 
 
 Settings = _root()
+
+
+def live_settings() -> dict[str, tuple[str, dataclasses.Field]]:
+    """``{key: (section, field)}`` of every setting declared ``live``, in declaration order: the control
+    port's ``/mer/<key>`` addresses, its ``/mer/query`` values and the worker's pending changes."""
+    found: dict[str, tuple[str, dataclasses.Field]] = {}
+    for section, kind in sections().items():
+        for f in dataclasses.fields(kind):
+            if f.metadata["live"]:
+                if f.name in found:
+                    raise RuntimeError(f"two live settings are called {f.name}")
+                found[f.name] = (section, f)
+    return found
 
 
 def sections() -> dict[str, type]:

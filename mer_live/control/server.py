@@ -6,15 +6,12 @@ datagram is parsed with python-osc (:class:`pythonosc.osc_packet.OscPacket`); a 
 messages are handled in timetag order. Addresses, under the prefix ``P`` (default ``/mer``):
 
 * ``P/ping [id]`` -> ``P/pong [id]`` sent back to the sender (``id``: one int, float or string);
-* ``P/smoothing f`` -- smoothing time constant in seconds while the music holds still, within
-  :data:`~mer_live.config.settings.SMOOTHING_RANGE_S`;
-* ``P/follow f`` -- how fast the smoothing lets go when the music changes, within
-  :data:`~mer_live.config.settings.FOLLOW_RANGE` (0: plain exponential smoothing);
-* ``P/still_speed f`` -- the mid-level speed below which the music counts as holding still, within
-  :data:`~mer_live.config.settings.STILL_SPEED_RANGE`;
-* ``P/change f`` -- the emotion move (0-1 units) that counts as a change in the music, within
-  :data:`~mer_live.config.settings.CHANGE_RANGE` (0: no change points);
-* ``P/rate f`` -- updates per second, within :data:`~mer_live.config.settings.RATE_RANGE_HZ`;
+* ``P/<key> f`` -- a live setting (declared ``setting(..., live=True)``, see
+  :func:`mer_live.config.settings.live_settings`): ``rate`` (updates per second), ``smoothing`` (the
+  time constant in seconds while the music holds still), ``follow`` (how fast the smoothing lets go
+  when the music changes), ``still_speed`` (the mid-level speed below which the music counts as
+  holding still) and ``change`` (the emotion move, 0-1 units, that counts as a change in the music),
+  each within the limits of its ``[analysis]`` field;
 * ``P/reset`` -- clear the smoothing state;
 * ``P/mute i`` -- 1 stops sending values (the status heartbeat continues), 0 resumes;
 * ``P/query`` -> one bundle back to the sender holding ``P/config/<key> <value>`` per key of
@@ -66,7 +63,7 @@ from pythonosc.parsing import osc_types
 
 from mer_live.core.addresses import check_prefix, parse_networks
 from mer_live.core.rate_limit import RateLimitedLog
-from mer_live.config.settings import check_value
+from mer_live.config.settings import check_value, live_settings
 from mer_live.core.addresses import DEFAULT_PREFIX
 from mer_live.core.fields import ConfigError
 
@@ -83,8 +80,9 @@ PingId = Union[int, float, str]
 
 _CONFIG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 _MUTE_VALUES = (0, 1)
-COMMANDS = ("ping", "smoothing", "follow", "still_speed", "change", "rate", "reset", "mute", "query")
-_SETTING_COMMANDS = ("smoothing", "follow", "still_speed", "change", "rate")  # each sets the [analysis] setting of its name
+_LIVE = live_settings()  # {key: (section, field)}: each live setting is the command of its name
+_SETTING_COMMANDS = tuple(_LIVE)
+COMMANDS = ("ping", *_SETTING_COMMANDS, "reset", "mute", "query")
 THREAD_NAME = "mer-live-control"
 KNOWN_TYPE_TAGS = frozenset("ihfdsbrmtTFN[]")  # what python-osc decodes; anything else is rejected
 _PYTHON_OSC_PACKAGE = "pythonosc"
@@ -141,15 +139,7 @@ class _ReplyBudget:
 class ControlTarget(Protocol):
     """What the control port adjusts; implemented by the daemon's worker. Methods are thread-safe."""
 
-    def set_smoothing(self, *, seconds: float) -> None: ...
-
-    def set_follow(self, *, follow: float) -> None: ...
-
-    def set_still_speed(self, *, speed: float) -> None: ...
-
-    def set_change(self, *, threshold: float) -> None: ...
-
-    def set_rate(self, *, rate: float) -> None: ...
+    def set_setting(self, *, key: str, value: float) -> None: ...
 
     def reset_smoothing(self) -> None: ...
 
@@ -285,9 +275,9 @@ def _number(*, params: list[object], address: str) -> float:
 
 
 def _setting(*, key: str, value: float, address: str) -> float:
-    """``value`` within the limits of the setting ``analysis.<key>``, else :class:`CommandError`."""
+    """``value`` within the limits of the live setting ``key``, else :class:`CommandError`."""
     try:
-        return check_value(section="analysis", key=key, value=value)
+        return check_value(section=_LIVE[key][0], key=key, value=value)
     except ConfigError as error:
         raise CommandError(f"{address}: {error}") from error
 
@@ -328,6 +318,13 @@ def _command(*, name: str, params: list[object], address: str) -> _Command:
     if params:  # reset, query
         raise CommandError(f"{address} takes no arguments, got {len(params)}")
     return _Command(name=name)
+
+
+def _change_message(*, key: str, value: float) -> str:
+    """The log line of an accepted change, e.g. ``rate set to 10 updates/s``."""
+    meta = _LIVE[key][1].metadata
+    label = meta["label"] or key.replace("_", " ")
+    return f"{label} set to {value:g}" + (f" {meta['unit']}" if meta["unit"] else "")
 
 
 def _wire_value(*, value: ConfigValue) -> int | float | str:
@@ -513,21 +510,9 @@ class ControlServer:
         try:
             if command.name == "ping":
                 self._reply(datagram=self._message(name="pong", args=command.ping_id), sender=sender)
-            elif command.name == "smoothing":
-                self._target.set_smoothing(seconds=float(command.value))
-                self._changes_log.log(key="change", message=f"smoothing set to {command.value:g} s")
-            elif command.name == "follow":
-                self._target.set_follow(follow=float(command.value))
-                self._changes_log.log(key="change", message=f"follow set to {command.value:g}")
-            elif command.name == "still_speed":
-                self._target.set_still_speed(speed=float(command.value))
-                self._changes_log.log(key="change", message=f"still speed set to {command.value:g} units/s")
-            elif command.name == "change":
-                self._target.set_change(threshold=float(command.value))
-                self._changes_log.log(key="change", message=f"change threshold set to {command.value:g}")
-            elif command.name == "rate":
-                self._target.set_rate(rate=float(command.value))
-                self._changes_log.log(key="change", message=f"rate set to {command.value:g} updates/s")
+            elif command.name in _SETTING_COMMANDS:
+                self._target.set_setting(key=command.name, value=float(command.value))
+                self._changes_log.log(key="change", message=_change_message(key=command.name, value=float(command.value)))
             elif command.name == "reset":
                 self._target.reset_smoothing()
                 self._changes_log.log(key="change", message="smoothing state cleared")

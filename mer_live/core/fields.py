@@ -35,6 +35,8 @@ def setting(
     enables: bool = False,
     tables: bool = False,
     live: bool = False,
+    unit: str = "",
+    label: str | None = None,
 ) -> Any:
     """A settings field with its default and its metadata.
 
@@ -46,11 +48,13 @@ def setting(
     field's option on the command line turns its section's ``enabled`` on. ``tables``: a TOML array of tables
     (``[[section.key]]``, TOML only), checked by the part of mer-live that uses it. ``live``: the running
     daemon takes a new value (the control port's ``/mer/<key>``, ``/mer/query`` and the worker's setters
-    are generated from these fields)."""
+    are generated from these fields); ``unit``: the unit it is given in (for the log and the OSCQuery tree);
+    ``label``: its name in a sentence (default: the key with spaces)."""
     metadata = {
         "help": help, "flag": flag, "short": short, "metavar": metavar, "default_help": default_help,
         "bounds": bounds, "hint": hint, "choices": choices, "check": check, "append": append,
         "negative_flag": negative_flag, "enables": enables, "tables": tables, "live": live,
+        "unit": unit, "label": label,
     }
     if isinstance(default, (list, tuple)):
         return field(default_factory=lambda: tuple(default), metadata=metadata)

@@ -63,7 +63,7 @@ from mer_live.core.reading import (
     Reading,
     level_dbfs,
 )
-from mer_live.config.settings import AnalysisSettings, InputSettings, check_value
+from mer_live.config.settings import AnalysisSettings, InputSettings, check_value, live_settings
 from mer_live.live.smoother import Smoother
 from mer_live.live.source import Source
 
@@ -123,7 +123,9 @@ class Worker:
             change_basis=np.asarray(model.weight, dtype=np.float64) / labels.EMOTION_MODEL_SPAN,  # emotion 0-1 units
         )
         self._lock = threading.Lock()
-        self._pending = {"smoothing": float(smoothing_s), "follow": float(follow), "still_speed": float(still_speed), "change": float(change), "rate": _checked("rate", rate), "muted": False}
+        initial = {"rate": rate, "smoothing": smoothing_s, "follow": follow, "still_speed": still_speed, "change": change}
+        self._pending: dict[str, float | bool] = {key: _checked(key, initial[key]) for key in LIVE_KEYS}
+        self._pending["muted"] = False
         self._reset_requested = False
         self._rate = self._pending["rate"]
         self._muted = False
@@ -145,26 +147,14 @@ class Worker:
 
     # ------------------------------------------------------------------ ControlTarget (any thread)
 
-    def _set_pending(self, key: str, value: float) -> None:
-        """Check ``value`` against the ``[analysis]`` setting ``key``, then hand it to the next update."""
+    def set_setting(self, *, key: str, value: float) -> None:
+        """Check ``value`` against the live setting ``key`` (one of ``LIVE_KEYS``), then hand it to the next
+        update."""
+        if key not in LIVE_KEYS:
+            raise KeyError(f"{key} is not a live setting (live: {', '.join(LIVE_KEYS)})")
         value = _checked(key, value)
         with self._lock:
             self._pending[key] = value
-
-    def set_smoothing(self, *, seconds: float) -> None:
-        self._set_pending("smoothing", seconds)
-
-    def set_follow(self, *, follow: float) -> None:
-        self._set_pending("follow", follow)
-
-    def set_still_speed(self, *, speed: float) -> None:
-        self._set_pending("still_speed", speed)
-
-    def set_change(self, *, threshold: float) -> None:
-        self._set_pending("change", threshold)
-
-    def set_rate(self, *, rate: float) -> None:
-        self._set_pending("rate", rate)
 
     def reset_smoothing(self) -> None:
         with self._lock:
@@ -178,11 +168,7 @@ class Worker:
         with self._lock:
             pending = dict(self._pending)
         return {
-            "smoothing": pending["smoothing"],
-            "follow": pending["follow"],
-            "still_speed": pending["still_speed"],
-            "change": pending["change"],
-            "rate": pending["rate"],
+            **{key: pending[key] for key in LIVE_KEYS},
             "muted": pending["muted"],
             "silence_dbfs": self._silence_dbfs,
             "state": self._state,
@@ -395,7 +381,10 @@ class Worker:
         self._mid.close()
 
 
+LIVE_KEYS = tuple(live_settings())  # rate, smoothing, follow, still_speed, change: what the control port may set
+
+
 def _checked(key: str, value: float) -> float:
     """``value`` as a float within the limits of the ``[analysis]`` setting ``key``, else ValueError
     (:class:`~mer_live.config.settings.ConfigError`): the same check as the TOML file's and the control port's."""
-    return float(check_value(section="analysis", key=key, value=value))
+    return float(check_value(section=live_settings()[key][0], key=key, value=value))
