@@ -166,3 +166,35 @@ def test_the_control_ports_query_names_settings_by_their_field_names() -> None:
     reply = worker.current_config()
     for key in ("rate", "smoothing", "follow", "still_speed", "change", "silence_dbfs"):
         assert reply[key] == getattr(Settings().analysis, key)
+
+
+def test_a_live_setting_is_declared_once_and_reaches_the_control_port_the_worker_and_the_query() -> None:
+    """The fields declared ``live`` are the control port's setting commands, the worker's pending changes
+    and the ``/mer/query`` values; each is checked against its field's limits everywhere."""
+    import numpy as np
+
+    from mer_live.config.settings import live_settings
+    from mer_live.control import server
+    from mer_live.live.source import ArraySource
+    from mer_live.live.worker import LIVE_KEYS, Worker
+
+    live = live_settings()
+    assert list(live) == ["rate", "smoothing", "follow", "still_speed", "change"]
+    assert all(section == "analysis" and field.metadata["flag"] for section, field in live.values())
+    assert [c for c in server.COMMANDS if c in live] == list(live) == list(LIVE_KEYS)
+
+    class Model:
+        variant = "test"
+        weight = np.ones((8, 7))
+
+    worker = Worker(source=ArraySource(samples=np.zeros(10, np.float32), samplerate=22050), model=Model(), sinks=[])
+    for key, (section, field) in live.items():
+        low, high = field.metadata["bounds"]
+        worker.set_setting(key=key, value=high)
+        assert worker.current_config()[key] == high
+        with pytest.raises(ConfigError, match=f"{section}.{key}"):
+            worker.set_setting(key=key, value=high + 1)
+        with pytest.raises(server.CommandError, match=f"/mer/{key}"):
+            server._command(name=key, params=[high + 1], address=f"/mer/{key}")
+    with pytest.raises(KeyError, match="not a live setting"):
+        worker.set_setting(key="threads", value=2)

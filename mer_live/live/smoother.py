@@ -1,8 +1,11 @@
 """Change-adaptive smoothing of the model outputs, with a silence gate.
 
-A one-pole low-pass on a vector of values whose speed sets its time constant: the One-Euro filter
-(Casiez, Roussel and Vogel, CHI 2012) with one gain shared by the whole vector and a dead band on the
-speed. At every update, ``dt`` seconds after the previous one:
+Two mechanisms share one gain for the whole vector. The default (``[analysis]`` ``change = 0.2``,
+``follow = 0``, ``smoothing = 32``) is **change points**, described below: a running mean that starts
+again when the music changes. The other, used when ``follow > 0`` (and the only one with ``change = 0``),
+is a speed-adaptive one-pole low-pass, the One-Euro filter (Casiez, Roussel and Vogel, CHI 2012) with a
+dead band on the speed; it was the default before the change points and stays for comparison
+(``benchmarks/responsiveness.py`` runs both). At every update, ``dt`` seconds after the previous one:
 
     velocity += (1 - exp(-dt / speed_time_constant)) * ((raw - raw_before) / dt - velocity)
     speed     = rms(velocity) / speed_scale                          # units per second
