@@ -1,9 +1,13 @@
-"""The runtime must never import torch (only mer_live/train/ may), and the package has no import cycles."""
+"""The runtime must never import torch (only mer_live/train/ may), the package has no import cycles, and the
+import contract (.importlinter: layers along the signal flow, independent outputs) holds."""
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +129,42 @@ def test_each_module_imports_alone() -> None:
     outcome = dict(line.split(" ", 1) for line in result.stdout.splitlines())
     assert sorted(outcome) == sorted(names)
     assert {name: text for name, text in outcome.items() if text != "ok"} == {}
+
+
+LINT_IMPORTS = ("import sys; from importlinter.cli import lint_imports_command; "
+                "sys.exit(lint_imports_command.main(args=sys.argv[1:], standalone_mode=False))")
+
+
+def _lint_imports(*, root: Path) -> subprocess.CompletedProcess:
+    """``lint-imports`` on the package under ``root`` with the project's ``.importlinter``."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    config = PACKAGE.parent / ".importlinter"
+    return subprocess.run([sys.executable, "-c", LINT_IMPORTS, str(config), "--no-cache"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_import_contract_holds() -> None:
+    """``.importlinter``: the layers along the signal flow, outputs independent of each other, no training
+    code and no torch, Ray, matplotlib or TensorFlow at run time, no cycles between siblings."""
+    result = _lint_imports(root=PACKAGE.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 kept, 0 broken" in result.stdout
+
+
+def test_the_import_contract_catches_violations(tmp_path: Path) -> None:
+    """The contract can fail: an output that imports another output and the worker, and a core module that
+    imports torch, break four contracts (the cycle is one of them)."""
+    copy = tmp_path / "mer_live"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("*.onnx", "__pycache__"))
+    with open(copy / "outputs" / "osc.py", "a", encoding="utf-8") as handle:
+        handle.write("\nfrom mer_live.outputs import midi  # noqa\nfrom mer_live.live import worker  # noqa\n")
+    with open(copy / "core" / "labels.py", "a", encoding="utf-8") as handle:
+        handle.write("\n\ndef _never_called():\n    import torch  # noqa\n")
+    result = _lint_imports(root=tmp_path)
+    assert result.returncode != 0
+    summary = " ".join(result.stdout.split())  # contract names wrap
+    verdicts = {name: re.search(re.escape(name) + r".*?(KEPT|BROKEN)", summary).group(1) for name in (
+        "Packages follow the signal flow", "Each output stands alone", "No torch", "No import cycles",
+        "Nothing at run time imports the training code")}
+    assert verdicts == {**dict.fromkeys(verdicts, "BROKEN"), "Nothing at run time imports the training code": "KEPT"}
+
