@@ -55,12 +55,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol, Union
 
-from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 from pythonosc.parsing import osc_types
 
+from mer_live.core import osc
 from mer_live.core.addresses import check_prefix, parse_networks
 from mer_live.core.rate_limit import RateLimitedLog
 from mer_live.config.settings import check_value, live_settings
@@ -525,21 +524,16 @@ class ControlServer:
         except Exception as error:  # noqa: BLE001 - see above
             self._log.log(message=f"{command.name} failed: {type(error).__name__}: {error}")
 
-    def _message(self, *, name: str, args: tuple[object, ...]) -> bytes:
-        builder = OscMessageBuilder(address=f"{self._prefix}/{name}")
-        for arg in args:
-            builder.add_arg(arg)
-        return builder.build().dgram
+    def _message(self, *, name: str, args: tuple[PingId, ...]) -> bytes:
+        return osc.message(address=f"{self._prefix}/{name}", arguments=args)
 
     def _config_bundle(self) -> bytes:
-        bundle = OscBundleBuilder(IMMEDIATELY)
+        messages = []
         for key, value in sorted(self._target.current_config().items()):
             if not _CONFIG_KEY_PATTERN.match(key):
                 raise ValueError(f"config key {key!r} cannot be an OSC address part")
-            builder = OscMessageBuilder(address=f"{self._prefix}/config/{key}")
-            builder.add_arg(_wire_value(value=value))
-            bundle.add_content(builder.build())
-        return bundle.build().dgram
+            messages.append(osc.message(address=f"{self._prefix}/config/{key}", arguments=[_wire_value(value=value)]))
+        return osc.bundle(messages=messages)
 
     def _reply(self, *, datagram: bytes, sender: tuple) -> None:
         if not _from_loopback(sender=sender) and not self._replies.take(peer=str(sender[0])):

@@ -11,17 +11,15 @@ queue (:mod:`mer_live.outputs.base`).
 
 from __future__ import annotations
 
-import functools
 import logging
 import socket
-import struct
 import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from mer_live.core import labels
+from mer_live.core import labels, osc
 from mer_live.core.addresses import DEFAULT_PREFIX, check_prefix, parse_host_port
 from mer_live.core.fields import ConfigError, setting
 from mer_live.core.rate_limit import RateLimitedLog
@@ -91,43 +89,12 @@ def osc_messages(*, reading: Reading, prefix: str) -> list[tuple[str, list[float
     return messages
 
 
-OSC_ALIGN = 4  # OSC strings and blobs are padded with NULs to a multiple of 4 bytes
-OSC_BUNDLE_HEAD = b"#bundle\x00" + struct.pack(">Q", 1)  # "#bundle", then the time tag 1: immediately
-_INT32 = struct.Struct(">i")
-
-
-def _osc_string(text: str) -> bytes:
-    """An OSC string: UTF-8, then 1 to 4 NULs up to a multiple of 4 bytes."""
-    data = text.encode("utf-8")
-    return data + b"\x00" * (OSC_ALIGN - len(data) % OSC_ALIGN)
-
-
-@functools.lru_cache(maxsize=256)
-def _osc_head(address: str, tags: str) -> bytes:
-    """Address and type tag string of a message (the same few dozen for every reading: cached)."""
-    return _osc_string(address) + _osc_string("," + tags)
-
-
-def osc_message(*, address: str, arguments: list[float | int | str]) -> bytes:
-    """One OSC 1.0 message datagram: strings as ``s``, ints as ``i`` (int32), anything else as ``f``
-    (float32), big-endian; byte for byte what python-osc's ``OscMessageBuilder`` gives (tested), without
-    its parse of the datagram it has just built."""
-    tags = "".join("s" if isinstance(a, str) else "i" if isinstance(a, int) else "f" for a in arguments)
-    if tags == "f" * len(arguments):
-        return _osc_head(address, tags) + struct.pack(f">{len(arguments)}f", *arguments)
-    body = [
-        _osc_string(a) if tag == "s" else _INT32.pack(a) if tag == "i" else struct.pack(">f", a)
-        for tag, a in zip(tags, arguments)
-    ]
-    return _osc_head(address, tags) + b"".join(body)
-
-
 def osc_packets(*, reading: Reading, prefix: str, fmt: str) -> list[bytes]:
     """The datagrams of one reading: one bundle (immediate time tag) or one datagram per message."""
-    messages = [osc_message(address=address, arguments=arguments) for address, arguments in osc_messages(reading=reading, prefix=prefix)]
+    messages = [osc.message(address=address, arguments=arguments) for address, arguments in osc_messages(reading=reading, prefix=prefix)]
     if fmt == OSC_FORMAT_MESSAGES:
         return messages
-    return [OSC_BUNDLE_HEAD + b"".join(_INT32.pack(len(message)) + message for message in messages)]
+    return [osc.bundle(messages=messages)]
 
 
 class _UdpTarget:
