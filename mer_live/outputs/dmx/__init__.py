@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mer_live.config.settings import ConfigError, setting
+from mer_live.core.fields import ConfigError, setting
 from mer_live.core.exit_codes import UsageError
 
 PROTOCOL_CHOICES = ("sacn", "artnet")

@@ -33,7 +33,7 @@ from typing import Any
 from mer_live.core import labels
 from mer_live.core.rate_limit import RateLimitedLog
 from mer_live.core.reading import Reading
-from mer_live.outputs.osc import osc_message
+from mer_live.core import osc
 from mer_live.outputs.dmx import signals
 from mer_live.outputs.dmx.channel_map import MapError, _Lines, _number, integer, read_toml, tables
 
@@ -343,7 +343,7 @@ class TriggerSink:
             if last is not None and abs(unit - last) < follow.min_change:
                 continue
             try:
-                self._socket.sendto(osc_message(address=follow.osc, arguments=[unit]), follow.osc_target)
+                self._socket.sendto(osc.message(address=follow.osc, arguments=[unit]), follow.osc_target)
                 self._followed[index] = unit
             except OSError as error:
                 ok = False
@@ -363,7 +363,7 @@ class TriggerSink:
             template = trigger.osc_args if fired or trigger.osc_release_args is None else trigger.osc_release_args
             args = [_argument(a, fields=fields) for a in template]
             try:
-                self._socket.sendto(osc_message(address=address, arguments=args), trigger.osc_target)
+                self._socket.sendto(osc.message(address=address, arguments=args), trigger.osc_target)
                 firing.sends.append(f"OSC {address} {args}")
             except OSError as error:
                 ok = False
