@@ -97,3 +97,28 @@ def test_a_new_output_is_one_module_and_nothing_else(tmp_path: Path, monkeypatch
 
 def test_the_default_config_lists_every_outputs_section() -> None:
     assert set(options.load_toml(path=DEFAULT_TOML)) == set(Settings().as_dict())
+
+
+def test_the_live_handle_reaches_the_worker_once_bound() -> None:
+    """An output gets the live settings through ``SinkContext.live`` before the worker exists."""
+    from mer_live.config.settings import live_settings
+    from mer_live.outputs.base import LiveHandle
+
+    class Worker:
+        def __init__(self) -> None:
+            self.values = {"rate": 4.0}
+
+        def current_config(self) -> dict:
+            return dict(self.values)
+
+        def set_setting(self, *, key: str, value: float) -> None:
+            self.values[key] = value
+
+    handle = LiveHandle(fields={key: field for key, (_, field) in live_settings().items()})
+    assert handle.current_config() == {} and set(handle.fields) == set(live_settings())
+    with pytest.raises(RuntimeError, match="not started"):
+        handle.set_setting(key="rate", value=8.0)
+    worker = Worker()
+    handle.bind(worker)
+    handle.set_setting(key="rate", value=8.0)
+    assert handle.current_config() == {"rate": 8.0}

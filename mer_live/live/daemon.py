@@ -47,8 +47,8 @@ from mer_live.core.command import ArgumentParser, run_command
 from mer_live.core.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
 from mer_live.model.emotion_model import EmotionModel, ModelError, check_joint_layer
 from mer_live.outputs import registry
-from mer_live.outputs.base import NonBlockingWriter, Output, SinkContext
-from mer_live.config.settings import CHANNEL_MIX, Settings
+from mer_live.outputs.base import LiveHandle, NonBlockingWriter, Output, SinkContext
+from mer_live.config.settings import CHANNEL_MIX, Settings, live_settings
 from mer_live.live.devices import SourceError, list_devices
 from mer_live.live.source import CaptureSource, FileSource, demo_source
 from mer_live.live.worker import STOP_TIMEOUT_S, Worker
@@ -288,7 +288,8 @@ class Pipeline:
             raise UsageError(str(error)) from error
         self._stack.callback(self._source.close)
         with contextlib.ExitStack() as sinks_stack:  # only once the model and the input are good
-            sinks = _make_sinks(settings=settings, stack=sinks_stack)
+            live = LiveHandle(fields={key: field for key, (_, field) in live_settings().items()})
+            sinks = _make_sinks(settings=settings, stack=sinks_stack, live=live)
             output = Output(sinks=sinks)  # from here on the output stage closes them, each on its own thread
             for sink in sinks:
                 if hasattr(sink, "watch"):  # the meter shows every output's delivered/dropped counts
@@ -307,6 +308,7 @@ class Pipeline:
                 silence_dbfs=analysis.silence_dbfs,
                 duration_s=settings.input.duration,
             )
+            live.bind(self._worker)
             sinks_stack.pop_all()  # from here on the worker closes it (and only once its thread has ended)
         self._stack.callback(self._worker.close)
         self._control = _make_control(settings=settings, worker=self._worker)
@@ -380,10 +382,11 @@ def _midi_port(*, settings: Settings, cli: dict[str, dict[str, Any]]) -> Setting
     return dataclasses.replace(settings, midi=midi)
 
 
-def _make_sinks(*, settings: Settings, stack: contextlib.ExitStack) -> list:
+def _make_sinks(*, settings: Settings, stack: contextlib.ExitStack, live: LiveHandle) -> list:
     """Every enabled output's sinks (:mod:`mer_live.outputs.registry`); each one's ``close`` goes onto
-    ``stack`` as soon as it exists."""
-    return registry.make_sinks(settings=settings, context=SinkContext(settings=settings, stderr=_stderr()), stack=stack)
+    ``stack`` as soon as it exists. ``live`` gives them the live settings once the worker exists."""
+    context = SinkContext(settings=settings, stderr=_stderr(), live=live)
+    return registry.make_sinks(settings=settings, context=context, stack=stack)
 
 
 def _describe_source(*, settings: Settings, source: object) -> str:

@@ -56,19 +56,44 @@ class Sink(Protocol):
 
 
 class LiveControl(Protocol):
-    """The running daemon's live settings (those declared with ``setting(..., live=True)``), for an output
-    that shows or changes them (the control port uses the same table)."""
+    """The running daemon's live settings (those declared ``setting(..., live=True)``), for an output that
+    shows or changes them; the worker implements it, and the control port uses the same two calls."""
 
-    def values(self) -> dict[str, float | int | str | bool]: ...
+    def current_config(self) -> dict[str, float | int | str | bool]: ...
 
-    def set(self, *, key: str, value: object) -> None: ...
+    def set_setting(self, *, key: str, value: float) -> None: ...
+
+
+class LiveHandle:
+    """A :class:`LiveControl` for outputs, bound to the worker once it exists (outputs are made before it).
+
+    ``fields``: ``{key: dataclasses.Field}`` of the live settings (type, default, bounds, unit, help in the
+    metadata). Before :meth:`bind`, :meth:`current_config` is empty and :meth:`set_setting` raises."""
+
+    def __init__(self, *, fields: dict[str, dataclasses.Field]) -> None:
+        self.fields = dict(fields)
+        self._target: LiveControl | None = None
+
+    def bind(self, target: LiveControl) -> None:
+        self._target = target
+
+    def current_config(self) -> dict[str, float | int | str | bool]:
+        target = self._target
+        return {} if target is None else target.current_config()
+
+    def set_setting(self, *, key: str, value: float) -> None:
+        """Checked against the setting's limits by the worker (ValueError, KeyError for a key that is not live)."""
+        target = self._target
+        if target is None:
+            raise RuntimeError("the analysis has not started yet")
+        target.set_setting(key=key, value=value)
 
 
 @dataclass(frozen=True)
 class SinkContext:
     """What the daemon hands every output's ``make`` besides its own settings: ``settings`` (the root
     :class:`~mer_live.config.settings.Settings`, read-only), ``stderr`` (the non-blocking writer the log
-    uses) and ``live`` (the live settings, or None when nothing can change them)."""
+    uses) and ``live`` (the live settings, a :class:`LiveHandle`; None outside the daemon)."""
 
     settings: object
     stderr: TextIO
