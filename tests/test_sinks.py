@@ -437,3 +437,17 @@ def test_the_osc_datagrams_are_byte_for_byte_python_oscs(values, state, counters
     reading.mid, reading.raw_mid = v[72:79], v[87:94]
     reading.emotion_unclipped = reading.emotion
     assert osc.osc_packets(reading=reading, prefix=prefix, fmt=fmt) == _python_osc_packets(reading=reading, prefix=prefix, fmt=fmt)
+
+
+def test_csv_works_where_the_os_has_no_nonblocking_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no ``os.O_NONBLOCK``: the sink opens the file without it and writes the same rows."""
+    nonblocking = os.O_NONBLOCK
+    monkeypatch.delattr(os, "O_NONBLOCK")
+    assert not csv.open_flags() & nonblocking
+    path = tmp_path / "rehearsal.csv"
+    sink = CsvSink(path=path)
+    for _ in range(3):
+        sink.process(reading=_reading())
+    sink.close()
+    lines = path.read_text().splitlines()
+    assert lines[0] + "\n" == csv.CSV_HEADER and len(lines) == 4 and sink.rows_written == 3

@@ -43,6 +43,18 @@ class CsvSettings:
     path: str = setting("", help="append one row per update to this CSV file", flag="--csv", metavar="PATH", default_help="none")
 
 
+def open_flags() -> int:
+    """The flags the CSV file is opened with, on this platform.
+
+    ``O_NONBLOCK`` (POSIX): opening a FIFO with no reader fails at once (ENXIO, retried) instead of
+    blocking, and writing to a full pipe fails (EAGAIN, the row is dropped) instead of blocking; regular
+    files ignore it. Windows has no such flag and no POSIX FIFOs: there ``--csv`` names a regular file,
+    which is written the same way (a Windows named pipe, ``\\\\.\\pipe\\NAME``, could block, and is not
+    supported). ``O_BINARY`` (Windows only): without it the C runtime opens in text mode and writes
+    ``\\r\\n`` for ``\\n``, which would break the byte counts that keep rows whole."""
+    return os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
 class CsvPathError(ValueError):
     """A ``--csv`` path that cannot be used (one line, for the user to fix)."""
 
@@ -140,10 +152,7 @@ class CsvSink:
         if now < self._next_open:
             return False
         try:
-            # O_NONBLOCK: opening a FIFO with no reader fails at once (ENXIO, retried) instead of
-            # blocking, and writing to a full pipe fails (EAGAIN, the row is dropped) instead of
-            # blocking; regular files ignore the flag
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
+            fd = os.open(self.path, open_flags(), 0o644)
         except OSError as error:
             no_reader = error.errno == errno.ENXIO
             self._next_open = now + (FIFO_REOPEN_RETRY_S if no_reader else CSV_REOPEN_RETRY_S)
