@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -434,3 +435,20 @@ def test_a_real_daemon_run_reaches_jack_midi_dump(jack_midi: JackMidi, tmp_path:
             if ahead:
                 position, in_order = ahead[0] + 1, in_order + 1
         assert in_order >= 0.9 * len(values) and len(values) >= 0.85 * len(expected[key]), (key, in_order, len(values), len(expected[key]))
+
+
+def test_the_default_midi_system_is_the_platforms_in_python_rtmidis_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--midi-api ""`` tries what python-rtmidi was built with, in its order for the platform (CoreMIDI on
+    macOS, WinMM on Windows, ALSA then JACK on Linux); a named API is tried alone."""
+    rtmidi = pytest.importorskip("rtmidi")
+    from mer_live.outputs import midi
+
+    if sys.platform.startswith("linux"):
+        assert midi._api_names(api="")[:1] == ["alsa"]  # this machine: ALSA first, as before
+    monkeypatch.setattr(rtmidi, "get_compiled_api", lambda: [rtmidi.API_MACOSX_CORE, rtmidi.API_UNIX_JACK])
+    assert midi._api_names(api="") == ["coremidi", "jack"]
+    assert midi._api_names(api="jack") == ["jack"] and midi._api_names(api="alsa") == []
+    monkeypatch.setattr(rtmidi, "get_compiled_api", lambda: [rtmidi.API_WINDOWS_MM, rtmidi.API_RTMIDI_DUMMY])
+    assert midi._api_names(api="") == ["winmm"]
+    for api in ("coremidi", "winmm", "alsa", "jack", ""):
+        assert options.resolve(toml_path=None, cli={"midi": {"api": api}}).midi.api == api

@@ -7,8 +7,11 @@ MSB first, as the MIDI 1.0 specification orders them). :class:`CcEncoder` sends 
 its value changed, and each controller at most ``max_rate_hz`` times a second (a change held back goes
 out with a later update).
 
-:class:`MidiSink` opens the port with python-rtmidi (ALSA sequencer or JACK; ``api`` chooses, the default
-takes the first that works) and builds the messages with mido. A named port that disappears mid-show is
+:class:`MidiSink` opens the port with python-rtmidi on the platform's MIDI system (CoreMIDI on macOS,
+WinMM on Windows, the ALSA sequencer or JACK on Linux): ``api`` (``--midi-api``) chooses, the default takes
+the first that works in python-rtmidi's order for the platform. ALSA and JACK are tested on Linux (CI);
+CoreMIDI and WinMM are python-rtmidi's own backends, expected to work but not tested here. The messages
+are built with mido. A named port that disappears mid-show is
 logged and looked for again every ``PORT_CHECK_S`` on the sink's own thread, so analysis never waits
 for it; when it is back, the current values are sent again.
 """
@@ -35,7 +38,13 @@ from mer_live.outputs.registry import OutputSpec
 
 LOG = logging.getLogger("mer_live")
 
-MIDI_APIS = ("alsa", "jack")
+APIS = {  # --midi-api names -> python-rtmidi's API constants
+    "alsa": "API_LINUX_ALSA",
+    "jack": "API_UNIX_JACK",
+    "coremidi": "API_MACOSX_CORE",
+    "winmm": "API_WINDOWS_MM",
+}
+MIDI_APIS = tuple(APIS)
 MIDI_MAX_RATE_RANGE_HZ = (0.1, 1000.0)
 
 
@@ -58,7 +67,8 @@ class MidiSettings:
         flag="--midi-virtual", metavar="NAME", default_help="none", enables=True,
     )
     api: str = setting(
-        "", help="MIDI system: alsa or jack", flag="--midi-api", metavar="API", default_help="the first that works",
+        "", help="MIDI system: alsa or jack (Linux), coremidi (macOS), winmm (Windows)", flag="--midi-api", metavar="API",
+        default_help="the platform's first that works, in python-rtmidi's order",
         check=_midi_api_ok,
     )
     max_rate_hz: float = setting(20.0, help="most control changes per second, per controller", bounds=MIDI_MAX_RATE_RANGE_HZ)
@@ -79,7 +89,6 @@ PORT_CHECK_S = 2.0
 CLOSE_DRAIN_S = 0.1  # rtmidi's JACK output hands messages over in the next process cycle: let it run
 CLIENT_NAME = "mer-live"
 OUTPUT_PORT_NAME = "out"
-APIS = {"alsa": "API_LINUX_ALSA", "jack": "API_UNIX_JACK"}  # --midi-api names (settings.MIDI_APIS) -> rtmidi
 MAPPING_KEYS = {"max_rate_hz", "cc"}
 CONTROL_KEYS = {"value", "channel", "cc", "high_resolution"}
 
@@ -253,13 +262,17 @@ def _rtmidi():
 
 
 def _api_names(*, api: str) -> list[str]:
-    """The ``--midi-api`` names to try, in order: ``api`` alone, or every compiled one for ``""``."""
+    """The ``--midi-api`` names to try, in order: ``api`` alone, or for ``""`` every API compiled into
+    python-rtmidi, in its own order of preference for this platform (``get_compiled_api``: CoreMIDI on
+    macOS, WinMM on Windows, ALSA then JACK on Linux), so the platform's backend comes first."""
     rtmidi = _rtmidi()
     if api and api not in APIS:
         raise MidiError(f"--midi-api {api!r}: use one of {', '.join(APIS)}")
-    compiled = set(rtmidi.get_compiled_api())
-    names = [api] if api else list(APIS)
-    return [name for name in names if getattr(rtmidi, APIS[name]) in compiled]
+    compiled = list(rtmidi.get_compiled_api())
+    by_constant = {getattr(rtmidi, constant): name for name, constant in APIS.items() if hasattr(rtmidi, constant)}
+    if api:
+        return [api] if getattr(rtmidi, APIS[api], None) in compiled else []
+    return [by_constant[constant] for constant in compiled if constant in by_constant]
 
 
 def _open_client(*, api: str, name: str = CLIENT_NAME):
@@ -274,7 +287,7 @@ def _open_client(*, api: str, name: str = CLIENT_NAME):
             reasons.append(f"{candidate}: {error}")
     raise MidiError(
         f"no MIDI system to open ({'; '.join(reasons) or 'none compiled into python-rtmidi'}); "
-        "start a JACK server and pass --midi-api jack, or load the ALSA sequencer (snd-seq)"
+        "on Linux start a JACK server and pass --midi-api jack, or load the ALSA sequencer (snd-seq)"
     )
 
 
