@@ -171,3 +171,22 @@ def test_midi_note_on_and_off_through_jack() -> None:
             else:
                 os.environ[key] = value
         server.stop()
+
+
+def test_muted_readings_fire_nothing_and_hold_the_lights() -> None:
+    sink = tr.TriggerSink(triggers=tr.parse(RULES.format(port=9), path="t.toml"))
+    muted = reading(emotion={"tension": 0.9})
+    muted.muted = True
+    for second in range(5):
+        muted.stream_time_s = float(second)
+        sink.process(reading=muted)
+    assert not sink.history
+    sink.close()
+    dmx = DmxSink(channel_map=cm.parse('[[channel]]\naddress = 1\nsource = "emotion.tension"\n'), start=False, clock=lambda: 0.0,
+                  transport_factory=lambda u: Transport(protocol="artnet", universes=u, host="127.0.0.1", port=9))
+    dmx.process(reading=reading(emotion={"tension": 0.2}))
+    dmx.process(reading=muted)
+    dmx.frames.tick(1.0, 0.025)
+    dmx.frames.tick(2.0, 1.0)
+    assert dmx.frames.frame[0, 0] == round(0.2 * 255)
+    dmx.close()

@@ -97,7 +97,7 @@ class DmxSink:
 
     # -------------------------------------------------------------- lane thread
     def process(self, *, reading: Reading) -> None:
-        values = signals.vector(reading)
+        values = None if reading.muted else signals.vector(reading)  # muted (control port): the lights hold
         if self._rolling is not None and values is not None and reading.is_update and not signals.is_silent(reading):
             found = self._rolling.add(values, now=reading.stream_time_s)
             if found is not None:

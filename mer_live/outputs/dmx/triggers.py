@@ -312,7 +312,7 @@ class TriggerSink:
         self.dropped = 0
 
     def process(self, *, reading: Reading) -> None:
-        if not (reading.is_update and reading.has_values):
+        if not (reading.is_update and reading.has_values) or reading.muted:  # muted: nothing fires or follows
             return
         values = signals.vector(reading)
         now = reading.stream_time_s
