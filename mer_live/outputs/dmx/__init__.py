@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mer_live.core.fields import ConfigError, setting
 from mer_live.core.exit_codes import UsageError
+from mer_live.core.fields import ConfigError, setting
+from mer_live.outputs.base import Sink, SinkContext
+from mer_live.outputs.registry import OutputSpec
 
 PROTOCOL_CHOICES = ("sacn", "artnet")
 
@@ -55,7 +57,7 @@ class DmxSettings:
     cid_file: str = setting("", help="where the sACN CID is kept", default_help="~/.local/state/mer-live/sacn-cid")
 
 
-def make_sinks(settings: DmxSettings) -> list:
+def make_sinks(settings: DmxSettings, *, context: SinkContext) -> list[Sink]:  # noqa: ARG001 - the registry's signature
     """The DMX sink (when on) and the trigger sink (when a trigger file is given); raises :class:`UsageError`."""
     from pathlib import Path
 
@@ -115,3 +117,6 @@ def check(settings: DmxSettings) -> None:
         raise ConfigError("dmx.enabled is true but there is no map: give --dmx MAP")
     if settings.protocol == "artnet" and settings.universe > 0x7FFF:
         raise ConfigError(f"dmx.universe = {settings.universe}; an Art-Net port address is 0 to 32767")
+
+
+OUTPUT = OutputSpec(name="dmx", settings=DmxSettings, make=make_sinks, describe=describe, check=check, order=100)
