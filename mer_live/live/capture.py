@@ -60,11 +60,12 @@ def _wait_for_command(*, connection: Connection) -> tuple | None:
         return None
 
 
-def run_child(connection: Connection, request: dict) -> None:
+def run_child(connection: Connection, request: dict, ring_lock) -> None:
     """The child's main function. ``request``: ``spec`` (a device as ``-d`` takes it) or ``name`` and
     ``hostapi`` (exactly that device, when looking for one that vanished), ``channel``, ``channels`` (0: as
-    ``channel`` implies), ``samplerate`` (0: the device's own). The child ends when the daemon does: its
-    end of the pipe closes."""
+    ``channel`` implies), ``samplerate`` (0: the device's own). ``ring_lock``: the lock the daemon's end of
+    the ring uses (:class:`~mer_live.live.ring_buffer.SharedRingBuffer`). The child ends when the daemon
+    does: its end of the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the daemon decides
     from mer_live.live import devices
 
@@ -80,7 +81,7 @@ def run_child(connection: Connection, request: dict) -> None:
         if not command or command[0] != "start":
             code = EXIT_STOPPED
             return
-        ring = SharedRingBuffer(capacity=command[2], channels=info["channels"], name=command[1])
+        ring = SharedRingBuffer(capacity=command[2], channels=info["channels"], name=command[1], lock=ring_lock)
 
         def callback(indata, frames, time_info, status) -> None:  # noqa: ARG001 (PortAudio's signature)
             """PortAudio's thread: count the overflow flag and copy into the ring, nothing else."""
@@ -102,6 +103,7 @@ def run_child(connection: Connection, request: dict) -> None:
                 code = EXIT_LOST
                 break
         _close_stream(stream=stream)
+        ring.flush()  # frames a busy lock held back in the last callbacks
     except (EOFError, OSError, BrokenPipeError):
         pass  # the daemon went away mid-conversation
     finally:

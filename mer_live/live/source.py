@@ -87,8 +87,9 @@ class _Child:
 
         self._stop = stop
         self.connection, child_end = context.Pipe()
+        self.ring_lock = context.Lock()  # orders the shared ring's counters (SharedRingBuffer); one per child
         self.process = context.Process(
-            target=capture.run_child, args=(child_end, request), name="mer-live-capture", daemon=True
+            target=capture.run_child, args=(child_end, request, self.ring_lock), name="mer-live-capture", daemon=True
         )
         self.process.start()
         child_end.close()
@@ -164,12 +165,15 @@ class CaptureSource:
         self.channel = channel
         self.channels = int(info["channels"])
         self.samplerate = float(info["samplerate"])
-        self.ring = SharedRingBuffer(capacity=ring_capacity(samplerate=self.samplerate), channels=self.channels)
+        self.ring = SharedRingBuffer(
+            capacity=ring_capacity(samplerate=self.samplerate), channels=self.channels, lock=self._child.ring_lock
+        )
         self.generation = 0  # connections so far; the worker starts afresh when it changes
         self._last_written = 0
         self._last_progress = time.monotonic()
 
     def _start_child(self) -> None:
+        self.ring.use_lock(self._child.ring_lock)  # a child killed while holding the old one cannot block the worker
         self._child.send("start", self.ring.name, self.ring.capacity)
         self._child.answer(expect="started")
         self._last_written, self._last_progress = self.ring.written, time.monotonic()
