@@ -211,3 +211,12 @@ def test_to_mono_is_the_float32_mean_of_the_channels(frames: int, channels: int,
     """The stereo fast path gives the same bits as numpy's mean (the block decoder and the worker use it)."""
     audio = (np.random.default_rng(seed).standard_normal((frames, channels)) * scale).astype(np.float32)
     np.testing.assert_array_equal(spectrogram.to_mono(audio=audio), audio.mean(axis=1, dtype=np.float32))
+
+
+def test_complete_frames_is_the_largest_count_whose_samples_have_arrived() -> None:
+    """The closed form the streaming framer uses, against its definition, sample by sample."""
+    complete = 0
+    for num_samples in range(0, 60_000):
+        while spectrogram.samples_needed(num_frames=complete + 1) <= num_samples:
+            complete += 1
+        assert spectrogram.complete_frames(num_samples=num_samples) == complete, num_samples

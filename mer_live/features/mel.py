@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from mer_live.features import spectrogram
+from mer_live.features.framing import StreamFramer
 
 KIND = "musicnn-mel96"
 SAMPLE_RATE = 16000
@@ -140,58 +141,23 @@ def analyse(*, samples: np.ndarray) -> np.ndarray:
     return _frames_from_padded(padded=padded, offsets=np.arange(num_frames, dtype=np.int64) * HOP_SIZE)
 
 
-class MelStream:
-    """Streaming analysis: feed samples as they arrive, get the log-mel frames that became complete.
+def _no_frames() -> np.ndarray:
+    return np.zeros((0, NUM_BANDS), dtype=FEATURE_DTYPE)
 
-    Feeding a signal in any chunking and then calling :meth:`flush` yields exactly :func:`analyse`.
-    """
+
+class MelStream(StreamFramer[np.ndarray]):
+    """Streaming analysis (:class:`~mer_live.features.framing.StreamFramer`): feed samples as they arrive,
+    get the log-mel frames ``(num_new, NUM_BANDS)`` float32 that became complete; feeding a signal in any
+    chunking and then calling :meth:`flush` yields exactly :func:`analyse`."""
 
     def __init__(self) -> None:
-        self.reset()
-
-    @property
-    def frames_emitted(self) -> int:
-        return self._next_frame
-
-    @property
-    def samples_seen(self) -> int:
-        return self._samples_seen
-
-    def process(self, *, samples: np.ndarray) -> np.ndarray:
-        """Add ``samples`` ``(num_samples,)``; return the new frames ``(num_new, NUM_BANDS)`` float32."""
-        samples = np.asarray(samples, dtype=FEATURE_DTYPE).reshape(-1)
-        self._samples_seen += len(samples)
-        self._pending = np.concatenate([self._pending, samples])
-        return self._emit(upto=complete_frames(num_samples=self._samples_seen))
-
-    def flush(self) -> np.ndarray:
-        """End of signal: the remaining frames, zero-padded past the last sample, ``(num, NUM_BANDS)``."""
-        total = frame_count(num_samples=self._samples_seen)
-        needed = (total - 1) * HOP_SIZE + FFT_SIZE - (self._pending_origin + len(self._pending))
-        if needed > 0:
-            self._pending = np.concatenate([self._pending, np.zeros(needed, dtype=FEATURE_DTYPE)])
-        return self._emit(upto=total)
-
-    def _emit(self, *, upto: int) -> np.ndarray:
-        if upto <= self._next_frame:
-            return np.zeros((0, NUM_BANDS), dtype=FEATURE_DTYPE)
-        offsets = np.arange(self._next_frame, upto, dtype=np.int64) * HOP_SIZE - self._pending_origin
-        block = _frames_from_padded(padded=self._pending, offsets=offsets)
-        self._next_frame = upto
-        keep_from = upto * HOP_SIZE - self._pending_origin
-        self._pending = self._pending[keep_from:].copy()
-        self._pending_origin += keep_from
-        return block
-
-    def reset(self) -> None:
-        """Forget everything: the next sample is sample 0 again (preceded by half a frame of zeros)."""
-        self._pending = np.zeros(HALF_FRAME, dtype=FEATURE_DTYPE)
-        self._pending_origin = 0  # index in the zero-padded signal of _pending[0]
-        self._next_frame = 0
-        self._samples_seen = 0
-
-    def close(self) -> None:
-        self._pending = np.zeros(0, dtype=FEATURE_DTYPE)
+        super().__init__(
+            lead=HALF_FRAME, length=FFT_SIZE,
+            start=lambda index: index * HOP_SIZE,
+            complete=lambda num_samples: complete_frames(num_samples=num_samples),
+            total=lambda num_samples: frame_count(num_samples=num_samples),
+            compute=_frames_from_padded, empty=_no_frames,
+        )
 
 
 def loop_pad(*, frames: np.ndarray, num_frames: int = PATCH_FRAMES) -> np.ndarray:

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mer_live.features.framing import StreamFramer
+
 SAMPLE_RATE = 22050
 FRAME_SIZE = 2048
 FPS = 31.25
@@ -241,64 +243,26 @@ def window_at(*, block: FrameBlock, start: int, num_frames: int = NUM_FRAMES) ->
     return normalise(block=loop_pad(block=part, num_frames=num_frames)), padded
 
 
-class FrameStream:
-    """Streaming analysis: feed samples as they arrive, get the frames that became complete.
+def complete_frames(*, num_samples: int) -> int:
+    """Frames whose every sample lies within the first ``num_samples`` samples: the largest ``n`` with
+    ``samples_needed(num_frames=n) <= num_samples`` (live, before the end)."""
+    past_centre = num_samples - HALF_FRAME
+    return 0 if past_centre < 0 else -((-(past_centre + 1) * _HOP_FRACTION.denominator) // _HOP_FRACTION.numerator)
 
-    Feeding a signal in any chunking and then calling :meth:`flush` yields exactly the frames of
-    :func:`analyse` on the whole signal.
-    """
+
+class FrameStream(StreamFramer[FrameBlock]):
+    """Streaming analysis (:class:`~mer_live.features.framing.StreamFramer`): feed samples as they arrive,
+    get the frames that became complete, :class:`FrameBlock`; feeding a signal in any chunking and then
+    calling :meth:`flush` yields exactly the frames of :func:`analyse` on the whole signal."""
 
     def __init__(self) -> None:
-        self._pending = np.zeros(HALF_FRAME, dtype=FEATURE_DTYPE)  # zeros before the first sample
-        self._pending_origin = -HALF_FRAME  # absolute sample index of _pending[0]
-        self._next_frame = 0
-        self._samples_seen = 0
-
-    @property
-    def frames_emitted(self) -> int:
-        return self._next_frame
-
-    @property
-    def samples_seen(self) -> int:
-        return self._samples_seen
-
-    def process(self, *, samples: np.ndarray) -> FrameBlock:
-        """Add ``samples`` ``(num_samples,)`` and return the newly complete frames."""
-        samples = np.asarray(samples, dtype=FEATURE_DTYPE).reshape(-1)
-        self._samples_seen += len(samples)
-        self._pending = np.concatenate([self._pending, samples])
-        complete = self._next_frame
-        while samples_needed(num_frames=complete + 1) <= self._samples_seen:
-            complete += 1
-        return self._emit(upto=complete)
-
-    def flush(self) -> FrameBlock:
-        """End of signal: return the remaining frames, zero-padded past the last sample."""
-        total = frame_count(num_samples=self._samples_seen)
-        shortfall = samples_needed(num_frames=total) - self._samples_seen
-        if shortfall > 0:
-            self._pending = np.concatenate([self._pending, np.zeros(shortfall, dtype=FEATURE_DTYPE)])
-        return self._emit(upto=total)
-
-    def _emit(self, *, upto: int) -> FrameBlock:
-        if upto <= self._next_frame:
-            return FrameBlock.empty()
-        indices = np.arange(self._next_frame, upto)
-        starts = np.asarray(frame_centre(index=indices), dtype=np.int64) - HALF_FRAME - self._pending_origin
-        block = _frames_from_padded(padded=self._pending, offsets=starts)
-        self._next_frame = upto
-        keep_from = int(frame_centre(index=upto)) - HALF_FRAME - self._pending_origin
-        self._pending = self._pending[keep_from:].copy()
-        self._pending_origin += keep_from
-        return block
-
-    def reset(self) -> None:
-        """Forget everything: the next sample is sample 0 again."""
-        self.__init__()
-
-    def close(self) -> None:
-        """Release buffers."""
-        self._pending = np.zeros(0, dtype=FEATURE_DTYPE)
+        super().__init__(
+            lead=HALF_FRAME, length=FRAME_SIZE,
+            start=lambda index: np.asarray(frame_centre(index=index), dtype=np.int64),  # centre - HALF_FRAME + lead
+            complete=lambda num_samples: complete_frames(num_samples=num_samples),
+            total=lambda num_samples: frame_count(num_samples=num_samples),
+            compute=_frames_from_padded, empty=FrameBlock.empty,
+        )
 
 
 class RollingWindow:
