@@ -28,7 +28,9 @@ DEMO_SECONDS = 5
 UPDATES_PER_S = 4
 SHIPPED_MODEL = "mer_live/model/assets/a2mid2e_joint.onnx"
 PACKAGE_DATA = ("mer_live/config/presets/maxmsp.toml", "mer_live/examples/puredata/mer-live.pd",
-                "mer_live/examples/maxmsp/mer-live.maxpat", "mer_live/examples/supercollider/mer-live.scd")
+                "mer_live/examples/maxmsp/mer-live.maxpat", "mer_live/examples/supercollider/mer-live.scd",
+                "mer_live/outputs/web/static/index.html", "mer_live/outputs/web/static/app.js",
+                "mer_live/outputs/web/static/style.css")
 DEMO_PIECE_S = 40  # the demo piece's length (two 20 s sections)
 PRESET_UPDATES_PER_S = 10  # the maxmsp preset's rate
 PACED_S = 2
