@@ -28,7 +28,7 @@ from mer_live.core import labels
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(chromium_path() is None, reason="needs chromium (apt: chromium)")]
 
-URL_LINE = re.compile(r"web dashboard on (http://\S+?/)")
+URL_LINE = re.compile(r"web dashboard and OSCQuery on (http://\S+?/)")
 CONTROL_LINE = re.compile(r"control port listening on 127\.0\.0\.1:(\d+)")
 START_TIMEOUT_S = 60.0
 SAMPLES = 6

@@ -71,6 +71,7 @@ class Browser:
         self._reader = asyncio.ensure_future(self._read())
         await self.call("Page.enable")
         await self.call("Runtime.enable")
+        await self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

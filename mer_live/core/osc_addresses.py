@@ -14,9 +14,8 @@ from typing import Callable
 import numpy as np
 
 from mer_live.core import labels
+from mer_live.core.osc import Argument
 from mer_live.core.reading import STATES, Reading
-
-Argument = float | int | str
 UNIT = (0.0, 1.0)
 UNBOUNDED = (None, None)
 

@@ -308,13 +308,13 @@ class Pipeline:
                 silence_dbfs=analysis.silence_dbfs,
                 duration_s=settings.input.duration,
             )
-            live.bind(self._worker)
             sinks_stack.pop_all()  # from here on the worker closes it (and only once its thread has ended)
         self._stack.callback(self._worker.close)
         self._control = _make_control(settings=settings, worker=self._worker)
         if self._control is not None:
             self._stack.callback(self._control.close)
             self._control.start()
+        live.bind(self._worker, control_address=self._control.address if self._control is not None else None)
 
     def run(self, *, stop: threading.Event) -> Outcome:
         """Start, wait for ``stop`` or the end of the input, shut down; returns the :class:`Outcome`."""

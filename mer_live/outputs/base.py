@@ -56,26 +56,40 @@ class Sink(Protocol):
 
 
 class LiveControl(Protocol):
-    """The running daemon's live settings (those declared ``setting(..., live=True)``), for an output that
-    shows or changes them; the worker implements it, and the control port uses the same two calls."""
+    """The running daemon's live settings (those declared ``setting(..., live=True)``) and the control port's
+    other two commands, for an output that shows or changes them; the worker implements it, and the control
+    port makes the same calls."""
 
     def current_config(self) -> dict[str, float | int | str | bool]: ...
 
     def set_setting(self, *, key: str, value: float) -> None: ...
+
+    def reset_smoothing(self) -> None: ...
+
+    def set_muted(self, *, muted: bool) -> None: ...
 
 
 class LiveHandle:
     """A :class:`LiveControl` for outputs, bound to the worker once it exists (outputs are made before it).
 
     ``fields``: ``{key: dataclasses.Field}`` of the live settings (type, default, bounds, unit, help in the
-    metadata). Before :meth:`bind`, :meth:`current_config` is empty and :meth:`set_setting` raises."""
+    metadata). ``control_address``: where the control port listens (bound ``(host, port)``), None without
+    one, known once bound. Before :meth:`bind`, :meth:`current_config` is empty and the setters raise."""
 
     def __init__(self, *, fields: dict[str, dataclasses.Field]) -> None:
         self.fields = dict(fields)
+        self.control_address: tuple[str, int] | None = None
         self._target: LiveControl | None = None
 
-    def bind(self, target: LiveControl) -> None:
+    def bind(self, target: LiveControl, *, control_address: tuple[str, int] | None = None) -> None:
+        self.control_address = control_address
         self._target = target
+
+    def _bound(self) -> LiveControl:
+        target = self._target
+        if target is None:
+            raise RuntimeError("the analysis has not started yet")
+        return target
 
     def current_config(self) -> dict[str, float | int | str | bool]:
         target = self._target
@@ -83,10 +97,13 @@ class LiveHandle:
 
     def set_setting(self, *, key: str, value: float) -> None:
         """Checked against the setting's limits by the worker (ValueError, KeyError for a key that is not live)."""
-        target = self._target
-        if target is None:
-            raise RuntimeError("the analysis has not started yet")
-        target.set_setting(key=key, value=value)
+        self._bound().set_setting(key=key, value=value)
+
+    def reset_smoothing(self) -> None:
+        self._bound().reset_smoothing()
+
+    def set_muted(self, *, muted: bool) -> None:
+        self._bound().set_muted(muted=muted)
 
 
 @dataclass(frozen=True)
@@ -102,11 +119,13 @@ class SinkContext:
 
 @dataclass(frozen=True)
 class SinkCounts:
-    """One sink's counters: updates delivered, and updates dropped (by the sink, or from its queue)."""
+    """One sink's counters: updates delivered, updates dropped (by the sink, or from its queue), and the
+    readings waiting in its queue now."""
 
     name: str
     delivered: int
     dropped: int
+    queued: int = 0
 
 
 def sink_name(*, sink: object) -> str:
@@ -168,7 +187,9 @@ class _Lane:
     def counts(self) -> SinkCounts:
         delivered = getattr(self.sink, "delivered", None)
         dropped = int(getattr(self.sink, "dropped", 0)) + self.queue_dropped + self.failures
-        return SinkCounts(name=self.name, delivered=int(self.handed if delivered is None else delivered), dropped=dropped)
+        return SinkCounts(
+            name=self.name, delivered=int(self.handed if delivered is None else delivered), dropped=dropped, queued=self.queued,
+        )
 
     def finish(self) -> None:
         """Send what is queued, then close the sink (on the lane thread)."""

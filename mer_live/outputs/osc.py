@@ -17,9 +17,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-import numpy as np
 
-from mer_live.core import labels, osc
+from mer_live.core import osc, osc_addresses
 from mer_live.core.addresses import DEFAULT_PREFIX, check_prefix, parse_host_port
 from mer_live.core.fields import ConfigError, setting
 from mer_live.core.rate_limit import RateLimitedLog
@@ -61,32 +60,10 @@ class OscSettings:
 # ----------------------------------------------------------------------------------------------- OSC
 
 
-def _floats(*, values: np.ndarray) -> list[float]:
-    return [float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
-
-
 def osc_messages(*, reading: Reading, prefix: str) -> list[tuple[str, list[float | int | str]]]:
-    """The ``(address, arguments)`` pairs of one reading, in sending order (see docs/guide/osc.md)."""
-    messages: list[tuple[str, list[float | int | str]]] = [
-        (
-            f"{prefix}/status",
-            [reading.state, float(reading.level_dbfs), int(reading.overflows), int(reading.updates), int(reading.dropped)],
-        )
-    ]
-    if reading.muted or not reading.has_values:
-        return messages
-    emotion = _floats(values=reading.emotion)
-    mid = _floats(values=reading.mid)
-    messages.append((f"{prefix}/emotion", emotion))
-    messages.append((f"{prefix}/mid", mid))
-    messages.extend((f"{prefix}/emotion/{name}", [value]) for name, value in zip(labels.EMOTIONS, emotion))
-    messages.extend((f"{prefix}/mid/{name}", [value]) for name, value in zip(labels.MID_LEVELS, mid))
-    for index, name in enumerate(labels.EMOTIONS):
-        messages.append((f"{prefix}/explain/{name}", _floats(values=reading.contributions[index])))
-    messages.append((f"{prefix}/explain/bias", _floats(values=reading.bias)))
-    messages.append((f"{prefix}/raw/emotion", _floats(values=reading.raw_emotion)))
-    messages.append((f"{prefix}/raw/mid", _floats(values=reading.raw_mid)))
-    return messages
+    """The ``(address, arguments)`` pairs of one reading, in sending order (see docs/guide/osc.md): from the
+    one table of sent addresses, :data:`mer_live.core.osc_addresses.ADDRESSES`."""
+    return osc_addresses.messages(reading=reading, prefix=prefix)
 
 
 def osc_packets(*, reading: Reading, prefix: str, fmt: str) -> list[bytes]:

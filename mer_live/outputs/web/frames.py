@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mer_live.core import osc
 from mer_live.core.osc_addresses import messages as osc_address_messages
 from mer_live.core.reading import Reading
-from mer_live.core.osc_addresses import osc_message
 from mer_live.outputs.web.server import Frame
 
 VALUE_DECIMALS = 6
@@ -62,8 +62,8 @@ def build(
     history = None
     if values and reading.is_update:
         history = json.dumps([body["t"], _rounded(reading.emotion, decimals=HISTORY_DECIMALS), _rounded(reading.mid, decimals=HISTORY_DECIMALS)])
-    osc = {}
+    datagrams: dict[str, bytes] = {}
     if listened:
-        osc = {address: osc_message(address=address, arguments=arguments)
+        datagrams = {address: osc.message(address=address, arguments=arguments)
                for address, arguments in osc_address_messages(reading=reading, prefix=prefix)}
-    return Frame(text=json.dumps(body, separators=(",", ":")), osc=osc, history=history)
+    return Frame(text=json.dumps(body, separators=(",", ":")), osc=datagrams, history=history)

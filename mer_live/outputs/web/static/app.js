@@ -4,6 +4,7 @@
 
 const COLORS = ["#4fb3ff", "#ffb347", "#ff5f7e", "#e53935", "#9c6ade", "#ffe066", "#5c7cfa", "#63e6be"];
 const RECONNECT_MS = 1000;
+const MIN_SPAN_S = 30;  // the history plot's shortest time axis
 const state = { hello: null, frame: null, history: [], frames: 0, socket: null, connected: false, contribScale: 1.0 };
 window.merLive = state;
 
@@ -173,7 +174,9 @@ function drawHistory() {
   const width = canvas.width = canvas.clientWidth * devicePixelRatio; const height = canvas.height = canvas.clientHeight * devicePixelRatio;
   ctx.clearRect(0, 0, width, height);
   const h = state.history; if (!state.hello || h.length < 2) return;
-  const span = state.hello.history_s; const end = h[h.length - 1][0]; const start = end - span;
+  const end = h[h.length - 1][0];
+  const span = Math.min(state.hello.history_s, Math.max(MIN_SPAN_S, end - h[0][0]));  // fills the plot from the start
+  const start = end - span;
   const x = (t) => ((t - start) / span) * width; const y = (v) => height - v * height;
   ctx.strokeStyle = "#2a313b"; ctx.lineWidth = 1;
   for (const v of [0.25, 0.5, 0.75]) { ctx.beginPath(); ctx.moveTo(0, y(v)); ctx.lineTo(width, y(v)); ctx.stroke(); }
@@ -184,7 +187,7 @@ function drawHistory() {
     h.forEach((entry, k) => { const px = x(entry[0]); const py = y(entry[which][i]); k ? ctx.lineTo(px, py) : ctx.moveTo(px, py); });
     ctx.stroke();
   }
-  $("history-span").textContent = `last ${Math.round(Math.min(span, end - h[0][0]))} s of ${span} s`;
+  $("history-span").textContent = `last ${Math.round(Math.min(span, end - h[0][0]))} s (keeps ${state.hello.history_s} s)`;
 }
 
 let historyDirty = false;
