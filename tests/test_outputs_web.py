@@ -69,10 +69,20 @@ def live_handle(*, control_address=("127.0.0.1", 9001)) -> LiveHandle:
     return live
 
 
+def attached(web: WebSink) -> WebSink:
+    """Send the first reading (with the analysis running, it attaches the controls and the control port's
+    address) and wait until the web process has taken it: HOST_INFO names the control port."""
+    web.process(reading=reading(0))
+    deadline = time.monotonic() + WAIT_S
+    while "OSC_PORT" not in run(get_json(f"http://127.0.0.1:{web.port}/?HOST_INFO"))[1]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return web
+
+
 @pytest.fixture(scope="module")
 def sink():
-    web = WebSink(host="127.0.0.1", port=0, mdns=False, live=live_handle(), source="test")
-    web.process(reading=reading(0))  # the first reading with the analysis running attaches the controls
+    web = attached(WebSink(host="127.0.0.1", port=0, mdns=False, live=live_handle(), source="test"))
     yield web
     web.close()
 
@@ -250,8 +260,7 @@ def test_no_path_reaches_beyond_the_page_files(sink, path: str) -> None:
 
 def test_control_needs_the_token_and_goes_through_the_live_settings() -> None:
     live = live_handle()
-    web = WebSink(host="127.0.0.1", port=0, mdns=False, token="s3cret", live=live)
-    web.process(reading=reading(0))
+    web = attached(WebSink(host="127.0.0.1", port=0, mdns=False, token="s3cret", live=live))
 
     async def control(token: str | None, command: str = "rate", value=8):
         async with aiohttp.ClientSession() as session, session.ws_connect(f"ws://127.0.0.1:{web.port}/ws") as ws:

@@ -100,14 +100,6 @@ _NO_DATA_TAGS = frozenset("TFNI[]")
 _OSC_ALIGN = 4
 
 
-def is_loopback(*, host: str) -> bool:
-    """Whether the bind address ``host`` is reachable from this machine only."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 class _ReplyBudget:
     """Token buckets: ``REPLY_BURST`` / ``REPLIES_PER_S`` per peer host, ``MAX_REPLIES_PER_S`` in all."""
 

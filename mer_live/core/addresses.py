@@ -65,3 +65,13 @@ def parse_networks(*, specs: list[str]) -> tuple[ipaddress.IPv4Network | ipaddre
         except ValueError as error:
             raise ValueError(f"{spec!r} is not an address or network in CIDR form, e.g. 192.168.1.0/24 ({error})") from error
     return tuple(networks)
+
+
+def is_loopback(*, host: str) -> bool:
+    """Whether the bind address (or host name) ``host`` is reachable from this machine only; IPv6 may be
+    written in brackets."""
+    host = host.strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

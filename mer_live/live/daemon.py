@@ -146,7 +146,8 @@ def _make_source(*, settings: Settings):
 def _make_control(*, settings: Settings, worker: Worker):
     if not settings.control.enabled:
         return None
-    from mer_live.control.server import ControlServer, is_loopback
+    from mer_live.control.server import ControlServer
+    from mer_live.core.addresses import is_loopback
 
     spec = settings.control.listen
     allow = list(settings.control.allow)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from mer_live.core.addresses import parse_host_port_or_zero
+from mer_live.core.addresses import is_loopback, parse_host_port_or_zero
 from mer_live.core.exit_codes import UsageError
 from mer_live.core.fields import setting
 from mer_live.outputs.base import Sink, SinkContext
@@ -26,7 +26,6 @@ DEFAULT_PORT = 9002
 MAX_CLIENTS_RANGE = (1, 1000)
 HISTORY_RANGE_S = (10.0, 3600.0)
 TOKEN_BYTES = 12  # secrets.token_urlsafe: 16 characters
-LOOPBACK_HOSTS = ("localhost", "::1")
 INSTALL_HINT = "pip install 'mer-live[web]'"
 
 
@@ -57,12 +56,6 @@ class WebSettings:
     history_s: float = setting(300.0, help="seconds of history a page gets when it opens", bounds=HISTORY_RANGE_S)
     mdns: bool = setting(True, help="announce _oscjson._tcp and _osc._udp over mDNS (loopback binds: on loopback only)")
     read_only: bool = setting(False, help="no control from the page, whatever the bind")
-
-
-def is_loopback(*, host: str) -> bool:
-    """Whether ``host`` (a bind address) is reachable from this machine only."""
-    host = host.strip("[]")
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
 def _source(*, settings: object) -> str:

@@ -42,7 +42,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from mer_live.outputs.web import is_loopback, oscquery
+from mer_live.core.addresses import is_loopback
+from mer_live.outputs.web import oscquery
 from mer_live.outputs.web.discovery import Advertiser
 
 LOG = logging.getLogger("mer_live")
