@@ -102,4 +102,4 @@ def describe(settings: WebSettings) -> list[str]:
     return [f"web {settings.listen}"] if settings.enabled else []
 
 
-OUTPUT = OutputSpec(name="web", settings=WebSettings, make=make_sinks, describe=describe, order=95)
+OUTPUT = OutputSpec(name="web", settings=WebSettings, make=make_sinks, describe=describe, order=110)
