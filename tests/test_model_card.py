@@ -1,5 +1,6 @@
 """The model cards are rendered from models/metrics.json alone: rendering the committed metrics gives exactly
-the committed cards (v1's is written by ``mer-live-train card``, v2's by ``mer-live-train card2``)."""
+the committed cards (v1's is written by ``mer-live-train card``, v2's record by ``mer-live-train card2``, the
+card of the default model, v3, by ``mer-live-train card3``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from mer_live.train.report import _fill, render_card
 from mer_live.train.report_v2 import late_fusion, render_v2_card
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
+V2_ROUNDS = Path(__file__).resolve().parent.parent / "docs" / "model" / "v2_rounds.md"
 
 
 def test_the_committed_card_is_the_template_filled_from_the_committed_metrics() -> None:
@@ -20,9 +22,16 @@ def test_the_committed_card_is_the_template_filled_from_the_committed_metrics() 
     assert render_card(metrics=metrics) == (MODELS / "MODEL_CARD_v1.md").read_text()
 
 
-def test_the_committed_v2_card_is_rendered_from_the_committed_metrics() -> None:
+def test_the_committed_v2_record_is_rendered_from_the_committed_metrics() -> None:
     metrics = json.loads((MODELS / "metrics.json").read_text())
-    assert render_v2_card(metrics=metrics) == (MODELS / "MODEL_CARD.md").read_text()
+    assert render_v2_card(metrics=metrics) == V2_ROUNDS.read_text()
+
+
+def test_the_committed_v3_card_is_rendered_from_the_committed_metrics() -> None:
+    from mer_live.train.report_v3 import render_card as render_v3_card
+
+    metrics = json.loads((MODELS / "metrics.json").read_text())
+    assert render_v3_card(metrics=metrics) == (MODELS / "MODEL_CARD.md").read_text()
 
 
 def test_a_field_alone_on_its_line_takes_a_list_of_lines() -> None:

@@ -34,7 +34,8 @@ DEFAULT_FOLD_SEED = 2019
 DEFAULT_MODEL = Path("mer_live/model/assets/a2mid2e_joint.onnx")  # package data: the wheel carries it
 DEFAULT_RECORDS = Path("models")  # card, metrics, benchmark, and the packaged model's training record
 DEFAULT_METRICS = Path("models/metrics.json")
-DEFAULT_CARD = Path("models/MODEL_CARD.md")  # the v2 card (card2); v1's card is MODEL_CARD_v1.md
+DEFAULT_CARD = Path("models/MODEL_CARD.md")  # the model card of the default model, v3 (card3)
+DEFAULT_V2_CARD = Path("docs/model/v2_rounds.md")  # card2: v2's rounds and figures, part of the experiment log
 DEFAULT_V1_CARD = Path("models/MODEL_CARD_v1.md")
 DEFAULT_V2_CV_DIR = Path("runs/v2cv")
 DEFAULT_V2_MODEL = Path("mer_live/model/assets/musicnn_joint.onnx")  # package data, beside v1
@@ -315,7 +316,7 @@ def _v3_data(*, section: dict, args: argparse.Namespace, backbones: set[str], co
         step = max(1, len(fourq.files) // int(limit))
         fourq = fourq.subset(indices=list(range(0, len(fourq.files), step))[: int(limit)])
     progress = not args.no_progress
-    st_sets = {b: embeddings.load_set(paths=[c.path for c in dataset.clips], set_name=embeddings.CLEAN,
+    st_sets = {b: embeddings.load_set(paths=[c.path for c in dataset.clips], set_name=embeddings.SPARSE,
                                       context_frames=context_frames, backbone=b, progress=progress) for b in sorted(backbones)}
     q_sets = {b: embeddings.load_set(paths=fourq.paths, set_name=embeddings.SPARSE, context_frames=context_frames,
                                      backbone=b, progress=progress) for b in sorted(backbones)}
@@ -391,6 +392,109 @@ def command_cv3(*, args: argparse.Namespace, toml: dict) -> int:
         out_dir=Path(args.out or section.get("out", DEFAULT_V3_CV_DIR)), command=args.command_line,
         references=_v3_references(section=section, fourq=fourq, q_sets=q_sets), descriptors=descriptors,
         eligible={name: name in eligible for name in candidates}, progress=not args.no_progress)
+    return 0
+
+
+V3_DATA = ("the Soundtracks data set (Eerola & Vuoskoski 2011) and the 4q-dev clips of the 4Q audio emotion data "
+           "set (Panda, Malheiro & Paiva 2018; quadrant labels, research use)")
+
+
+def head_of(*, head, backbone: str):
+    """A :class:`~.heads.PatchHead` (frozen, linear) equal to the fitted :class:`~.multidomain.LinearJoint`
+    ``head``: per patch, ``mid = W1 (x - mean) / std + b1``, ``emotion = W2 mid + b2``."""
+    import torch
+
+    from .heads import PatchHead
+
+    net = PatchHead(kind="frozen", hidden=0, dropout=0.0, backbone=backbone)
+    with torch.no_grad():
+        net.feature_mean.copy_(torch.tensor(head.mean, dtype=torch.float32))
+        net.feature_std.copy_(torch.tensor(head.std, dtype=torch.float32))
+        net.mid_head.weight.copy_(torch.tensor(head.w1, dtype=torch.float32))
+        net.mid_head.bias.copy_(torch.tensor(head.b1, dtype=torch.float32))
+        net.emotion_head.weight.copy_(torch.tensor(head.w2, dtype=torch.float32))
+        net.emotion_head.bias.copy_(torch.tensor(head.b2, dtype=torch.float32))
+    return net.eval()
+
+
+def _v3_cv_metrics(*, summary_path: Path, candidate: str) -> dict:
+    """The candidate's headline out-of-fold figures for the ONNX metadata ({} if there is no summary)."""
+    if not summary_path.is_file():
+        return {}
+    row = json.loads(summary_path.read_text())["rows"].get(candidate)
+    if row is None:
+        return {}
+    fourq = {k: row["fourq"][k] for k in ("arousal_auc", "valence_auc", "quadrant_accuracy")}
+    return {"candidate": candidate, "album": {"clip_r_avg": row["soundtracks"]["album_r"]}, "fourq": fourq,
+            "score": row["score"]}
+
+
+def command_fit3(*, args: argparse.Namespace, toml: dict) -> int:
+    """Fit the chosen v3 candidate on all clips of both sets (settings by inner CV on them) and export it."""
+    import numpy as np
+    import torch
+
+    from .embeddings import CHECKPOINTS, FRONTEND_CONSTANTS, PATCH_HOP_FRAMES, backbone_path
+    from .export import export_v2
+    from .folds import albums
+    from .joint_cv import SUMMARY_FILE, clip_mean
+    from .multidomain import Domains, fit_chosen
+
+    section = toml.get("v3", {})
+    candidates = _v3_candidates(section=section)
+    cv_dir = Path(args.cv_dir or section.get("out", DEFAULT_V3_CV_DIR))
+    name = args.candidate or section.get("ship")
+    if not name and (cv_dir / SUMMARY_FILE).is_file():
+        name = json.loads((cv_dir / SUMMARY_FILE).read_text())["declared_choice"]
+    if name not in candidates:
+        raise ValueError(f"no candidate {name!r} in [v3.candidates]; run cv3 first or pass --candidate")
+    config = candidates[name]
+    if len(config.backbones) != 1:
+        raise ValueError(f"{name}: only one-backbone heads export (the live path runs one network)")
+    backbone = config.backbones[0]
+    dataset, fourq, st_sets, q_sets = _v3_data(section=section, args=args, backbones={backbone},
+                                               context_frames=config.context_frames)
+    domains = Domains(st_x=clip_mean(st_sets[backbone]), st_y=dataset.ratings, st_albums=albums(dataset=dataset),
+                      q_x=clip_mean(q_sets[backbone]), q_data=fourq)
+    if args.hold_out_fold is not None:  # a twin without outer fold k of both sets (benchmarks/band_steps.py)
+        from .joint_cv import _paired_folds
+
+        st_folds, q_folds = _paired_folds(dataset=dataset, fourq=fourq, num_folds=int(section.get("folds", DEFAULT_FOLDS)),
+                                          fold_seed=int(section.get("fold_seed", DEFAULT_FOLD_SEED)),
+                                          fourq_seed=int(section.get("fourq_seed", 0)))
+        k = args.hold_out_fold
+        domains = domains.take(st=np.setdiff1d(np.arange(len(dataset.clips)), st_folds[k]),
+                               q=np.setdiff1d(np.arange(len(fourq.files)), q_folds[k]))
+    head = fit_chosen(config=config, domains=domains, correlation=soundtracks.mid_emotion_correlation(root=dataset.root),
+                      poster=soundtracks.poster_weights(root=dataset.root))
+    net = head_of(head=head, backbone=backbone)
+    chosen_pooling = section.get("pooling", {"patches": 4, "halflife_s": 0.25})
+    pooling = {"patch_hop_frames": PATCH_HOP_FRAMES, "patches": int(chosen_pooling["patches"]),
+               "halflife_s": float(chosen_pooling["halflife_s"])}
+    out = Path(args.out or section.get("model", DEFAULT_V3_MODEL))
+    data_hash = soundtracks.data_hash(data=dataset)
+    network = backbone_path(context_frames=config.context_frames, backbone=backbone)
+    export_v2(net=net, path=out, backbone_path=network, variant=f"musicnn_v3_{name}", data_hash=data_hash,
+              pooling=pooling, cv_metrics=_v3_cv_metrics(summary_path=cv_dir / SUMMARY_FILE, candidate=name),
+              frontend=FRONTEND_CONSTANTS, checkpoint=CHECKPOINTS[backbone], trained_on=V3_DATA)
+    parity = onnx_parity(net=net, model_path=out, clips=[c.path for c in dataset.clips[:PARITY_CLIPS]],
+                         backbone_path=network)
+    mid, emotion = head.predict(domains.st_x[:PARITY_CLIPS])  # the float64 fit against the exported float32 head
+    with torch.no_grad():
+        torch_mid, torch_emotion = net(torch.tensor(domains.st_x[:PARITY_CLIPS], dtype=torch.float32))
+    record = {
+        "candidate": name, "config": config.to_dict(), "pooling": pooling, "num_clips": len(domains.st_y),
+        "num_fourq_clips": len(domains.q_x), "held_out_fold": args.hold_out_fold, "settings": {k: v for k, v in head.settings.items() if k != "inner_grid"},
+        "inner_grid": head.settings.get("inner_grid", []), "onnx_vs_torch": parity,
+        "torch_vs_fit_max_abs": float(max(np.abs(torch_mid.numpy() - mid).max(), np.abs(torch_emotion.numpy() - emotion).max())),
+        "data_hash": data_hash, "command": args.command_line,
+    }
+    records = Path(args.records or section.get("records") or out.parent)
+    records.mkdir(parents=True, exist_ok=True)
+    (records / out.with_suffix(".training.json").name).write_text(json.dumps(record, indent=1))
+    torch.save(net.state_dict(), records / out.with_suffix(".pt").name)
+    print(f"exported {out} ({name}: {head.settings['weight_decay']:g} weight decay, weak weight "
+          f"{head.settings['weak_weight']:g}; ONNX vs torch {parity['max_abs']})")
     return 0
 
 
@@ -546,8 +650,26 @@ def command_card2(*, args: argparse.Namespace, toml: dict) -> int:
         fusions=section.get("fusions", []),
     )
     metrics_path.write_text(json.dumps(metrics, indent=1))
-    card_path = Path(args.card or DEFAULT_CARD)
+    card_path = Path(args.card or DEFAULT_V2_CARD)
     card_path.write_text(render_v2_card(metrics=metrics))
+    print(f"wrote {metrics_path} and {card_path}")
+    return 0
+
+
+def command_card3(*, args: argparse.Namespace, toml: dict) -> int:
+    from .report_v3 import build_v3_metrics, render_card
+
+    section = toml.get("v3", {})
+    metrics_path = Path(args.metrics or DEFAULT_METRICS)
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    metrics = build_v3_metrics(
+        metrics=metrics, cv_dir=Path(args.cv_dir or section.get("out", DEFAULT_V3_CV_DIR)),
+        model_path=Path(args.model or section.get("model", DEFAULT_V3_MODEL)),
+        records=Path(args.records or section.get("records", DEFAULT_RECORDS)),
+        band_steps=Path(args.band_steps), daemon_cpu=Path(args.daemon_cpu), command=args.command_line)
+    metrics_path.write_text(json.dumps(metrics, indent=1))
+    card_path = Path(args.card or DEFAULT_CARD)
+    card_path.write_text(render_card(metrics=metrics))
     print(f"wrote {metrics_path} and {card_path}")
     return 0
 
@@ -612,6 +734,15 @@ def _parser() -> argparse.ArgumentParser:
     cv3.add_argument("--out", help="output folder (default runs/v3cv)")
     cv3.add_argument("--validity", action="store_true",
                      help="also score the mid-level outputs against the Soundtracks descriptors (computes them once)")
+    fit3 = sub.add_parser("fit3", help="v3: fit the declared choice on both sets and export one ONNX file")
+    common(fit3, training=False)
+    fit3.add_argument("--candidate", help="candidate name (default: ship in [v3], else cv3's declared choice)")
+    fit3.add_argument("--limit-clips", dest="limit_clips", type=int, help="use only N clips of each set (smoke tests)")
+    fit3.add_argument("--cv-dir", dest="cv_dir", help="the cv3 run (its declared choice and figures)")
+    fit3.add_argument("--out", help="ONNX path (default mer_live/models/musicnn_joint_v3.onnx)")
+    fit3.add_argument("--records", help="folder for the .pt weights and .training.json (default: [v3] records)")
+    fit3.add_argument("--hold-out-fold", dest="hold_out_fold", type=int,
+                      help="leave out outer fold K of both sets (a twin for benchmarks on those clips)")
     fit = sub.add_parser("fit", help="train on all clips and export ONNX")
     common(fit, training=True)
     fit.add_argument("--variant")
@@ -638,6 +769,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="JSON of `python -m mer_live.train.descriptors --model V1 --cv RUN --out FILE`")
     card2.add_argument("--metrics")
     card2.add_argument("--card")
+    card3 = sub.add_parser("card3", help="v3: add the v3 section to models/metrics.json and render the model card")
+    common(card3, training=False)
+    card3.add_argument("--cv-dir", dest="cv_dir", help="the cv3 run folder (default runs/v3cv)")
+    card3.add_argument("--model", help="the v3 ONNX file (default mer_live/models/musicnn_joint_v3.onnx)")
+    card3.add_argument("--records", help="folder of the v3 .training.json (default models)")
+    card3.add_argument("--band-steps", dest="band_steps", default="benchmarks/band_steps.json")
+    card3.add_argument("--daemon-cpu", dest="daemon_cpu", default="benchmarks/daemon_cpu_v3.json")
+    card3.add_argument("--metrics")
+    card3.add_argument("--card")
     card = sub.add_parser("card", help="v1: write models/metrics.json and models/MODEL_CARD_v1.md")
     common(card, training=False)
     card.add_argument("--cv-dir", dest="cv_dir")
@@ -649,7 +789,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"cache": command_cache, "embed": command_embed, "cv2": command_cv2, "cv3": command_cv3, "fit2": command_fit2, "card2": command_card2, "cv": command_cv, "fit": command_fit, "export": command_export,
+COMMANDS = {"cache": command_cache, "embed": command_embed, "cv2": command_cv2, "cv3": command_cv3, "fit3": command_fit3, "card3": command_card3, "fit2": command_fit2, "card2": command_card2, "cv": command_cv, "fit": command_fit, "export": command_export,
             "card": command_card}
 
 

@@ -113,8 +113,9 @@ META_LICENCE = "mer_live.licence"
 V2_LICENCE = ("Contains {checkpoint} from musicnn 0.1.0, (c) Music Technology Group, Universitat Pompeu Fabra "
               "2019 (Jordi Pons, Xavier Serra), ISC licence: permission to use, copy, modify and/or distribute "
               "for any purpose with or without fee, provided the copyright notice and this permission notice "
-              "appear in all copies; provided AS IS without warranty. Heads trained by mer-live (MIT) on the "
-              "Soundtracks data set (Eerola & Vuoskoski 2011).")  # {checkpoint}: the backbone's musicnn model
+              "appear in all copies; provided AS IS without warranty. Heads trained by mer-live (MIT) on {data}.")
+# {checkpoint}: the backbone's musicnn model; {data}: what the head was trained on
+V2_DATA = "the Soundtracks data set (Eerola & Vuoskoski 2011)"
 
 
 class _HeadExportable(torch.nn.Module):
@@ -132,13 +133,13 @@ class _HeadExportable(torch.nn.Module):
 
 def export_v2(
     *, net, path: Path, backbone_path: Path, variant: str, data_hash: str, pooling: dict, cv_metrics: dict,
-    frontend: dict, checkpoint: str,
+    frontend: dict, checkpoint: str, trained_on: str = V2_DATA,
 ) -> Path:
     """One ONNX file: the musicnn backbone graph joined to the torch head (``onnx.compose``).
 
     Input ``mel`` ``(batch, 187, 96)``; outputs ``mid`` ``(batch, 7)`` and ``emotion`` ``(batch, 8)`` per patch.
     ``checkpoint`` names the musicnn model inside ``backbone_path`` in the licence notice (a value of
-    ``embeddings.CHECKPOINTS``).
+    ``embeddings.CHECKPOINTS``); ``trained_on`` names the head's training data in it.
     """
     from .embeddings import PENULTIMATE_SIZE, POOL_SIZE
     from .heads import input_names
@@ -167,6 +168,6 @@ def export_v2(
     metadata = _contract_metadata(frontend=frontend, emotion_head=net.emotion_head, variant=variant,
                                   data_hash=data_hash, cv_metrics=cv_metrics)
     metadata[emotion_model.META_POOLING] = json.dumps(pooling)
-    licence = V2_LICENCE.format(checkpoint=checkpoint)
+    licence = V2_LICENCE.format(checkpoint=checkpoint, data=trained_on)
     metadata[META_LICENCE] = licence
     return _save(merged, path=path, metadata=metadata, doc_string=licence)

@@ -4,7 +4,7 @@ A candidate (:class:`JointConfig`) reads the frozen ``penultimate`` layer ``(200
 backbones (MTT_musicnn, MSD_musicnn; features side by side), standardised, and maps it by ONE linear layer to
 the 7 mid-level outputs and by the Joint layer ``(8, 7)`` to the 8 emotions. Being linear, the head gives the
 same clip output whether it reads the clip's mean feature or averages its per-patch outputs, so it is trained
-on per-clip means (every patch of a clip, hop 0.5 s on Soundtracks, 1 s on the 30 s 4q-dev clips) and runs
+on per-clip means (patches every 0.99 s, the `sparse` embedding set, on both sets) and runs
 per patch live, pooled as v2 (:mod:`mer_live.model.pooling`).
 
 Loss (full batch, L-BFGS, float64), all terms in comparable units:

@@ -1,4 +1,5 @@
-"""The v2 model card: collect the v2 numbers into ``models/metrics.json`` and render ``models/MODEL_CARD.md``.
+"""The v2 record: collect the v2 numbers into ``models/metrics.json`` and render ``docs/model/v2_rounds.md``
+(v2's rounds and figures, part of the experiment log; the model card of the default model is :mod:`.report_v3`'s).
 
 ``mer-live-train card2`` reads the v2 CV run (``runs/v2cv/summary.json`` and ``predictions.npz``), the
 shipped v2 ONNX file's metadata and training record, the runtime benchmarks (``benchmarks/responsiveness.json``,
@@ -326,11 +327,12 @@ def render_v2_card(*, metrics: dict) -> str:
     album = cv["protocols"].get("album", {}).get("candidates", {}).get(candidate, {})
     paper = cv["protocols"].get("paper", {}).get("candidates", {}).get(candidate, {})
     lines = [
-        "# Model card: mer-live v2 (musicnn + A2Mid2E-Joint head)",
+        "# Model v2 (musicnn + A2Mid2E-Joint head): rounds and evaluation",
         "",
         f"File: `{shipped['path']}` ({shipped['size_bytes']:,} bytes), variant `{shipped['variant']}`, mer-live "
         f"{shipped['version']}, training data hash `{shipped['data_hash']}`. v1 (`mer_live/model/assets/a2mid2e_joint.onnx`, card "
-        "in `models/MODEL_CARD_v1.md`) stays loadable with `--model v1`; v2 is the run-time default.",
+        "in `models/MODEL_CARD_v1.md`) stays loadable with `--model v1`, v2 with `--model v2`; the default is v3 "
+        "(card: `models/MODEL_CARD.md`).",
         "",
         f"Every number below is in `models/metrics.json` (section `v2`), written with this card by `{v2['generated_by']}` "
         "from the outputs of:",
