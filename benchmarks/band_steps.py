@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a run: its name and the --model value (v1, v2, v3 or a file); repeatable")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
-    from mer_live.soundtracks import data_dir
+    from mer_live.train.soundtracks import data_dir
 
     root = data_dir()
     models = dict(item.split("=", 1) for item in args.model)

@@ -14,7 +14,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mer_live import labels, soundtracks
+from mer_live.core import labels
+from mer_live.train import soundtracks
 from mer_live.train import crossgenre, multidomain
 from mer_live.train.joint_cv import declared_choice
 

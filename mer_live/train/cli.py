@@ -373,6 +373,16 @@ def command_cv3(*, args: argparse.Namespace, toml: dict) -> int:
     from .joint_cv import run
 
     section = toml.get("v3", {})
+    out_dir = Path(args.out or section.get("out", DEFAULT_V3_CV_DIR))
+    if args.validity_only:  # a finished run: add the descriptor validity of its out-of-fold mid-level outputs
+        from .descriptors import clip_descriptors
+        from .joint_cv import add_validity
+
+        dataset = _dataset(section=section, args=args)
+        _, descriptors = clip_descriptors(clip_ids=dataset.ids, root=dataset.root)
+        add_validity(out_dir=out_dir, descriptors=descriptors)
+        print(f"added the mid-level validity to {out_dir}")
+        return 0
     candidates = _v3_candidates(section=section)
     contexts = {c.context_frames for c in candidates.values()}
     if len(contexts) != 1:
@@ -389,9 +399,9 @@ def command_cv3(*, args: argparse.Namespace, toml: dict) -> int:
     run(dataset=dataset, fourq=fourq, st_sets=st_sets, q_sets=q_sets, candidates=candidates,
         num_folds=int(args.folds or section.get("folds", DEFAULT_FOLDS)),
         fold_seed=int(section.get("fold_seed", DEFAULT_FOLD_SEED)), fourq_seed=int(section.get("fourq_seed", 0)),
-        out_dir=Path(args.out or section.get("out", DEFAULT_V3_CV_DIR)), command=args.command_line,
+        out_dir=out_dir, command=args.command_line,
         references=_v3_references(section=section, fourq=fourq, q_sets=q_sets), descriptors=descriptors,
-        eligible={name: name in eligible for name in candidates}, progress=not args.no_progress)
+        eligible={name: name in eligible for name in candidates}, progress=not args.no_progress, jobs=args.jobs)
     return 0
 
 
@@ -732,14 +742,17 @@ def _parser() -> argparse.ArgumentParser:
     cv3.add_argument("--limit-clips", dest="limit_clips", type=int, help="use only N clips of each set (smoke tests)")
     cv3.add_argument("--folds", type=int)
     cv3.add_argument("--out", help="output folder (default runs/v3cv)")
+    cv3.add_argument("--jobs", type=int, default=1, help="worker processes for the candidates' folds (default 1)")
     cv3.add_argument("--validity", action="store_true",
                      help="also score the mid-level outputs against the Soundtracks descriptors (computes them once)")
+    cv3.add_argument("--validity-only", dest="validity_only", action="store_true",
+                     help="only add that score to the finished run in --out")
     fit3 = sub.add_parser("fit3", help="v3: fit the declared choice on both sets and export one ONNX file")
     common(fit3, training=False)
     fit3.add_argument("--candidate", help="candidate name (default: ship in [v3], else cv3's declared choice)")
     fit3.add_argument("--limit-clips", dest="limit_clips", type=int, help="use only N clips of each set (smoke tests)")
     fit3.add_argument("--cv-dir", dest="cv_dir", help="the cv3 run (its declared choice and figures)")
-    fit3.add_argument("--out", help="ONNX path (default mer_live/models/musicnn_joint_v3.onnx)")
+    fit3.add_argument("--out", help="ONNX path (default mer_live/model/assets/musicnn_joint_v3.onnx)")
     fit3.add_argument("--records", help="folder for the .pt weights and .training.json (default: [v3] records)")
     fit3.add_argument("--hold-out-fold", dest="hold_out_fold", type=int,
                       help="leave out outer fold K of both sets (a twin for benchmarks on those clips)")
@@ -772,7 +785,7 @@ def _parser() -> argparse.ArgumentParser:
     card3 = sub.add_parser("card3", help="v3: add the v3 section to models/metrics.json and render the model card")
     common(card3, training=False)
     card3.add_argument("--cv-dir", dest="cv_dir", help="the cv3 run folder (default runs/v3cv)")
-    card3.add_argument("--model", help="the v3 ONNX file (default mer_live/models/musicnn_joint_v3.onnx)")
+    card3.add_argument("--model", help="the v3 ONNX file (default mer_live/model/assets/musicnn_joint_v3.onnx)")
     card3.add_argument("--records", help="folder of the v3 .training.json (default models)")
     card3.add_argument("--band-steps", dest="band_steps", default="benchmarks/band_steps.json")
     card3.add_argument("--daemon-cpu", dest="daemon_cpu", default="benchmarks/daemon_cpu_v3.json")

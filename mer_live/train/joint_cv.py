@@ -97,7 +97,7 @@ def logistic_predict(*, x_train: np.ndarray, y_train: np.ndarray, x_test: np.nda
             train = np.setdiff1d(np.arange(len(y_train)), test)
             values.append(crossgenre.auc(scores=_logistic(x_train=x_train[train], y_train=y_train[train],
                                                           x_test=x_train[test], decay=decay), positive=y_train[test]))
-        aucs.append(np.mean(values))
+        aucs.append(np.nanmean(values) if np.isfinite(values).any() else -np.inf)  # a tiny fold may lack a class
     decay = float(LOGISTIC_DECAYS[int(np.argmax(aucs))])
     return _logistic(x_train=x_train, y_train=y_train, x_test=x_test, decay=decay), decay
 
@@ -148,13 +148,14 @@ def summarise(*, st_emotion: np.ndarray | None, st_mid: np.ndarray | None, q_emo
 def run(*, dataset: soundtracks.Soundtracks, fourq: crossgenre.FourQ, st_sets: dict, q_sets: dict,
         candidates: dict[str, JointConfig], num_folds: int, fold_seed: int, fourq_seed: int, out_dir: Path,
         command: str = "", references: dict | None = None, descriptors: np.ndarray | None = None,
-        eligible: dict[str, bool] | None = None, progress: bool = True) -> dict:
+        eligible: dict[str, bool] | None = None, progress: bool = True, jobs: int = 1) -> dict:
     """Cross-validate the candidates and the baselines; write ``summary.json`` and ``predictions.npz``.
 
     ``st_sets`` / ``q_sets``: per backbone (``mtt``, ``msd``), the clips' embeddings (``ClipEmbeddings``) of
     Soundtracks and 4q-dev, in ``dataset`` / ``fourq`` order. ``references``: held-out rows computed elsewhere
     (``{"v1": {"q_emotion": (600, 8), "q_mid": ..., "soundtracks": {...}}}``). ``eligible``: per candidate,
-    whether the declared rule may pick it (default: all)."""
+    whether the declared rule may pick it (default: all). ``jobs`` > 1: the candidates' folds run in that many
+    worker processes (the results do not depend on it)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     human = soundtracks.mid_emotion_correlation(root=dataset.root)
@@ -166,6 +167,25 @@ def run(*, dataset: soundtracks.Soundtracks, fourq: crossgenre.FourQ, st_sets: d
     common = dict(dataset=dataset, fourq=fourq, st_folds=st_folds, human=human)
     rows: dict[str, dict] = {}
     predictions: dict[str, np.ndarray] = {}
+
+    # the candidates: one task per (candidate, outer fold), in worker processes (spawned: torch and fork do
+    # not mix) while the baselines run here
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    features = {}
+    tasks = {}
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) if jobs > 1 else None
+    for name, config in candidates.items():
+        st_x = np.concatenate([clip_mean(st_sets[b]) for b in config.backbones], axis=1)
+        q_x = np.concatenate([clip_mean(q_sets[b]) for b in config.backbones], axis=1)
+        features[name] = (st_x, q_x)
+        domains = Domains(st_x=st_x, st_y=ratings, st_albums=albums, q_x=q_x, q_data=fourq)
+        for k in range(num_folds):
+            task = (config, domains.take(st=_rest(st_folds, k), q=_rest(q_folds, k)), st_x[st_folds[k]],
+                    q_x[q_folds[k]], human, poster)
+            tasks[name, k] = pool.submit(_fold_task, *task) if pool else task
+    started = time.perf_counter()
 
     # baselines: ridge (Soundtracks only) and the per-sign logistic floor (4q-dev only)
     from .embedding_cv import ridge_predict
@@ -209,31 +229,27 @@ def run(*, dataset: soundtracks.Soundtracks, fourq: crossgenre.FourQ, st_sets: d
         if progress:
             print(f"{name}: {_line(rows[name])}", flush=True)
 
-    # the candidates
     for name, config in candidates.items():
-        started = time.perf_counter()
-        st_x = np.concatenate([clip_mean(st_sets[b]) for b in config.backbones], axis=1)
-        q_x = np.concatenate([clip_mean(q_sets[b]) for b in config.backbones], axis=1)
-        domains = Domains(st_x=st_x, st_y=ratings, st_albums=albums, q_x=q_x, q_data=fourq)
+        st_x, q_x = features[name]
         st_emotion, st_mid = np.zeros_like(ratings), np.zeros((len(ratings), labels.NUM_MID_LEVELS))
         q_emotion = np.zeros((len(fourq.files), labels.NUM_EMOTIONS))
         q_mid = np.zeros((len(fourq.files), labels.NUM_MID_LEVELS))
         chosen = []
         for k in range(num_folds):
-            head = fit_chosen(config=config, domains=domains.take(st=_rest(st_folds, k), q=_rest(q_folds, k)),
-                              correlation=human, poster=poster)
-            st_mid[st_folds[k]], st_emotion[st_folds[k]] = head.predict(st_x[st_folds[k]])
-            q_mid[q_folds[k]], q_emotion[q_folds[k]] = head.predict(q_x[q_folds[k]])
-            chosen.append(head.settings)
+            task = tasks[name, k]
+            done = task.result() if pool else _fold_task(*task)
+            st_mid[st_folds[k]], st_emotion[st_folds[k]], q_mid[q_folds[k]], q_emotion[q_folds[k]], settings = done
+            chosen.append(settings)
         rows[name] = summarise(st_emotion=st_emotion, st_mid=st_mid, q_emotion=q_emotion, q_mid=q_mid,
                                descriptors=descriptors, **common)
         rows[name]["config"] = config.to_dict()
         rows[name]["inner_choices"] = chosen
-        rows[name]["seconds"] = time.perf_counter() - started
         for part, values in (("st_emotion", st_emotion), ("st_mid", st_mid), ("q_emotion", q_emotion), ("q_mid", q_mid)):
             predictions[f"{name}/{part}"] = values
         if progress:
-            print(f"{name}: {_line(rows[name])} ({rows[name]['seconds']:.0f} s)", flush=True)
+            print(f"{name}: {_line(rows[name])} ({time.perf_counter() - started:.0f} s since the start)", flush=True)
+    if pool:
+        pool.shutdown()
 
     eligible = {name: True for name in candidates} if eligible is None else eligible
     choice = declared_choice(scores={n: rows[n]["score"] for n in candidates},
@@ -247,6 +263,28 @@ def run(*, dataset: soundtracks.Soundtracks, fourq: crossgenre.FourQ, st_sets: d
     if progress:
         print(f"declared choice: {choice}", flush=True)
     return summary
+
+
+def add_validity(*, out_dir: Path, descriptors: np.ndarray) -> dict:
+    """Add the mid-level validity (against the Soundtracks descriptors ``(360, 7)``, in clip order) to every row
+    of a finished run that has out-of-fold mid-level outputs; rewrites ``summary.json``."""
+    from .descriptors import validity_table
+
+    summary = json.loads((Path(out_dir) / SUMMARY_FILE).read_text())
+    with np.load(Path(out_dir) / PREDICTIONS_FILE) as stored:
+        for name, row in summary["rows"].items():
+            if f"{name}/st_mid" in stored and "soundtracks" in row:
+                row["soundtracks"]["validity"] = validity_table(stored[f"{name}/st_mid"], descriptors)
+    (Path(out_dir) / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _fold_task(config: JointConfig, train: Domains, st_test: np.ndarray, q_test: np.ndarray, human: np.ndarray,
+               poster: np.ndarray) -> tuple:
+    """One outer fold of one candidate: settings by inner CV on ``train``, then its held-out predictions
+    ``(st mid, st emotion, q mid, q emotion, settings)``."""
+    head = fit_chosen(config=config, domains=train, correlation=human, poster=poster)
+    return (*head.predict(st_test), *head.predict(q_test), head.settings)
 
 
 def _line(row: dict) -> str:

@@ -198,7 +198,9 @@ def choose(*, config: JointConfig, domains: Domains, correlation: np.ndarray, po
                            weight_decay=decay, weak_weight=weak, mid_loss_weight=config.mid_loss_weight,
                            max_iterations=config.max_iterations, seed=config.seed)
                 scores.append(evaluate(head=head, domains=domains.take(st=st_test, q=q_test))["score"])
-            grid.append({"weak_weight": weak, "weight_decay": decay, "inner_score": float(np.mean(scores))})
+            finite = [x for x in scores if np.isfinite(x)]  # a tiny inner fold may lack a quadrant
+            grid.append({"weak_weight": weak, "weight_decay": decay,
+                         "inner_score": float(np.mean(finite)) if finite else float("-inf")})
     best = max(grid, key=lambda g: (round(g["inner_score"], 12), g["weight_decay"]))
     return {"weak_weight": best["weak_weight"], "weight_decay": best["weight_decay"]}, grid
 

@@ -21,7 +21,7 @@ BAND_COMMAND = ('python benchmarks/band_steps.py --model v1=v1 --model v2=v2 --m
                 '--model "v3 fold 0=runs/v3/v3_fold0.onnx" --out benchmarks/band_steps.json')
 FOLD0_COMMAND = ("mer-live-train fit3 --config configs/train_v3.toml --hold-out-fold 0 --out runs/v3/v3_fold0.onnx "
                  "--records runs/v3")
-CPU_COMMAND = ("python benchmarks/daemon_cpu.py --v1 mer_live/models/a2mid2e_joint.onnx --v2 V3.onnx --seconds 20 "
+CPU_COMMAND = ("python benchmarks/daemon_cpu.py --v1 mer_live/model/assets/a2mid2e_joint.onnx --v2 V3.onnx --seconds 20 "
                "--out benchmarks/daemon_cpu_v3.json  # --v2 names the file measured: v3")
 GOALS = {"arousal_auc": 0.97, "valence_auc": 0.90, "quadrant_accuracy": 0.78, "album_r": 0.78, "table_r": 0.80,
          "table_signs": 48, "energy_step": 0.15, "t50_s": 2.5, "cpu": 0.10}
