@@ -76,8 +76,9 @@ def test_shipped_onnx_matches_its_torch_weights_on_real_clips(shipped: EmotionMo
     np.testing.assert_allclose(prediction.mid, mid.numpy(), atol=1e-4, rtol=0)
 
 
-def test_model_names_v1_and_v2_pick_the_shipped_files(tmp_path: Path) -> None:
-    assert resolve_model("v2") == shipped_model_path() == default_model_path()  # v2 is the default
+def test_model_names_v1_v2_and_v3_pick_the_shipped_files(tmp_path: Path) -> None:
+    assert resolve_model("v3") == shipped_model_path() == default_model_path()  # v3 is the default
+    assert Path(str(resolve_model("v2"))).name == SHIPPED_MODELS["v2"]
     assert Path(str(resolve_model("v1"))).name == SHIPPED_MODELS["v1"]
     assert resolve_model("") == resolve_model(None) == default_model_path()
     v2 = EmotionModel(path="v2")
@@ -101,7 +102,7 @@ def test_analyze_and_the_daemon_take_a_shipped_model_name(tmp_path: Path) -> Non
     energy = [float(row["energy"]) for row in rows]
     assert all(0.0 <= value <= 1.0 for value in energy) and len(set(energy)) > 1
     missing = subprocess.run(
-        [*mer_live_command(), "analyze", "--model", "v3", str(csv)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+        [*mer_live_command(), "analyze", "--model", "v9", str(csv)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S
     )
     lines = missing.stderr.strip().splitlines()
-    assert missing.returncode == 2 and len(lines) == 1 and "v1, v2" in lines[0], missing.stderr
+    assert missing.returncode == 2 and len(lines) == 1 and "v1, v2, v3" in lines[0], missing.stderr

@@ -110,7 +110,7 @@ class AnalysisSettings:
     )
     threads: int = setting(1, help="ONNX Runtime threads", flag="--threads", metavar="N", bounds=THREADS_RANGE)
     model: str = setting(
-        "", help="model file, or a shipped model: v1 or v2", flag="--model", metavar="PATH",
+        "", help="model file, or a shipped model: v1, v2 or v3 (default v3)", flag="--model", metavar="PATH",
         default_help="the shipped v2 model or $MER_MODEL"
     )
 

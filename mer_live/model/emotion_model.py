@@ -4,7 +4,7 @@ Two front-ends, told apart by the ``kind`` in the ``mer_live.frontend`` metadata
 
 * v1 (no ``kind``, or ``FRONTEND_V1``): input ``spectrogram`` ``(batch, 313, 149)`` float32, time-major,
   a 10 s window made by :mod:`mer_live.features.spectrogram`;
-* v2 (``kind`` = ``"musicnn-mel96"``): input ``mel`` ``(batch, 187, 96)`` float32, one 3 s patch of
+* v2 and v3 (``kind`` = ``"musicnn-mel96"``): input ``mel`` ``(batch, 187, 96)`` float32, one 3 s patch of
   :mod:`mer_live.features.mel` per row, plus ``mer_live.pooling`` metadata (:class:`~mer_live.model.pooling.Pooling`):
   patch outputs are pooled at run time.
 
@@ -39,8 +39,8 @@ OUTPUT_MID = "mid"
 OUTPUT_EMOTION = "emotion"
 MIN_OPSET = 17
 # The models shipped inside the package, by the short name that --model also takes.
-SHIPPED_MODELS = {"v1": "a2mid2e_joint.onnx", "v2": "musicnn_joint.onnx"}
-DEFAULT_MODEL = "v2"  # what runs without --model or $MER_MODEL
+SHIPPED_MODELS = {"v1": "a2mid2e_joint.onnx", "v2": "musicnn_joint.onnx", "v3": "musicnn_joint_v3.onnx"}
+DEFAULT_MODEL = "v3"  # what runs without --model or $MER_MODEL (v3: same front-end and contract as v2)
 ASSETS_PACKAGE = "mer_live.model.assets"  # the shipped models, package data (see models/README.md)
 MODEL_ENV = "MER_MODEL"
 PATCH_REUSE_ENV = "MER_PATCH_REUSE"  # "0": run every v2 patch whole (benchmarks/daemon_cpu.py compares both)
@@ -81,8 +81,8 @@ class ModelError(RuntimeError):
 
 
 def shipped_model_path(name: str = DEFAULT_MODEL) -> Path | Traversable:
-    """The shipped model ``name`` (a key of ``SHIPPED_MODELS``; ``v2``, the default, is
-    ``mer_live/model/assets/musicnn_joint.onnx``, ``v1`` is ``mer_live/model/assets/a2mid2e_joint.onnx``), package
+    """The shipped model ``name`` (a key of ``SHIPPED_MODELS``; ``v3``, the default, is
+    ``mer_live/model/assets/musicnn_joint_v3.onnx``, ``v2`` ``musicnn_joint.onnx``, ``v1`` ``a2mid2e_joint.onnx``), package
     data that the wheel carries. A :class:`~pathlib.Path`
     for every installed or editable package; another :class:`~importlib.resources.abc.Traversable` only
     when the package is imported from a zip file."""
@@ -90,7 +90,7 @@ def shipped_model_path(name: str = DEFAULT_MODEL) -> Path | Traversable:
 
 
 def resolve_model(spec: str | Path | None) -> Path | Traversable:
-    """What ``--model`` names: a shipped model's short name (``v1``, ``v2``), a file path, or, when
+    """What ``--model`` names: a shipped model's short name (``v1``, ``v2``, ``v3``), a file path, or, when
     ``spec`` is None or empty, :func:`default_model_path`."""
     if spec is None or str(spec) == "":
         return default_model_path()

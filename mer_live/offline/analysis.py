@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="worker processes (default: all cores, %(default)s)")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH_WINDOWS,
                         help="windows per model call (default %(default)s); results do not depend on it")
-    parser.add_argument("--model", help="ONNX model file, or a shipped model: v1 or v2 (default: v2 or $MER_MODEL)")
+    parser.add_argument("--model", help="ONNX model file, or a shipped model: v1, v2 or v3 (default: v3 or $MER_MODEL)")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per job (default 1)")
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="int8 (default, or $MER_PRECISION): a v2 model's INT8 pack, checked against the float "

@@ -384,6 +384,21 @@ def command_cv3(*, args: argparse.Namespace, toml: dict) -> int:
         print(f"added the mid-level validity to {out_dir}")
         return 0
     candidates = _v3_candidates(section=section)
+    eligible = set(section.get("eligible", list(candidates)))
+    earlier = None
+    if args.candidates:  # add these candidates to the finished run in --out (same folds), keeping its rows
+        import numpy as np
+
+        from .joint_cv import PREDICTIONS_FILE, SUMMARY_FILE
+
+        wanted = args.candidates.split(",")
+        unknown = sorted(set(wanted) - set(candidates))
+        if unknown:
+            raise ValueError(f"no candidate(s) {', '.join(unknown)} in [v3.candidates]")
+        candidates = {name: candidates[name] for name in wanted}
+        with np.load(out_dir / PREDICTIONS_FILE) as stored:
+            earlier = {"summary": json.loads((out_dir / SUMMARY_FILE).read_text()),
+                       "predictions": {key: stored[key] for key in stored.files}}
     contexts = {c.context_frames for c in candidates.values()}
     if len(contexts) != 1:
         raise ValueError("[v3] candidates must share one context_frames")
@@ -395,13 +410,13 @@ def command_cv3(*, args: argparse.Namespace, toml: dict) -> int:
         from .descriptors import clip_descriptors
 
         _, descriptors = clip_descriptors(clip_ids=dataset.ids, root=dataset.root)
-    eligible = set(section.get("eligible", list(candidates)))
     run(dataset=dataset, fourq=fourq, st_sets=st_sets, q_sets=q_sets, candidates=candidates,
         num_folds=int(args.folds or section.get("folds", DEFAULT_FOLDS)),
         fold_seed=int(section.get("fold_seed", DEFAULT_FOLD_SEED)), fourq_seed=int(section.get("fourq_seed", 0)),
         out_dir=out_dir, command=args.command_line,
-        references=_v3_references(section=section, fourq=fourq, q_sets=q_sets), descriptors=descriptors,
-        eligible={name: name in eligible for name in candidates}, progress=not args.no_progress, jobs=args.jobs)
+        references=None if earlier else _v3_references(section=section, fourq=fourq, q_sets=q_sets),
+        descriptors=descriptors, eligible={name: True for name in eligible}, progress=not args.no_progress,
+        jobs=args.jobs, baselines=earlier is None, earlier=earlier)
     return 0
 
 
@@ -743,6 +758,7 @@ def _parser() -> argparse.ArgumentParser:
     cv3.add_argument("--folds", type=int)
     cv3.add_argument("--out", help="output folder (default runs/v3cv)")
     cv3.add_argument("--jobs", type=int, default=1, help="worker processes for the candidates' folds (default 1)")
+    cv3.add_argument("--candidates", help="comma-separated: run only these and add them to the finished run in --out")
     cv3.add_argument("--validity", action="store_true",
                      help="also score the mid-level outputs against the Soundtracks descriptors (computes them once)")
     cv3.add_argument("--validity-only", dest="validity_only", action="store_true",

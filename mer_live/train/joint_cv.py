@@ -148,14 +148,17 @@ def summarise(*, st_emotion: np.ndarray | None, st_mid: np.ndarray | None, q_emo
 def run(*, dataset: soundtracks.Soundtracks, fourq: crossgenre.FourQ, st_sets: dict, q_sets: dict,
         candidates: dict[str, JointConfig], num_folds: int, fold_seed: int, fourq_seed: int, out_dir: Path,
         command: str = "", references: dict | None = None, descriptors: np.ndarray | None = None,
-        eligible: dict[str, bool] | None = None, progress: bool = True, jobs: int = 1) -> dict:
+        eligible: dict[str, bool] | None = None, progress: bool = True, jobs: int = 1, baselines: bool = True,
+        earlier: dict | None = None) -> dict:
     """Cross-validate the candidates and the baselines; write ``summary.json`` and ``predictions.npz``.
 
     ``st_sets`` / ``q_sets``: per backbone (``mtt``, ``msd``), the clips' embeddings (``ClipEmbeddings``) of
     Soundtracks and 4q-dev, in ``dataset`` / ``fourq`` order. ``references``: held-out rows computed elsewhere
     (``{"v1": {"q_emotion": (600, 8), "q_mid": ..., "soundtracks": {...}}}``). ``eligible``: per candidate,
     whether the declared rule may pick it (default: all). ``jobs`` > 1: the candidates' folds run in that many
-    worker processes (the results do not depend on it)."""
+    worker processes (the results do not depend on it). ``earlier``: a finished run on the same folds
+    (``{"summary": ..., "predictions": {...}}``) whose rows are kept (baselines and candidates not run now);
+    ``baselines=False`` then skips recomputing them. The declared choice covers every candidate row."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     human = soundtracks.mid_emotion_correlation(root=dataset.root)
@@ -187,47 +190,48 @@ def run(*, dataset: soundtracks.Soundtracks, fourq: crossgenre.FourQ, st_sets: d
             tasks[name, k] = pool.submit(_fold_task, *task) if pool else task
     started = time.perf_counter()
 
-    # baselines: ridge (Soundtracks only) and the per-sign logistic floor (4q-dev only)
-    from .embedding_cv import ridge_predict
+    if baselines:
+        # baselines: ridge (Soundtracks only) and the per-sign logistic floor (4q-dev only)
+        from .embedding_cv import ridge_predict
 
-    st_ms = clip_mean_std(st_sets["mtt"])
-    q_ms = clip_mean_std(q_sets["mtt"])
-    st_out, q_out = np.zeros_like(ratings), np.zeros((len(fourq.files), labels.NUM_EMOTIONS))
-    for k in range(num_folds):
-        train = _rest(st_folds, k)
-        both, _ = ridge_predict(x_train=st_ms[train], y_train=ratings[train],
-                                x_test=np.concatenate([st_ms[st_folds[k]], q_ms[q_folds[k]]]), seed=fold_seed + k)
-        st_out[st_folds[k]], q_out[q_folds[k]] = both[: len(st_folds[k])], both[len(st_folds[k]) :]
-    rows[RIDGE] = summarise(st_emotion=st_out, st_mid=None, q_emotion=q_out, q_mid=None, descriptors=None, **common)
-    predictions[f"{RIDGE}/st_emotion"], predictions[f"{RIDGE}/q_emotion"] = st_out, q_out
-    floors = {"mtt": q_ms}
-    if "msd" in q_sets:
-        floors["both"] = np.concatenate([q_ms, clip_mean_std(q_sets["msd"])], axis=1)
-    for name, x in floors.items():
-        q_out = np.zeros((len(fourq.files), labels.NUM_EMOTIONS))
+        st_ms = clip_mean_std(st_sets["mtt"])
+        q_ms = clip_mean_std(q_sets["mtt"])
+        st_out, q_out = np.zeros_like(ratings), np.zeros((len(fourq.files), labels.NUM_EMOTIONS))
         for k in range(num_folds):
-            train = _rest(q_folds, k)
-            quadrants = [fourq.quadrants[i] for i in train]
-            for column, sign in ((VALENCE, fourq.valence_sign), (ENERGY, fourq.arousal_sign)):
-                q_out[q_folds[k], column], _ = logistic_predict(x_train=x[train], y_train=sign[train] > 0,
-                                                                x_test=x[q_folds[k]], quadrants=quadrants, seed=k)
-        rows[LOGISTIC + name] = summarise(st_emotion=None, st_mid=None, q_emotion=q_out, q_mid=None,
-                                          descriptors=None, **common)
-        predictions[f"{LOGISTIC}{name}/q_emotion"] = q_out
+            train = _rest(st_folds, k)
+            both, _ = ridge_predict(x_train=st_ms[train], y_train=ratings[train],
+                                    x_test=np.concatenate([st_ms[st_folds[k]], q_ms[q_folds[k]]]), seed=fold_seed + k)
+            st_out[st_folds[k]], q_out[q_folds[k]] = both[: len(st_folds[k])], both[len(st_folds[k]) :]
+        rows[RIDGE] = summarise(st_emotion=st_out, st_mid=None, q_emotion=q_out, q_mid=None, descriptors=None, **common)
+        predictions[f"{RIDGE}/st_emotion"], predictions[f"{RIDGE}/q_emotion"] = st_out, q_out
+        floors = {"mtt": q_ms}
+        if "msd" in q_sets:
+            floors["both"] = np.concatenate([q_ms, clip_mean_std(q_sets["msd"])], axis=1)
+        for name, x in floors.items():
+            q_out = np.zeros((len(fourq.files), labels.NUM_EMOTIONS))
+            for k in range(num_folds):
+                train = _rest(q_folds, k)
+                quadrants = [fourq.quadrants[i] for i in train]
+                for column, sign in ((VALENCE, fourq.valence_sign), (ENERGY, fourq.arousal_sign)):
+                    q_out[q_folds[k], column], _ = logistic_predict(x_train=x[train], y_train=sign[train] > 0,
+                                                                    x_test=x[q_folds[k]], quadrants=quadrants, seed=k)
+            rows[LOGISTIC + name] = summarise(st_emotion=None, st_mid=None, q_emotion=q_out, q_mid=None,
+                                              descriptors=None, **common)
+            predictions[f"{LOGISTIC}{name}/q_emotion"] = q_out
+            if progress:
+                print(f"{LOGISTIC}{name}: {_line(rows[LOGISTIC + name])}", flush=True)
         if progress:
-            print(f"{LOGISTIC}{name}: {_line(rows[LOGISTIC + name])}", flush=True)
-    if progress:
-        print(f"{RIDGE}: {_line(rows[RIDGE])}", flush=True)
-    for name, reference in (references or {}).items():
-        rows[name] = summarise(st_emotion=None, st_mid=None, q_emotion=reference.get("q_emotion"),
-                               q_mid=reference.get("q_mid"), descriptors=None, **common)
-        if "soundtracks" in reference:  # figures of the model's own CV run
-            rows[name]["soundtracks"] = reference["soundtracks"]
-            rows[name]["score"] = score(st_r=reference["soundtracks"]["album_r"],
-                                        arousal_auc=rows[name]["fourq"]["arousal_auc"],
-                                        valence_auc=rows[name]["fourq"]["valence_auc"])
-        if progress:
-            print(f"{name}: {_line(rows[name])}", flush=True)
+            print(f"{RIDGE}: {_line(rows[RIDGE])}", flush=True)
+        for name, reference in (references or {}).items():
+            rows[name] = summarise(st_emotion=None, st_mid=None, q_emotion=reference.get("q_emotion"),
+                                   q_mid=reference.get("q_mid"), descriptors=None, **common)
+            if "soundtracks" in reference:  # figures of the model's own CV run
+                rows[name]["soundtracks"] = reference["soundtracks"]
+                rows[name]["score"] = score(st_r=reference["soundtracks"]["album_r"],
+                                            arousal_auc=rows[name]["fourq"]["arousal_auc"],
+                                            valence_auc=rows[name]["fourq"]["valence_auc"])
+            if progress:
+                print(f"{name}: {_line(rows[name])}", flush=True)
 
     for name, config in candidates.items():
         st_x, q_x = features[name]
@@ -251,13 +255,25 @@ def run(*, dataset: soundtracks.Soundtracks, fourq: crossgenre.FourQ, st_sets: d
     if pool:
         pool.shutdown()
 
-    eligible = {name: True for name in candidates} if eligible is None else eligible
-    choice = declared_choice(scores={n: rows[n]["score"] for n in candidates},
-                             backbones={n: len(c.backbones) for n, c in candidates.items()}, eligible=eligible)
+    if earlier:
+        if earlier["summary"]["fourq_files"] != list(fourq.files) or earlier["summary"]["soundtracks_ids"] != dataset.ids:
+            raise ValueError("the earlier run used other clips")
+        kept = {n: r for n, r in earlier["summary"]["rows"].items() if n not in rows}
+        rows = {**kept, **rows}
+        predictions = {**{k: v for k, v in earlier["predictions"].items() if k.split("/")[0] in kept}, **predictions}
+        names = [n for n in earlier["summary"]["candidates"] if n not in candidates] + list(candidates)
+        earlier_backbones = {n: len(rows[n]["config"]["backbones"]) for n in names}
+    else:
+        names, earlier_backbones = list(candidates), {}
+    backbones = {**earlier_backbones, **{n: len(c.backbones) for n, c in candidates.items()}}
+    eligible = {name: True for name in names} if eligible is None else {n: eligible.get(n, False) for n in names}
+    choice = declared_choice(scores={n: rows[n]["score"] for n in names}, backbones=backbones, eligible=eligible)
     summary = {"command": command, "num_folds": num_folds, "fold_seed": fold_seed, "fourq_seed": fourq_seed,
                "soundtracks_ids": dataset.ids, "fourq_files": list(fourq.files),
                "st_fold_sizes": [len(f) for f in st_folds], "q_fold_sizes": [len(f) for f in q_folds],
-               "candidates": list(candidates), "eligible": eligible, "declared_choice": choice, "rows": rows}
+               "candidates": names, "eligible": eligible, "declared_choice": choice, "rows": rows,
+               "commands": [*(earlier["summary"].get("commands", [earlier["summary"]["command"]]) if earlier else []),
+                            command]}
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     np.savez(out_dir / PREDICTIONS_FILE, **predictions)
     if progress:

@@ -25,6 +25,7 @@ CPU_COMMAND = ("python benchmarks/daemon_cpu.py --v1 mer_live/model/assets/a2mid
                "--out benchmarks/daemon_cpu_v3.json  # --v2 names the file measured: v3")
 GOALS = {"arousal_auc": 0.97, "valence_auc": 0.90, "quadrant_accuracy": 0.78, "album_r": 0.78, "table_r": 0.80,
          "table_signs": 48, "energy_step": 0.15, "t50_s": 2.5, "cpu": 0.10}
+BACKBONE_TEXT = {"mtt": "MTT_musicnn", "msd": "MSD_musicnn"}
 ISSUE_FLOOR = {"arousal_auc": (0.962, 0.969), "valence_auc": (0.848, 0.902), "quadrant_accuracy": (0.700, 0.760)}
 ROW_TEXT = {
     "ridge": "ridge on MTT penultimate mean + std (Soundtracks only; the issue's baseline)",
@@ -126,7 +127,8 @@ def render_card(*, metrics: dict) -> str:
         "# Model card: mer-live v3 (the default model)",
         "",
         f"**What ships.** `{shipped['path']}` ({shipped['size_bytes']:,} bytes), variant `{shipped['variant']}`: the "
-        "MTT_musicnn or MSD_musicnn backbone (frozen, hearing the last 1.5 s of each 3 s patch) -> ONE linear layer "
+        f"{' + '.join(BACKBONE_TEXT[b] for b in training.get('config', {}).get('backbones', []))} backbone (frozen, "
+        "hearing the last 1.5 s of each 3 s patch) -> ONE linear layer "
         "-> 7 mid-level features -> the Joint linear layer -> 8 emotions, per patch, pooled live over the last "
         f"{shipped['pooling'].get('patches')} patches (half-life {shipped['pooling'].get('halflife_s')} s) as v2. "
         "Every emotion is exactly its bias plus 7 mid-level contributions (`/mer/explain`, CSV). v1 (`--model v1`, "
