@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 _PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "responsiveness.py"
+sys.path.insert(0, str(_PATH.parent))  # the benchmark imports its shared helper (benchmarks/bench.py) as a script does
 _SPEC = importlib.util.spec_from_file_location("responsiveness", _PATH)
 responsiveness = importlib.util.module_from_spec(_SPEC)
 sys.modules[_SPEC.name] = responsiveness  # its dataclasses look their module up there
