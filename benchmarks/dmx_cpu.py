@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import signal
 import socket
@@ -35,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import report, write  # noqa: E402
 from daemon_cpu import STOP_LINE, cpu_seconds, write_input  # noqa: E402
 
 from mer_live.outputs.dmx import channel_map as cm  # noqa: E402
@@ -128,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         osc.bind(("127.0.0.1", 0))
         dmx_socket.bind(("127.0.0.1", 0))  # a receiver that never reads
         directory = Path(temp)
-        input_path = args.input or write_input(directory=directory)
+        input_path = args.input or write_input(directory=directory, seconds=WARM_UP_S + args.seconds)
         map_path = two_universe_map(directory)
         per_frame_us = frame_cost_us(map_path, rate=args.rate, fps=args.fps)
         print(json.dumps({"frame_cost_us_warm": per_frame_us, "share_at_fps": per_frame_us * args.fps / 1e6}), flush=True)
@@ -166,17 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         "frame_cost_share_at_fps_warm": per_frame_us * args.fps / 1e6,
         "goal_core": GOAL_CORE,
     }
-    result = {
-        "command": "python benchmarks/dmx_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_average_at_end": os.getloadavg()},
-        "settings": {"rate_hz": args.rate, "fps": args.fps, "protocol": args.protocol, "universes": 2, "seconds": args.seconds,
-                     "repeats": args.repeats},
-        "summary": summary,
-        "runs": runs,
-    }
     print(json.dumps(summary, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write(report(settings={"rate_hz": args.rate, "fps": args.fps, "protocol": args.protocol, "universes": 2,
+                           "seconds": args.seconds, "repeats": args.repeats}, summary=summary, runs=runs), args.out)
     return 0
 
 

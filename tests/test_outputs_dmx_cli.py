@@ -25,6 +25,13 @@ def test_check_prints_the_patch_and_the_triggers() -> None:
     assert "tension peak: emotion.tension > 0.7 for 2 s" in done.stdout and "/eos/sub/1" in done.stdout
 
 
+def test_check_prints_a_shipped_map_to_start_from(tmp_path) -> None:
+    done = _mer_live("dmx", "check", "level-bar", "--print")
+    mine = tmp_path / "mine.toml"
+    mine.write_text(done.stdout)
+    assert done.returncode == 0 and _mer_live("dmx", "check", str(mine)).returncode == 0
+
+
 def test_check_lists_the_sources() -> None:
     done = _mer_live("dmx", "check", "--sources")
     assert done.returncode == 0 and "contribution.tension.dissonance" in done.stdout.split()

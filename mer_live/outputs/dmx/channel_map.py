@@ -503,28 +503,37 @@ class Renderer:
         new_span[mask] = np.where(high != low, high - low, 1.0)
         self._range = (new_low, new_span)
 
-    def render(self, values: np.ndarray | None, *, silent: bool, dt: float, frame: np.ndarray) -> None:
-        """Render one frame from the signal vector ``values`` (``(len(signals.NAMES),)``; None: nothing
-        yet, every channel at its rest value), ``dt`` seconds after the last frame, into ``frame``.
-        Steps no channel uses (a curve, invert, bars, fades, slew) are skipped."""
+    def target(self, values: np.ndarray | None, *, silent: bool) -> np.ndarray:
+        """Every unit's 0-1 target for the signal vector ``values`` (``(len(signals.NAMES),)``; None: nothing
+        yet, every channel at its rest value): range, curve, invert, bar segment and the silence rule, with
+        the steps no channel uses skipped. Returns ``(units,)``."""
         if values is None:
-            target = self._rest.copy()
-        else:
-            ext = self._signals
-            ext[: len(values)] = values
-            if self._fixtures is not None:
-                self._fixtures.compute(ext)
-            low, span = self._range
-            unit = _unit((ext[self._src] - low) / span)
-            if self._any_gamma:
-                unit = np.where(self._is_gamma, unit ** self._gamma, unit)
-            if self._any_scurve:
-                unit = np.where(self._is_scurve, unit * unit * (3.0 - 2.0 * unit), unit)
-            if self._any_invert:
-                unit = np.where(self._invert, 1.0 - unit, unit)
-            target = _unit(unit * self._bar_count - self._bar_index) if self._any_bar else unit
-            if silent and self._any_rest:
-                target = np.where(self._rests, self._rest, target)
+            return self._rest.copy()
+        ext = self._signals
+        ext[: len(values)] = values
+        if self._fixtures is not None:
+            self._fixtures.compute(ext)
+        low, span = self._range
+        unit = _unit((ext[self._src] - low) / span)
+        if self._any_gamma:
+            unit = np.where(self._is_gamma, unit ** self._gamma, unit)
+        if self._any_scurve:
+            unit = np.where(self._is_scurve, unit * unit * (3.0 - 2.0 * unit), unit)
+        if self._any_invert:
+            unit = np.where(self._invert, 1.0 - unit, unit)
+        target = _unit(unit * self._bar_count - self._bar_index) if self._any_bar else unit
+        if silent and self._any_rest:
+            target = np.where(self._rests, self._rest, target)
+        return target
+
+    def render(self, values: np.ndarray | None, *, silent: bool, dt: float, frame: np.ndarray) -> None:
+        """Render one frame from the signal vector ``values`` (see :meth:`target`), ``dt`` seconds after
+        the last frame, into ``frame``."""
+        self.follow(self.target(values, silent=silent), silent=silent, dt=dt, frame=frame)
+
+    def follow(self, target: np.ndarray, *, silent: bool, dt: float, frame: np.ndarray) -> None:
+        """Move every unit towards ``target`` (:meth:`target`) by one frame of ``dt`` seconds (fades, slew)
+        and write the frame."""
         if self._value is None or not (self._any_fade or self._any_slew or (silent and self._any_rest)):
             value = target
         else:

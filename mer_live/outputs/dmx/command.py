@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("map", metavar="MAP", nargs="?", help=f"a map file or a shipped map ({', '.join(cm.shipped_names())})")
     check.add_argument("--triggers", metavar="FILE", help="also check this trigger file (or a shipped one: eos, qlcplus)")
     check.add_argument("--sources", action="store_true", help="list the values a channel or trigger can follow")
+    check.add_argument("--print", action="store_true", dest="print_text",
+                       help="print the map file itself (to start your own from a shipped one: > mine.toml)")
     test = actions.add_parser("test", help="sweep each channel of a map in turn over sACN or Art-Net")
     test.add_argument("map", metavar="MAP", help="a map file or a shipped map")
     test.add_argument("--protocol", choices=PROTOCOLS, default="sacn", help="sacn or artnet (default: sacn)")
@@ -59,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
             if args.map is None and args.triggers is None:
                 return EXIT_OK
         if args.map is not None or args.triggers is None:
-            print(_load_map(args.map).describe())
+            channel_map = _load_map(args.map)
+            if args.print_text:
+                sys.stdout.write(cm.resolve(args.map).read_text(encoding="utf-8"))
+            else:
+                print(channel_map.describe())
         if args.triggers:
             try:
                 print(tr.load(args.triggers).describe())

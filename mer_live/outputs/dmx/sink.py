@@ -2,9 +2,11 @@
 
 :class:`DmxSink` is a sink of the output stage: ``process(reading=...)`` runs on its lane thread and only
 stores the reading's values (with the time they are due, ``delay_ms`` later); the sink's own
-:class:`~.sender.FrameClock` renders every frame, moving linearly from the previous update's values to
-the latest over one update interval, so the lights fade between the analysis's 4 or 10 updates a second
-rather than stepping. A dead network, a vanished receiver or a slow resolver only fail DMX frames
+:class:`~.sender.FrameClock` renders every frame. When an update falls due, the map turns it into each
+channel's target once (:meth:`~.channel_map.Renderer.target`); every frame then moves linearly from the
+previous targets to these over one update interval and applies the fades
+(:meth:`~.channel_map.Renderer.follow`), so the lights fade between the analysis's 4 or 10 updates a
+second rather than stepping, and a frame costs a dozen small array operations. A dead network, a vanished receiver or a slow resolver only fail DMX frames
 (counted); the analysis and the other outputs never wait for them.
 
 ``delivered`` / ``dropped`` count updates as the output stage expects: an update is delivered when the
@@ -70,7 +72,8 @@ class DmxSink:
         self._interval = INTERVAL_RANGE_S[1]
         self._last_update: float | None = None
         self._silent = False
-        self._mix = np.zeros(len(signals.NAMES))
+        self._mix = np.zeros(0)  # the interpolated targets (one per rendered unit), made with the first frame
+        self._values: np.ndarray | None = None  # the last update's signal vector
         self._overrides: dict[tuple[int, int], int] = {}
         self._released: list[tuple[int, int]] = []  # overridden slots let go: back to 0 unless the map drives them
         self.delivered = 0
@@ -129,17 +132,23 @@ class DmxSink:
 
     # ------------------------------------------------------------ frame thread
     def _take_due(self, now: float) -> None:
+        """Apply the updates that are due: the targets move from where they are now to the new update's."""
+        if not self._pending:
+            return
         with self._lock:
             while self._pending and self._pending[0].due <= now:
                 update = self._pending.popleft()
+                if update.values is None and update.silent == self._silent:
+                    continue  # a heartbeat before the first values, or while muted: nothing changes
                 self._silent = update.silent
-                if update.values is None:
-                    continue
+                values = update.values if update.values is not None else self._values
+                self._values = values
+                target = self._renderer.target(values, silent=update.silent)
                 if self._to is None:
-                    self._from = self._to = update.values
+                    self._from, self._mix = target, np.empty_like(target)
                 else:
                     self._from = self._current(now).copy()
-                    self._to = update.values
+                self._to = target
                 if self._last_update is not None:
                     low, high = INTERVAL_RANGE_S
                     self._interval = min(high, max(low, update.due - self._last_update))
@@ -148,13 +157,19 @@ class DmxSink:
 
     def _current(self, now: float) -> np.ndarray:
         progress = min(1.0, max(0.0, (now - self._start) / self._interval))
-        np.add(self._from, progress * (self._to - self._from), out=self._mix)
+        if progress >= 1.0:
+            return self._to
+        np.subtract(self._to, self._from, out=self._mix)
+        self._mix *= progress
+        self._mix += self._from
         return self._mix
 
     def _render(self, now: float, dt: float, frame: np.ndarray) -> None:
         self._take_due(now)
-        values = None if self._to is None else self._current(now)
-        self._renderer.render(values, silent=self._silent, dt=dt, frame=frame)
+        if self._to is None:  # no update yet: the rest values
+            self._from = self._to = self._renderer.target(None, silent=False)
+            self._mix = np.empty_like(self._to)
+        self._renderer.follow(self._current(now), silent=self._silent, dt=dt, frame=frame)
         if self._overrides or self._released:
             with self._lock:
                 if self._released:
