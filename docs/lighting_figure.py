@@ -3,7 +3,7 @@
     python3 docs/lighting_figure.py
 
 The daemon plays the demo piece (``--demo --fast --csv``); its logged updates are replayed through the DMX
-sink's own renderer at 40 frames per second, with the same interpolation between updates, and the figure
+sink's own renderer at 40 frames per second, interpolated between updates as the sink does, and the figure
 shows the values (top) and what the map makes of them (bottom: the 16-bit dimmer, the tension channel,
 and the RGB wash as a strip of its colour). Needs the ``report`` extra (matplotlib).
 """
@@ -53,13 +53,15 @@ def main() -> int:
     frame = np.zeros((1, 512), dtype=np.uint8)
     frame_times = np.arange(times[0], times[-1], 1.0 / FPS)
     frames = []
-    for t in frame_times:  # linear between updates, as the sink's frame clock does
+    silent = vectors[:, signals.SILENCE_AT] > 0.5
+    targets = [renderer.target(vector, silent=bool(quiet)) for vector, quiet in zip(vectors, silent)]
+    for t in frame_times:  # each update's targets, linear between updates, then the fades: as the sink does
         after = min(np.searchsorted(times, t, side="right"), len(times) - 1)
         before = max(after - 1, 0)
         span = times[after] - times[before]
         progress = 0.0 if span <= 0 else (t - times[before]) / span
-        values = vectors[before] + progress * (vectors[after] - vectors[before])
-        renderer.render(values, silent=bool(values[signals.SILENCE_AT] > 0.5), dt=1.0 / FPS, frame=frame)
+        target = targets[before] + progress * (targets[after] - targets[before])
+        renderer.follow(target, silent=bool(silent[before]), dt=1.0 / FPS, frame=frame)
         frames.append(frame[0, :6].copy())
     frames = np.array(frames, dtype=float)
     figure, (top, bottom, strip) = plt.subplots(3, 1, figsize=(9, 5.2), sharex=True, gridspec_kw={"height_ratios": [3, 3, 0.8]})
