@@ -1,10 +1,11 @@
-"""CPU share of one core used by the live daemon: v1, v2 float and v2 (the default, its INT8 pack), in one run.
+"""CPU share of one core used by the live daemon: v1, v2 float and the default model (its INT8 pack), in one run.
 
 Each (model, rate) runs the real daemon (``python -m mer_live``) as a child process on the same file, paced in
 real time (``--input FILE`` without ``--fast``, so the worker waits for audio like on a sound card),
 sending OSC to a local socket and writing CSV, with the ONNX model on one thread: v1 at 4/s and 10/s,
-v2 float (``MER_PRECISION=float``, the default before the INT8 pack) and v2 at 10/s (v2 runs each 3 s
-patch once, so its cost hardly depends on the rate, and its p99 is the update that also runs a patch).
+v2 float (``MER_PRECISION=float``, the default before the INT8 pack), the default model in float when it
+is not v2, and the default model as it runs by default, at 10/s (a v2-kind model runs each 3 s patch
+once, so its cost hardly depends on the rate, and its p99 is the update that also runs a patch).
 The time from start to the first CSV row is the first reading. After a warm-up of ``WARM_UP_UPDATES``
 updates, the child's CPU time (user + system, from ``/proc/PID/stat``) is sampled over ``--seconds`` of
 wall time (``--default-seconds`` for the default model's run): CPU share = CPU seconds / wall seconds (1.0
@@ -36,7 +37,7 @@ the difference of the CPU shares, and its ratio the quotient, in the same run:
 
     python benchmarks/daemon_cpu.py --meter --seconds 20 --repeats 2 --out benchmarks/meter_cpu.json
 
-(the meter runs use the shipped default model, or ``--v2`` when given).
+(the meter runs use the shipped default model, or ``--default`` when given).
 """
 
 from __future__ import annotations
@@ -56,14 +57,16 @@ from pathlib import Path
 import numpy as np
 
 from bench import report, write
+from mer_live.model.emotion_model import DEFAULT_MODEL
 
 # (label, --model, rate, environment): v2 float is the default before the INT8 pack (issue 24's baseline)
+DEFAULT_RUN = f"{DEFAULT_MODEL} (default)"
 RUNS = (("v1", "v1", 4.0, {}), ("v1", "v1", 10.0, {}), ("v2 float", "v2", 10.0, {"MER_PRECISION": "float"}),
-        ("v2", "v2", 10.0, {}))
+        *([(f"{DEFAULT_MODEL} float", DEFAULT_MODEL, 10.0, {"MER_PRECISION": "float"})] if DEFAULT_MODEL != "v2" else []),
+        (DEFAULT_RUN, DEFAULT_MODEL, 10.0, {}))
 BASELINE = ("v1", 10.0)
 BLAS_RUN = ("v1", "v1", 4.0, {})
-REUSE_RUN = ("v2, every patch whole", "v2", 10.0, {"MER_PATCH_REUSE": "0"})
-DEFAULT_RUN = "v2"
+REUSE_RUN = (f"{DEFAULT_MODEL}, every patch whole", DEFAULT_MODEL, 10.0, {"MER_PATCH_REUSE": "0"})
 GOAL_CPU_SHARE = 0.05  # issue 24 (issue 7's was 0.10 and p99 30 ms)
 GOAL_P99_MS = 10.0
 GOAL_FIRST_READING_S = 1.0
@@ -244,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", type=Path, help="audio file to play (default: the demo piece, 44.1 kHz stereo)")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     parser.add_argument("--v1", default="v1", help="the v1 model (default: the shipped v1)")
-    parser.add_argument("--v2", default="v2", help="the v2 model (default: the shipped v2; with --meter, the model to run)")
+    parser.add_argument("--v2", default="v2", help="the v2 model (default: the shipped v2)")
+    parser.add_argument("--default", default=DEFAULT_MODEL,
+                        help=f"the default model (default: the shipped {DEFAULT_MODEL}; with --meter, the model to run)")
     parser.add_argument("--default-seconds", type=float, help="measured wall time of the default model's run (default: --seconds)")
     parser.add_argument(
         "--blas-comparison", action="store_true",
@@ -271,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         directory = Path(temp)
         input_path = args.input or write_input(directory=directory, seconds=longest)
         port = sink.getsockname()[1]
-        models = {"v1": args.v1, "v2": args.v2}
+        models = {"v1": args.v1, "v2": args.v2, DEFAULT_MODEL: args.default}
         runs = [(*run, None) for run in RUNS]
         if args.reuse_comparison:
             runs.append((*REUSE_RUN, None))
@@ -311,7 +316,7 @@ def meter_main(*, args: argparse.Namespace) -> int:
         directory = Path(temp)
         input_path = args.input or write_input(directory=directory, seconds=args.seconds)
         port = sink.getsockname()[1]
-        model = args.v2
+        model = args.default
         runs = []
         for rate in METER_RATES:
             for _ in range(args.repeats):

@@ -1,6 +1,6 @@
-"""The shipped v2 model's INT8 pack: built from the shipped model file, loaded without ``onnx``, reused bit
-for bit, and within issue 24's parity limits of the float model on three real clips (the full check on
-every clip is ``benchmarks/parity.py``)."""
+"""The shipped models' INT8 packs: each built from its shipped model file; the default model's loaded without
+``onnx``, reused bit for bit, and within issue 24's parity limits of the float model on three real clips (the
+full check on every clip is ``benchmarks/parity.py``)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from mer_live.model.emotion_model import EmotionModel, ModelError, check_joint_l
 from mer_live.offline.decoder import FileDecoder
 from mer_live.offline.recipe import KIND_MEL_PATCHES, RECIPES
 
-SHIPPED_V2 = Path(str(emotion_model.shipped_model_path("v2")))
+SHIPPED_V2 = Path(str(emotion_model.shipped_model_path()))  # the default model (a v2-kind one)
 PARITY_CLIPS = ("001", "031", "010")  # happy, sad, and one more: none of them calibrated the pack
 MAX_CLIP_DIFF = 0.02  # sent 0-1 units, as benchmarks/parity.py
 MIN_WINDOW_R = 0.99  # per output over the clips' windows (the benchmark's r is over clip means)
@@ -31,14 +31,19 @@ def models() -> dict[str, EmotionModel]:
     return {precision: EmotionModel(path=SHIPPED_V2, precision=precision) for precision in emotion_model.PRECISIONS}
 
 
-def test_the_pack_was_cut_from_the_shipped_model_file() -> None:
-    """Fails when the model changes and the pack is not rebuilt: python -m mer_live.train.fast_pack."""
+def test_each_pack_was_cut_from_its_shipped_model_file() -> None:
+    """Fails when a model changes and its pack is not rebuilt: python -m mer_live.train.fast_pack."""
     import onnx
 
-    local = onnx.load(str(patch_model.pack_paths(SHIPPED_V2, precision="int8")["local"]))
-    meta = json.loads({p.key: p.value for p in local.metadata_props}[patch_model.META_PACK])
-    assert meta["source_sha256"] == hashlib.sha256(SHIPPED_V2.read_bytes()).hexdigest()
-    assert meta["precision"] == "int8" and not set(PARITY_CLIPS) & set(meta["calibration"]["clips"])
+    from mer_live.train.fast_pack import shipped_v2_models
+
+    models = shipped_v2_models()
+    assert SHIPPED_V2 in models
+    for model in models:
+        local = onnx.load(str(patch_model.pack_paths(model, precision="int8")["local"]))
+        meta = json.loads({p.key: p.value for p in local.metadata_props}[patch_model.META_PACK])
+        assert meta["source_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest(), model.name
+        assert meta["precision"] == "int8" and not set(PARITY_CLIPS) & set(meta["calibration"]["clips"])
 
 
 def test_the_default_runs_the_pack_without_onnx() -> None:
@@ -118,7 +123,7 @@ def test_the_rewrites_compute_the_same_values(which: str, tmp_path: Path) -> Non
     from mer_live.model import graph_cut
     from v2_models import write_musicnn_like_model
 
-    path = SHIPPED_V2 if which == "shipped" else write_musicnn_like_model(tmp_path / "like.onnx", heard=int(which[5:]))
+    path = Path(str(emotion_model.shipped_model_path("v2"))) if which == "shipped" else write_musicnn_like_model(tmp_path / "like.onnx", heard=int(which[5:]))
     model = onnx.load(str(path))
     original = model.SerializeToString()
     pooled = graph_cut.rewrite_pooling(model)

@@ -1,6 +1,6 @@
 """Build a v2 model's INT8 pack (build time; needs ``onnx`` and ONNX Runtime's quantization tools).
 
-``python -m mer_live.train.fast_pack [MODEL.onnx]`` (default: the shipped v2 model) writes, beside the model,
+``python -m mer_live.train.fast_pack [MODEL.onnx]`` (default: every shipped model with a v2 front-end) writes, beside the model,
 the two graphs that :func:`mer_live.model.patch_model.load_pack` loads with ONNX Runtime alone:
 
 * ``NAME.int8-local.onnx``: the frame-local branches (musicnn's timbral convolutions, most of the model's
@@ -53,6 +53,18 @@ def calibration_patches(*, clip_ids: tuple[str, ...], offset: int) -> np.ndarray
             starts = mel.patch_starts(total_frames=len(frames), hop_frames=CALIBRATION_HOP_FRAMES)
             patches.extend(mel.loop_pad(frames=frames[start : start + mel.PATCH_FRAMES])[offset:] for start in starts)
     return np.stack(patches).astype(np.float32)
+
+
+def shipped_v2_models() -> list[Path]:
+    """The shipped models with a v2 front-end (``mer_live.pooling`` metadata): the ones a pack is built for."""
+    import onnx
+
+    found = []
+    for name in emotion_model.SHIPPED_MODELS:
+        path = Path(str(emotion_model.shipped_model_path(name)))
+        if any(prop.key == emotion_model.META_POOLING for prop in onnx.load(str(path), load_external_data=False).metadata_props):
+            found.append(path)
+    return found
 
 
 def _quantize(*, local: bytes, input_name: str, patches: np.ndarray, folder: Path) -> bytes:
@@ -112,9 +124,9 @@ def build(model_path: Path, *, clip_ids: tuple[str, ...] = CALIBRATION_CLIPS) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mer_live.train.fast_pack", description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", type=Path, help="v2 model files (default: the shipped v2)")
+    parser.add_argument("models", nargs="*", type=Path, help="v2-kind model files (default: every shipped one)")
     args = parser.parse_args(argv)
-    for path in args.models or [Path(str(emotion_model.shipped_model_path("v2")))]:
+    for path in args.models or shipped_v2_models():
         for part, written in build(path).items():
             print(f"{path.name}: {part} -> {written} ({written.stat().st_size} bytes)", file=sys.stderr)
     return 0
