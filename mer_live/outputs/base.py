@@ -43,12 +43,16 @@ LOG_INTERVAL_S = 10.0  # drops are logged at most once per this many seconds per
 QUEUE_READINGS = 256  # per sink: ~8 s of updates at the top rate (30/s), then the oldest go
 CLOSE_TIMEOUT_S = 0.8  # all lanes together, so that the final status is out within 1 s of a stop
 THREAD_PREFIX = "mer-live-output"
+DELAY_RANGE_MS = (0.0, 5000.0)  # an output's delay_ms setting (its lane's delay_s, or the DMX frame clock's)
+MS_PER_S = 1000.0
 
 
 class Sink(Protocol):
     """Where readings go (OSC, CSV, the readout, ...). ``process`` runs on the sink's own lane thread,
     one reading at a time, in order; ``close`` runs on that thread too, after the last reading.
-    Optional: ``name: str``, ``delivered: int`` and ``dropped: int`` (updates)."""
+    Optional: ``name: str``, ``delivered: int`` and ``dropped: int`` (updates), and ``delay_s: float``: the
+    lane hands each reading over this long after it arrived (to line an output up with video, a distant rig
+    or another output; what is still held back when the stage closes goes at once)."""
 
     def process(self, *, reading: Reading) -> None: ...
 
@@ -139,7 +143,8 @@ class _Lane:
         self.sink = sink
         self.name = sink_name(sink=sink)
         self._capacity = capacity
-        self._queue: collections.deque[Reading] = collections.deque()
+        self._delay_s = float(getattr(sink, "delay_s", 0.0))
+        self._queue: collections.deque[tuple[float, Reading]] = collections.deque()  # (due, reading)
         self._ready = threading.Condition()
         self._closing = False
         self.queue_dropped = 0
@@ -155,19 +160,27 @@ class _Lane:
             if self._closing:
                 return
             if len(self._queue) >= self._capacity:
-                if self._queue.popleft().is_update:
+                if self._queue.popleft()[1].is_update:
                     self.queue_dropped += 1
-            self._queue.append(reading)
+            self._queue.append((time.monotonic() + self._delay_s, reading))
             self._ready.notify()
 
-    def _run(self) -> None:
-        while True:
-            with self._ready:
-                while not self._queue and not self._closing:
+    def _next(self) -> Reading | None:
+        """The next reading once it is due (at once when closing); None when closed and empty."""
+        with self._ready:
+            while True:
+                if self._queue:
+                    wait = self._queue[0][0] - time.monotonic()
+                    if wait <= 0.0 or self._closing:
+                        return self._queue.popleft()[1]
+                    self._ready.wait(wait)
+                elif self._closing:
+                    return None
+                else:
                     self._ready.wait()
-                if not self._queue:
-                    break
-                reading = self._queue.popleft()
+
+    def _run(self) -> None:
+        while (reading := self._next()) is not None:
             try:
                 self.sink.process(reading=reading)
                 if reading.is_update:

@@ -33,7 +33,7 @@ from mer_live.core.rate_limit import RateLimitedLog
 from mer_live.core.reading import Reading
 from mer_live.core.exit_codes import UsageError
 from mer_live.core.fields import ConfigError, setting
-from mer_live.outputs.base import LOG_INTERVAL_S, SinkContext
+from mer_live.outputs.base import DELAY_RANGE_MS, LOG_INTERVAL_S, MS_PER_S, SinkContext
 from mer_live.outputs.registry import OutputSpec
 
 LOG = logging.getLogger("mer_live")
@@ -73,6 +73,10 @@ class MidiSettings:
     )
     max_rate_hz: float = setting(20.0, help="most control changes per second, per controller", bounds=MIDI_MAX_RATE_RANGE_HZ)
     cc: tuple[dict, ...] = setting((), help="the mapping: [[midi.cc]] tables (value, channel, cc, high_resolution)", tables=True)
+    delay_ms: float = setting(
+        0.0, help="delay MIDI by this much (to line it up with video, lights or another output)", flag="--midi-delay",
+        metavar="MS", bounds=DELAY_RANGE_MS,
+    )
 
 
 VALUE_NAMES: tuple[str, ...] = labels.EMOTIONS + labels.MID_LEVELS
@@ -473,9 +477,11 @@ def make_sinks(settings: MidiSettings, *, context: SinkContext) -> list[MidiSink
     if not settings.enabled:
         return []
     try:
-        return [MidiSink(mapping=mapping_from_settings(midi=settings), port=settings.port, virtual=settings.virtual, api=settings.api)]
+        sink = MidiSink(mapping=mapping_from_settings(midi=settings), port=settings.port, virtual=settings.virtual, api=settings.api)
     except MidiError as error:
         raise UsageError(str(error)) from error
+    sink.delay_s = settings.delay_ms / MS_PER_S  # the lane holds each reading back this long
+    return [sink]
 
 
 def describe(settings: MidiSettings) -> list[str]:

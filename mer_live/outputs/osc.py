@@ -23,7 +23,7 @@ from mer_live.core.addresses import DEFAULT_PREFIX, check_prefix, parse_host_por
 from mer_live.core.fields import ConfigError, setting
 from mer_live.core.rate_limit import RateLimitedLog
 from mer_live.core.reading import Reading
-from mer_live.outputs.base import LOG_INTERVAL_S, SinkContext
+from mer_live.outputs.base import DELAY_RANGE_MS, LOG_INTERVAL_S, MS_PER_S, SinkContext
 from mer_live.outputs.registry import OutputSpec
 
 LOG = logging.getLogger("mer_live")
@@ -54,6 +54,10 @@ class OscSettings:
     prefix: str = setting(DEFAULT_PREFIX, help="OSC address prefix", flag="--osc-prefix", metavar="PREFIX", check=_prefix_ok)
     format: str = setting(
         OSC_FORMAT_BUNDLE, help="one bundle per update or plain messages", flag="--osc-format", choices=OSC_FORMATS
+    )
+    delay_ms: float = setting(
+        0.0, help="delay OSC by this much (to line it up with video, lights or another output)", flag="--osc-delay",
+        metavar="MS", bounds=DELAY_RANGE_MS,
     )
 
 
@@ -198,7 +202,10 @@ def make_sinks(settings: OscSettings, *, context: SinkContext) -> list[OscSink]:
     """One sink (one lane) per target, so that no target waits for another; none when OSC is off."""
     if not settings.enabled:
         return []
-    return [OscSink(targets=[parse_host_port(spec=target)], prefix=settings.prefix, fmt=settings.format) for target in settings.targets]
+    sinks = [OscSink(targets=[parse_host_port(spec=target)], prefix=settings.prefix, fmt=settings.format) for target in settings.targets]
+    for sink in sinks:
+        sink.delay_s = settings.delay_ms / MS_PER_S  # the lane holds each reading back this long
+    return sinks
 
 
 def describe(settings: OscSettings) -> list[str]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from mer_live.core.exit_codes import UsageError
 from mer_live.core.fields import ConfigError, setting
-from mer_live.outputs.base import Sink, SinkContext
+from mer_live.outputs.base import DELAY_RANGE_MS, Sink, SinkContext
 from mer_live.outputs.registry import OutputSpec
 
 PROTOCOL_CHOICES = ("sacn", "artnet")
@@ -44,7 +44,7 @@ class DmxSettings:
                             flag="--dmx-universe", metavar="N", check=_universe_ok)
     fps: float = setting(40.0, help="DMX frames per second, 1 to 44", flag="--dmx-fps", metavar="HZ", check=_fps_ok)
     delay_ms: float = setting(0.0, help="delay DMX by this much (to line up with video or a distant rig)", flag="--dmx-delay",
-                              metavar="MS", bounds=(0.0, 5000.0))
+                              metavar="MS", bounds=DELAY_RANGE_MS)
     venue: str = setting("", help="venue profile for range = \"venue\" (mer-live calibrate)", flag="--dmx-venue", metavar="FILE",
                          default_help="none")
     triggers: str = setting("", help="cue triggers from this file (or eos, qlcplus)", flag="--triggers", metavar="FILE",

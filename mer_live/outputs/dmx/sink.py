@@ -24,15 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from mer_live.core.reading import Reading
+from mer_live.outputs.base import DELAY_RANGE_MS, MS_PER_S
 from mer_live.outputs.dmx import signals
 from mer_live.outputs.dmx.channel_map import ChannelMap, Renderer
 from mer_live.outputs.dmx.sender import DEFAULT_FPS, DEFAULT_KEEPALIVE_S, FrameClock, Transport
 from mer_live.outputs.dmx.venue import RollingRange, VenueProfile
 
-MS_PER_S = 1000.0
 DEFAULT_RELATIVE_MINUTES = 5.0
 INTERVAL_RANGE_S = (0.02, 1.0)  # interpolation spans one update interval, measured, within these bounds
-DELAY_RANGE_MS = (0.0, 5000.0)
 
 
 @dataclass
