@@ -103,6 +103,28 @@ def _band(band: dict, run: str, file: str, output: str, key: str):
     return band.get("runs", {}).get(run, {}).get(file, {}).get(output, {}).get(key)
 
 
+def _ratio_cells(band: dict, run: str) -> list[bool]:
+    """Per (file, output): whether ``run``'s step ÷ spread is at least v1's."""
+    cells = []
+    for file, outputs in band.get("runs", {}).get("v1", {}).items():
+        for output in outputs:
+            mine, base = _band(band, run, file, output, "step_over_spread"), _band(band, "v1", file, output, "step_over_spread")
+            cells.append(mine is not None and base is not None and mine >= base)
+    return cells
+
+
+def _ratio_count(band: dict, run: str) -> str:
+    cells = _ratio_cells(band, run)
+    return f"{sum(cells)} of {len(cells)}" if cells and run in band.get("runs", {}) else "—"
+
+
+def _ratio_verdict(band: dict, run: str) -> str:
+    cells = _ratio_cells(band, run)
+    if not cells or run not in band.get("runs", {}):
+        return "not measured"
+    return "met" if all(cells) else "**unmet**"
+
+
 def render_card(*, metrics: dict) -> str:
     """``models/MODEL_CARD.md`` from ``metrics["v3"]`` (and the v1/v2 sections it compares with)."""
     v3 = metrics["v3"]
@@ -178,6 +200,9 @@ def render_card(*, metrics: dict) -> str:
         f"{_f(t50.get('v2', (None, None))[0], '.1f')} / {_f(t50.get('v2', (None, None))[1], '.1f')} | — | — | "
         f"{_f(t50.get(honest_run, (None, None))[0], '.1f')} / {_f(t50.get(honest_run, (None, None))[1], '.1f')} | ≤ 2.5 s | "
         f"{met(max([t for t in t50.get(honest_run, (None, None)) if t is not None], default=None), GOALS['t50_s'], lower_is_better=True)} |",
+        f"| step ÷ steady-section spread, per output (outputs x files where {honest_run} ≥ v1) | — | "
+        f"{_ratio_count(band, 'v2')} | — | — | {_ratio_count(band, honest_run)} | all ≥ v1's | "
+        f"{_ratio_verdict(band, honest_run)} |",
         f"| daemon CPU at `--rate 10` (share of one core) | {_f(_cpu(v3.get('daemon_cpu', {}), 'v1'))} (same run) | "
         f"0.067 (v2 card) | — | — | {_f(cpu)} | ≤ 0.10 | "
         f"{met(cpu, GOALS['cpu'], lower_is_better=True)} |",
@@ -249,7 +274,15 @@ def render_card(*, metrics: dict) -> str:
                 f"{_f(_band(band, run, 'arousal', 'tension', 't50_mean_s'), '.1f')} | "
                 f"{_f(_band(band, run, 'valence', 'valence', 'median_step'))} | "
                 f"{_f(_band(band, run, 'valence', 'valence', 'step_over_spread'), '.2f')} |")
-        lines += ["", f"Step ÷ spread of every output: `benchmarks/band_steps.json` (load average during the run: "
+        outputs = list(band["runs"][band_runs[0]]["arousal"])
+        lines += ["", "Step ÷ spread of every output (arousal file / valence file; energy and valence signed by the "
+                  "expected direction, the others unsigned):", "",
+                  "| run | " + " | ".join(outputs) + " |", "|---|" + "---|" * len(outputs)]
+        for run in band_runs:
+            cells = [f"{_f(_band(band, run, 'arousal', o, 'step_over_spread'), '.1f')} / "
+                     f"{_f(_band(band, run, 'valence', o, 'step_over_spread'), '.1f')}" for o in outputs]
+            lines.append(f"| {run} | " + " | ".join(cells) + " |")
+        lines += ["", f"All in `benchmarks/band_steps.json` (load average at its start: "
                   f"{', '.join(f'{x:.1f}' for x in band.get('load_average', []))}).", ""]
     lines += [
         "## Limits",
