@@ -297,7 +297,7 @@ def render_card(*, metrics: dict) -> str:
         "",
         "```sh",
         V1_4Q_COMMAND,
-        *(c for c in [cv.get("command")] if c),
+        *(cv.get("commands") or [c for c in [cv.get("command")] if c]),
         training.get("command") or "mer-live-train fit3 --config configs/train_v3.toml",
         FOLD0_COMMAND,
         BAND_COMMAND,
