@@ -122,3 +122,19 @@ def test_the_live_handle_reaches_the_worker_once_bound() -> None:
     handle.bind(worker)
     handle.set_setting(key="rate", value=8.0)
     assert handle.current_config() == {"rate": 8.0}
+
+
+def test_an_output_resolves_what_the_command_line_gave_beyond_its_own_keys() -> None:
+    """MIDI: a port named on the command line replaces the file's virtual port (one port, CLI > TOML);
+    both on the command line is a one-line usage error; outputs without the hook are left as they are."""
+    from mer_live.core.exit_codes import UsageError
+
+    from_file = from_dict(values={"midi": {"enabled": True, "virtual": "show"}})
+    resolved = registry.resolve(settings=from_file, cli={"midi": {"port": "synth", "enabled": True}})
+    assert (resolved.midi.port, resolved.midi.virtual) == ("synth", "")
+    assert resolved.osc == from_file.osc and registry.resolve(settings=from_file, cli={}) == from_file
+    with pytest.raises(UsageError, match="--midi and --midi-virtual contradict"):
+        registry.resolve(settings=from_file, cli={"midi": {"port": "a", "virtual": "b"}})
+    both = from_dict(values={"midi": {"enabled": True, "port": "a", "virtual": "b"}})
+    with pytest.raises(UsageError, match="midi.port and midi.virtual are both set"):
+        registry.resolve(settings=both, cli={})

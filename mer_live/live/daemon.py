@@ -29,7 +29,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import contextlib
-import dataclasses
 import logging
 import math
 import signal
@@ -192,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         print(toml_text.render(settings), end="")
         return EXIT_OK
     check_applicable(settings=settings, cli=cli)
-    settings = _midi_port(settings=settings, cli=cli)
+    settings = registry.resolve(settings=settings, cli=cli)  # e.g. a MIDI port named on the command line
     _setup_logging(quiet=settings.log.quiet)
     try:
         return _run_logged(settings=settings)
@@ -369,18 +368,6 @@ class Pipeline:
         if source_error:
             return INPUT_FAILED
         return ANALYSIS_FAILED if worker.error else FINISHED
-
-
-def _midi_port(*, settings: Settings, cli: dict[str, dict[str, Any]]) -> Settings:
-    """``settings`` with one MIDI port: one named on the command line replaces the file's (CLI > TOML)."""
-    given, midi = cli.get("midi", {}), settings.midi
-    if "port" in given and "virtual" in given:
-        raise UsageError("--midi and --midi-virtual contradict each other: give one of them")
-    if "port" in given or "virtual" in given:
-        midi = dataclasses.replace(midi, port=given.get("port", ""), virtual=given.get("virtual", ""))
-    elif midi.enabled and midi.port and midi.virtual:
-        raise UsageError("midi.port and midi.virtual are both set: keep one of them, or give --midi or --midi-virtual")
-    return dataclasses.replace(settings, midi=midi)
 
 
 def _make_sinks(*, settings: Settings, stack: contextlib.ExitStack, live: LiveHandle) -> list:

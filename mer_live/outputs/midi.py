@@ -19,6 +19,7 @@ for it; when it is back, the current values are sent again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -488,9 +489,20 @@ def describe(settings: MidiSettings) -> list[str]:
     return [f"MIDI {settings.port or 'virtual port ' + settings.virtual}"] if settings.enabled else []
 
 
+def resolve(settings: MidiSettings, given: dict[str, Any]) -> MidiSettings:
+    """One MIDI port: a port named on the command line replaces the file's (CLI > TOML), whichever kind."""
+    if "port" in given and "virtual" in given:
+        raise UsageError("--midi and --midi-virtual contradict each other: give one of them")
+    if "port" in given or "virtual" in given:
+        return dataclasses.replace(settings, port=given.get("port", ""), virtual=given.get("virtual", ""))
+    if settings.enabled and settings.port and settings.virtual:
+        raise UsageError("midi.port and midi.virtual are both set: keep one of them, or give --midi or --midi-virtual")
+    return settings
+
+
 def check(settings: MidiSettings) -> None:
     if settings.enabled and not (settings.port or settings.virtual):
         raise ConfigError("midi.enabled is true but there is no port: give --midi PORT or --midi-virtual NAME")
 
 
-OUTPUT = OutputSpec(name="midi", settings=MidiSettings, make=make_sinks, describe=describe, check=check, order=30)
+OUTPUT = OutputSpec(name="midi", settings=MidiSettings, make=make_sinks, describe=describe, check=check, order=30, resolve=resolve)

@@ -11,6 +11,7 @@ sinks are made).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib
 import pkgutil
@@ -27,6 +28,11 @@ def _no_check(settings: Any) -> None:
     """The default :attr:`OutputSpec.check`: no combination of settings to refuse."""
 
 
+def _as_resolved(settings: Any, given: dict[str, Any]) -> Any:
+    """The default :attr:`OutputSpec.resolve`: the section as CLI > TOML > defaults made it."""
+    return settings
+
+
 @dataclass(frozen=True)
 class OutputSpec:
     """One output.
@@ -35,8 +41,10 @@ class OutputSpec:
     settings dataclass, every field declared with :func:`mer_live.core.fields.setting`; ``make(settings, *,
     context)``: its sinks (none when it is off); ``describe(settings)``: fragments of the start-up log line
     (none when off); ``check(settings)``: refuses combinations with a one-line
-    :class:`~mer_live.core.fields.ConfigError`; ``order``: its place among the sections, the sinks and the
-    log line (lower first)."""
+    :class:`~mer_live.core.fields.ConfigError`; ``resolve(settings, given)``: the section once more, when
+    what the command line gave (``given``: ``{key: value}``) must replace more than its own keys (MIDI: a
+    port named on the command line replaces the file's virtual port); ``order``: its place among the
+    sections, the sinks and the log line (lower first)."""
 
     name: str
     settings: type
@@ -44,6 +52,7 @@ class OutputSpec:
     describe: Callable[[Any], list[str]]
     check: Callable[[Any], None] = _no_check
     order: int = 50
+    resolve: Callable[[Any, dict[str, Any]], Any] = _as_resolved
 
 
 @functools.lru_cache(maxsize=None)
@@ -73,6 +82,13 @@ def make_sinks(*, settings: Any, context: SinkContext, stack: contextlib.ExitSta
         for sink in spec.make(getattr(settings, name), context=context):
             sinks.append(stack.enter_context(contextlib.closing(sink)))
     return sinks
+
+
+def resolve(*, settings: Any, cli: dict[str, dict[str, Any]]) -> Any:
+    """``settings`` with every output's :attr:`OutputSpec.resolve` applied to its section and the command
+    line's values for it (``cli``: ``{section: {key: value}}``)."""
+    changes = {name: spec.resolve(getattr(settings, name), cli.get(name, {})) for name, spec in outputs().items()}
+    return dataclasses.replace(settings, **changes)
 
 
 def describe(*, settings: Any) -> list[str]:
