@@ -11,9 +11,10 @@ real time (as a sound card would be), with ``--web 127.0.0.1:PORT``, alternately
 ``--repeats`` pairs, interleaved (none, load, none, load, ...), so that the machine's other load falls on
 both alike. Per run: the worker's per-update compute time (the daemon's exit line, p50 and p99 over the
 run), the daemon's resident memory (``/proc/PID/status`` VmRSS, sampled every second; the peak, and the
-growth from the first to the last third of the run), the frames each reading client got, and whether the
+growth from the first to the last third of the run), the same for the web process (the daemon's child
+that serves the clients, where a stuck client's backlog would pile up), the frames each reading client got, and whether the
 stuck client was closed by the server, and the daemon's CPU share (user + system seconds of the daemon
-process itself, not the web process, over the run's wall time, ``/proc/PID/stat``). Result: p99 of ``load``
+process itself, not the web process, over the run's wall time, ``/proc/PID/stat``) and the web process's. Result: p99 of ``load``
 as a ratio to ``none`` (medians over the repeats, and per pair), goal <= 1.10; the daemon's CPU share under
 load as a ratio to none (what the clients cost the analysis process); the memory growth under load, goal:
 bounded (no growth with the run's length).
@@ -78,6 +79,25 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def children(pid: int) -> list[int]:
+    """The direct child processes of ``pid`` (the web process among them)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def web_rss_kib(pid: int) -> int:
+    """Resident memory of the daemon's child processes (the web process; --input starts no capture child)."""
+    total = 0
+    for child in children(pid):
+        try:
+            total += rss_kib(child)
+        except OSError:
+            pass
+    return total
+
+
 async def crowd(*, port: int, clients: int, stop: asyncio.Event, counts: list[int]) -> bool:
     """``clients - 1`` reading clients and one that never reads; returns whether the stuck one was closed."""
     import aiohttp
@@ -136,25 +156,30 @@ def one_run(*, condition: str, wav: Path, clients: int, seconds: float, rate: fl
             time.sleep(0.1)
     time.sleep(WARM_UP_S)
     samples: list[int] = []
+    web_samples: list[int] = []
     sampling = threading.Event()
 
     def sample() -> None:
         while not sampling.is_set() and child.poll() is None:
             try:
                 samples.append(rss_kib(child.pid))
+                web_samples.append(web_rss_kib(child.pid))
             except OSError:
                 return
             sampling.wait(SAMPLE_S)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    cpu_start, wall_start = cpu_s(child.pid), time.monotonic()
+    def web_cpu_s() -> float:
+        return sum(cpu_s(pid) for pid in children(child.pid))
+
+    cpu_start, web_start, wall_start = cpu_s(child.pid), web_cpu_s(), time.monotonic()
     cpu_end: list[float] = []
 
     def stop_cpu_clock() -> None:  # just before the end of the input: the daemon is still there
         time.sleep(max(0.0, seconds - WARM_UP_S - 2.0))
         try:
-            cpu_end.extend([cpu_s(child.pid), time.monotonic()])
+            cpu_end.extend([cpu_s(child.pid), time.monotonic(), web_cpu_s()])
         except OSError:
             pass
 
@@ -177,6 +202,7 @@ def one_run(*, condition: str, wav: Path, clients: int, seconds: float, rate: fl
     sampler.join()
     clock.join()
     cpu_share = (cpu_end[0] - cpu_start) / (cpu_end[1] - wall_start) if cpu_end else None
+    web_share = (cpu_end[2] - web_start) / (cpu_end[1] - wall_start) if cpu_end else None
     match = next((STOP_LINE.search(line) for line in lines if STOP_LINE.search(line)), None)
     third = max(1, len(samples) // 3)
     return {
@@ -186,8 +212,11 @@ def one_run(*, condition: str, wav: Path, clients: int, seconds: float, rate: fl
         "compute_p50_ms": float(match.group(1)) if match else None,
         "compute_p99_ms": float(match.group(2)) if match else None,
         "daemon_cpu_share_of_one_core": round(cpu_share, 4) if cpu_share is not None else None,
+        "web_process_cpu_share_of_one_core": round(web_share, 4) if web_share is not None else None,
         "rss_peak_mib": round(max(samples) / 1024, 1) if samples else None,
         "rss_growth_first_to_last_third_mib": round((np.mean(samples[-third:]) - np.mean(samples[:third])) / 1024, 2) if samples else None,
+        "web_process_rss_peak_mib": round(max(web_samples) / 1024, 1) if web_samples else None,
+        "web_process_rss_growth_first_to_last_third_mib": round((np.mean(web_samples[-third:]) - np.mean(web_samples[:third])) / 1024, 2) if web_samples else None,
         "frames_per_reading_client": {"min": min(counts), "max": max(counts)} if counts else None,
         "stuck_client_closed_by_server": closed,
     }
@@ -214,6 +243,8 @@ def main() -> int:
                 print(json.dumps(run), flush=True)
     p99 = {c: float(np.median([r["compute_p99_ms"] for r in runs if r["condition"] == c])) for c in ("none", "load")}
     p50 = {c: float(np.median([r["compute_p50_ms"] for r in runs if r["condition"] == c])) for c in ("none", "load")}
+    web_rss = {c: float(max(r["web_process_rss_peak_mib"] for r in runs if r["condition"] == c)) for c in ("none", "load")}
+    web_cpu = {c: float(np.median([r["web_process_cpu_share_of_one_core"] for r in runs if r["condition"] == c])) for c in ("none", "load")}
     cpu = {c: float(np.median([r["daemon_cpu_share_of_one_core"] for r in runs if r["condition"] == c])) for c in ("none", "load")}
     pairs = [round(load["compute_p99_ms"] / none["compute_p99_ms"], 3) for none, load in zip(runs[0::2], runs[1::2])]
     ratio = p99["load"] / p99["none"]
@@ -228,6 +259,8 @@ def main() -> int:
         "p99_ratio_per_pair": pairs,
         "median_daemon_cpu_share_of_one_core": cpu,
         "daemon_cpu_ratio_load_vs_none": round(cpu["load"] / cpu["none"], 3),
+        "web_process_rss_peak_mib": web_rss,
+        "median_web_process_cpu_share_of_one_core": web_cpu,
         "within_goal": ratio <= GOAL_P99_RATIO,
         "goal": f"p99 with {args.clients} clients (one never reading) <= {GOAL_P99_RATIO:.2f} x p99 with none",
         "runs": runs,
