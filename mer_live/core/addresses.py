@@ -20,6 +20,8 @@ class OscSpecError(ValueError):
 def parse_host_port(*, spec: str, what: str = "--osc") -> tuple[str, int]:
     """``"HOST:PORT"`` (IPv6 as ``"[::1]:PORT"``) -> ``(host, port)``; raises :class:`OscSpecError`."""
     text = str(spec).strip()
+    if text.startswith("[") and text.endswith("]"):  # "[::1]": a bracketed IPv6 host without its port
+        raise OscSpecError(f"{what} {spec!r}: no port; add it, e.g. {text}:9000")
     host, sep, port_text = text.rpartition(":")
     if not sep or not host or not port_text:
         raise OscSpecError(f"{what} {spec!r}: expected HOST:PORT, e.g. 127.0.0.1:9000")

@@ -8,6 +8,8 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILURE = 1  # something broke at run time
 EXIT_USAGE = 2  # bad input: arguments, config, files, model; the user's to fix
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class UsageError(Exception):

@@ -62,12 +62,13 @@ def setting(
 
 
 def check_range(*, value: float, bounds: tuple[float, float], name: str, hint: str | None = None) -> float:
-    """``value`` as given, or :class:`ConfigError` when it is not finite or outside the closed ``bounds``.
-    The one range check of mer-live: settings, the command line, the control port and the worker use it."""
+    """``value`` as given (a float ``-0.0`` as ``0.0``), or :class:`ConfigError` when it is not finite or
+    outside the closed ``bounds``. The one range check of mer-live: settings, the command line, the
+    control port and the worker use it."""
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and low <= value <= high):
         raise ConfigError(f"{name} = {value} is out of range; " + (hint or f"use {low:g} to {high:g}"))
-    return value
+    return value + 0 if value == 0 else value  # -0.0 + 0 is 0.0: no negative zero is stored or echoed
 
 
 def check_field(*, field: dataclasses.Field, value: Any, name: str) -> Any:
@@ -76,7 +77,7 @@ def check_field(*, field: dataclasses.Field, value: Any, name: str) -> Any:
     meta = field.metadata
     if meta["bounds"] is not None:
         try:
-            check_range(value=value, bounds=meta["bounds"], name=name)
+            value = check_range(value=value, bounds=meta["bounds"], name=name)
         except ConfigError as error:
             if meta["hint"]:
                 raise ConfigError(f"{name} = {value}; {meta['hint']}") from error

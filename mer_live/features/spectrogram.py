@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -53,6 +54,10 @@ RMS_FLOOR = 10.0 ** (RMS_FLOOR_DBFS / 20.0)
 HALF_FRAME = FRAME_SIZE // 2
 FEATURE_DTYPE = np.float32
 STEREO = 2
+# a file that decodes this much less than its header says (both must hold) has stopped early: an error
+SHORTFALL_TOLERANCE_S = 1.0
+SHORTFALL_TOLERANCE_FRACTION = 0.05  # MP3s without a Xing header give only an estimate of their length
+UNKNOWN_FORMAT_REASONS = ("File does not exist or is not a regular file",)  # libsndfile: none of its formats
 
 # Every constant a model must agree with, as stored in the ONNX metadata.
 FRONTEND_CONSTANTS: dict[str, float | int | str] = {
@@ -352,9 +357,49 @@ def decode_errors() -> tuple[type[Exception], ...]:
 
 
 def decode_error_reason(*, error: Exception) -> str:
-    """The last line of a decoder's error message (its actual reason), or the error's type name."""
+    """The last line of a decoder's error message (its actual reason), or the error's type name.
+    libsndfile's "does not exist or is not a regular file (possibly a pipe?)" for a regular file (the
+    only kind that gets this far, see :func:`file_problem`) means no decoder recognised the data."""
     text = str(error).strip()
+    if any(reason in text for reason in UNKNOWN_FORMAT_REASONS):
+        return "not a known audio format, or a damaged file"
     return text.splitlines()[-1] if text else type(error).__name__
+
+
+def _wav_declared_frames(*, path: str | Path) -> int | None:
+    """The frames a RIFF/WAVE file's ``data`` chunk header declares (None: not a WAV, or a size left
+    open by a streaming writer). libsndfile reports only the frames actually present."""
+    try:
+        with open(path, "rb") as handle:
+            riff = handle.read(12)
+            if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+                return None
+            block_align = 0
+            while True:
+                header = handle.read(8)
+                if len(header) < 8:
+                    return None
+                chunk, size = header[:4], struct.unpack("<I", header[4:])[0]
+                if chunk == b"data":
+                    return size // block_align if block_align and size not in (0, 0xFFFFFFFF) else None
+                body = handle.read(size + size % 2) if chunk == b"fmt " else handle.seek(size + size % 2, os.SEEK_CUR)
+                if chunk == b"fmt " and len(body) >= 14:
+                    block_align = struct.unpack("<H", body[12:14])[0]
+    except OSError:
+        return None
+
+
+def declared_frames(*, path: str | Path, handle) -> int:
+    """The frames the file's header says it holds (``handle``: its open ``soundfile.SoundFile``)."""
+    return max(int(handle.frames), _wav_declared_frames(path=path) or 0)
+
+
+def shortfall_problem(*, decoded: int, declared: int, rate: float) -> str | None:
+    """Why a file that decoded ``decoded`` of its ``declared`` frames stopped early (None: it did not)."""
+    missing = declared - decoded
+    if missing <= max(SHORTFALL_TOLERANCE_S * rate, SHORTFALL_TOLERANCE_FRACTION * declared):
+        return None
+    return f"the audio stops after {decoded / rate:.1f} s of the {declared / rate:.1f} s its header gives (truncated or damaged)"
 
 
 def file_problem(*, path: str | Path) -> str | None:
@@ -370,6 +415,11 @@ def file_problem(*, path: str | Path) -> str | None:
         return "not a regular file"
     if status.st_size == 0:
         return "empty file (0 bytes)"
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:  # EACCES: the decoder would only say "System error."
+        return (error.strerror or type(error).__name__).lower()
     return None
 
 

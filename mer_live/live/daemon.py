@@ -5,7 +5,7 @@ a source (sound card, ``--input FILE`` or ``--demo``) -> the :class:`~mer_live.l
 sinks (OSC, CSV, the stderr readout), plus the OSC control port (:mod:`mer_live.control.server`).
 
 Every startup problem is one line on stderr naming the problem and the fix, and exit status 2.
-SIGINT/SIGTERM stop the stream, flush the sinks, send a final status and exit 0. The end of an input
+SIGINT/SIGTERM/SIGHUP stop the stream, flush the sinks, send a final status and exit 0. The end of an input
 file or ``--duration`` ends the run the same way.
 
 When the sound card vanishes (unplugged, the JACK server died), the daemon keeps running: the
@@ -56,7 +56,8 @@ LOG = logging.getLogger("mer_live")
 
 WAIT_S = 0.1
 MS_PER_S = 1000.0
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# what a terminal or a service manager sends to end a run; each ends it cleanly, with its final status
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 DESCRIPTION = "Real-time music emotion recognition: audio in, 8 emotions and 7 mid-level features out as OSC/CSV."

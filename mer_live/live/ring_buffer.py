@@ -96,6 +96,19 @@ class RingBuffer:
         self._publish(written=written + accepted)  # only after the data is in place
         return accepted
 
+    def lose(self, *, count: int) -> None:
+        """Producer: count ``count`` frames that were due but never written (a source that skipped
+        ahead after a stall), as if the buffer had dropped them."""
+        if count > 0:
+            self._dropped += count
+            self._overruns += 1
+
+    def discard(self, *, max_frames: int) -> int:
+        """Consumer: skip up to ``max_frames`` frames without reading them; returns the count."""
+        count = max(0, min(max_frames, self._written - self._read))
+        self._read += count
+        return count
+
     def read_into(self, *, out: np.ndarray) -> int:
         """Consumer: copy up to ``len(out)`` frames into ``out`` ``(n, channels)``; returns the count."""
         written, read = self._consumer_view()

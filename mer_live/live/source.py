@@ -42,6 +42,7 @@ RING_SECONDS = 10.0
 FEED_BLOCK_FRAMES = 1024
 FAST_WAIT_S = 0.002
 CLOSE_TIMEOUT_S = 2.0
+STALL_S = 3.0  # a real-time feeder (or the worker) this far behind the clock skips to the present
 RECONNECT_INTERVAL_S = 2.0  # while the input device is gone, look for it again this often
 LOST_AFTER_S = 2.0  # a started stream that delivers no frames for this long counts as lost
 RECONNECT_LOG_WINDOW_S = 30.0  # "still waiting for the device" is logged at most once per window
@@ -266,8 +267,11 @@ class CaptureSource:
 class _Feeder:
     """Feeds frames from ``read(n) -> (m <= n, channels)`` into a ring buffer on a thread.
 
-    Real time: a block is written when its last frame would have been played (like a sound card). Fast: blocks are
-    written as soon as the ring buffer has room (nothing is dropped).
+    Real time: a block is written when its last frame would have been played (like a sound card); after
+    a stall (the process was stopped or starved for more than ``STALL_S``) the frames that were due
+    meanwhile are skipped, and counted as lost in the ring buffer, as a sound card would have lost them:
+    never written late in a burst. Fast: blocks are written as soon as the ring buffer has room (nothing
+    is dropped).
     """
 
     realtime: bool
@@ -285,13 +289,27 @@ class _Feeder:
     def _read(self, *, max_frames: int) -> np.ndarray:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def _skip(self, *, frames: int) -> int:  # pragma: no cover - overridden
+        """Skip ``frames`` frames of the input (fewer at its end); returns how many were skipped."""
+        raise NotImplementedError
+
+    def _ended(self, *, fed: int) -> None:
+        """The input ended after ``fed`` frames (a file checks that it was whole)."""
+
     def _run(self) -> None:
         start = time.monotonic()
         fed = 0
         try:
             while not self._stop.is_set():
+                if self.realtime:
+                    behind = time.monotonic() - (start + fed / self.samplerate)
+                    if behind > STALL_S:  # stopped or starved: what was due meanwhile is gone, as on a card
+                        skipped = self._skip(frames=int(behind * self.samplerate))
+                        fed += skipped
+                        self.ring.lose(count=skipped)
                 block = self._read(max_frames=FEED_BLOCK_FRAMES)
                 if block.shape[0] == 0:
+                    self._ended(fed=fed)
                     break
                 if self.realtime:
                     delay = start + (fed + block.shape[0]) / self.samplerate - time.monotonic()
@@ -365,10 +383,24 @@ class FileSource(_Feeder):
         if channel is not None and not 0 <= channel < channels:
             self._file.close()
             raise SourceError(f"--channel {channel}: {self.path} has {channels} channel(s); use 0 to {channels - 1}")
+        self._declared = spectrogram.declared_frames(path=self.path, handle=self._file)
+        problem = spectrogram.shortfall_problem(decoded=self._file.frames, declared=self._declared, rate=self._file.samplerate)
+        if problem:  # a WAV whose data chunk is cut short: known before playing it
+            self._file.close()
+            raise SourceError(f"--input {self.path}: {problem}; give the whole file")
         super().__init__(samplerate=self._file.samplerate, channels=self._file.channels, channel=channel, fast=fast)
 
     def _read(self, *, max_frames: int) -> np.ndarray:
         return self._file.read(max_frames, dtype="float32", always_2d=True)  # the worker cleans bad samples
+
+    def _ended(self, *, fed: int) -> None:
+        problem = spectrogram.shortfall_problem(decoded=fed, declared=self._declared, rate=self.samplerate)
+        if problem:  # e.g. an MP3 whose header gives 15 s that decodes 0.4 s
+            self.error = f"error: --input {self.path}: {problem}"
+
+    def _skip(self, *, frames: int) -> int:
+        before = self._file.tell()
+        return self._file.seek(min(frames, max(0, self._file.frames - before)), whence=1) - before  # SEEK_CUR
 
     def close(self) -> None:
         """Stop the feeder; the file is closed only once the feeder has ended (never under a read)."""
@@ -389,6 +421,11 @@ class ArraySource(_Feeder):
         block = self._samples[self._position : self._position + max_frames]
         self._position += block.shape[0]
         return block
+
+    def _skip(self, *, frames: int) -> int:
+        skipped = min(frames, self._samples.shape[0] - self._position)
+        self._position += skipped
+        return skipped
 
 
 def demo_source(*, fast: bool = False) -> ArraySource:

@@ -31,6 +31,12 @@ Per update:
    values go to the sinks too;
 6. a :class:`~mer_live.core.reading.Reading` goes to every sink.
 
+A real-time source never gets a burst of stale updates: when the ring buffer has lost frames (the
+source skipped ahead after a stall, or the buffer overflowed) or holds more than ``STALL_S`` of unread
+audio (this thread was starved), the worker drops what is buffered, moves the stream time on by all
+the audio it did not analyse (so stream time keeps pace with the clock), logs how much, and warms up
+again on the fresh audio; the schedule restarts there.
+
 When no update happens for ``HEARTBEAT_S`` a status-only reading goes out (state ``no-input`` if no
 audio has arrived for ``NO_INPUT_S``). Control changes (:class:`~mer_live.control.server.ControlTarget`) are
 queued under a lock by any thread and applied whole by the worker between updates.
@@ -65,7 +71,7 @@ from mer_live.core.reading import (
 )
 from mer_live.config.settings import AnalysisSettings, InputSettings, check_value, live_settings
 from mer_live.live.smoother import Smoother
-from mer_live.live.source import Source
+from mer_live.live.source import STALL_S, Source
 
 LOG = logging.getLogger("mer_live")
 
@@ -140,6 +146,8 @@ class Worker:
         self._raw_emotion: np.ndarray | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lost_seen = 0  # the ring buffer's lost frames already accounted for
+        self.skipped_s = 0.0  # audio skipped after stalls
         self._log = RateLimitedLog(logger=LOG)  # at most one line per kind of trouble per 10 s
         self.compute_times_s: collections.deque[float] = collections.deque(maxlen=TIMING_HISTORY)
         self.error: str | None = None
@@ -297,6 +305,28 @@ class Worker:
             self._resampler.clear()
         self._state = STATE_WARMING
 
+    def _behind(self) -> bool:
+        """Whether a real-time run fell behind (frames lost, or more than ``STALL_S`` buffered)."""
+        ring = self._source.ring
+        return ring.dropped != self._lost_seen or ring.available() > STALL_S * self._samplerate
+
+    def _jump_to_present(self) -> None:
+        """After a stall: drop the buffered audio, move the stream time on by all the audio not
+        analysed, and start the analysis and the schedule afresh there."""
+        ring = self._source.ring
+        dropped = ring.dropped
+        lost, self._lost_seen = max(0, dropped - self._lost_seen), dropped
+        skipped = lost + ring.discard(max_frames=ring.available())
+        self._consumed += skipped
+        self.skipped_s += skipped / self._samplerate
+        self._start_afresh()
+        self._epoch_frame, self._epoch_updates = self._consumed, self._updates
+        self._last_update_s = self.stream_time_s
+        LOG.warning(
+            "stall: %.1f s of audio skipped to catch up with the present (the process was stopped or starved "
+            "of CPU); warming up again", skipped / self._samplerate,
+        )
+
     def run(self) -> None:
         """The worker loop (on the worker thread after :meth:`start`, or called directly)."""
         ring = self._source.ring
@@ -304,9 +334,12 @@ class Worker:
         last_data = last_emit
         last_written = ring.written
         generation = getattr(self._source, "generation", 0)  # see CaptureSource.generation
+        self._lost_seen = ring.dropped
         try:
             while not self._stop.is_set():
                 self._apply_pending()
+                if self._source.realtime and self._behind():
+                    self._jump_to_present()
                 if getattr(self._source, "generation", 0) != generation:
                     generation = self._source.generation
                     if self._consumed:

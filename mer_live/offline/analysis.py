@@ -19,6 +19,8 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
 import argparse  # noqa: E402
+import contextlib
+import signal
 import sys
 import tempfile
 import time
@@ -30,10 +32,10 @@ from tqdm import tqdm
 
 from mer_live.offline.catalogue import AUDIO_EXTENSIONS, FileResult, analyse_files, file_key, find_files
 from mer_live.core.command import ArgumentParser, run_command
-from mer_live.core.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
+from mer_live.core.exit_codes import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, UsageError
 from mer_live.model.emotion_model import PRECISIONS, ModelError, resolve_model
 from mer_live.offline.recipe import DEFAULT_BATCH_WINDOWS, WindowModel
-from mer_live.offline.results import JOURNAL_SUFFIX, Journal, ResultsError, parquet_available, render
+from mer_live.offline.results import FILE_HEADER, JOURNAL_SUFFIX, WINDOW_HEADER, Journal, ResultsError, parquet_available, render
 
 PROG = "mer-live analyze"
 HELP = "run the model over audio files and folders: one row per file (and per window), resumable"
@@ -41,7 +43,6 @@ DESCRIPTION = ("Run the mer-live model over audio files and folders (10 s window
                "or on a Ray cluster; Parquet or CSV out, resumable.")
 SECONDS_PER_HOUR = 3600.0
 RAY_LOCAL = "local"
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,9 +98,25 @@ class Progress:
         self._bar.close()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a service manager, a closed terminal): ends the run like Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:  # noqa: ARG001 (signal's signature)
+    raise Terminated(signal.Signals(signum).name)
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
 def _check_outputs(args: argparse.Namespace) -> str | None:
     targets = [t for t in (args.out, args.window_out, args.csv, args.window_csv) if t is not None]
     for target in targets:
+        if target.is_dir():
+            return f"{target}: is a folder; name the output file, e.g. {target / 'results.parquet'}"
         if not target.parent.is_dir():
             return f"{target}: output folder {target.parent} does not exist"
         if len(os.fsencode(target.name + JOURNAL_SUFFIX)) > 255:
@@ -111,6 +128,39 @@ def _check_outputs(args: argparse.Namespace) -> str | None:
     if args.window_out is not None and args.out is None:
         return "--window-out needs --out"
     return None
+
+
+def _own_header(path: Path) -> tuple[str, ...] | None:
+    """The column names of an existing output file (CSV header or Parquet schema), None if unreadable."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            return tuple(pq.read_schema(str(path)).names)
+        with path.open("rb") as handle:
+            return tuple(handle.readline(1 << 16).decode("utf-8").rstrip("\r\n").split(","))
+    except (OSError, ValueError, ImportError):  # pyarrow's errors are OSError or ValueError subclasses
+        return None
+
+
+def _check_overwrites(*, args: argparse.Namespace, inputs: list[Path], journal_path: Path | None) -> list[str]:
+    """Refuse (UsageError) to write over an input or any file that is not mer-live's results of its kind;
+    returns a note for each earlier output that will be replaced although its journal is gone."""
+    sources = {os.path.realpath(p) for p in inputs}
+    notes = []
+    for option, target, header in (("--out", args.out, FILE_HEADER), ("--csv", args.csv, FILE_HEADER),
+                                   ("--window-out", args.window_out, WINDOW_HEADER),
+                                   ("--window-csv", args.window_csv, WINDOW_HEADER)):
+        if target is None or not target.exists():
+            continue
+        if os.path.realpath(target) in sources:
+            raise UsageError(f"{option} {target}: is one of the input files; not overwriting it, name another output", prog=PROG)
+        if _own_header(target) != header:
+            raise UsageError(f"{option} {target}: exists and is not mer-live's results (an audio file, or another "
+                             "program's); not overwriting it: name another output or move it away", prog=PROG)
+        if journal_path is None or not journal_path.exists():
+            notes.append(f"{PROG}: replacing {target}: results of an earlier run whose journal is gone")
+    return notes
 
 
 def _results(args: argparse.Namespace, *, todo: list[Path], model_path: Path, keep_windows: bool) -> Iterator[FileResult]:
@@ -156,11 +206,33 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(error), prog=PROG) from error
     model.close()
     extensions = tuple("." + e.strip().lstrip(".").lower() for e in args.ext.split(",") if e.strip())
-    paths = find_files(args.paths, extensions=extensions)
+    unreadable: list[str] = []
+    paths = find_files(args.paths, extensions=extensions, problems=unreadable)
+    if args.ray is None and args.jobs > _cores():
+        print(f"{PROG}: --jobs {args.jobs} is more than the {_cores()} core(s) here; using {_cores()} "
+              "(more jobs only add memory and time)", file=sys.stderr)
+        args.jobs = _cores()
     keep_windows = args.window_out is not None or args.window_csv is not None
     file_outputs = [p for p in (args.out, args.csv) if p is not None] or [None]
     window_outputs = [p for p in (args.window_out, args.window_csv) if p is not None]
     anchor = next((p for p in file_outputs if p is not None), None)
+    notes = _check_overwrites(args=args, inputs=paths, journal_path=anchor.with_name(anchor.name + JOURNAL_SUFFIX) if anchor else None)
+    previous = {sig: signal.signal(sig, _terminate) for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if sig}
+    try:
+        return _analyse(args, paths=paths, unreadable=unreadable, notes=notes, model_path=model_path,
+                        file_outputs=file_outputs, window_outputs=window_outputs, anchor=anchor, keep_windows=keep_windows)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _analyse(args: argparse.Namespace, *, paths: list[Path], unreadable: list[str], notes: list[str], model_path: Path,
+             file_outputs: list, window_outputs: list, anchor: Path | None, keep_windows: bool) -> int:
+    """The run itself (under the stop signals): journal, analysis, outputs."""
+    for line in notes:
+        print(line, file=sys.stderr)
+    for problem in unreadable:
+        _error(problem)
     with tempfile.TemporaryDirectory(prefix="mer-live-analyze-") as scratch:
         journal_path = (
             anchor.with_name(anchor.name + JOURNAL_SUFFIX) if anchor else Path(scratch) / ("stdout" + JOURNAL_SUFFIX)
@@ -175,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
         progress = Progress(total=len(todo), quiet=args.quiet)
         if skipped:
             progress.write(f"{PROG}: {skipped} of {len(paths)} file(s) already done in {journal_path}, skipped")
-        failed = 0
+        failed = len(unreadable)
         try:
             for result in _results(args, todo=todo, model_path=model_path, keep_windows=keep_windows):
                 journal.append(result)
@@ -190,23 +262,30 @@ def run(args: argparse.Namespace) -> int:
             journal.close()
             _error(str(error))
             return EXIT_USAGE
-        except (KeyboardInterrupt, BrokenProcessPool) as error:
+        except (KeyboardInterrupt, BrokenProcessPool, ResultsError) as error:
             progress.close()
-            journal.close()
+            with contextlib.suppress(ResultsError):
+                journal.close()
             kept = f"; the files done so far are kept in {journal_path}: run the same command to go on" if anchor else ""
+            if isinstance(error, Terminated):
+                _error(f"terminated ({error})" + kept)
+                return EXIT_TERMINATED
             if isinstance(error, KeyboardInterrupt):
                 _error("interrupted" + kept)
                 return EXIT_INTERRUPTED
+            if isinstance(error, ResultsError):
+                _error(f"{error}; free some space" + kept)
+                return EXIT_FAILURE
             _error("a worker process died (killed, or out of memory)" + kept)
             return EXIT_FAILURE
         progress.close()
-        journal.close()
         try:
+            journal.close()
             render(journal, file_outputs=file_outputs, window_outputs=window_outputs)
         except ResultsError as error:
             _error(str(error))
-            return EXIT_USAGE
+            return EXIT_FAILURE
     if failed:
-        _error(f"{failed} of {len(todo)} file(s) could not be analysed")
+        _error(f"{failed} of {len(todo) + len(unreadable)} file(s) or folder(s) could not be analysed")
         return EXIT_USAGE
     return EXIT_OK

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from mer_live.offline.decoder import FileDecoder
 from mer_live.offline.recipe import DEFAULT_BATCH_WINDOWS, NUM_VALUES, Recipe, WindowModel
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
+PARENT_CHECK_S = 1.0  # a pool worker whose parent has gone (killed) ends itself within this
 IN_FLIGHT_PER_JOB = 2  # files queued per worker, so that a worker never waits and the queue stays short
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 NO_KEY = -1
@@ -31,11 +34,22 @@ NO_KEY = -1
 
 @dataclass(frozen=True)
 class FileKey:
-    """What identifies one analysed version of a file: its absolute path, size and modification time."""
+    """What identifies one analysed version of a file: its absolute path, size, modification time and
+    status-change time. The last catches a file restored with its old size and mtime (``cp -p``,
+    ``rsync -t``, a backup): they can be set back, ``ctime`` cannot. ``NO_KEY``: not known (a journal
+    written before ``ctime_ns`` was kept, which then matches on the other three)."""
 
     path: str
     size_bytes: int
     mtime_ns: int
+    ctime_ns: int = -1
+
+    def same_file(self, other: FileKey) -> bool:
+        """Whether ``other`` is this version of the file (an unknown ctime matches any)."""
+        ctime_known = NO_KEY not in (self.ctime_ns, other.ctime_ns)
+        return (self.path, self.size_bytes, self.mtime_ns) == (other.path, other.size_bytes, other.mtime_ns) and (
+            not ctime_known or self.ctime_ns == other.ctime_ns
+        )
 
 
 def file_key(path: Path) -> FileKey:
@@ -45,18 +59,31 @@ def file_key(path: Path) -> FileKey:
         stat = os.stat(absolute)
     except OSError:
         return FileKey(path=absolute, size_bytes=NO_KEY, mtime_ns=NO_KEY)
-    return FileKey(path=absolute, size_bytes=int(stat.st_size), mtime_ns=int(stat.st_mtime_ns))
+    return FileKey(path=absolute, size_bytes=int(stat.st_size), mtime_ns=int(stat.st_mtime_ns), ctime_ns=int(stat.st_ctime_ns))
 
 
-def find_files(paths: Iterable[Path], *, extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> list[Path]:
+def find_files(
+    paths: Iterable[Path], *, extensions: tuple[str, ...] = AUDIO_EXTENSIONS, problems: list[str] | None = None
+) -> list[Path]:
     """Files named directly, in order, then the audio files under each directory, walked recursively in
-    sorted order and filtered by ``extensions`` (case-insensitive). Duplicates are dropped."""
+    sorted order and filtered by ``extensions`` (case-insensitive). Duplicates are dropped.
+
+    Linked folders are followed, each real folder walked once (a link back up is not a loop). A folder
+    that cannot be read is not skipped silently: its one-line reason goes to ``problems``.
+    """
     wanted = tuple(extension.lower() for extension in extensions)
     found: list[Path] = []
+    walked: set[str] = set()
+
+    def unreadable(error: OSError) -> None:
+        if problems is not None:
+            problems.append(f"{error.filename}: cannot read the folder ({(error.strerror or str(error)).lower()})")
+
     for path in paths:
         if os.path.isdir(path):  # False for any name the OS refuses (e.g. too long)
-            for folder, folders, names in os.walk(path):
-                folders.sort()
+            for folder, folders, names in os.walk(path, onerror=unreadable, followlinks=True):
+                walked.add(os.path.realpath(folder))
+                folders[:] = [name for name in sorted(folders) if os.path.realpath(os.path.join(folder, name)) not in walked]
                 found.extend(Path(folder) / name for name in sorted(names) if name.lower().endswith(wanted))
         else:
             found.append(path)
@@ -180,6 +207,25 @@ def _start_worker(model_path: str, threads: int, keep_windows: bool, batch_windo
     _WORKER.update(model=model, recipe=model.recipe, keep_windows=keep_windows, batch_windows=batch_windows)
 
 
+def _end_with_parent(parent: int) -> None:
+    """Pool worker thread: end this process when its parent has gone (killed with SIGKILL, it could not
+    stop its workers), so that no worker is left holding its memory."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
+
+
+def _start_pool_worker(*args: object) -> None:
+    threading.Thread(target=_end_with_parent, args=(os.getppid(),), name="mer-live-parent-watch", daemon=True).start()
+    _start_worker(*args)  # type: ignore[arg-type]
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's worker processes now (an interrupted run: their files are not waited for)."""
+    for process in list(getattr(pool, "_processes", {}).values()):  # the executor has no public way
+        process.terminate()
+
+
 def _work(path: str) -> FileResult:
     return analyse_file(
         Path(path),
@@ -221,7 +267,7 @@ def analyse_files(
     with ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=get_context("spawn"),
-        initializer=_start_worker,
+        initializer=_start_pool_worker,
         initargs=(str(model_path), threads, keep_windows, batch_windows, precision),
     ) as pool:
         try:
@@ -236,6 +282,9 @@ def analyse_files(
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield future.result()
+        except BaseException:  # interrupted, terminated, or the caller stopped early: end the workers now
+            _stop_workers(pool)
+            raise
         finally:
             for future in running:
                 future.cancel()

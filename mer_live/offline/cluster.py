@@ -55,9 +55,10 @@ def _from_bytes(data: bytes) -> np.ndarray:
 _EMPTY = _to_bytes(np.zeros(0))
 
 
-def _row(*, path: str, key: tuple[int, int], chunk: int, final: bool, duration_s: float = float("nan"),
+def _row(*, path: str, key: tuple[int, int, int], chunk: int, final: bool, duration_s: float = float("nan"),
          error: str = "", inputs: bytes = _EMPTY, starts: bytes = _EMPTY, padded: bytes = _EMPTY) -> dict:
     return {"path": np.array([path]), "size_bytes": np.array([key[0]]), "mtime_ns": np.array([key[1]]),
+            "ctime_ns": np.array([key[2]]),
             "chunk": np.array([chunk]), "final": np.array([final]), "duration_s": np.array([duration_s]),
             "error": np.array([error]), "inputs": np.array([inputs], dtype=object),
             "starts": np.array([starts], dtype=object), "padded": np.array([padded], dtype=object)}
@@ -78,14 +79,14 @@ def decode_file(batch: dict, *, recipe: Recipe, batch_windows: int) -> Iterator[
 
             for window_batch in windows():
                 if held is not None:
-                    yield _row(path=path, key=(key.size_bytes, key.mtime_ns), chunk=chunk, final=False, **held)
+                    yield _row(path=path, key=(key.size_bytes, key.mtime_ns, key.ctime_ns), chunk=chunk, final=False, **held)
                     chunk += 1
                 held = {"inputs": _to_bytes(window_batch.inputs), "starts": _to_bytes(window_batch.starts_s),
                         "padded": _to_bytes(window_batch.padded)}
-            yield _row(path=path, key=(key.size_bytes, key.mtime_ns), chunk=chunk, final=True,
+            yield _row(path=path, key=(key.size_bytes, key.mtime_ns, key.ctime_ns), chunk=chunk, final=True,
                        duration_s=decoder.duration_s, **(held or {}))
     except spectrogram.AudioFileError as error:
-        yield _row(path=path, key=(key.size_bytes, key.mtime_ns), chunk=chunk, final=True, error=str(error))
+        yield _row(path=path, key=(key.size_bytes, key.mtime_ns, key.ctime_ns), chunk=chunk, final=True, error=str(error))
     finally:
         frontend.close()
 
@@ -101,7 +102,7 @@ class ModelActor:
         values = np.zeros((0, NUM_VALUES))
         if not batch["error"][0] and data != _EMPTY:
             values = self._model.process(_from_bytes(data))
-        out = {name: batch[name] for name in ("path", "size_bytes", "mtime_ns", "chunk", "final", "duration_s",
+        out = {name: batch[name] for name in ("path", "size_bytes", "mtime_ns", "ctime_ns", "chunk", "final", "duration_s",
                                               "error", "starts", "padded")}
         out["values"] = np.array([_to_bytes(values)], dtype=object)
         return out
@@ -132,7 +133,8 @@ class _Gatherer:
 
     def _result(self, rows: list[dict]) -> FileResult:
         last = rows[-1]
-        key = FileKey(path=str(last["path"]), size_bytes=int(last["size_bytes"]), mtime_ns=int(last["mtime_ns"]))
+        key = FileKey(path=str(last["path"]), size_bytes=int(last["size_bytes"]), mtime_ns=int(last["mtime_ns"]),
+                      ctime_ns=int(last["ctime_ns"]))
         result = FileResult(key=key, model=self._model.name, model_version=self._model.version)
         if str(last["error"]):
             result.error = str(last["error"])

@@ -23,7 +23,8 @@ class FileDecoder:
     """One audio file, decoded in blocks: ``with FileDecoder(path, sample_rate=...) as d: for b in d.blocks()``.
 
     Raises :class:`mer_live.features.spectrogram.AudioFileError` with a one-line reason for a missing, empty,
-    unreadable or implausible file, and for one that stops decoding partway or holds non-finite samples.
+    unreadable or implausible file, and for one that stops decoding partway, stops before the length its
+    header gives (a truncated file) or holds non-finite samples.
     """
 
     def __init__(self, path: str | Path, *, sample_rate: int, block_frames: int = BLOCK_FRAMES) -> None:
@@ -46,6 +47,7 @@ class FileDecoder:
         if not low <= self.source_rate <= high:
             self._handle.close()
             raise spectrogram.AudioFileError(f"{self.path}: sample rate {self.source_rate} Hz is outside {low} to {high} Hz")
+        self._declared = spectrogram.declared_frames(path=self.path, handle=self._handle)
 
     def blocks(self) -> Iterator[np.ndarray]:
         """Yield mono blocks ``(num_samples,)`` float32 at ``sample_rate`` until the end of the file."""
@@ -77,6 +79,9 @@ class FileDecoder:
                 self.samples_out += len(block)
                 yield block
             if last:
+                problem = spectrogram.shortfall_problem(decoded=source_frames, declared=self._declared, rate=self.source_rate)
+                if problem:
+                    raise spectrogram.AudioFileError(f"{self.path}: {problem}")
                 return
 
     @property

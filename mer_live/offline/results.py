@@ -15,6 +15,7 @@ Parquet needs pyarrow (``pip install 'mer-live[parquet]'``); CSV does not.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -27,7 +28,7 @@ from typing import IO
 
 import numpy as np
 
-from mer_live.offline.catalogue import FileKey, FileResult, WindowValues
+from mer_live.offline.catalogue import NO_KEY, FileKey, FileResult, WindowValues
 from mer_live.offline.recipe import VALUE_NAMES
 
 JOURNAL_SUFFIX = ".journal"
@@ -54,6 +55,7 @@ def to_record(result: FileResult) -> dict:
 
     record = {
         "file": result.key.path, "size_bytes": result.key.size_bytes, "mtime_ns": result.key.mtime_ns,
+        "ctime_ns": result.key.ctime_ns,
         "duration_s": None if math.isnan(result.duration_s) else result.duration_s,
         "num_windows": result.num_windows, "padded": result.padded, "model": result.model,
         "model_version": result.model_version, "error": result.error,
@@ -66,6 +68,11 @@ def to_record(result: FileResult) -> dict:
             "values": [floats(row) for row in result.windows.values],
         }
     return record
+
+
+def _key(record: dict) -> FileKey:
+    return FileKey(path=record["file"], size_bytes=record["size_bytes"], mtime_ns=record["mtime_ns"],
+                   ctime_ns=record.get("ctime_ns", NO_KEY))
 
 
 def from_record(record: dict) -> FileResult:
@@ -81,16 +88,12 @@ def from_record(record: dict) -> FileResult:
             values=np.asarray(w["values"], dtype=np.float64).reshape(-1, len(VALUE_NAMES)),
         )
     return FileResult(
-        key=FileKey(path=record["file"], size_bytes=record["size_bytes"], mtime_ns=record["mtime_ns"]),
+        key=_key(record),
         model=record["model"], model_version=record["model_version"],
         duration_s=math.nan if record["duration_s"] is None else record["duration_s"],
         num_windows=record["num_windows"], padded=record["padded"], mean=array(record["mean"]),
         std=array(record["std"]), error=record["error"], windows=windows,
     )
-
-
-def _key(record: dict) -> FileKey:
-    return FileKey(path=record["file"], size_bytes=record["size_bytes"], mtime_ns=record["mtime_ns"])
 
 
 class Journal:
@@ -127,21 +130,31 @@ class Journal:
         """Whether ``key`` (this path, size and mtime) finished without error (with per-window values if
         ``with_windows``)."""
         latest = self._latest.get(key.path)
-        return latest is not None and latest[0] == key and latest[2] and (latest[3] or not with_windows)
+        return latest is not None and latest[0].same_file(key) and latest[2] and (latest[3] or not with_windows)
 
     def append(self, result: FileResult) -> None:
-        """Record ``result``: one line, flushed to the OS at once (survives kill -9), fsync-ed at most
-        every ``FSYNC_INTERVAL_S`` and at :meth:`close`."""
-        if self._handle is None:
-            self._handle = self.path.open("ab")
-        offset = self._handle.tell()
+        """Record ``result``: one line, written to the OS at once (survives kill -9), fsync-ed at most
+        every ``FSYNC_INTERVAL_S`` and at :meth:`close`. A write that fails (a full disk) is cut back to
+        the last whole line and raised as :class:`ResultsError`."""
         line = json.dumps(to_record(result), separators=(",", ":"), allow_nan=False).encode() + b"\n"
-        self._handle.write(line)
-        self._handle.flush()
+        try:
+            if self._handle is None:
+                self._handle = self.path.open("ab", buffering=0)  # unbuffered: nothing left to flush later
+            offset = self._handle.seek(0, os.SEEK_END)
+            try:
+                view = memoryview(line)
+                while view:
+                    view = view[self._handle.write(view) :]
+                if time.monotonic() - self._last_sync >= FSYNC_INTERVAL_S:
+                    os.fsync(self._handle.fileno())
+                    self._last_sync = time.monotonic()
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._handle.fileno(), offset)
+                raise
+        except OSError as error:
+            raise ResultsError(f"cannot write the journal {self.path} ({error.strerror or error})") from error
         self._latest[result.key.path] = (result.key, offset, not result.error, result.windows is not None)
-        if time.monotonic() - self._last_sync >= FSYNC_INTERVAL_S:
-            os.fsync(self._handle.fileno())
-            self._last_sync = time.monotonic()
 
     def results(self) -> Iterator[FileResult]:
         """The latest result of every path, sorted by path, read one at a time."""
@@ -151,11 +164,15 @@ class Journal:
                 yield from_record(json.loads(handle.readline()))
 
     def close(self) -> None:
+        """Sync and close; raises :class:`ResultsError` if the sync fails (the lines are written already)."""
         if self._handle is not None:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self._handle.close()
-            self._handle = None
+            handle, self._handle = self._handle, None
+            try:
+                os.fsync(handle.fileno())
+            except OSError as error:
+                raise ResultsError(f"cannot write the journal {self.path} ({error.strerror or error})") from error
+            finally:
+                handle.close()
 
 
 def _file_row(result: FileResult) -> list:
@@ -197,6 +214,13 @@ class _CsvOutput:
         self._handle.close()
         self.temporary.replace(self.path)
 
+    def abandon(self) -> None:
+        """After a failure: close and remove the temporary file (the old output stays)."""
+        if self.temporary is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            self.temporary.unlink(missing_ok=True)
+
 
 class _ParquetOutput:
     def __init__(self, path: Path, header: tuple[str, ...], types: dict[str, str]) -> None:
@@ -208,7 +232,11 @@ class _ParquetOutput:
         self.temporary = path.with_name(path.name + TEMPORARY_SUFFIX)
         pa_types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
         self._schema = pa.schema([(name, pa_types[types.get(name, "float")]) for name in header])
-        self._writer = pq.ParquetWriter(str(self.temporary), self._schema)
+        try:
+            self._writer = pq.ParquetWriter(str(self.temporary), self._schema)
+        except OSError:  # created, then full: leave nothing behind
+            self.temporary.unlink(missing_ok=True)
+            raise
         self._rows: list[list] = []
 
     def write(self, rows: Iterator[list]) -> None:
@@ -229,6 +257,12 @@ class _ParquetOutput:
         self._flush()
         self._writer.close()
         self.temporary.replace(self.path)
+
+    def abandon(self) -> None:
+        """After a failure: close and remove the temporary file (the old output stays)."""
+        with contextlib.suppress(Exception):  # noqa: BLE001 - pyarrow's writer may fail again on closing
+            self._writer.close()
+        self.temporary.unlink(missing_ok=True)
 
 
 FILE_TYPES = {"file": "str", "size_bytes": "int", "mtime_ns": "int", "num_windows": "int", "padded": "bool",
@@ -253,14 +287,19 @@ def parquet_available() -> bool:
 def render(journal: Journal, *, file_outputs: list[Path | None], window_outputs: list[Path]) -> None:
     """Write every output from the journal (Parquet for ``.parquet`` paths, else CSV; ``None`` is CSV on
     stdout), each through a temporary file, streaming one file's results at a time."""
+    outputs: list[tuple[_CsvOutput | _ParquetOutput, bool]] = []
     try:
-        outputs = [(_output(p, header=FILE_HEADER, types=FILE_TYPES), False) for p in file_outputs]
-        outputs += [(_output(p, header=WINDOW_HEADER, types=WINDOW_TYPES), True) for p in window_outputs]
+        for paths, header, types, per_window in ((file_outputs, FILE_HEADER, FILE_TYPES, False),
+                                                 (window_outputs, WINDOW_HEADER, WINDOW_TYPES, True)):
+            for path in paths:
+                outputs.append((_output(path, header=header, types=types), per_window))
         if journal.path.exists():
             for result in journal.results():
                 for output, per_window in outputs:
                     output.write(_window_rows(result) if per_window else iter([_file_row(result)]))
         for output, _ in outputs:
             output.finish()
-    except OSError as error:
+    except OSError as error:  # a full disk: no temporary file is left behind
+        for output, _ in outputs:
+            output.abandon()
         raise ResultsError(f"cannot write the results ({error})") from error

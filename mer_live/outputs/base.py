@@ -12,7 +12,9 @@ also have ``name`` (for the log), and ``delivered`` / ``dropped`` counters of *u
 ``is_update``; status-only heartbeats are not counted); without them the lane counts what it handed
 over. :meth:`Output.counts` reads every lane's counters, and every reading leaving the stage carries
 the total dropped so far (``Reading.dropped``, sent as the 5th argument of ``/mer/status``). Drops are
-logged (at most once per ``LOG_INTERVAL_S`` per sink) and summarised when the stage closes.
+logged at most once per ``LOG_INTERVAL_S`` per sink, counting the updates dropped since the last line
+and naming the sink's own reason (its ``problem``, e.g. "cannot resolve HOST (...)") or a full queue,
+and summarised when the stage closes.
 
 :meth:`Output.close` lets every lane send what is queued (the final status included) and close its
 sink, waiting at most ``CLOSE_TIMEOUT_S`` in all; a lane still stuck after that is left to the process
@@ -28,6 +30,7 @@ import collections
 import dataclasses
 import io
 import logging
+import math
 import os
 import threading
 import time
@@ -197,6 +200,15 @@ class _Lane:
     def queued(self) -> int:
         return len(self._queue)
 
+    def problem(self) -> str:
+        """Why this sink's updates were dropped: the sink's own reason, else a full queue."""
+        reason = str(getattr(self.sink, "problem", "") or getattr(self.sink, "last_error", "") or "")
+        if reason:
+            return reason
+        if self.failures:
+            return "its output failed (see above)"
+        return "its queue was full: it cannot keep up"
+
     def counts(self) -> SinkCounts:
         delivered = getattr(self.sink, "delivered", None)
         dropped = int(getattr(self.sink, "dropped", 0)) + self.queue_dropped + self.failures
@@ -227,8 +239,8 @@ class Output:
         if queue_readings < 1:
             raise ValueError(f"queue_readings must be at least 1, got {queue_readings}")
         self._lanes = [_Lane(sink=sink, capacity=queue_readings) for sink in sinks]
-        self._reported = [0] * len(self._lanes)
-        self._log = RateLimitedLog(logger=LOG, window_s=LOG_INTERVAL_S)
+        self._reported = [0] * len(self._lanes)  # each lane's dropped count at its last log line
+        self._logged_at = [-math.inf] * len(self._lanes)
         self._closed = False
 
     def counts(self) -> list[SinkCounts]:
@@ -244,16 +256,17 @@ class Output:
         """Hand ``reading`` to every lane, stamped with the total dropped so far; never blocks."""
         counts = self.counts()
         stamped = dataclasses.replace(reading, dropped=sum(c.dropped for c in counts))
+        now = time.monotonic()
         for index, (lane, count) in enumerate(zip(self._lanes, counts)):
             lane.offer(reading=stamped)
-            if count.dropped > self._reported[index]:
-                logged = self._log.log(
-                    key=lane.name,
-                    message=f"output {lane.name}: {count.dropped} update(s) dropped so far, it cannot keep up; "
-                    "the analysis and the other outputs carry on",
+            if count.dropped > self._reported[index] and now - self._logged_at[index] >= LOG_INTERVAL_S:
+                LOG.warning(
+                    "output %s: %d update(s) dropped%s (%d in all): %s; the analysis and the other outputs carry on",
+                    lane.name, count.dropped - self._reported[index],
+                    "" if math.isinf(self._logged_at[index]) else f" in the last {now - self._logged_at[index]:.0f} s",
+                    count.dropped, lane.problem(),
                 )
-                if logged:
-                    self._reported[index] = count.dropped
+                self._reported[index], self._logged_at[index] = count.dropped, now
 
     def close(self, *, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         """Send what is queued and close every sink, waiting at most ``timeout_s`` in all."""

@@ -120,8 +120,14 @@ class CsvSink:
     mer-live's header (checked by :func:`check_csv_header`, which the constructor calls). A trailing
     partial line (from a crash of something else) is cut off on opening. Writes go straight to the
     kernel (no user-space buffer), so nothing is lost when the process is killed. A failed or short
-    write (full disk) is rolled back to the previous length and logged; a path that cannot be opened is
-    logged and retried every few seconds.
+    write (full disk) is rolled back to the previous length and logged. A path that cannot be opened
+    or written at start is a :class:`CsvPathError` (one line, exit 2); later it is logged and retried
+    every few seconds.
+
+    Before each row the file at the path is checked to be still the one open: a log deleted, rotated
+    (renamed away) or replaced mid-run is reopened at its path, with a header, and the change logged,
+    so no row goes to a file nobody can see. A file that is not mer-live's (another header) put at the
+    path is never written to: rows are dropped and counted until it is moved away.
 
     The path may be a FIFO (or another pipe-like file): it is opened and written non-blocking. With no
     reader yet, the open is retried every ``FIFO_REOPEN_RETRY_S``; when the reader does not keep up, the
@@ -138,16 +144,22 @@ class CsvSink:
         self._fd: int | None = None
         self._regular = True
         self._next_open = 0.0
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the open regular file
+        self._gap: str | None = None  # why the path was let go (deleted, replaced), until it is reopened
+        self._gap_dropped = 0
         self.rows_written = 0
         self.dropped = 0
-        self._open()
+        self.problem = ""  # why rows could not be written, last time (for the log)
+        self._open(at_start=True)
 
     @property
     def delivered(self) -> int:
         """Rows written."""
         return self.rows_written
 
-    def _open(self) -> bool:
+    def _open(self, *, at_start: bool = False) -> bool:
+        """Open the path (a new or empty file gets the header); False (logged) if it cannot be opened
+        now; at start a path that cannot be opened (but a FIFO without a reader) raises CsvPathError."""
         now = time.monotonic()
         if now < self._next_open:
             return False
@@ -157,6 +169,9 @@ class CsvSink:
             no_reader = error.errno == errno.ENXIO
             self._next_open = now + (FIFO_REOPEN_RETRY_S if no_reader else CSV_REOPEN_RETRY_S)
             reason = "no reader on the FIFO yet" if no_reader else error.strerror
+            if at_start and not no_reader:
+                raise CsvPathError(f"--csv {self.path}: cannot open it ({error.strerror}); pass a path you can write to") from error
+            self.problem = f"cannot open {self.path} ({reason})"
             self._log.log(key="open", message=f"CSV {self.path}: cannot open ({reason}); rows are not logged until it can")
             return False
         try:
@@ -169,10 +184,53 @@ class CsvSink:
                 self._cut_partial_line(fd=fd, size=size)
         except OSError as error:
             os.close(fd)
+            if at_start:
+                raise CsvPathError(f"--csv {self.path}: cannot write to it ({error.strerror}); pass a path you can write to") from error
             self._next_open = now + CSV_REOPEN_RETRY_S
+            self.problem = f"cannot write to {self.path} ({error.strerror})"
             self._log.log(key="open", message=f"CSV {self.path}: cannot prepare ({error.strerror}); retrying")
             return False
         self._fd = fd
+        self._identity = (status.st_dev, status.st_ino) if self._regular else None
+        return True
+
+    def _still_there(self) -> bool:
+        """Whether the open file is still the one at the path; if not, it is let go (and logged)."""
+        if self._identity is None:
+            return True
+        try:
+            status = os.stat(self.path)
+        except FileNotFoundError:
+            change = "deleted or renamed away"
+        except OSError:
+            return True  # cannot tell (e.g. the folder is unreadable now): keep writing to the open file
+        else:
+            if (status.st_dev, status.st_ino) == self._identity:
+                return True
+            change = "replaced by another file"
+        os.close(self._fd)
+        self._fd, self._identity, self._next_open = None, None, 0.0
+        self._gap, self._gap_dropped = change, 0
+        LOG.warning("CSV %s was %s after %d row(s); reopening it at its path with a header", self.path, change, self.rows_written)
+        return False
+
+    def _reopen(self) -> bool:
+        """Open the path again after a gap; a foreign file now at the path is left alone."""
+        if time.monotonic() < self._next_open:
+            return False
+        if self._gap is not None:
+            try:
+                check_csv_header(path=self.path)
+            except CsvPathError as error:
+                self._next_open = time.monotonic() + CSV_REOPEN_RETRY_S
+                self.problem = f"the file now at {self.path} is not mer-live's log; not writing into it"
+                self._log.log(key="foreign", message=f"CSV {error}; rows dropped until it is moved away")
+                return False
+        if not self._open():
+            return False
+        if self._gap is not None:
+            LOG.warning("CSV %s reopened (it was %s); %d row(s) dropped in the gap", self.path, self._gap, self._gap_dropped)
+            self._gap = None
         return True
 
     def _cut_partial_line(self, *, fd: int, size: int) -> None:
@@ -211,17 +269,22 @@ class CsvSink:
     def process(self, *, reading: Reading) -> None:
         if not reading.is_update:
             return
-        if self._fd is None and not self._open():
+        if self._fd is not None:
+            self._still_there()
+        if self._fd is None and not self._reopen():
             self.dropped += 1
+            self._gap_dropped += 1
             return
         try:
             self._write_all(fd=self._fd, data=csv_row(reading=reading).encode())
             self.rows_written += 1
         except BlockingIOError:
             self.dropped += 1
+            self.problem = "the reader is not keeping up"
             self._log.log(key="full", message=f"CSV {self.path}: the reader is not keeping up; rows dropped, carrying on")
         except OSError as error:
             self.dropped += 1
+            self.problem = f"write failed ({error.strerror})"
             if error.errno == errno.EPIPE:
                 self._let_go()
                 self._log.log(key="gone", message=f"CSV {self.path}: the reader went away; rows dropped until one opens it again")

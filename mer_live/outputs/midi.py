@@ -13,7 +13,10 @@ the first that works in python-rtmidi's order for the platform. ALSA and JACK ar
 CoreMIDI and WinMM are python-rtmidi's own backends, expected to work but not tested here. The messages
 are built with mido. A named port that disappears mid-show is
 logged and looked for again every ``PORT_CHECK_S`` on the sink's own thread, so analysis never waits
-for it; when it is back, the current values are sent again.
+for it; when it is back, the current values are sent again. A virtual port is watched the same way:
+when it is no longer listed (the JACK server restarted, taking the port with it) it is logged and
+opened again, under the same name, once the MIDI system is back. Updates that cannot go meanwhile are
+counted as dropped.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import dataclasses
 import logging
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -96,6 +100,11 @@ CLIENT_NAME = "mer-live"
 OUTPUT_PORT_NAME = "out"
 MAPPING_KEYS = {"max_rate_hz", "cc"}
 CONTROL_KEYS = {"value", "channel", "cc", "high_resolution"}
+
+
+# Clients whose JACK server went away: never deleted, because rtmidi's delete of such a client crashes
+# in libjack (a segmentation fault, seen with jackd2 1.9); they are only kept from the garbage collector.
+_DEAD_CLIENTS: list = []
 
 
 class MidiError(ValueError):
@@ -366,7 +375,11 @@ class MidiSink:
             except _rtmidi().RtMidiError as error:
                 self._client.delete()
                 raise MidiError(f"--midi-virtual {virtual!r}: cannot open a virtual port on {self.api} ({error})") from error
-            self._watcher = None
+            self._virtual = re.compile(rf"^{re.escape(CLIENT_NAME)}(-\d+)?:{re.escape(virtual)}(\s|$)")
+            self._virtual_name = virtual
+            self._check_s = float(check_s)
+            self._watcher = threading.Thread(target=self._watch_virtual, name="mer-live-midi", daemon=True)
+            self._watcher.start()
             return
         ports = self._lister.get_ports()
         index = match_port(spec=port, ports=ports)
@@ -413,6 +426,42 @@ class MidiSink:
                     with self._lock:
                         self._client, self._resend = client, True
                     LOG.warning("%s is back; sending the current values again", self.name)
+
+    def _virtual_listed(self) -> bool:
+        """Whether the virtual port is listed by the MIDI system (False when the system is not running)."""
+        rtmidi = _rtmidi()
+        try:
+            probe = rtmidi.MidiIn(rtapi=getattr(rtmidi, APIS[self.api]), name=f"{CLIENT_NAME}-watch")
+        except Exception as error:  # noqa: BLE001 - rtmidi's errors: the MIDI system is not (yet) back
+            self.last_error = f"the MIDI system is not running ({error})"
+            return False
+        try:
+            return any(self._virtual.match(name) for name in probe.get_ports())
+        finally:
+            probe.delete()
+
+    def _watch_virtual(self) -> None:
+        """Watcher thread of a virtual port: notice it going (the JACK server restarted) and open it again."""
+        while not self._closed.wait(self._check_s):
+            if self._virtual_listed():
+                continue
+            if self._client is not None:
+                with self._lock:
+                    gone, self._client = self._client, None
+                _DEAD_CLIENTS.append(gone)
+                self.last_error = "the virtual port has gone"
+                LOG.warning("%s has gone (the MIDI system stopped or restarted); opening it again every %g s",
+                            self.name, self._check_s)
+            rtmidi = _rtmidi()
+            try:
+                client = rtmidi.MidiOut(rtapi=getattr(rtmidi, APIS[self.api]), name=CLIENT_NAME)
+                client.open_virtual_port(self._virtual_name)
+            except Exception as error:  # noqa: BLE001 - not back yet
+                self.last_error = f"cannot open the virtual port again ({error})"
+                continue
+            with self._lock:
+                self._client, self._resend = client, True
+            LOG.warning("%s is back; sending the current values again (receivers must connect to it again)", self.name)
 
     def process(self, *, reading: Reading) -> None:
         values = reading_values(reading=reading)

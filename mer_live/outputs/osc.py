@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 
 from mer_live.core import osc, osc_addresses
+from mer_live.core.exit_codes import UsageError
 from mer_live.core.addresses import DEFAULT_PREFIX, check_prefix, parse_host_port
 from mer_live.core.fields import ConfigError, setting
 from mer_live.core.rate_limit import RateLimitedLog
@@ -29,6 +30,9 @@ from mer_live.outputs.registry import OutputSpec
 LOG = logging.getLogger("mer_live")
 
 RESOLVE_RETRY_S = 5.0  # after a failed lookup ends, try again this much later
+STARTUP_RESOLVE_S = 1.0  # at start, host names get this long to say they do not exist (then: background)
+# answers that say a host name does not exist (not "try again later"): at start, a one-line error
+NAME_UNKNOWN = tuple(getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name))
 OSC_FORMAT_BUNDLE = "bundle"
 OSC_FORMAT_MESSAGES = "messages"
 OSC_FORMATS = (OSC_FORMAT_BUNDLE, OSC_FORMAT_MESSAGES)
@@ -84,8 +88,9 @@ class _UdpTarget:
     resolver never delays a send. Updates that cannot go (not resolved yet, send error, full socket
     buffer) are dropped and counted."""
 
-    def __init__(self, *, host: str, port: int, log: RateLimitedLog) -> None:
+    def __init__(self, *, host: str, port: int, log: RateLimitedLog, start_check: bool = False) -> None:
         self.host = host
+        self._start_check = start_check  # the caller reports a name that does not exist (start_problem)
         self.port = port
         self._log = log
         self._lock = threading.Lock()
@@ -93,12 +98,17 @@ class _UdpTarget:
         self._resolver: threading.Thread | None = None
         self._next_resolve = 0.0
         self._closed = False
+        self._first_lookup = threading.Event()
+        self._unknown = False
         self.delivered = 0
         self.dropped = 0
+        self.problem = ""  # why updates could not go, last time (for the log)
         numeric = self._lookup(flags=socket.AI_NUMERICHOST)
         if numeric is not None:
             self._resolved = numeric
+            self._first_lookup.set()
         else:
+            self.problem = f"resolving {self.host}"
             self._resolve_in_background()
 
     @property
@@ -112,6 +122,12 @@ class _UdpTarget:
             sock = socket.socket(family, kind, proto)
         except (OSError, UnicodeError) as error:  # UnicodeError: a host name IDNA cannot encode
             if not flags:
+                self._unknown = isinstance(error, UnicodeError) or (
+                    isinstance(error, socket.gaierror) and error.errno in NAME_UNKNOWN
+                )
+                self.problem = f"cannot resolve {self.host} ({error})"
+                if self._unknown and self._start_check and not self._first_lookup.is_set():
+                    return None  # the start-up check says it (one line, exit 2)
                 self._log.log(key=f"resolve {self.label}", message=f"OSC target {self.label}: cannot resolve/open ({error}); retrying")
             return None
         try:
@@ -136,10 +152,19 @@ class _UdpTarget:
         with self._lock:
             if found is not None and not self._closed:
                 self._resolved, found = found, None
+                self._unknown, self.problem = False, ""
             else:
                 self._next_resolve = time.monotonic() + RESOLVE_RETRY_S  # taken after the lookup ended
+        self._first_lookup.set()
         if found is not None:  # closed meanwhile
             found[0].close()
+
+    def start_problem(self, *, timeout_s: float) -> str | None:
+        """Wait at most ``timeout_s`` for the first lookup; why the target cannot work when the name does
+        not exist (a typo: the user's to fix), else None (resolved, or slow: then it goes on in the
+        background)."""
+        self._first_lookup.wait(max(0.0, timeout_s))
+        return self.problem if self._unknown else None
 
     def send(self, *, packets: list[bytes], count: bool) -> None:
         """Send the datagrams of one reading; ``count``: it is an update (counted delivered/dropped)."""
@@ -154,6 +179,7 @@ class _UdpTarget:
                 sock.sendto(packet, address)
         except OSError as error:  # BlockingIOError: the socket buffer is full
             self.dropped += int(count)
+            self.problem = f"send to {self.label} failed ({error})"
             self._log.log(key=f"send {self.label}", message=f"OSC send to {self.label} failed ({error}); dropped, carrying on")
             return
         self.delivered += int(count)
@@ -167,15 +193,22 @@ class _UdpTarget:
 
 
 class OscSink:
-    """Sends each reading to every target as one OSC bundle (or plain messages), never blocking."""
+    """Sends each reading to every target as one OSC bundle (or plain messages), never blocking.
 
-    def __init__(self, *, targets: list[tuple[str, int]], prefix: str = DEFAULT_PREFIX, fmt: str = OSC_FORMAT_BUNDLE) -> None:
+    ``start_check``: the caller asks :meth:`start_problem` at start and reports a host name that does not
+    exist itself (the first failed lookup is then not logged too).
+    """
+
+    def __init__(
+        self, *, targets: list[tuple[str, int]], prefix: str = DEFAULT_PREFIX, fmt: str = OSC_FORMAT_BUNDLE,
+        start_check: bool = False,
+    ) -> None:
         if fmt not in OSC_FORMATS:
             raise ValueError(f"OSC format {fmt!r}: use one of {', '.join(OSC_FORMATS)}")
         self.prefix = check_prefix(prefix=prefix)
         self.fmt = fmt
         self._log = RateLimitedLog(logger=LOG, window_s=LOG_INTERVAL_S)
-        self._targets = [_UdpTarget(host=host, port=port, log=self._log) for host, port in targets]
+        self._targets = [_UdpTarget(host=host, port=port, log=self._log, start_check=start_check) for host, port in targets]
         self.name = "OSC " + " ".join(target.label for target in self._targets)
 
     @property
@@ -188,6 +221,20 @@ class OscSink:
         """Updates not sent (summed over the targets)."""
         return sum(target.dropped for target in self._targets)
 
+    @property
+    def problem(self) -> str:
+        """Why updates could not go to some target, last time ("" when they all went)."""
+        return "; ".join(target.problem for target in self._targets if target.problem)
+
+    def start_problem(self, *, timeout_s: float) -> str | None:
+        """The first target whose host name does not exist (see :meth:`_UdpTarget.start_problem`)."""
+        deadline = time.monotonic() + timeout_s
+        for target in self._targets:
+            problem = target.start_problem(timeout_s=deadline - time.monotonic())
+            if problem:
+                return f"{target.label}: {problem}"
+        return None
+
     def process(self, *, reading: Reading) -> None:
         packets = osc_packets(reading=reading, prefix=self.prefix, fmt=self.fmt)
         for target in self._targets:
@@ -199,12 +246,24 @@ class OscSink:
 
 
 def make_sinks(settings: OscSettings, *, context: SinkContext) -> list[OscSink]:
-    """One sink (one lane) per target, so that no target waits for another; none when OSC is off."""
+    """One sink (one lane) per target, so that no target waits for another; none when OSC is off. A host
+    name that does not exist is a :class:`UsageError` (its lookups get ``STARTUP_RESOLVE_S``, side by
+    side; a resolver that is only slow carries on in the background)."""
     if not settings.enabled:
         return []
-    sinks = [OscSink(targets=[parse_host_port(spec=target)], prefix=settings.prefix, fmt=settings.format) for target in settings.targets]
+    sinks = [
+        OscSink(targets=[parse_host_port(spec=target)], prefix=settings.prefix, fmt=settings.format, start_check=True)
+        for target in settings.targets
+    ]
     for sink in sinks:
         sink.delay_s = settings.delay_ms / MS_PER_S  # the lane holds each reading back this long
+    deadline = time.monotonic() + STARTUP_RESOLVE_S
+    for sink in sinks:
+        problem = sink.start_problem(timeout_s=deadline - time.monotonic())
+        if problem:
+            for made in sinks:
+                made.close()
+            raise UsageError(f"--osc {problem}; check the host name, or give its address")
     return sinks
 
 

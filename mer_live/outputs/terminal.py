@@ -22,7 +22,7 @@ class LogSettings:
 def make_sinks(settings: LogSettings, *, context: SinkContext) -> list[Sink]:
     if settings.quiet:
         return []
-    if sys.stdout.isatty():  # a terminal: the full-screen meter; a pipe or a file: the line readout
+    if sys.stdout is not None and sys.stdout.isatty():  # a terminal: the full-screen meter; a pipe or a file: the line readout
         from mer_live.outputs.meter import Meter
 
         return [Meter()]
