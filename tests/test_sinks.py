@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from mer_live.core import labels
 from mer_live.outputs import csv, osc
 from mer_live.core.addresses import OscSpecError, parse_host_port
 from mer_live.core.reading import LEVEL_FLOOR_DBFS, Reading, level_dbfs
-from mer_live.outputs.csv import CsvHeaderError, CsvSink
+from mer_live.outputs.csv import CsvHeaderError, CsvPathError, CsvSink
 from mer_live.outputs.osc import OscSink
 
 IMMEDIATE_TIMETAG = b"\x00\x00\x00\x00\x00\x00\x00\x01"
@@ -267,27 +268,31 @@ def test_csv_partial_last_line_is_cut_on_open(tmp_path: Path) -> None:
     assert len(rows) == 3 and all(len(r) == len(csv.CSV_COLUMNS) for r in rows)
 
 
-def test_csv_full_disk_is_logged_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="mer_live"):
-        sink = CsvSink(path="/dev/full")
-        for _ in range(5):
-            sink.process(reading=_reading())
-        sink.close()
-    assert sink.rows_written == 0
-    assert any("/dev/full" in r.getMessage() for r in caplog.records)
+def test_csv_that_cannot_be_written_at_start_is_a_path_error() -> None:
+    """The header cannot go to /dev/full: one line with the cause (the daemon's exit 2)."""
+    with pytest.raises(CsvPathError, match="/dev/full.*No space left on device"):
+        CsvSink(path="/dev/full")
 
 
-def test_csv_bad_path_is_logged_then_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_csv_bad_path_at_start_is_a_path_error_and_later_logged_then_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(csv, "CSV_REOPEN_RETRY_S", 0.0)
-    path = tmp_path / "missing-dir" / "log.csv"
+    path = tmp_path / "gone-dir" / "log.csv"
+    with pytest.raises(CsvPathError, match="No such file or directory"):
+        CsvSink(path=path)
+    path.parent.mkdir()
+    sink = CsvSink(path=path)
+    sink.process(reading=_reading())
+    shutil.rmtree(path.parent)  # mid-run: the folder goes away
     with caplog.at_level(logging.WARNING, logger="mer_live"):
-        sink = CsvSink(path=path)
         sink.process(reading=_reading())
-    assert sink.rows_written == 0 and any("cannot open" in r.getMessage() for r in caplog.records)
+    assert sink.rows_written == 1 and sink.dropped == 1
+    assert any("cannot open" in r.getMessage() for r in caplog.records), caplog.text
     path.parent.mkdir()
     sink.process(reading=_reading())
     sink.close()
-    assert sink.rows_written == 1 and len(_rows(path)) == 2
+    assert sink.rows_written == 2 and len(_rows(path)) == 2  # a new file: the header and the row after the gap
 
 
 def test_level_dbfs_is_floored() -> None:

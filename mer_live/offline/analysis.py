@@ -286,6 +286,8 @@ def _analyse(args: argparse.Namespace, *, paths: list[Path], unreadable: list[st
             _error(str(error))
             return EXIT_FAILURE
     if failed:
-        _error(f"{failed} of {len(todo) + len(unreadable)} file(s) or folder(s) could not be analysed")
+        parts = [f"{failed - len(unreadable)} of {len(todo)} file(s) could not be analysed"] if failed > len(unreadable) else []
+        parts += [f"{len(unreadable)} folder(s) could not be read"] if unreadable else []
+        _error(" and ".join(parts))
         return EXIT_USAGE
     return EXIT_OK
