@@ -37,6 +37,7 @@ class RingBuffer:
         self._read = 0  # advanced by the consumer only
         self._dropped = 0  # producer only
         self._overruns = 0  # producer only: writes that had to drop frames
+        self._skipped = 0  # producer only: frames skipped after a stall (lose)
 
     @property
     def capacity(self) -> int:
@@ -98,15 +99,22 @@ class RingBuffer:
 
     def lose(self, *, count: int) -> None:
         """Producer: count ``count`` frames that were due but never written (a source that skipped
-        ahead after a stall), as if the buffer had dropped them."""
+        ahead after a stall, see :attr:`skipped`)."""
         if count > 0:
-            self._dropped += count
+            self._skipped += count
             self._overruns += 1
+
+    @property
+    def skipped(self) -> int:
+        """Frames the producer skipped (:meth:`lose`): the consumer moves its stream time on by them."""
+        return self._skipped
 
     def discard(self, *, max_frames: int) -> int:
         """Consumer: skip up to ``max_frames`` frames without reading them; returns the count."""
-        count = max(0, min(max_frames, self._written - self._read))
-        self._read += count
+        written, read = self._consumer_view()
+        count = max(0, min(max_frames, written - read))
+        if count:
+            self._release(read=read + count)
         return count
 
     def read_into(self, *, out: np.ndarray) -> int:
@@ -155,10 +163,11 @@ class RingBuffer:
         self._read = 0
         self._dropped = 0
         self._overruns = 0
+        self._skipped = 0
 
 
 LOCK_TIMEOUT_S = 0.05  # the consumer's longest wait for the lock (the producer holds it for microseconds)
-_COUNTERS = ("_written", "_read", "_dropped", "_overruns", "events")
+_COUNTERS = ("_written", "_read", "_dropped", "_overruns", "events", "_skipped")
 _COUNTER_DTYPE = np.int64
 _COUNTER_BYTES = len(_COUNTERS) * np.dtype(_COUNTER_DTYPE).itemsize
 
@@ -209,6 +218,7 @@ class SharedRingBuffer(RingBuffer):
     _dropped = _shared_counter(2)
     _overruns = _shared_counter(3)
     events = _shared_counter(4)  # producer only: events it counts for the consumer (PortAudio's overflow flags)
+    _skipped = _shared_counter(5)
 
     def __init__(self, *, capacity: int, channels: int, name: str | None = None, lock=None) -> None:  # noqa: D107
         import multiprocessing

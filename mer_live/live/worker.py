@@ -32,8 +32,8 @@ Per update:
 6. a :class:`~mer_live.core.reading.Reading` goes to every sink.
 
 A real-time source never gets a burst of stale updates: when the ring buffer has lost frames (the
-source skipped ahead after a stall, or the buffer overflowed) or holds more than ``STALL_S`` of unread
-audio (this thread was starved), the worker drops what is buffered, moves the stream time on by all
+source skipped ahead after a stall, or the buffer overflowed), or this thread did not run for more than
+``STALL_S`` and as much audio waits (the process was stopped or starved), the worker drops what is buffered, moves the stream time on by all
 the audio it did not analyse (so stream time keeps pace with the clock), logs how much, and warms up
 again on the fresh audio; the schedule restarts there.
 
@@ -146,7 +146,7 @@ class Worker:
         self._raw_emotion: np.ndarray | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lost_seen = 0  # the ring buffer's lost frames already accounted for
+        self._skipped_seen = self._dropped_seen = 0  # the ring buffer's counters already accounted for
         self.skipped_s = 0.0  # audio skipped after stalls
         self._log = RateLimitedLog(logger=LOG)  # at most one line per kind of trouble per 10 s
         self.compute_times_s: collections.deque[float] = collections.deque(maxlen=TIMING_HISTORY)
@@ -305,17 +305,25 @@ class Worker:
             self._resampler.clear()
         self._state = STATE_WARMING
 
-    def _behind(self) -> bool:
-        """Whether a real-time run fell behind (frames lost, or more than ``STALL_S`` buffered)."""
+    def _lost_frames(self, *, paused_s: float) -> int | None:
+        """After a stall, the input frames that were not (and will not be) analysed; None if this
+        real-time run did not fall behind. A stall: the source skipped frames after its own stall
+        (:attr:`RingBuffer.skipped`), or this thread did not run for more than ``STALL_S`` and more than
+        ``STALL_S`` of audio waits or the buffer overflowed meanwhile. Overflows while this thread ran
+        (a producer faster than real time, such as a test PCM) are counted as overflows, as before."""
         ring = self._source.ring
-        return ring.dropped != self._lost_seen or ring.available() > STALL_S * self._samplerate
+        skipped, dropped = ring.skipped, ring.dropped
+        new_skipped, new_dropped = skipped - self._skipped_seen, dropped - self._dropped_seen
+        self._skipped_seen, self._dropped_seen = skipped, dropped
+        stalled = paused_s > STALL_S and (new_dropped > 0 or ring.available() > STALL_S * self._samplerate)
+        if not (new_skipped > 0 or stalled):
+            return None
+        return new_skipped + (new_dropped if stalled else 0)
 
-    def _jump_to_present(self) -> None:
-        """After a stall: drop the buffered audio, move the stream time on by all the audio not
-        analysed, and start the analysis and the schedule afresh there."""
+    def _jump_to_present(self, *, lost: int) -> None:
+        """After a stall: drop the buffered audio, move the stream time on by it and the ``lost``
+        frames, and start the analysis and the schedule afresh there."""
         ring = self._source.ring
-        dropped = ring.dropped
-        lost, self._lost_seen = max(0, dropped - self._lost_seen), dropped
         skipped = lost + ring.discard(max_frames=ring.available())
         self._consumed += skipped
         self.skipped_s += skipped / self._samplerate
@@ -334,12 +342,16 @@ class Worker:
         last_data = last_emit
         last_written = ring.written
         generation = getattr(self._source, "generation", 0)  # see CaptureSource.generation
-        self._lost_seen = ring.dropped
+        self._skipped_seen, self._dropped_seen = ring.skipped, ring.dropped
+        last_loop = time.monotonic()
         try:
             while not self._stop.is_set():
                 self._apply_pending()
-                if self._source.realtime and self._behind():
-                    self._jump_to_present()
+                now = time.monotonic()
+                paused_s, last_loop = now - last_loop, now
+                lost = self._lost_frames(paused_s=paused_s) if self._source.realtime else None
+                if lost is not None:
+                    self._jump_to_present(lost=lost)
                 if getattr(self._source, "generation", 0) != generation:
                     generation = self._source.generation
                     if self._consumed:
