@@ -539,7 +539,8 @@ def test_sigint_early_in_start_up_is_a_clean_exit(tmp_path: Path, delay_s: float
         if process.poll() is None:
             process.kill()
     assert "Traceback" not in err, err
-    assert process.returncode in (0, 128 + signal.SIGINT), (process.returncode, err)
+    # -SIGINT: the signal came while Python was finalising, which restores the default handler (rare)
+    assert process.returncode in (0, 128 + signal.SIGINT, -signal.SIGINT), (process.returncode, err)
 
 
 def test_a_garbage_mp3_says_it_is_not_audio(tmp_path: Path) -> None:
