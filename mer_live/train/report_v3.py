@@ -21,6 +21,7 @@ BAND_COMMAND = ('python benchmarks/band_steps.py --model v1=v1 --model v2=v2 --m
                 '--model "v3 fold 0=runs/v3/v3_fold0.onnx" --out benchmarks/band_steps.json')
 FOLD0_COMMAND = ("mer-live-train fit3 --config configs/train_v3.toml --hold-out-fold 0 --out runs/v3/v3_fold0.onnx "
                  "--records runs/v3")
+VALIDITY_COMMAND = "mer-live-train cv3 --config configs/train_v3.toml --validity-only  # adds the descriptor validity"
 CPU_COMMAND = ("python benchmarks/daemon_cpu.py --v1 mer_live/model/assets/a2mid2e_joint.onnx "
                "--v2 mer_live/model/assets/musicnn_joint_v3.onnx --seconds 20 --out benchmarks/daemon_cpu_v3.json"
                "  # the run named v2 is the v3 file")
@@ -101,6 +102,12 @@ def _cpu(daemon: dict, model: str = "v2") -> float | None:
 
 def _band(band: dict, run: str, file: str, output: str, key: str):
     return band.get("runs", {}).get(run, {}).get(file, {}).get(output, {}).get(key)
+
+
+def _validity(metrics: dict, key: str) -> str:
+    """v1's or v2's out-of-fold validity count from the v2 section (``models/mid_validity.json``)."""
+    table = metrics.get("v2", {}).get("mid_validity", {}).get(key, {}).get("table")
+    return f"{table['passing']} of 7" if table else "—"
 
 
 def _ratio_cells(band: dict, run: str) -> list[bool]:
@@ -193,6 +200,9 @@ def render_card(*, metrics: dict) -> str:
         f"| the same, signs agreeing of 56 | {values.get('v1', {}).get('table_signs_q', '—')} (4q) | "
         f"{values.get('v2', {}).get('table_signs_q', '—')} (4q) | — | — | {mine['table_signs_st']} / {mine['table_signs_q']} "
         f"| ≥ 48 | {met(mine['table_signs_q'], GOALS['table_signs'])} (4q-dev) |",
+        f"| mid-level validity on Soundtracks (features with r ≥ 0.3 against their descriptor, out of fold; "
+        f"beside the table check) | {_validity(metrics, 'v1 held out')} | {_validity(metrics, 'v2')} | — | — | "
+        f"{mine['validity'] if mine['validity'] is not None else '—'} of 7 | (v2's goal: 5) | — |",
         f"| live energy step, equal-loudness 4q-dev sections (median, 0–1) | {_f(energy_step.get('v1'))} | "
         f"{_f(energy_step.get('v2'))} | — | — | {_f(energy_step.get(honest_run))} ({honest_run}) | ≥ 0.15 | "
         f"{met(energy_step.get(honest_run), GOALS['energy_step'])} |",
@@ -298,6 +308,7 @@ def render_card(*, metrics: dict) -> str:
         "```sh",
         V1_4Q_COMMAND,
         *(cv.get("commands") or [c for c in [cv.get("command")] if c]),
+        VALIDITY_COMMAND,
         training.get("command") or "mer-live-train fit3 --config configs/train_v3.toml",
         FOLD0_COMMAND,
         BAND_COMMAND,
