@@ -13,6 +13,7 @@ when the web output is on. See docs/guide/web.md.
 from __future__ import annotations
 
 import secrets
+import socket
 from dataclasses import dataclass
 
 from mer_live.core.addresses import is_loopback, parse_host_port_or_zero
@@ -26,6 +27,7 @@ DEFAULT_PORT = 9002
 MAX_CLIENTS_RANGE = (1, 1000)
 HISTORY_RANGE_S = (10.0, 3600.0)
 TOKEN_BYTES = 12  # secrets.token_urlsafe: 16 characters
+WILDCARD_HOSTS = ("0.0.0.0", "::")
 INSTALL_HINT = "pip install 'mer-live[web]'"
 
 
@@ -89,8 +91,8 @@ def make_sinks(settings: WebSettings, *, context: SinkContext) -> list[Sink]:
         )
     except WebError as error:
         raise UsageError(str(error)) from error
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{sink.port}/"
+    shown = socket.gethostname() if host in WILDCARD_HOSTS else f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{sink.port}/"  # a wildcard bind is reached through the machine's name
     line = f"mer-live: web dashboard and OSCQuery on {url}"
     if token and not settings.read_only:
         line += f" (control token {token}: open {url}#token={token})"
