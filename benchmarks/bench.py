@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA_ENV = "MER_DATA_DIR"
 MS = 1000.0
+_LOAD_AT_START = os.getloadavg()  # when the script started (it imports this module first)
 
 
 def data_dir() -> Path:
@@ -74,7 +75,7 @@ def _cpu_model() -> str:
 
 
 def machine() -> dict:
-    """The machine, now: CPU model, cores, memory, OS, Python and ONNX Runtime versions, load average."""
+    """The machine: CPU model, cores, memory, OS, Python and ONNX Runtime versions, load average at the start."""
     try:
         memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError, AttributeError):
@@ -87,7 +88,7 @@ def machine() -> dict:
         runtime = None
     return {"cpu": _cpu_model(), "arch": platform.machine(), "cores": os.cpu_count(), "memory_gib": memory_gib,
             "os": platform.platform(), "python": platform.python_version(), "onnxruntime": runtime,
-            "load_average_at_start": os.getloadavg()}
+            "load_average_at_start": _LOAD_AT_START}
 
 
 def command() -> str:
