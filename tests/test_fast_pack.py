@@ -131,3 +131,27 @@ def test_the_rewrites_compute_the_same_values(which: str, tmp_path: Path) -> Non
     assert (pooled, temporal) == ((5, 3) if which == "shipped" else (3, 1))
     patches = np.random.default_rng(7).uniform(0.0, 4.0, size=(3, mel.PATCH_FRAMES, mel.NUM_BANDS)).astype(np.float32)
     np.testing.assert_allclose(_outputs(model.SerializeToString(), patches), _outputs(original, patches), atol=1e-5)
+
+
+def test_analyze_says_which_precision_made_each_row(shared_data: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mer-live analyze`` runs the pack by default and the float model with ``--precision float``; the
+    rows' ``model_version`` tells them apart; a bad ``$MER_PRECISION`` is a one-line usage error."""
+    import csv
+
+    from mer_live.offline.analysis import main as analyze
+
+    clip = str(shared_data / "soundtracks" / "audio" / f"{PARITY_CLIPS[0]}.mp3")
+    rows = {}
+    for name, extra in (("int8", []), ("float", ["--precision", "float"])):
+        out = tmp_path / f"{name}.csv"
+        assert analyze([clip, "--csv", str(out), "-q", "--jobs", "1", *extra]) == 0
+        with out.open() as handle:
+            rows[name] = next(csv.DictReader(handle))
+    assert rows["int8"]["model_version"].endswith("+int8") and not rows["float"]["model_version"].endswith("+int8")
+    for name in labels.EMOTIONS + labels.MID_LEVELS:
+        assert abs(float(rows["int8"][name]) - float(rows["float"][name])) <= MAX_CLIP_DIFF, name
+    monkeypatch.setenv(emotion_model.PRECISION_ENV, "int4")
+    assert analyze([clip, "--csv", str(tmp_path / "bad.csv"), "-q"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "precision" in errors[0] and not (tmp_path / "bad.csv").exists()
