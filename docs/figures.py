@@ -84,13 +84,12 @@ def _screen_to_png(*, ansi: str, out: Path) -> None:
 
 
 def meter() -> None:
-    """The meter of ``mer-live --demo`` paced in real time, one OSC target that receives and one that cannot
-    be resolved (so the outputs section shows a drop), captured METER_AT_S into the piece."""
+    """The meter of ``mer-live --demo`` paced in real time, sending OSC to a local socket and writing CSV,
+    captured METER_AT_S after the start."""
     receiver, port = _free_udp_port()
     with receiver, tempfile.TemporaryDirectory() as scratch:
         command = " ".join(
-            _mer_live("--demo", "--no-control", "--osc", f"127.0.0.1:{port}", "--osc", "stage-pc.invalid:9000",
-                      "--csv", f"{scratch}/demo.csv")
+            _mer_live("--demo", "--no-control", "--osc", f"127.0.0.1:{port}", "--csv", f"{scratch}/demo.csv")
         ) + "; sleep 30"
         columns, rows = TERMINAL
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
