@@ -5,7 +5,7 @@ in a fresh process that reports its own peak RSS (``VmHWM``):
 
 * ``mer-live analyze FILE --jobs 1 --csv OUT`` (block-wise decoding; what ships);
 * the old path, for the lengths up to ``--before-max-minutes``: the whole file decoded, mixed and
-  resampled at once (``features.load_audio``), then ``features.analyse`` over all of it, which is what
+  resampled at once (``audio.load_audio``), then ``features.analyse`` over all of it, which is what
   ``mer-live analyze`` did before (its windows were then made from that in batches).
 
 Goal: peak RSS does not grow with the file's length, and stays under 500 MB for 2 hours. Run (the README's table):
@@ -40,8 +40,8 @@ MIB = 1024 * 1024
 # starts anew at exec; wait4's ru_maxrss is not used, as Linux carries it over from the parent).
 REPORT_PEAK = "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1], file=sys.stderr)"
 NEW_PATH = "import sys; from mer_live.offline.analysis import main; status = main(sys.argv[1:]); " + REPORT_PEAK
-OLD_PATH = ("import sys; from mer_live.features import spectrogram; "
-            "spectrogram.analyse(samples=spectrogram.load_audio(path=sys.argv[1])); " + REPORT_PEAK)
+OLD_PATH = ("import sys; from mer_live.audio import load_audio; from mer_live.features import spectrogram; "
+            "spectrogram.analyse(samples=load_audio(path=sys.argv[1])); " + REPORT_PEAK)
 
 
 def write_tone(path: Path, *, minutes: int) -> None:

@@ -71,7 +71,7 @@ def run_cli(paths: list[Path], *, variant: str, jobs: int, folder: Path) -> dict
 
 def profile(paths: list[Path]) -> dict:
     """The default model in one process, stage by stage (CPU time of this process)."""
-    from mer_live.offline.decoder import FileDecoder
+    from mer_live.audio import FileDecoder
     from mer_live.offline.recipe import WindowModel
 
     model = WindowModel()

@@ -41,7 +41,7 @@ def clip_values(path: str) -> dict[str, np.ndarray]:
     from mer_live.core import labels
     from mer_live.model.emotion_model import EmotionModel
     from mer_live.model.explanation import explain
-    from mer_live.offline.decoder import FileDecoder
+    from mer_live.audio import FileDecoder
     from mer_live.offline.recipe import RECIPES, KIND_MEL_PATCHES
 
     if not _MODELS:

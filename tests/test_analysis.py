@@ -17,6 +17,7 @@ import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mer_live.audio import load_audio
 from mer_live.offline import analysis
 from mer_live.features import spectrogram
 from mer_live.core import labels
@@ -114,12 +115,12 @@ def test_values_are_the_model_outputs_on_the_whole_decoded_file(audio_files: dic
     """Block-wise decoding, resampling and streaming windows give exactly the offline values."""
     model = WindowModel(path=shipped_model)
     result = analyse_file(audio_files["long"], model=model, recipe=model.recipe, keep_windows=True)
-    block = spectrogram.analyse(samples=spectrogram.load_audio(path=audio_files["long"]))
+    block = spectrogram.analyse(samples=load_audio(path=audio_files["long"]))
     starts = spectrogram.window_starts(total_frames=block.num_frames, hop_frames=31)
     windows = np.stack([spectrogram.window_at(block=block, start=s)[0] for s in starts])
     np.testing.assert_array_equal(result.windows.values, model.process(windows))
     np.testing.assert_array_equal(result.windows.starts_s, np.asarray(starts) / spectrogram.FPS)
-    assert result.duration_s == len(spectrogram.load_audio(path=audio_files["long"])) / spectrogram.SAMPLE_RATE
+    assert result.duration_s == len(load_audio(path=audio_files["long"])) / spectrogram.SAMPLE_RATE
 
 
 @settings(max_examples=25, deadline=None)

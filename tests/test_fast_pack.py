@@ -17,7 +17,7 @@ from mer_live.core import labels
 from mer_live.features import mel
 from mer_live.model import emotion_model, patch_model
 from mer_live.model.emotion_model import EmotionModel, ModelError, check_joint_layer
-from mer_live.offline.decoder import FileDecoder
+from mer_live.audio import FileDecoder
 from mer_live.offline.recipe import KIND_MEL_PATCHES, RECIPES
 
 SHIPPED_V2 = Path(str(emotion_model.shipped_model_path()))  # the default model (a v2-kind one)

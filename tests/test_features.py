@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mer_live.audio import AudioFileError, load_audio
 from mer_live.features import spectrogram
 
 SECONDS_OF_NOISE = 12
@@ -189,17 +190,17 @@ def test_resampling_halves_the_sample_count_and_keeps_a_tone() -> None:
 
 def test_load_audio_reports_unreadable_files_in_one_line(tmp_path) -> None:
     missing = tmp_path / "missing.wav"
-    with pytest.raises(spectrogram.AudioFileError, match="no such file"):
-        spectrogram.load_audio(path=missing)
+    with pytest.raises(AudioFileError, match="no such file"):
+        load_audio(path=missing)
     garbage = tmp_path / "garbage.mp3"
     garbage.write_bytes(b"this is not audio" * 10)
-    with pytest.raises(spectrogram.AudioFileError) as caught:
-        spectrogram.load_audio(path=garbage)
+    with pytest.raises(AudioFileError) as caught:
+        load_audio(path=garbage)
     assert "garbage.mp3" in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_load_audio_decodes_a_real_clip(shared_data) -> None:
-    samples = spectrogram.load_audio(path=shared_data / "soundtracks" / "audio" / "001.mp3")
+    samples = load_audio(path=shared_data / "soundtracks" / "audio" / "001.mp3")
     assert samples.dtype == np.float32 and samples.ndim == 1
     assert 10.0 <= len(samples) / spectrogram.SAMPLE_RATE <= 40.0
     assert 0.0 < np.abs(samples).max() <= 1.0

@@ -28,6 +28,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+from mer_live.audio import SAMPLERATE_RANGE_HZ
 from mer_live.core.fields import ConfigError, check_field, setting
 from mer_live.core.addresses import parse_host_port_or_zero, parse_networks
 from mer_live.outputs import registry
@@ -40,7 +41,6 @@ RATE_RANGE_HZ = (0.5, 30.0)
 SILENCE_RANGE_DBFS = (-120.0, 0.0)
 THREADS_RANGE = (1, 64)
 CHANNEL_MIX = -1  # input.channel: mix the first inputs to mono
-SAMPLERATE_RANGE_HZ = (8000, 384000)  # capture rates and file rates accepted
 MAX_DURATION_S = 1e7  # --duration: about 115 days (longer overflows the frame arithmetic)
 
 

@@ -23,7 +23,6 @@ A model patch is ``PATCH_FRAMES`` = 187 consecutive frames (2.992 s), time-major
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
@@ -182,11 +181,3 @@ def patch_starts(*, total_frames: int, hop_frames: int, num_frames: int = PATCH_
 def resample(*, samples: np.ndarray, source_rate: float) -> np.ndarray:
     """Resample mono ``(num_samples,)`` from ``source_rate`` to ``SAMPLE_RATE`` (soxr, high quality)."""
     return spectrogram.resample(samples=samples, source_rate=source_rate, target_rate=SAMPLE_RATE)
-
-
-def load_audio(*, path: str | Path) -> np.ndarray:
-    """Read any file soundfile can decode, mix to mono, resample to 16 kHz: ``(num_samples,)`` float32.
-
-    Raises :class:`mer_live.features.spectrogram.AudioFileError` with a one-line reason.
-    """
-    return spectrogram.load_audio(path=path, target_rate=SAMPLE_RATE)

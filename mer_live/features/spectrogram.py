@@ -25,12 +25,8 @@ Arrays are time-major: a spectrogram is ``(num_frames, num_bands)``.
 from __future__ import annotations
 
 import math
-import os
-import stat
-import struct
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 
@@ -54,10 +50,6 @@ RMS_FLOOR = 10.0 ** (RMS_FLOOR_DBFS / 20.0)
 HALF_FRAME = FRAME_SIZE // 2
 FEATURE_DTYPE = np.float32
 STEREO = 2
-# a file that decodes this much less than its header says (both must hold) has stopped early: an error
-SHORTFALL_TOLERANCE_S = 1.0
-SHORTFALL_TOLERANCE_FRACTION = 0.05  # MP3s without a Xing header give only an estimate of their length
-UNKNOWN_FORMAT_REASONS = ("File does not exist or is not a regular file",)  # libsndfile: none of its formats
 
 # Every constant a model must agree with, as stored in the ONNX metadata.
 FRONTEND_CONSTANTS: dict[str, float | int | str] = {
@@ -73,10 +65,6 @@ FRONTEND_CONSTANTS: dict[str, float | int | str] = {
     "magnitude": "log10(1 + g * M), g = 1 / max(rms, rms_floor)",
     "rms_floor_dbfs": RMS_FLOOR_DBFS,
 }
-
-
-class AudioFileError(RuntimeError):
-    """An audio file that cannot be read or decoded."""
 
 
 def frame_centre(*, index: int | np.ndarray) -> int | np.ndarray:
@@ -347,101 +335,3 @@ def resample(*, samples: np.ndarray, source_rate: float, target_rate: int = SAMP
     import soxr
 
     return soxr.resample(samples, source_rate, target_rate, quality="HQ").astype(FEATURE_DTYPE)
-
-
-def decode_errors() -> tuple[type[Exception], ...]:
-    """What soundfile raises for a file it cannot open or decode."""
-    import soundfile
-
-    return (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError)
-
-
-def decode_error_reason(*, error: Exception) -> str:
-    """The last line of a decoder's error message (its actual reason), or the error's type name.
-    libsndfile's "does not exist or is not a regular file (possibly a pipe?)" for a regular file (the
-    only kind that gets this far, see :func:`file_problem`) means no decoder recognised the data."""
-    text = str(error).strip()
-    if any(reason in text for reason in UNKNOWN_FORMAT_REASONS):
-        return "not a known audio format, or a damaged file"
-    return text.splitlines()[-1] if text else type(error).__name__
-
-
-def _wav_declared_frames(*, path: str | Path) -> int | None:
-    """The frames a RIFF/WAVE file's ``data`` chunk header declares (None: not a WAV, or a size left
-    open by a streaming writer). libsndfile reports only the frames actually present."""
-    try:
-        with open(path, "rb") as handle:
-            riff = handle.read(12)
-            if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
-                return None
-            block_align = 0
-            while True:
-                header = handle.read(8)
-                if len(header) < 8:
-                    return None
-                chunk, size = header[:4], struct.unpack("<I", header[4:])[0]
-                if chunk == b"data":
-                    return size // block_align if block_align and size not in (0, 0xFFFFFFFF) else None
-                body = handle.read(size + size % 2) if chunk == b"fmt " else handle.seek(size + size % 2, os.SEEK_CUR)
-                if chunk == b"fmt " and len(body) >= 14:
-                    block_align = struct.unpack("<H", body[12:14])[0]
-    except OSError:
-        return None
-
-
-def declared_frames(*, path: str | Path, handle) -> int:
-    """The frames the file's header says it holds (``handle``: its open ``soundfile.SoundFile``)."""
-    return max(int(handle.frames), _wav_declared_frames(path=path) or 0)
-
-
-def shortfall_problem(*, decoded: int, declared: int, rate: float) -> str | None:
-    """Why a file that decoded ``decoded`` of its ``declared`` frames stopped early (None: it did not)."""
-    missing = declared - decoded
-    if missing <= max(SHORTFALL_TOLERANCE_S * rate, SHORTFALL_TOLERANCE_FRACTION * declared):
-        return None
-    return f"the audio stops after {decoded / rate:.1f} s of the {declared / rate:.1f} s its header gives (truncated or damaged)"
-
-
-def file_problem(*, path: str | Path) -> str | None:
-    """Why ``path`` cannot be read as an audio file before any decoding, in a few words ("no such
-    file", "file name too long", "empty file", ...), or None when it is a non-empty regular file."""
-    try:
-        status = os.stat(path)
-    except FileNotFoundError:
-        return "no such file"
-    except OSError as error:  # ENAMETOOLONG, EACCES, ELOOP, ...
-        return (error.strerror or type(error).__name__).lower()
-    if not stat.S_ISREG(status.st_mode):
-        return "not a regular file"
-    if status.st_size == 0:
-        return "empty file (0 bytes)"
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as error:  # EACCES: the decoder would only say "System error."
-        return (error.strerror or type(error).__name__).lower()
-    return None
-
-
-def load_audio(*, path: str | Path, target_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read any file soundfile can decode (wav, flac, ogg, mp3), mix to mono, resample to ``target_rate``
-    (default 22,050 Hz).
-
-    Returns ``(num_samples,)`` float32. Raises :class:`AudioFileError` with a one-line reason.
-    """
-    import soundfile
-
-    path = Path(path)
-    problem = file_problem(path=path)
-    if problem:
-        raise AudioFileError(f"{path}: {problem}")
-    try:
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except decode_errors() as error:
-        raise AudioFileError(f"{path}: cannot decode audio ({decode_error_reason(error=error)})") from error
-    if audio.shape[0] == 0:
-        raise AudioFileError(f"{path}: the file holds no audio")
-    mono = to_mono(audio=audio)
-    if not np.all(np.isfinite(mono)):
-        raise AudioFileError(f"{path}: the audio holds non-finite samples")
-    return resample(samples=mono, source_rate=float(rate), target_rate=target_rate)

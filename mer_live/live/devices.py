@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 
-from mer_live.config.settings import SAMPLERATE_RANGE_HZ
+from mer_live.audio import SAMPLERATE_RANGE_HZ
 
 MAX_MIX_CHANNELS = 2  # a sound card's mono mix uses at most its first two inputs (a file's uses all)
 CLOSE_MATCHES = 3

@@ -30,11 +30,10 @@ from typing import Protocol
 
 import numpy as np
 
-from mer_live.features import spectrogram
 from mer_live.live.devices import SourceError
 from mer_live.core.rate_limit import RateLimitedLog
 from mer_live.live.ring_buffer import RingBuffer, SharedRingBuffer
-from mer_live.config.settings import SAMPLERATE_RANGE_HZ
+from mer_live.audio import SAMPLERATE_RANGE_HZ, declared_frames, decode_error_reason, decode_errors, file_problem, shortfall_problem
 
 LOG = logging.getLogger("mer_live")
 
@@ -360,14 +359,14 @@ class FileSource(_Feeder):
         import soundfile
 
         self.path = Path(path)
-        problem = spectrogram.file_problem(path=self.path)
+        problem = file_problem(path=self.path)
         if problem:
             fix = "give a file with sound in it" if problem.startswith("empty") else "check the path"
             raise SourceError(f"--input {self.path}: {problem}; {fix}")
         try:
             self._file = soundfile.SoundFile(str(self.path))
-        except spectrogram.decode_errors() as error:
-            reason = spectrogram.decode_error_reason(error=error)
+        except decode_errors() as error:
+            reason = decode_error_reason(error=error)
             raise SourceError(f"--input {self.path}: cannot decode audio ({reason}); use a wav, flac, ogg or mp3 file") from error
         if self._file.samplerate <= 0 or self._file.channels <= 0 or self._file.frames == 0:
             self._file.close()
@@ -383,8 +382,8 @@ class FileSource(_Feeder):
         if channel is not None and not 0 <= channel < channels:
             self._file.close()
             raise SourceError(f"--channel {channel}: {self.path} has {channels} channel(s); use 0 to {channels - 1}")
-        self._declared = spectrogram.declared_frames(path=self.path, handle=self._file)
-        problem = spectrogram.shortfall_problem(decoded=self._file.frames, declared=self._declared, rate=self._file.samplerate)
+        self._declared = declared_frames(path=self.path, handle=self._file)
+        problem = shortfall_problem(decoded=self._file.frames, declared=self._declared, rate=self._file.samplerate)
         if problem:  # a WAV whose data chunk is cut short: known before playing it
             self._file.close()
             raise SourceError(f"--input {self.path}: {problem}; give the whole file")
@@ -394,7 +393,7 @@ class FileSource(_Feeder):
         return self._file.read(max_frames, dtype="float32", always_2d=True)  # the worker cleans bad samples
 
     def _ended(self, *, fed: int) -> None:
-        problem = spectrogram.shortfall_problem(decoded=fed, declared=self._declared, rate=self.samplerate)
+        problem = shortfall_problem(decoded=fed, declared=self._declared, rate=self.samplerate)
         if problem:  # e.g. an MP3 whose header gives 15 s that decodes 0.4 s
             self.error = f"error: --input {self.path}: {problem}"
 

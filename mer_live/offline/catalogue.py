@@ -1,7 +1,7 @@
 """A catalogue of audio files through a model: file discovery, per-file analysis and a process pool.
 
 Model-agnostic: the model-specific part is a :class:`mer_live.offline.recipe.Recipe` and its
-:class:`mer_live.offline.recipe.WindowModel`. A file is decoded in blocks (:mod:`mer_live.offline.decoder`), its
+:class:`mer_live.offline.recipe.WindowModel`. A file is decoded in blocks (:class:`mer_live.audio.FileDecoder`), its
 front-end turns the blocks into batches of windows, and each batch is one model call; per-file statistics
 are accumulated window by window, so memory does not grow with the file's length (per-window values are
 kept only when asked for), and the values do not depend on the batch size or the number of jobs.
@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_live.features import spectrogram
-from mer_live.offline.decoder import FileDecoder
+from mer_live.audio import AudioFileError, FileDecoder
 from mer_live.offline.recipe import DEFAULT_BATCH_WINDOWS, NUM_VALUES, Recipe, WindowModel
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
@@ -180,7 +179,7 @@ def analyse_file(
                 run(frontend.process(block))
             run(frontend.flush())
             result.duration_s = decoder.duration_s
-    except spectrogram.AudioFileError as error:
+    except AudioFileError as error:
         result.error = str(error)
         return result
     finally:

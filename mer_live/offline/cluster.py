@@ -29,9 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_live.features import spectrogram
 from mer_live.offline.catalogue import FileKey, FileResult, RunningStats, WindowValues, file_key, window_ends
-from mer_live.offline.decoder import FileDecoder
+from mer_live.audio import AudioFileError, FileDecoder
 from mer_live.offline.recipe import DEFAULT_BATCH_WINDOWS, NUM_VALUES, Recipe, WindowModel
 
 CPUS_PER_TASK = 1
@@ -85,7 +84,7 @@ def decode_file(batch: dict, *, recipe: Recipe, batch_windows: int) -> Iterator[
                         "padded": _to_bytes(window_batch.padded)}
             yield _row(path=path, key=(key.size_bytes, key.mtime_ns, key.ctime_ns), chunk=chunk, final=True,
                        duration_s=decoder.duration_s, **(held or {}))
-    except spectrogram.AudioFileError as error:
+    except AudioFileError as error:
         yield _row(path=path, key=(key.size_bytes, key.mtime_ns, key.ctime_ns), chunk=chunk, final=True, error=str(error))
     finally:
         frontend.close()

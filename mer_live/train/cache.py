@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from mer_live.audio import load_audio
 from mer_live.features import spectrogram
 
 CACHE_ENV = "MER_CACHE_DIR"
@@ -55,7 +56,7 @@ def frames_for(*, path: Path, directory: Path | None = None) -> spectrogram.Fram
     if target.is_file():
         with np.load(target) as stored:
             return spectrogram.FrameBlock(linear=stored["linear"], power=stored["power"])
-    block = spectrogram.analyse(samples=spectrogram.load_audio(path=path))
+    block = spectrogram.analyse(samples=load_audio(path=path))
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(target.name + ".tmp.npz")
     np.savez(temporary, linear=block.linear, power=block.power)

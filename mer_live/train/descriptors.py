@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mer_live.audio import load_audio
 from mer_live.core import labels
 from mer_live.train import soundtracks
 from . import cache
@@ -256,14 +257,13 @@ def describe_variants(samples: np.ndarray, *, rate: int = DESCRIPTOR_RATE) -> di
 
 def variants_for(*, path: Path, directory: Path | None = None) -> dict[str, float]:
     """:func:`describe_variants` of one clip, cached beside the descriptors (JSON)."""
-    from mer_live.features import spectrogram
-
+    
     directory = cache.cache_dir() if directory is None else Path(directory)
     version = hashlib.sha256(json.dumps([VARIANT_VERSION, DESCRIPTOR_RATE, HOP, N_FFT]).encode()).hexdigest()[:16]
     target = directory / f"{cache.file_hash(path=path)}-{version}.variants.json"
     if target.is_file():
         return json.loads(target.read_text())
-    values = describe_variants(spectrogram.load_audio(path=path, target_rate=DESCRIPTOR_RATE), rate=DESCRIPTOR_RATE)
+    values = describe_variants(load_audio(path=path, target_rate=DESCRIPTOR_RATE), rate=DESCRIPTOR_RATE)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(target.name + ".tmp")
     temporary.write_text(json.dumps(values))
@@ -316,13 +316,12 @@ def _cache_file(*, path: Path, directory: Path) -> Path:
 
 def descriptors_for(*, path: Path, directory: Path | None = None) -> np.ndarray:
     """The clip's descriptors ``(7,)``, from the cache if present, else computed and stored."""
-    from mer_live.features import spectrogram
-
+    
     directory = cache.cache_dir() if directory is None else Path(directory)
     target = _cache_file(path=path, directory=directory)
     if target.is_file():
         return np.load(target)
-    values = describe(spectrogram.load_audio(path=path, target_rate=DESCRIPTOR_RATE), rate=DESCRIPTOR_RATE)
+    values = describe(load_audio(path=path, target_rate=DESCRIPTOR_RATE), rate=DESCRIPTOR_RATE)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(target.name + ".tmp.npy")
     np.save(temporary, values)
@@ -474,7 +473,7 @@ def in_sample_mid(*, model_path: Path, clip_ids: list[str] | None = None, root: 
         if network.pooling is None:
             windows, _ = data.clip_windows(block=cache.frames_for(path=path))
         else:
-            frames = mel.analyse(samples=mel.load_audio(path=path))
+            frames = mel.analyse(samples=load_audio(path=path, target_rate=mel.SAMPLE_RATE))
             starts = mel.patch_starts(total_frames=len(frames), hop_frames=network.pooling.patch_hop_frames)
             windows = np.stack([mel.loop_pad(frames=frames[s : s + mel.PATCH_FRAMES]) for s in starts])
         mids.append(network.process(windows=windows).mid.mean(axis=0))

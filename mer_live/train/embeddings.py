@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from mer_live import audio
 from mer_live.features import mel
 from . import cache
 
@@ -86,15 +87,8 @@ class ClipEmbeddings:
 
 
 def load_audio(*, path: Path) -> np.ndarray:
-    """Decode, mix to mono and resample to 16 kHz (soxr HQ): ``(num_samples,)`` float32."""
-    import soundfile
-    import soxr
-
-    audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    mono = audio.mean(axis=1)
-    if rate != SAMPLE_RATE:
-        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ")
-    return np.asarray(mono, dtype=np.float32)
+    """Decode, mix to mono and resample to 16 kHz (soxr HQ): ``(num_samples,)`` float32 (:mod:`mer_live.audio`)."""
+    return audio.load_audio(path=path, target_rate=SAMPLE_RATE)
 
 
 def log_mel(*, samples: np.ndarray) -> np.ndarray:

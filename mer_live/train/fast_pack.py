@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mer_live.audio import load_audio
 from mer_live.features import mel
 from mer_live.model import emotion_model, graph_cut, patch_model
 from mer_live.train import soundtracks
@@ -47,7 +48,7 @@ def calibration_patches(*, clip_ids: tuple[str, ...], offset: int) -> np.ndarray
     audio_dir = soundtracks.data_dir() / "soundtracks" / "audio"
     patches = []
     for clip_id in clip_ids:
-        samples = mel.load_audio(path=audio_dir / f"{clip_id}.mp3")
+        samples = load_audio(path=audio_dir / f"{clip_id}.mp3", target_rate=mel.SAMPLE_RATE)
         for version in (samples, samples / max(float(np.max(np.abs(samples))), 1e-6)):  # as is, and at full scale
             frames = mel.analyse(samples=version)
             starts = mel.patch_starts(total_frames=len(frames), hop_frames=CALIBRATION_HOP_FRAMES)
