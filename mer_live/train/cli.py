@@ -130,19 +130,25 @@ def command_embed(*, args: argparse.Namespace, toml: dict) -> int:
     return 0
 
 
+def _candidates(*, section: dict, config_class: type, table: str) -> dict:
+    """The ``[TABLE.candidates.NAME]`` tables of a training config as ``config_class`` objects, by name; an
+    unknown key or no candidate at all is a ValueError naming the table."""
+    known = {f.name for f in dataclasses.fields(config_class)}
+    candidates = {}
+    for name, values in section.get("candidates", {}).items():
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown setting(s) in [{table}.candidates.{name}]: {', '.join(unknown)}")
+        candidates[name] = config_class(**values)
+    if not candidates:
+        raise ValueError(f"[{table}] needs at least one [{table}.candidates.NAME] table")
+    return candidates
+
+
 def _head_candidates(*, section: dict) -> dict:
     from .heads import HeadConfig
 
-    candidates = {}
-    for name, values in section.get("candidates", {}).items():
-        known = {f.name for f in dataclasses.fields(HeadConfig)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown head setting(s) in [v2.candidates.{name}]: {', '.join(unknown)}")
-        candidates[name] = HeadConfig(**values)
-    if not candidates:
-        raise ValueError("[v2] needs at least one [v2.candidates.NAME] table")
-    return candidates
+    return _candidates(section=section, config_class=HeadConfig, table="v2")
 
 
 def _embedding_sets(*, dataset: soundtracks.Soundtracks, configs: list, progress: bool) -> dict:
@@ -292,16 +298,7 @@ def command_fit2(*, args: argparse.Namespace, toml: dict) -> int:
 def _v3_candidates(*, section: dict) -> dict:
     from .multidomain import JointConfig
 
-    candidates = {}
-    known = {f.name for f in dataclasses.fields(JointConfig)}
-    for name, values in section.get("candidates", {}).items():
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown setting(s) in [v3.candidates.{name}]: {', '.join(unknown)}")
-        candidates[name] = JointConfig(**values)
-    if not candidates:
-        raise ValueError("[v3] needs at least one [v3.candidates.NAME] table")
-    return candidates
+    return _candidates(section=section, config_class=JointConfig, table="v3")
 
 
 def _v3_data(*, section: dict, args: argparse.Namespace, backbones: set[str], context_frames: int):
