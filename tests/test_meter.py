@@ -4,6 +4,7 @@ real daemon on a real terminal, tmux, whose screen is read back with ``capture-p
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import socket
@@ -143,12 +144,14 @@ def _wait_for_screen(pattern: str, timeout_s: float = START_TIMEOUT_S) -> str:
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 @pytest.mark.skipif(not default_model_path().is_file(), reason="no model file yet")
 def test_the_real_daemon_draws_the_meter_in_a_terminal_and_restores_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "run.fifo"  # a CSV FIFO that nobody reads: an output that drops every update, on this machine
+    os.mkfifo(fifo)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
         receiver.bind(("127.0.0.1", 0))
         port = receiver.getsockname()[1]
         command = (
-            f"env -u COLUMNS -u LINES {sys.executable} -m mer_live --demo --no-control --osc 127.0.0.1:{port} --osc nonexistent.invalid:9000 "
-            f"--csv {tmp_path / 'run.csv'}; echo EXIT=$?; sleep 60"
+            f"env -u COLUMNS -u LINES {sys.executable} -m mer_live --demo --no-control --osc 127.0.0.1:{port} "
+            f"--csv {fifo}; echo EXIT=$?; sleep 60"
         )
         width, height = SCREEN
         _tmux("new-session", "-d", "-x", str(width), "-y", str(height), "-s", "meter", "-c", str(PROJECT_ROOT), command)
@@ -159,8 +162,7 @@ def test_the_real_daemon_draws_the_meter_in_a_terminal_and_restores_it(tmp_path:
             assert re.search(r"input level\s+█+.* -\d+\.\d dBFS", screen), screen
             assert re.search(r"updates (\d+)\s+overflows 0", screen), screen
             assert re.search(rf"OSC 127\.0\.0\.1:{port}  delivered [1-9]\d*  dropped 0", screen), screen
-            assert re.search(r"OSC nonexistent\.invalid:9000  delivered 0  dropped [1-9]\d*", screen), screen
-            assert re.search(rf"CSV {re.escape(str(tmp_path / 'run.csv'))}  delivered [1-9]\d*  dropped 0", screen), screen
+            assert re.search(rf"CSV {re.escape(str(fifo))}  delivered 0  dropped [1-9]\d*", screen), screen
             assert "meter  delivered" not in screen  # the meter does not list itself
             assert re.search(r"moved most\s+(\w+ [↑↓] \d\.\d\d in \d+\.\d s because \w+ [↑↓]|all emotions steady)", screen), screen
             assert re.search(r"\nlog\n  mer-live: \S", screen), screen  # log lines, shown in the meter instead of over it
@@ -174,4 +176,4 @@ def test_the_real_daemon_draws_the_meter_in_a_terminal_and_restores_it(tmp_path:
             subprocess.run(["tmux", "-L", TMUX_SOCKET, "kill-server"], capture_output=True)
     assert "EXIT=0" in after, after
     assert "emotions" not in after and "mer-live: stopped:" in after, after  # back on the normal screen, log lines kept
-    assert "mer-live: version" in after and "cannot resolve" in after
+    assert "mer-live: version" in after and "no reader on the FIFO yet" in after
