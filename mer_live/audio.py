@@ -137,7 +137,7 @@ def load_audio(*, path: str | Path, target_rate: int = spectrogram.SAMPLE_RATE) 
 class FileDecoder:
     """One audio file, decoded in blocks: ``with FileDecoder(path, sample_rate=...) as d: for b in d.blocks()``.
 
-    Raises :class:`mer_live.features.AudioFileError` with a one-line reason for a missing, empty,
+    Raises :class:`AudioFileError` with a one-line reason for a missing, empty,
     unreadable or implausible file, and for one that stops decoding partway, stops before the length its
     header gives (a truncated file) or holds non-finite samples.
     """
